@@ -1,0 +1,229 @@
+"""Training throughput of keras-clip against a plain PyTorch CLIP, one JSON line.
+
+Shape (fixed by the core issue): ViT 64 px, patch 8, width 192, 4 layers,
+3 heads; text context 32, width 192, 4 layers, 3 heads, vocabulary 1000;
+embed 128; batch 64 ("bench-vit"). Each configuration runs in its own
+process (Keras fixes its backend at import): TensorFlow, JAX and PyTorch,
+jit on and off, float32 and mixed bfloat16; the peer is a PyTorch CLIP of
+the same shapes written with torch.nn (pre-LN encoder layers, AdamW). The
+script also measures the float32 matrix-multiply rate the machine sustains
+(the best of NumPy and PyTorch on 2048^3) and reports each configuration's
+fraction of it, from the FLOPs of one training pair (3x the forward
+matmul FLOPs). Times are medians of `--steps` steps after `--warmup`.
+
+    python benchmarks/train_step.py [--steps 10] [--warmup 3]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPE = dict(image=64, patch=8, vision_width=192, vision_layers=4, vision_heads=3,
+             context=32, text_width=192, text_layers=4, text_heads=3,
+             vocabulary=1000, embed=128, batch=64)
+
+
+def training_flops_per_pair(s=SHAPE):
+    """3x the forward multiply-add FLOPs (x2) of one image-caption pair."""
+
+    def transformer(tokens, width, layers):
+        per_layer = 12 * tokens * width**2 + 2 * tokens**2 * width
+        return 2 * layers * per_layer
+
+    patches = (s["image"] // s["patch"]) ** 2
+    vision = 2 * patches * s["patch"] ** 2 * 3 * s["vision_width"]
+    vision += transformer(patches + 1, s["vision_width"], s["vision_layers"])
+    text = transformer(s["context"], s["text_width"], s["text_layers"])
+    heads = 2 * s["embed"] * (s["vision_width"] + s["text_width"])
+    logits = 2 * 2 * s["batch"] * s["embed"]  # the pair's row and column
+    return 3 * (vision + text + heads + logits)
+
+
+def matmul_rate(size=2048, repeats=5):
+    """Sustained float32 GFLOP/s: the best of NumPy and PyTorch."""
+    import numpy as np
+
+    a = np.random.rand(size, size).astype("float32")
+    results = {}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    results["numpy"] = 2 * size**3 / statistics.median(times) / 1e9
+    try:
+        import torch
+
+        t = torch.from_numpy(a)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            t @ t
+            times.append(time.perf_counter() - start)
+        results["torch"] = 2 * size**3 / statistics.median(times) / 1e9
+    except ImportError:
+        pass
+    return results
+
+
+def run_keras(backend, jit, policy, steps, warmup):
+    """Child process body: median seconds per keras-clip training step."""
+    import keras
+    import numpy as np
+
+    import keras_clip
+
+    keras.config.set_dtype_policy(policy)
+    s = SHAPE
+    model = keras_clip.CLIP.from_architecture(
+        "bench-vit", vocabulary_size=s["vocabulary"], context_length=s["context"])
+    model.compile(optimizer=keras_clip.models.default_optimizer(1e-4),
+                  jit_compile=jit)
+    rng = np.random.default_rng(0)
+    batch = {
+        "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype("float32"),
+        "token_ids": rng.integers(1, s["vocabulary"], (s["batch"], s["context"])).astype("int32"),
+    }
+    times = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        loss = model.train_on_batch(batch, return_dict=True)["loss"]
+        times.append(time.perf_counter() - start)
+    assert np.isfinite(loss)
+    return statistics.median(times[warmup:])
+
+
+def run_torch_peer(steps, warmup, compiled=False):
+    """Child process body: median seconds per step of a torch.nn CLIP."""
+    import torch
+    from torch import nn
+
+    s = SHAPE
+
+    def encoder(width, layers, heads):
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0,
+                                           activation="gelu", batch_first=True,
+                                           norm_first=True)
+        return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    class TorchCLIP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            grid = s["image"] // s["patch"]
+            self.patch = nn.Conv2d(3, s["vision_width"], s["patch"], s["patch"], bias=False)
+            self.cls = nn.Parameter(torch.zeros(1, 1, s["vision_width"]))
+            self.vpos = nn.Parameter(torch.zeros(1, grid * grid + 1, s["vision_width"]))
+            self.vln = nn.LayerNorm(s["vision_width"])
+            self.vision = encoder(s["vision_width"], s["vision_layers"], s["vision_heads"])
+            self.vpost = nn.LayerNorm(s["vision_width"])
+            self.token = nn.Embedding(s["vocabulary"], s["text_width"])
+            self.tpos = nn.Parameter(torch.zeros(1, s["context"], s["text_width"]))
+            self.text = encoder(s["text_width"], s["text_layers"], s["text_heads"])
+            self.tln = nn.LayerNorm(s["text_width"])
+            self.vproj = nn.Linear(s["vision_width"], s["embed"], bias=False)
+            self.tproj = nn.Linear(s["text_width"], s["embed"], bias=False)
+            self.scale = nn.Parameter(torch.tensor(2.659))
+            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(s["context"]))
+
+        def forward(self, images, tokens):
+            x = self.patch(images).flatten(2).transpose(1, 2)
+            x = torch.cat([self.cls.expand(len(x), -1, -1), x], 1) + self.vpos
+            v = self.vpost(self.vision(self.vln(x))[:, 0])
+            t = self.text(self.token(tokens) + self.tpos, mask=self.mask, is_causal=True)
+            t = self.tln(t)[torch.arange(len(t)), tokens.argmax(-1)]
+            v = nn.functional.normalize(self.vproj(v), dim=-1)
+            t = nn.functional.normalize(self.tproj(t), dim=-1)
+            logits = self.scale.clamp(max=4.6052).exp() * v @ t.T
+            labels = torch.arange(len(logits))
+            return (nn.functional.cross_entropy(logits, labels)
+                    + nn.functional.cross_entropy(logits.T, labels)) / 2
+
+    torch.manual_seed(0)
+    model = TorchCLIP()
+    step_fn = torch.compile(model) if compiled else model
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
+    images = torch.randn(s["batch"], 3, s["image"], s["image"])
+    tokens = torch.randint(1, s["vocabulary"], (s["batch"], s["context"]))
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = step_fn(images, tokens)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[warmup:])
+
+
+def child(args):
+    if args.child == "torch-peer":
+        seconds = run_torch_peer(args.steps, args.warmup)
+    else:
+        backend, jit, policy = args.child.split(":")
+        seconds = run_keras(backend, jit == "jit", policy, args.steps, args.warmup)
+    print(json.dumps({"seconds": seconds}))
+
+
+CONFIGS = [
+    ("tensorflow", "jit", "float32"), ("tensorflow", "nojit", "float32"),
+    ("jax", "jit", "float32"), ("jax", "nojit", "float32"),
+    ("torch", "nojit", "float32"), ("torch", "jit", "float32"),
+    ("tensorflow", "jit", "mixed_bfloat16"), ("jax", "jit", "mixed_bfloat16"),
+]
+
+
+def spawn(name, backend, args):
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, __file__, "--child", name, "--steps", str(args.steps),
+               "--warmup", str(args.warmup)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env,
+                                timeout=args.timeout)
+        if result.returncode:
+            return {"error": result.stderr.strip().splitlines()[-1][:200]}
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout} s"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    flops = training_flops_per_pair()
+    rates = matmul_rate()
+    peak = max(rates.values()) * 1e9
+    report = {"shape": SHAPE, "flops_per_pair": flops,
+              "matmul_gflops": {k: round(v, 1) for k, v in rates.items()}}
+    peer = spawn("torch-peer", "torch", args)
+    report["torch_peer"] = peer
+    peer_rate = SHAPE["batch"] / peer["seconds"] if "seconds" in peer else None
+    results = {}
+    for backend, jit, policy in CONFIGS:
+        key = f"{backend}/{jit}/{policy}"
+        outcome = spawn(f"{backend}:{jit}:{policy}", backend, args)
+        if "seconds" in outcome:
+            pairs = SHAPE["batch"] / outcome["seconds"]
+            outcome.update(pairs_per_second=round(pairs, 1),
+                           fraction_of_matmul_peak=round(pairs * flops / peak, 3))
+            if peer_rate:
+                outcome["speedup_vs_torch_peer"] = round(pairs / peer_rate, 2)
+        results[key] = outcome
+    if peer_rate:
+        peer.update(pairs_per_second=round(peer_rate, 1),
+                    fraction_of_matmul_peak=round(peer_rate * flops / peak, 3))
+    report["keras_clip"] = results
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Image and text towers."""
+
+from keras_clip.encoders.modified_resnet import ModifiedResNet
+from keras_clip.encoders.text_transformer import TextTransformer
+from keras_clip.encoders.vision_transformer import VisionTransformer

@@ -1,0 +1,127 @@
+"""CLIP's causal Transformer text tower."""
+
+import keras
+from keras import ops
+
+from keras_clip.layers.pooling import end_token_positions
+from keras_clip.layers.pooling import gather_positions
+from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.serialization import base_model_config
+from keras_clip.validation import check_positive_ints
+from keras_clip.validation import check_token_ids
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class TextTransformer(keras.Model):
+    """OpenAI CLIP's text Transformer, pooled at the end-of-text token.
+
+    Token and learned position embeddings, causal pre-LayerNorm blocks, a
+    final LayerNorm, and the features at the end-of-text token: the first
+    `end_token_id`, or, when that is None, the first occurrence of the
+    caption's largest id (OpenAI's tokenizer gives end-of-text the largest
+    id). Causal attention means padding after the end token never reaches
+    the pooled features, so no padding mask is needed.
+
+    Args:
+        vocabulary_size: int.
+        context_length: int. The longest caption, in tokens.
+        width: int. Transformer width.
+        num_layers: int.
+        num_heads: int. Divides width.
+        end_token_id: int or None.
+        mlp_ratio: float.
+        activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
+
+    Call arguments:
+        token_ids: int (batch, length), length <= context_length.
+
+    Returns:
+        float (batch, width).
+
+    Example:
+
+    >>> encoder = TextTransformer(1000, 32, width=128, num_layers=4, num_heads=4)
+    >>> encoder(np.ones((2, 32), "int32")).shape  # (2, 128)
+    """
+
+    def __init__(self, vocabulary_size, context_length, width, num_layers,
+                 num_heads, end_token_id=None, mlp_ratio=4.0,
+                 activation="quick_gelu", **kwargs):
+        super().__init__(**kwargs)
+        check_positive_ints(vocabulary_size=vocabulary_size,
+                            context_length=context_length, width=width,
+                            num_layers=num_layers, num_heads=num_heads)
+        if width % num_heads:
+            raise ValueError(
+                f"width={width} is not divisible by num_heads={num_heads}."
+            )
+        if end_token_id is not None and not 0 <= end_token_id < vocabulary_size:
+            raise ValueError(
+                f"end_token_id={end_token_id} is outside the vocabulary "
+                f"[0, {vocabulary_size})."
+            )
+        self.vocabulary_size = vocabulary_size
+        self.context_length = context_length
+        self.width = width
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.end_token_id = end_token_id
+        self.mlp_ratio = mlp_ratio
+        self.activation = activation
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size, width,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=policy, name="token_embedding",
+        )
+        self.blocks = [
+            TransformerBlock(num_heads, mlp_ratio, activation,
+                             use_causal_mask=True, dtype=policy,
+                             name=f"resblock_{i}")
+            for i in range(num_layers)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=policy, name="ln_final"
+        )
+
+    def build(self, input_shape):
+        check_token_ids(keras.KerasTensor(input_shape, "int32"),
+                        self.context_length)
+        self.positional_embedding = self.add_weight(
+            shape=(self.context_length, self.width),
+            initializer=keras.initializers.RandomNormal(stddev=0.01),
+            name="positional_embedding",
+        )
+        self.token_embedding.build(input_shape)
+        sequence_shape = (input_shape[0], input_shape[1], self.width)
+        for block in self.blocks:
+            block.build(sequence_shape)
+        self.final_norm.build(sequence_shape)
+
+    def call(self, token_ids):
+        check_token_ids(token_ids, self.context_length)
+        length = ops.shape(token_ids)[1]
+        x = self.token_embedding(token_ids)
+        x = x + ops.cast(self.positional_embedding[:length], x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        x = self.final_norm(x)
+        return gather_positions(x, end_token_positions(token_ids, self.end_token_id))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.width)
+
+    def get_config(self):
+        return {
+            **base_model_config(self),
+            "vocabulary_size": self.vocabulary_size,
+            "context_length": self.context_length,
+            "width": self.width,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "end_token_id": self.end_token_id,
+            "mlp_ratio": self.mlp_ratio,
+            "activation": self.activation,
+        }

@@ -1,0 +1,131 @@
+"""CLIP's Vision Transformer image tower."""
+
+import keras
+from keras import ops
+
+from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.validation import check_images
+from keras_clip.serialization import base_model_config
+from keras_clip.validation import check_positive_ints
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class VisionTransformer(keras.Model):
+    """OpenAI CLIP's ViT, returning the class token's features.
+
+    Bias-free patch convolution, a learned class token, learned position
+    embeddings, a LayerNorm before the blocks (ln_pre), pre-LayerNorm
+    residual attention blocks, and a LayerNorm on the class token's output
+    (ln_post). The projection to the joint space is the CLIP model's.
+
+    Args:
+        image_size: int. Height and width of the (square) input images.
+        patch_size: int. Side of each square patch; divides image_size.
+        width: int. Transformer width.
+        num_layers: int. Number of residual attention blocks.
+        num_heads: int. Attention heads per block; divides width.
+        mlp_ratio: float. MLP hidden width relative to `width`.
+        activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
+
+    Call arguments:
+        images: float (batch, image_size, image_size, 3), normalised.
+
+    Returns:
+        float (batch, width).
+
+    Example:
+
+    >>> encoder = VisionTransformer(64, 8, width=128, num_layers=4, num_heads=4)
+    >>> encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 128)
+    """
+
+    def __init__(self, image_size, patch_size, width, num_layers, num_heads,
+                 mlp_ratio=4.0, activation="quick_gelu", **kwargs):
+        super().__init__(**kwargs)
+        check_positive_ints(image_size=image_size, patch_size=patch_size,
+                            width=width, num_layers=num_layers,
+                            num_heads=num_heads)
+        if image_size % patch_size:
+            raise ValueError(
+                f"image_size={image_size} is not a multiple of "
+                f"patch_size={patch_size}."
+            )
+        if width % num_heads:
+            raise ValueError(
+                f"width={width} is not divisible by num_heads={num_heads}."
+            )
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.width = width
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.mlp_ratio = mlp_ratio
+        self.activation = activation
+        self.grid_size = image_size // patch_size
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.patch_embedding = keras.layers.Conv2D(
+            width, patch_size, strides=patch_size, use_bias=False,
+            dtype=policy, name="conv1",
+        )
+        self.pre_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=policy, name="ln_pre"
+        )
+        self.blocks = [
+            TransformerBlock(num_heads, mlp_ratio, activation, dtype=policy,
+                             name=f"resblock_{i}")
+            for i in range(num_layers)
+        ]
+        self.post_norm = keras.layers.LayerNormalization(
+            epsilon=1e-5, dtype=policy, name="ln_post"
+        )
+
+    def build(self, input_shape):
+        check_images(keras.KerasTensor(input_shape), self.image_size)
+        scale = self.width**-0.5
+        self.class_embedding = self.add_weight(
+            shape=(self.width,),
+            initializer=keras.initializers.RandomNormal(stddev=scale),
+            name="class_embedding",
+        )
+        self.positional_embedding = self.add_weight(
+            shape=(self.grid_size**2 + 1, self.width),
+            initializer=keras.initializers.RandomNormal(stddev=scale),
+            name="positional_embedding",
+        )
+        self.patch_embedding.build(input_shape)
+        token_shape = (input_shape[0], self.grid_size**2 + 1, self.width)
+        self.pre_norm.build(token_shape)
+        for block in self.blocks:
+            block.build(token_shape)
+        self.post_norm.build((input_shape[0], self.width))
+
+    def call(self, images):
+        check_images(images, self.image_size)
+        patches = self.patch_embedding(images)
+        batch = ops.shape(patches)[0]
+        patches = ops.reshape(patches, (batch, self.grid_size**2, self.width))
+        class_token = ops.cast(self.class_embedding, patches.dtype)
+        class_token = ops.broadcast_to(class_token, (batch, 1, self.width))
+        x = ops.concatenate([class_token, patches], axis=1)
+        x = x + ops.cast(self.positional_embedding, x.dtype)
+        x = self.pre_norm(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.post_norm(x[:, 0])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.width)
+
+    def get_config(self):
+        return {
+            **base_model_config(self),
+            "image_size": self.image_size,
+            "patch_size": self.patch_size,
+            "width": self.width,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "activation": self.activation,
+        }

@@ -1,0 +1,4 @@
+"""Evaluation: zero-shot classification."""
+
+from keras_clip.evaluation.zero_shot import DEFAULT_TEMPLATES
+from keras_clip.evaluation.zero_shot import ZeroShotClassifier

@@ -1,0 +1,89 @@
+"""Zero-shot classification with prompt ensembling."""
+
+import keras
+import numpy as np
+
+DEFAULT_TEMPLATES = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a photo of the {}.",
+    "a rendering of a {}.",
+    "a drawing of a {}.",
+)
+
+
+def _normalize(x):
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class ZeroShotClassifier:
+    """Classifies images against class names by comparing CLIP embeddings.
+
+    Each class embedding is the renormalised mean of the normalised
+    embeddings of its prompts (one per template), as in OpenAI's ImageNet
+    zero-shot evaluation. Scores are the model's logit scale times cosine
+    similarity; `predict` returns their softmax.
+
+    Args:
+        model: a trained `keras_clip.CLIP` (or CLIPLite).
+        tokenizer: a callable mapping a list of str to int token ids, such
+            as `keras_clip.Tokenizer`.
+        class_names: list of str.
+        templates: list of str with one "{}" each; default
+            `DEFAULT_TEMPLATES`.
+        batch_size: int. Batch size for encoding.
+
+    Example:
+
+    >>> classifier = ZeroShotClassifier(model, tokenizer, ["red circle", ...])
+    >>> probabilities = classifier.predict(images)
+    >>> top5 = classifier.top_k(images, k=5)
+    """
+
+    def __init__(self, model, tokenizer, class_names, templates=None,
+                 batch_size=256):
+        class_names = [str(name) for name in class_names]
+        if not class_names:
+            raise ValueError("class_names is empty.")
+        templates = list(DEFAULT_TEMPLATES if templates is None else templates)
+        bad = [t for t in templates if t.count("{}") != 1]
+        if not templates or bad:
+            raise ValueError(
+                f"Each template needs exactly one '{{}}'; got {bad or templates}."
+            )
+        self.model = model
+        self.class_names = class_names
+        self.templates = templates
+        self.batch_size = batch_size
+        prompts = [t.format(name) for name in class_names for t in templates]
+        token_ids = np.asarray(tokenizer(prompts))
+        embeddings = model.predict(
+            {"token_ids": token_ids}, batch_size=batch_size, verbose=0
+        )["text_embeddings"]
+        embeddings = embeddings.reshape(len(class_names), len(templates), -1)
+        self.class_embeddings = _normalize(_normalize(embeddings).mean(axis=1))
+
+    def scores(self, images):
+        """Scaled cosine similarities, float32 (batch, num_classes)."""
+        image_embeddings = self.model.predict(
+            {"images": images}, batch_size=self.batch_size, verbose=0
+        )["image_embeddings"]
+        scale = float(keras.ops.convert_to_numpy(self.model.logit_scale))
+        return scale * _normalize(image_embeddings) @ self.class_embeddings.T
+
+    def predict(self, images):
+        """Class probabilities, float32 (batch, num_classes)."""
+        scores = self.scores(images)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def top_k(self, images, k=5):
+        """Indices of the k most likely classes, best first: (batch, k)."""
+        k = min(k, len(self.class_names))
+        return np.argsort(-self.scores(images), axis=1, kind="stable")[:, :k]
+
+    def accuracy(self, images, labels, k=1):
+        """Share of images whose label is among the top k predictions."""
+        labels = np.asarray(labels)
+        return float(np.mean(np.any(self.top_k(images, k) == labels[:, None], axis=1)))

@@ -1,0 +1,72 @@
+"""Multi-head self-attention with a fused query/key/value projection."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Self-attention as in OpenAI CLIP's `nn.MultiheadAttention` blocks.
+
+    One Dense projects to queries, keys and values at once (CLIP's
+    `in_proj_weight` layout); `keras.ops.dot_product_attention` computes
+    softmax(q k^T / sqrt(d)) v, with an optional causal mask; a second Dense
+    projects the heads back.
+
+    Args:
+        num_heads: int. Number of attention heads; must divide the width.
+        use_causal_mask: bool. Whether position i may only attend to j <= i.
+
+    Example:
+
+    >>> attention = MultiHeadSelfAttention(num_heads=4, use_causal_mask=True)
+    >>> attention(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    """
+
+    def __init__(self, num_heads, use_causal_mask=False, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads <= 0:
+            raise ValueError(f"num_heads must be positive, got {num_heads}.")
+        self.num_heads = num_heads
+        self.use_causal_mask = use_causal_mask
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        if width % self.num_heads:
+            raise ValueError(
+                f"The width {width} is not divisible by num_heads="
+                f"{self.num_heads}."
+            )
+        self.head_dim = width // self.num_heads
+        # === Layers ===
+        self.qkv_dense = keras.layers.Dense(
+            3 * width, dtype=self.dtype_policy, name="qkv"
+        )
+        self.qkv_dense.build(input_shape)
+        self.output_dense = keras.layers.Dense(
+            width, dtype=self.dtype_policy, name="output"
+        )
+        self.output_dense.build(input_shape)
+
+    def call(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        qkv = self.qkv_dense(x)
+        qkv = ops.reshape(qkv, (batch, length, 3, self.num_heads, self.head_dim))
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        attended = ops.dot_product_attention(
+            query, key, value, is_causal=self.use_causal_mask
+        )
+        attended = ops.reshape(
+            attended, (batch, length, self.num_heads * self.head_dim)
+        )
+        return self.output_dense(attended)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"num_heads": self.num_heads, "use_causal_mask": self.use_causal_mask}
+        )
+        return config

@@ -1,0 +1,71 @@
+"""CLIP's symmetric InfoNCE objective as a loss layer."""
+
+import keras
+
+from keras_clip import losses
+from keras_clip.layers.contrastive_objective import ContrastiveObjective
+from keras_clip.layers.contrastive_objective import _check_positive
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class InfoNCELoss(ContrastiveObjective):
+    """Symmetric InfoNCE with CLIP's learnable, clamped logit scale.
+
+    logits = s * normalize(I) @ normalize(T).T with s = exp(t), t a weight
+    initialised at log(1 / temperature) and kept at most log(max_logit_scale)
+    (by a constraint after every step, and by a clamp in the forward pass);
+    loss = (CE(logits, arange N) + CE(logits.T, arange N)) / 2.
+
+    Args:
+        temperature: float. Initial temperature (CLIP: 0.07).
+        learnable_temperature: bool. Whether t is trained.
+        max_logit_scale: float. Upper bound on s (CLIP: 100).
+        label_smoothing: float in [0, 1).
+
+    Example:
+
+    >>> loss_layer = InfoNCELoss()
+    >>> loss = loss_layer(image_embeddings, text_embeddings)
+    """
+
+    def __init__(self, temperature=0.07, learnable_temperature=True,
+                 max_logit_scale=100.0, label_smoothing=0.0, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive(temperature=temperature, max_logit_scale=max_logit_scale)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), got {label_smoothing}."
+            )
+        self.temperature = temperature
+        self.learnable_temperature = learnable_temperature
+        self.max_logit_scale = max_logit_scale
+        self.label_smoothing = label_smoothing
+
+    def build(self, input_shape=None):
+        self.log_logit_scale = self.add_log_scale(
+            1.0 / self.temperature,
+            trainable=self.learnable_temperature,
+            max_scale=self.max_logit_scale,
+        )
+
+    @property
+    def logit_scale(self):
+        return self.clamped_exp(self.log_logit_scale, self.max_logit_scale)
+
+    def compute(self, image_embeddings, text_embeddings, training=None):
+        logits = losses.similarity_logits(
+            image_embeddings, text_embeddings, self.logit_scale
+        )
+        return losses.infonce_from_logits(logits, self.label_smoothing), logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "temperature": self.temperature,
+                "learnable_temperature": self.learnable_temperature,
+                "max_logit_scale": self.max_logit_scale,
+                "label_smoothing": self.label_smoothing,
+            }
+        )
+        return config

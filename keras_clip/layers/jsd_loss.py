@@ -1,0 +1,129 @@
+"""CLIP-Lite's Jensen-Shannon mutual-information objective as a loss layer."""
+
+import keras
+from keras import ops
+
+from keras_clip import losses
+from keras_clip.layers.contrastive_objective import ContrastiveObjective
+from keras_clip.layers.contrastive_objective import _check_positive
+from keras_clip.layers.prior_discriminator import PriorDiscriminator
+from keras_clip.layers.projection_block import ProjectionBlock
+
+CRITICS = ("dot", "projection")
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class JSDLoss(ContrastiveObjective):
+    """The JSD lower bound on mutual information, with one negative per pair.
+
+    The critic is T(v, t) = exp(tau) * <n(f(v)), n(g(t))>, n the L2
+    normalisation and tau a weight initialised at log(1 / temperature) and
+    capped at log(max_logit_scale). With `critic="dot"`, f and g are the
+    identity: the model's projection heads play their part (as in
+    `keras_clip.CLIPLite`, whose heads are `ProjectionBlock`s). With
+    `critic="projection"` this layer owns f and g as `ProjectionBlock`s of
+    width `projection_dim`.
+
+    Each image's negative is the caption of the next example in the batch
+    (the text batch rolled by one):
+
+        loss = mean softplus(-T(v_i, t_i)) + mean softplus(T(v_i, t_{i+1})).
+
+    Args:
+        critic: "dot" or "projection".
+        projection_dim: int or None. Width of f and g for the projection
+            critic (None: the embedding width).
+        symmetric: bool. Also score each caption against the next image
+            and average both directions.
+        prior_weight: float >= 0. Weight of Deep InfoMax's prior-matching
+            term (see `PriorDiscriminator`) on the critic's features.
+        temperature: float. Initial temperature of the critic.
+        learnable_temperature: bool.
+        max_logit_scale: float. Upper bound on exp(tau).
+
+    Example:
+
+    >>> loss = JSDLoss()(image_embeddings, text_embeddings)
+    """
+
+    mutual_information_estimator = "jsd"
+
+    def __init__(self, critic="dot", projection_dim=None, symmetric=False,
+                 prior_weight=0.0, temperature=0.07, learnable_temperature=True,
+                 max_logit_scale=100.0, **kwargs):
+        super().__init__(**kwargs)
+        if critic not in CRITICS:
+            raise ValueError(
+                f"Unknown critic {critic!r}; expected one of {CRITICS}."
+            )
+        _check_positive(temperature=temperature, max_logit_scale=max_logit_scale,
+                        projection_dim=projection_dim)
+        if prior_weight < 0:
+            raise ValueError(f"prior_weight must be >= 0, got {prior_weight}.")
+        self.critic = critic
+        self.projection_dim = projection_dim
+        self.symmetric = symmetric
+        self.prior_weight = prior_weight
+        self.temperature = temperature
+        self.learnable_temperature = learnable_temperature
+        self.max_logit_scale = max_logit_scale
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.log_logit_scale = self.add_log_scale(
+            1.0 / self.temperature,
+            trainable=self.learnable_temperature,
+            max_scale=self.max_logit_scale,
+        )
+        # === Layers ===
+        self.image_critic = self.text_critic = self.prior = None
+        critic_dim = dim
+        if self.critic == "projection":
+            critic_dim = self.projection_dim or dim
+            self.image_critic = ProjectionBlock(critic_dim, name="image_critic")
+            self.text_critic = ProjectionBlock(critic_dim, name="text_critic")
+            self.image_critic.build(input_shape)
+            self.text_critic.build(input_shape)
+        if self.prior_weight:
+            self.prior = PriorDiscriminator(name="prior")
+            self.prior.build((None, critic_dim))
+
+    @property
+    def logit_scale(self):
+        return self.clamped_exp(self.log_logit_scale, self.max_logit_scale)
+
+    def compute(self, image_embeddings, text_embeddings, training=None):
+        image_features = ops.cast(image_embeddings, "float32")
+        text_features = ops.cast(text_embeddings, "float32")
+        if self.image_critic is not None:
+            image_features = self.image_critic(image_features, training=training)
+            text_features = self.text_critic(text_features, training=training)
+        image_features = losses.l2_normalize(image_features)
+        text_features = losses.l2_normalize(text_features)
+        logits = losses.similarity_logits(
+            image_features, text_features, self.logit_scale, normalize=False
+        )
+        # Image i against caption i + 1 (the text batch rolled by one).
+        loss = losses.jsd_from_logits(logits)
+        if self.symmetric:
+            # Caption i against image i + 1.
+            loss = (loss + losses.jsd_from_logits(ops.transpose(logits))) / 2.0
+        if self.prior is not None:
+            features = ops.concatenate([image_features, text_features], axis=0)
+            loss = loss + self.prior_weight * self.prior(features)
+        return loss, logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "critic": self.critic,
+                "projection_dim": self.projection_dim,
+                "symmetric": self.symmetric,
+                "prior_weight": self.prior_weight,
+                "temperature": self.temperature,
+                "learnable_temperature": self.learnable_temperature,
+                "max_logit_scale": self.max_logit_scale,
+            }
+        )
+        return config

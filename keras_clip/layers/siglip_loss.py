@@ -1,0 +1,60 @@
+"""SigLIP's pairwise sigmoid objective as a loss layer."""
+
+import keras
+
+from keras_clip import losses
+from keras_clip.layers.contrastive_objective import ContrastiveObjective
+from keras_clip.layers.contrastive_objective import _check_positive
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class SigLIPLoss(ContrastiveObjective):
+    """Sigmoid loss for language-image pre-training (Zhai et al. 2023).
+
+    logits = s * normalize(I) @ normalize(T).T + b; loss =
+    -sum(log_sigmoid(z * logits)) / N with z = +1 on the diagonal, -1
+    elsewhere. s is learned in log space from `init_logit_scale`, b from
+    `init_logit_bias`.
+
+    Args:
+        init_logit_scale: float. Initial s (SigLIP: 10).
+        init_logit_bias: float. Initial b (SigLIP: -10).
+
+    Example:
+
+    >>> loss = SigLIPLoss()(image_embeddings, text_embeddings)
+    """
+
+    def __init__(self, init_logit_scale=10.0, init_logit_bias=-10.0, **kwargs):
+        super().__init__(**kwargs)
+        _check_positive(init_logit_scale=init_logit_scale)
+        self.init_logit_scale = init_logit_scale
+        self.init_logit_bias = init_logit_bias
+
+    def build(self, input_shape=None):
+        self.log_logit_scale = self.add_log_scale(self.init_logit_scale)
+        self.logit_bias = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.init_logit_bias),
+            name="logit_bias",
+        )
+
+    @property
+    def logit_scale(self):
+        return self.clamped_exp(self.log_logit_scale)
+
+    def compute(self, image_embeddings, text_embeddings, training=None):
+        logits = losses.similarity_logits(
+            image_embeddings, text_embeddings, self.logit_scale
+        ) + self.logit_bias
+        return losses.siglip_from_logits(logits), logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "init_logit_scale": self.init_logit_scale,
+                "init_logit_bias": self.init_logit_bias,
+            }
+        )
+        return config

@@ -1,0 +1,81 @@
+"""CLIP's pre-LayerNorm residual attention block."""
+
+import keras
+
+from keras_clip.layers.activations import get_activation
+from keras_clip.layers.attention import MultiHeadSelfAttention
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class TransformerBlock(keras.layers.Layer):
+    """x + attn(ln_1(x)), then + mlp(ln_2(x)), as in OpenAI CLIP.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        mlp_ratio: float. Hidden width of the MLP relative to the model width.
+        activation: str. "quick_gelu" (OpenAI's checkpoints) or any Keras
+            activation name such as "gelu".
+        use_causal_mask: bool. Causal self-attention (the text tower).
+        layer_norm_epsilon: float.
+
+    Example:
+
+    >>> block = TransformerBlock(num_heads=4)
+    >>> block(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    """
+
+    def __init__(self, num_heads, mlp_ratio=4.0, activation="quick_gelu",
+                 use_causal_mask=False, layer_norm_epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if mlp_ratio <= 0:
+            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio}.")
+        self.num_heads = num_heads
+        self.mlp_ratio = mlp_ratio
+        self.activation = activation
+        self.use_causal_mask = use_causal_mask
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        policy = self.dtype_policy
+        # === Layers ===
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_1"
+        )
+        self.attention = MultiHeadSelfAttention(
+            self.num_heads, self.use_causal_mask, dtype=policy, name="attn"
+        )
+        self.mlp_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2"
+        )
+        self.mlp_hidden = keras.layers.Dense(
+            int(width * self.mlp_ratio),
+            activation=get_activation(self.activation),
+            dtype=policy,
+            name="c_fc",
+        )
+        self.mlp_output = keras.layers.Dense(width, dtype=policy, name="c_proj")
+        for layer in (self.attention_norm, self.attention, self.mlp_norm,
+                      self.mlp_hidden):
+            layer.build(input_shape)
+        self.mlp_output.build(tuple(input_shape[:-1]) + (int(width * self.mlp_ratio),))
+
+    def call(self, x):
+        x = x + self.attention(self.attention_norm(x))
+        return x + self.mlp_output(self.mlp_hidden(self.mlp_norm(x)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "mlp_ratio": self.mlp_ratio,
+                "activation": self.activation,
+                "use_causal_mask": self.use_causal_mask,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config

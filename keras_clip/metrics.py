@@ -1,0 +1,119 @@
+"""In-training metrics read off the objective's (N, N) score matrix.
+
+`keras_clip.CLIP` updates these from its `compute_loss`, so `fit` and
+`evaluate` report them next to the loss. Both take the score matrix
+`logits[i, j]` (image i against caption j, matching pairs on the diagonal).
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_clip import losses
+
+DIRECTIONS = ("image_to_text", "text_to_image")
+ESTIMATORS = ("infonce", "jsd")
+
+
+class _BatchMeanMetric(keras.metrics.Metric):
+    """Accumulates a weighted sum and a count; reports their ratio."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def _accumulate(self, value_sum, count):
+        self.total.assign_add(ops.cast(value_sum, self.dtype))
+        self.count.assign_add(ops.cast(count, self.dtype))
+
+    def result(self):
+        return ops.divide_no_nan(self.total, self.count)
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class RetrievalRecall(_BatchMeanMetric):
+    """In-batch recall@k: the share of queries whose match ranks in the top k.
+
+    Ties count against the query: a query is a hit only if fewer than k
+    other candidates score at least as high as its match, so a collapsed
+    model (all scores equal) scores 0, not 1.
+
+    Args:
+        k: int. How many top candidates count as a hit.
+        direction: "image_to_text" (each image ranks the batch's captions)
+            or "text_to_image".
+
+    Example:
+
+    >>> metric = RetrievalRecall(k=1, direction="text_to_image")
+    >>> metric.update_state(logits)
+    >>> metric.result()
+    """
+
+    def __init__(self, k=1, direction="image_to_text", name=None, **kwargs):
+        if direction not in DIRECTIONS:
+            raise ValueError(
+                f"Unknown direction {direction!r}; expected one of {DIRECTIONS}."
+            )
+        if k < 1:
+            raise ValueError(f"k must be a positive integer, got {k}.")
+        short = "i2t" if direction == "image_to_text" else "t2i"
+        super().__init__(name=name or f"{short}_recall@{k}", **kwargs)
+        self.k = k
+        self.direction = direction
+
+    def update_state(self, logits, sample_weight=None):
+        logits = ops.cast(logits, "float32")
+        if self.direction == "text_to_image":
+            logits = ops.transpose(logits)
+        positives = ops.expand_dims(ops.diagonal(logits), 1)
+        # Candidates scoring at least as high as the match, the match excluded.
+        rivals = ops.sum(ops.cast(logits >= positives, "float32"), axis=1) - 1.0
+        hits = ops.cast(rivals < self.k, "float32")
+        self._accumulate(ops.sum(hits), ops.shape(logits)[0])
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k, "direction": self.direction}
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class MutualInformation(_BatchMeanMetric):
+    """The value of a mutual-information lower bound, in nats.
+
+    - "infonce": log N - L_InfoNCE (symmetric), the bound CLIP maximises;
+      at most log N.
+    - "jsd": log 4 - L_JSD with one rolled negative per positive, i.e. the
+      estimate of 2 * JSD(p(x, y) || p(x) p(y)); at most log 4.
+
+    Both are 0 for an uninformative critic (all scores equal).
+
+    Args:
+        estimator: "infonce" or "jsd".
+
+    Example:
+
+    >>> metric = MutualInformation("infonce")
+    >>> metric.update_state(logits)
+    """
+
+    def __init__(self, estimator="infonce", name="mutual_information", **kwargs):
+        if estimator not in ESTIMATORS:
+            raise ValueError(
+                f"Unknown estimator {estimator!r}; expected one of {ESTIMATORS}."
+            )
+        super().__init__(name=name, **kwargs)
+        self.estimator = estimator
+
+    def update_state(self, logits, sample_weight=None):
+        logits = ops.cast(logits, "float32")
+        if self.estimator == "infonce":
+            size = ops.cast(ops.shape(logits)[0], "float32")
+            value = ops.log(size) - losses.infonce_from_logits(logits)
+        else:
+            value = math.log(4.0) - losses.jsd_from_logits(logits)
+        self._accumulate(value, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "estimator": self.estimator}

@@ -1,0 +1,323 @@
+"""CLIP and CLIP-Lite: two towers projected into one normalised space."""
+
+import keras
+from keras import ops
+
+from keras_clip import losses
+from keras_clip.layers.contrastive_objective import get_objective
+from keras_clip.layers.jsd_loss import JSDLoss
+from keras_clip.layers.projection_block import ProjectionBlock
+from keras_clip.metrics import MutualInformation
+from keras_clip.metrics import RetrievalRecall
+from keras_clip.models import towers
+from keras_clip.models.optimizer import default_optimizer
+from keras_clip.serialization import base_model_config
+from keras_clip.validation import check_images
+from keras_clip.validation import check_positive_ints
+from keras_clip.validation import check_same_batch
+from keras_clip.validation import check_token_ids
+
+PROJECTIONS = ("linear", "mlp")
+INPUT_KEYS = ("images", "token_ids")
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class CLIP(keras.Model):
+    """Contrastive language-image model (Radford et al. 2021).
+
+    Each tower's features are pooled (see `keras_clip.models.towers`),
+    projected to `embed_dim` and L2-normalised. Training needs no targets:
+    `compute_loss` scores every image against every caption of the batch
+    with the objective layer, which owns the objective's weights (e.g. the
+    learnable logit scale), and updates in-batch recall@1 in both directions
+    and the objective's mutual-information estimate.
+
+    Args:
+        image_encoder: Keras model, images -> features (see
+            `keras_clip.encoders`, or any model such as keras-hub's
+            `CLIPVisionEncoder` or a `keras.applications` backbone).
+        text_encoder: Keras model, int token ids -> features.
+        embed_dim: int. Width of the joint embedding space.
+        objective: "infonce", "jsd", "siglip" or a loss layer from
+            `keras_clip.layers` (e.g. `InfoNCELoss(temperature=0.05)`).
+        projection: "linear" (bias-free Dense, CLIP) or "mlp"
+            (`ProjectionBlock`, CLIP-Lite).
+        image_pooling: how a sequence from the image tower is pooled:
+            "auto"/"first" (class token) or "mean".
+        text_pooling: how a sequence from the text tower is pooled:
+            "auto"/"end_token", "first" or "mean".
+        end_token_id: int or None. End-of-text id for "end_token" pooling
+            (None: the text encoder's own `end_token_id`, else the largest id).
+        project_image: bool. False uses the image tower's pooled features
+            (which must be `embed_dim` wide) as they are: OpenAI's ResNets
+            project inside their attention pool.
+
+    Call arguments:
+        inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
+            (int (B, L)).
+
+    Returns:
+        dict with "image_embeddings" and/or "text_embeddings", float32
+        (B, embed_dim), unit L2 norm.
+
+    Example:
+
+    >>> model = keras_clip.CLIP.from_architecture("tiny-vit")
+    >>> model.compile()
+    >>> model.fit({"images": images, "token_ids": token_ids}, batch_size=32)
+    >>> model.encode_image(images)
+    """
+
+    def __init__(self, image_encoder, text_encoder, embed_dim,
+                 objective="infonce", projection="linear", image_pooling="auto",
+                 text_pooling="auto", end_token_id=None, project_image=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        check_positive_ints(embed_dim=embed_dim)
+        if projection not in PROJECTIONS:
+            raise ValueError(
+                f"Unknown projection {projection!r}; expected one of "
+                f"{PROJECTIONS}."
+            )
+        towers.check_pooling(image_pooling, text_pooling)
+        if end_token_id is None:
+            end_token_id = getattr(text_encoder, "end_token_id", None)
+        self.embed_dim = embed_dim
+        self.projection = projection
+        self.image_pooling = image_pooling
+        self.text_pooling = text_pooling
+        self.end_token_id = end_token_id
+        self.project_image = project_image
+
+        # === Layers ===
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.image_projection = (
+            self._make_projection("image_projection") if project_image else None
+        )
+        self.text_projection = self._make_projection("text_projection")
+        self.objective = get_objective(objective)
+        if not self.objective.built:
+            self.objective.build((None, embed_dim))
+
+        # === Metrics ===
+        self.image_to_text_recall = RetrievalRecall(1, "image_to_text")
+        self.text_to_image_recall = RetrievalRecall(1, "text_to_image")
+        self.mutual_information = MutualInformation(
+            self.objective.mutual_information_estimator, name="mi"
+        )
+        input_shape = {
+            key: towers.tower_input_shape(encoder, key)
+            for key, encoder in (("images", image_encoder),
+                                 ("token_ids", text_encoder))
+        }
+        if all(shape is not None for shape in input_shape.values()):
+            self.build(input_shape)
+
+    def build(self, input_shape):
+        """Builds every weight by tracing `call` on symbolic inputs.
+
+        Args:
+            input_shape: dict with "images" (batch, H, W, 3) and
+                "token_ids" (batch, length) shapes.
+        """
+        dtypes = {"images": "float32", "token_ids": "int32"}
+        inputs = {
+            key: keras.KerasTensor(tuple(shape), dtype=dtypes[key])
+            for key, shape in input_shape.items()
+            if key in dtypes
+        }
+        # Layer.compute_output_spec traces `call` symbolically, building
+        # the towers, heads and their weights.
+        self.compute_output_spec(inputs)
+        self.built = True
+
+    def _make_projection(self, name):
+        if self.projection == "mlp":
+            return ProjectionBlock(self.embed_dim, dtype=self.dtype_policy,
+                                   name=name)
+        return keras.layers.Dense(self.embed_dim, use_bias=False,
+                                  dtype=self.dtype_policy, name=name)
+
+    # === Encoding ===
+
+    def encode_image(self, images, training=False):
+        """Normalised float32 image embeddings, (batch, embed_dim)."""
+        check_images(images)
+        features = towers.call_tower(self.image_encoder, images, "images", training)
+        features = towers.pool_image_features(features, self.image_pooling)
+        return self._project(self.image_projection, features, training)
+
+    def encode_text(self, token_ids, training=False):
+        """Normalised float32 text embeddings, (batch, embed_dim)."""
+        check_token_ids(token_ids, getattr(self.text_encoder, "context_length", None))
+        features = towers.call_tower(self.text_encoder, token_ids, "token_ids", training)
+        features = towers.pool_text_features(
+            features, token_ids, self.text_pooling, self.end_token_id
+        )
+        return self._project(self.text_projection, features, training)
+
+    def _project(self, head, features, training):
+        if head is None:
+            if features.shape[-1] not in (None, self.embed_dim):
+                raise ValueError(
+                    f"With project_image=False the image tower must output "
+                    f"embed_dim={self.embed_dim} features; it gives "
+                    f"{features.shape[-1]}."
+                )
+            embeddings = features
+        elif self.projection == "mlp":
+            embeddings = head(features, training=training)
+        else:
+            embeddings = head(features)
+        return losses.l2_normalize(embeddings)
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, dict) or not set(inputs) & set(INPUT_KEYS):
+            raise ValueError(
+                "CLIP takes a dict with 'images' and/or 'token_ids'; received "
+                f"{type(inputs).__name__}"
+                + (f" with keys {sorted(inputs)}." if isinstance(inputs, dict) else ".")
+            )
+        unknown = set(inputs) - set(INPUT_KEYS)
+        if unknown:
+            raise ValueError(
+                f"Unknown input keys {sorted(unknown)}; CLIP takes "
+                f"{list(INPUT_KEYS)}."
+            )
+        if len(inputs) == 2:
+            check_same_batch(inputs["images"], inputs["token_ids"])
+        outputs = {}
+        if "images" in inputs:
+            outputs["image_embeddings"] = self.encode_image(inputs["images"], training)
+        if "token_ids" in inputs:
+            outputs["text_embeddings"] = self.encode_text(inputs["token_ids"], training)
+        return outputs
+
+    # === Training ===
+
+    def compile(self, optimizer=None, **kwargs):
+        """Like `keras.Model.compile`; the optimizer defaults to
+        `keras_clip.models.optimizer.default_optimizer()` (CLIP's AdamW)."""
+        if "loss" in kwargs:
+            raise ValueError(
+                "CLIP computes its own loss from the objective "
+                f"({type(self.objective).__name__}); do not pass `loss`."
+            )
+        super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model (optimizer and its state included)."""
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("loss", None)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        missing = {"image_embeddings", "text_embeddings"} - set(y_pred)
+        if missing:
+            raise ValueError(
+                "Training needs both 'images' and 'token_ids' in each batch; "
+                f"the batch gave no {sorted(missing)}."
+            )
+        image_embeddings = y_pred["image_embeddings"]
+        text_embeddings = y_pred["text_embeddings"]
+        if image_embeddings.shape[0] == 1:
+            raise ValueError(
+                "A contrastive objective needs at least 2 examples per batch; "
+                "received a batch of 1."
+            )
+        loss, logits = self.objective.compute(
+            image_embeddings, text_embeddings, training=training
+        )
+        for metric in (self.image_to_text_recall, self.text_to_image_recall,
+                       self.mutual_information):
+            metric.update_state(logits)
+        if self.losses:
+            regularization = [ops.cast(term, "float32") for term in self.losses]
+            loss = loss + ops.sum(ops.stack(regularization))
+        return loss
+
+    @property
+    def logit_scale(self):
+        """The objective's current logit scale (exp of its log weight)."""
+        return self.objective.logit_scale
+
+    # === Config ===
+
+    def get_config(self):
+        return {
+            **base_model_config(self),
+            "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
+            "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
+            "embed_dim": self.embed_dim,
+            "objective": keras.saving.serialize_keras_object(self.objective),
+            "projection": self.projection,
+            "image_pooling": self.image_pooling,
+            "text_pooling": self.text_pooling,
+            "end_token_id": self.end_token_id,
+            "project_image": self.project_image,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("image_encoder", "text_encoder", "objective"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    @classmethod
+    def from_architecture(cls, name, **overrides):
+        """A randomly initialised model of a named shape.
+
+        Args:
+            name: e.g. "RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14", or the
+                CPU-sized "shapes-vit", "bench-vit", "tiny-vit", "tiny-rn"
+                (see `keras_clip.models.architectures.ARCHITECTURES`).
+            **overrides: shape fields (image_size, patch_size, vision_width,
+                vision_layers, vision_heads, stage_blocks, vocabulary_size,
+                context_length, text_width, text_layers, text_heads,
+                end_token_id, embed_dim) and model arguments (objective, ...).
+
+        Example:
+
+        >>> CLIP.from_architecture("ViT-B-32", vocabulary_size=8000)
+        """
+        from keras_clip.models.architectures import build_architecture
+
+        return build_architecture(cls, name, **overrides)
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class CLIPLite(CLIP):
+    """CLIP-Lite (Shrivastava et al. 2021): CLIP's towers trained with JSD.
+
+    The projection heads are CLIP-Lite's `ProjectionBlock`s (f and g) and the
+    objective is `JSDLoss` with a dot-product critic on their normalised
+    outputs, so the critic scores in the same space that zero-shot and
+    retrieval use, with one negative per positive.
+
+    Args:
+        image_encoder: Keras model, images -> features.
+        text_encoder: Keras model, token ids -> features.
+        embed_dim: int. Width of the critic's (and the embeddings') space.
+        objective: a `JSDLoss` (default `JSDLoss()`), or any objective.
+        projection: "mlp" (default) or "linear".
+        **kwargs: as `CLIP`.
+
+    Example:
+
+    >>> model = keras_clip.CLIPLite.from_architecture("tiny-vit")
+    """
+
+    def __init__(self, image_encoder, text_encoder, embed_dim, objective=None,
+                 projection="mlp", **kwargs):
+        super().__init__(
+            image_encoder, text_encoder, embed_dim,
+            objective=JSDLoss() if objective is None else objective,
+            projection=projection, **kwargs,
+        )

@@ -1,0 +1,103 @@
+"""How CLIP calls any Keras model as a tower, and pools what it returns.
+
+A tower is any Keras model mapping images (or token ids) to features. It
+may take a plain tensor, or a dict (as keras-hub's `CLIPVisionEncoder`
+takes `{"images": ...}` and `CLIPTextEncoder` takes `{"token_ids": ...}`).
+Its output is pooled to (batch, features) by these rules:
+
+- rank 2 (batch, features): used as it is;
+- image towers, rank 3 (batch, tokens, width): "first" token (the class
+  token, the default) or "mean" over tokens;
+- image towers, rank 4 (batch, height, width, channels): mean over space;
+- text towers, rank 3: "end_token" (default: the first end-of-text token,
+  see `keras_clip.layers.pooling.end_token_positions`), "first" or "mean".
+"""
+
+from keras import ops
+
+from keras_clip.layers.pooling import end_token_positions
+from keras_clip.layers.pooling import gather_positions
+
+IMAGE_POOLING = ("auto", "first", "mean")
+TEXT_POOLING = ("auto", "end_token", "first", "mean")
+
+
+def check_pooling(image_pooling, text_pooling):
+    if image_pooling not in IMAGE_POOLING:
+        raise ValueError(
+            f"Unknown image_pooling {image_pooling!r}; expected one of "
+            f"{IMAGE_POOLING}."
+        )
+    if text_pooling not in TEXT_POOLING:
+        raise ValueError(
+            f"Unknown text_pooling {text_pooling!r}; expected one of "
+            f"{TEXT_POOLING}."
+        )
+
+
+def call_tower(encoder, inputs, key, training=None):
+    """Calls `encoder` on `inputs`, wrapped as `{key: inputs}` if it takes a dict."""
+    if isinstance(getattr(encoder, "_inputs_struct", None), dict):
+        inputs = {key: inputs}
+    outputs = encoder(inputs, training=training)
+    if isinstance(outputs, dict):
+        for name in ("pooled_output", "sequence_output"):
+            if name in outputs:
+                return outputs[name]
+        raise ValueError(
+            f"The tower {encoder.name!r} returned a dict with keys "
+            f"{sorted(outputs)}; expected a tensor or 'sequence_output'."
+        )
+    return outputs
+
+
+def tower_input_shape(encoder, key):
+    """The input shape a tower declares, or None when it declares none.
+
+    Functional models (keras-hub, keras.applications) declare it; the
+    package's encoders expose `image_size` or `context_length`.
+    """
+    if getattr(encoder, "_inputs_struct", None) is not None:
+        inputs = encoder.input
+        if isinstance(inputs, dict):
+            inputs = inputs.get(key, next(iter(inputs.values())))
+        return tuple(inputs.shape)
+    if key == "images" and getattr(encoder, "image_size", None):
+        return (None, encoder.image_size, encoder.image_size, 3)
+    if key == "token_ids" and getattr(encoder, "context_length", None):
+        return (None, encoder.context_length)
+    return None
+
+
+def _rank_error(what, shape):
+    return ValueError(
+        f"The {what} tower returned features of shape {shape}; expected "
+        "(batch, features), (batch, tokens, width)"
+        + (" or (batch, height, width, channels)." if what == "image" else ".")
+    )
+
+
+def pool_image_features(features, rule="auto"):
+    """Pools an image tower's output to (batch, features)."""
+    rank = len(features.shape)
+    if rank == 2:
+        return features
+    if rank == 3:
+        return ops.mean(features, axis=1) if rule == "mean" else features[:, 0]
+    if rank == 4:
+        return ops.mean(features, axis=(1, 2))
+    raise _rank_error("image", tuple(features.shape))
+
+
+def pool_text_features(features, token_ids, rule="auto", end_token_id=None):
+    """Pools a text tower's output to (batch, features)."""
+    rank = len(features.shape)
+    if rank == 2:
+        return features
+    if rank != 3:
+        raise _rank_error("text", tuple(features.shape))
+    if rule == "first":
+        return features[:, 0]
+    if rule == "mean":
+        return ops.mean(features, axis=1)
+    return gather_positions(features, end_token_positions(token_ids, end_token_id))

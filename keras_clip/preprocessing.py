@@ -1,0 +1,31 @@
+"""Image normalisation with CLIP's constants (NumPy; no TensorFlow)."""
+
+import numpy as np
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def normalize_images(images, mean=OPENAI_MEAN, std=OPENAI_STD):
+    """uint8 RGB images (..., H, W, 3) -> float32 (x / 255 - mean) / std.
+
+    Args:
+        images: uint8 array (..., height, width, 3).
+        mean: 3 floats, per-channel mean on the [0, 1] scale.
+        std: 3 floats, per-channel standard deviation.
+
+    Example:
+
+    >>> normalize_images(np.zeros((2, 64, 64, 3), "uint8")).dtype  # float32
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"normalize_images expects uint8 RGB images, got {images.dtype}."
+        )
+    if images.ndim < 3 or images.shape[-1] != 3:
+        raise ValueError(
+            f"normalize_images expects (..., height, width, 3), got {images.shape}."
+        )
+    scaled = images.astype("float32") / 255.0
+    return (scaled - np.asarray(mean, "float32")) / np.asarray(std, "float32")

@@ -1,0 +1,81 @@
+"""Checks on user inputs that raise clear errors before any graph runs.
+
+They read static shapes and dtypes only, so they cost nothing at run time
+and also fire while a backend traces a function; dimensions that are not
+known statically (None) are skipped.
+"""
+
+import keras
+
+
+def check_positive_ints(**values):
+    """Raises ValueError unless every value is a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _dtype(x):
+    return keras.backend.standardize_dtype(getattr(x, "dtype", "float32"))
+
+
+def check_images(images, image_size=None, name="images"):
+    """Images must be float (batch, height, width, 3), of `image_size`."""
+    shape = tuple(images.shape)
+    if len(shape) != 4:
+        raise ValueError(
+            f"{name} must have rank 4 (batch, height, width, channels); "
+            f"received shape {shape}."
+        )
+    if shape[-1] is not None and shape[-1] != 3:
+        raise ValueError(
+            f"{name} must have 3 (RGB) channels in the last axis; received "
+            f"shape {shape}. Convert grayscale or RGBA images to RGB first."
+        )
+    dtype = _dtype(images)
+    if "float" not in dtype:
+        raise ValueError(
+            f"{name} must be floating point, normalised as the model was "
+            f"trained (e.g. keras_clip.preprocessing.normalize_images); "
+            f"received dtype {dtype}."
+        )
+    if image_size is not None:
+        for size in shape[1:3]:
+            if size is not None and size != image_size:
+                raise ValueError(
+                    f"{name} must be {image_size}x{image_size} pixels; "
+                    f"received shape {shape}."
+                )
+
+
+def check_token_ids(token_ids, context_length=None, name="token_ids"):
+    """Token ids must be integer (batch, length) with length <= context."""
+    shape = tuple(token_ids.shape)
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must have rank 2 (batch, sequence); received shape {shape}."
+        )
+    dtype = _dtype(token_ids)
+    if "int" not in dtype:
+        raise ValueError(
+            f"{name} must be integers (use keras_clip.Tokenizer); received "
+            f"dtype {dtype}."
+        )
+    if context_length is not None and shape[1] is not None:
+        if shape[1] > context_length:
+            raise ValueError(
+                f"{name} has {shape[1]} tokens per caption, more than the "
+                f"text encoder's context_length={context_length}. Tokenize "
+                f"with context_length={context_length} (it truncates and "
+                "keeps the end token)."
+            )
+
+
+def check_same_batch(images, token_ids):
+    """Images and token ids must have the same (static) batch size."""
+    a, b = images.shape[0], token_ids.shape[0]
+    if a is not None and b is not None and a != b:
+        raise ValueError(
+            f"images and token_ids have different batch sizes: {a} images "
+            f"and {b} captions. Each image needs exactly one caption."
+        )

@@ -1,0 +1,31 @@
+"""Test configuration: one backend per pytest run (KERAS_BACKEND).
+
+`@pytest.mark.backend("tensorflow", ...)` marks a test that only makes sense
+on the named backends; it is skipped on the others.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("backend")
+    if marker and keras.backend.backend() not in marker.args:
+        pytest.skip(f"only on backend(s) {marker.args}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state():
+    """Each test starts with the float32 policy and a fixed seed."""
+    keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(0)
+    yield
+    keras.config.set_dtype_policy("float32")

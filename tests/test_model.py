@@ -1,0 +1,181 @@
+"""CLIP and CLIP-Lite: training, inference, saving, errors."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import keras_clip
+from keras_clip.models.architectures import architecture_config
+from tests.helpers import tiny_batch, to_numpy
+
+BATCH = tiny_batch()
+
+
+def tiny(objective="infonce", model_class=keras_clip.CLIP, **kwargs):
+    if model_class is keras_clip.CLIPLite:
+        return model_class.from_architecture("tiny-vit", **kwargs)
+    return model_class.from_architecture("tiny-vit", objective=objective, **kwargs)
+
+
+def assert_unit_norm(x):
+    np.testing.assert_allclose(np.linalg.norm(to_numpy(x), axis=-1), 1.0, rtol=1e-5)
+
+
+def test_call_and_encoders_agree():
+    model = tiny()
+    outputs = model(BATCH)
+    assert tuple(outputs["image_embeddings"].shape) == (8, 16)
+    assert_unit_norm(outputs["image_embeddings"])
+    assert_unit_norm(outputs["text_embeddings"])
+    np.testing.assert_allclose(to_numpy(model.encode_image(BATCH["images"])),
+                               to_numpy(outputs["image_embeddings"]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model.encode_text(BATCH["token_ids"])),
+                               to_numpy(outputs["text_embeddings"]), rtol=1e-5, atol=1e-6)
+    assert set(model({"images": BATCH["images"]})) == {"image_embeddings"}
+
+
+@pytest.mark.parametrize("objective, model_class", [
+    ("infonce", keras_clip.CLIP),
+    ("jsd", keras_clip.CLIP),
+    ("siglip", keras_clip.CLIP),
+    (None, keras_clip.CLIPLite),
+])
+def test_fit_lowers_the_loss_on_a_fixed_batch(objective, model_class):
+    model = tiny(objective, model_class)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    before = model.evaluate(BATCH, batch_size=8, verbose=0, return_dict=True)
+    # A fixed order: with one rolled negative per positive (JSD), shuffling
+    # would score pairs at evaluation that training never contrasted.
+    history = model.fit(BATCH, batch_size=8, epochs=12, verbose=0, shuffle=False)
+    after = model.evaluate(BATCH, batch_size=8, verbose=0, return_dict=True)
+    assert after["loss"] < 0.8 * before["loss"], (before, after)
+    assert set(history.history) == {"loss", "i2t_recall@1", "t2i_recall@1", "mi"}
+    assert after["mi"] > before["mi"]
+    predictions = model.predict(BATCH, batch_size=4, verbose=0)
+    assert_unit_norm(predictions["image_embeddings"])
+    assert predictions["text_embeddings"].shape == (8, 16)
+
+
+def test_compute_loss_equals_the_objective_on_the_embeddings():
+    model = tiny()
+    outputs = model(BATCH)
+    expected = keras_clip.losses.clip_loss(
+        outputs["image_embeddings"], outputs["text_embeddings"], 1 / 0.07
+    )
+    loss = model.compute_loss(BATCH, y_pred=outputs, training=False)
+    np.testing.assert_allclose(to_numpy(loss), to_numpy(expected), rtol=1e-5)
+
+
+def test_logit_scale_clamp_holds_after_huge_learning_rate():
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e4))
+    model.fit(BATCH, batch_size=8, epochs=3, verbose=0)
+    log_scale = float(to_numpy(model.objective.log_logit_scale))
+    assert log_scale <= math.log(100.0) + 1e-6
+    assert float(to_numpy(model.logit_scale)) <= 100.0 + 1e-4
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains(policy):
+    if policy == "mixed_float16" and keras.backend.backend() == "torch":
+        pytest.skip("float16 matmuls are not implemented for the torch CPU build")
+    keras.config.set_dtype_policy(policy)
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(BATCH, batch_size=8, epochs=8, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"]).all()
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    assert model.objective.log_logit_scale.dtype == "float32"
+    assert keras.backend.standardize_dtype(model(BATCH)["image_embeddings"].dtype) == "float32"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tiny(),
+    lambda: tiny(model_class=keras_clip.CLIPLite),
+    lambda: keras_clip.CLIP.from_architecture("tiny-vit", objective=keras_clip.layers.JSDLoss(
+        critic="projection", projection_dim=8, prior_weight=0.1)),
+])
+def test_keras_file_round_trip_gives_identical_embeddings(make, tmp_path):
+    model = make()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(BATCH, batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    for key, value in model.predict(BATCH, verbose=0).items():
+        np.testing.assert_array_equal(loaded.predict(BATCH, verbose=0)[key], value)
+    np.testing.assert_array_equal(to_numpy(loaded.logit_scale), to_numpy(model.logit_scale))
+    # The optimizer comes back with its state, so training resumes exactly.
+    assert int(to_numpy(loaded.optimizer.iterations)) == 1
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_resnet_keras_file_round_trip(tmp_path):
+    model = keras_clip.CLIP.from_architecture("tiny-rn")
+    batch = tiny_batch(image_size=64)
+    path = str(tmp_path / "rn.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(batch, verbose=0)["image_embeddings"],
+                                  model.predict(batch, verbose=0)["image_embeddings"])
+
+
+def test_model_config_round_trip():
+    model = tiny("siglip", image_pooling="mean", text_pooling="end_token")
+    clone = keras_clip.CLIP.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert clone.get_config() == model.get_config()
+    np.testing.assert_array_equal(to_numpy(clone(BATCH)["text_embeddings"]),
+                                  to_numpy(model(BATCH)["text_embeddings"]))
+
+
+@pytest.mark.parametrize("name, total", [("ViT-B-32", 151_277_313), ("RN50", 102_007_137)])
+def test_published_shapes_have_openai_parameter_counts(name, total):
+    # OpenAI's counts (trainable parameters; PyTorch keeps BatchNorm
+    # statistics as buffers).
+    model = keras_clip.CLIP.from_architecture(name)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == total
+
+
+def test_published_shape_fields():
+    assert architecture_config("ViT-B-16")["patch_size"] == 16
+    large = architecture_config("ViT-L-14")
+    assert (large["vision_width"], large["vision_layers"], large["vision_heads"],
+            large["embed_dim"], large["text_width"]) == (1024, 24, 16, 768, 768)
+    for name in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14"):
+        config = architecture_config(name)
+        assert (config["vocabulary_size"], config["context_length"]) == (49408, 77)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = tiny()
+    with pytest.raises(ValueError, match="different batch sizes: 8 images and 4 captions"):
+        model({"images": BATCH["images"], "token_ids": BATCH["token_ids"][:4]})
+    with pytest.raises(ValueError, match="rank 4"):
+        model({"images": BATCH["images"][0]})
+    with pytest.raises(ValueError, match="3 \\(RGB\\) channels"):
+        model({"images": np.zeros((2, 32, 32, 1), "float32")})
+    with pytest.raises(ValueError, match="context_length=16"):
+        model({"token_ids": np.ones((2, 17), "int32")})
+    with pytest.raises(ValueError, match="Unknown input keys \\['image'\\]"):
+        model({"image": BATCH["images"], "token_ids": BATCH["token_ids"]})
+    with pytest.raises(ValueError, match="takes a dict"):
+        model(BATCH["images"])
+    with pytest.raises(ValueError, match="Unknown objective 'hinge'"):
+        tiny("hinge")
+    with pytest.raises(ValueError, match="Unknown architecture 'ViT-Z-99'"):
+        keras_clip.CLIP.from_architecture("ViT-Z-99")
+    with pytest.raises(ValueError, match="embed_dim must be a positive integer"):
+        tiny(embed_dim=0)
+    with pytest.raises(ValueError, match="Unknown projection"):
+        tiny(projection="cubic")
+    model.compile()
+    with pytest.raises(ValueError, match="do not pass `loss`"):
+        model.compile(loss="mse")
+    with pytest.raises(ValueError, match="at least 2 examples"):
+        model.fit({k: v[:1] for k, v in BATCH.items()}, batch_size=1, verbose=0)
