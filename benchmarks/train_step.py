@@ -43,28 +43,27 @@ def training_flops_per_pair(s=SHAPE):
     return 3 * (vision + text + heads + logits)
 
 
+def _median_seconds(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def matmul_rate(size=2048, repeats=5):
     """Sustained float32 GFLOP/s: the best of NumPy and PyTorch."""
     import numpy as np
 
     a = np.random.rand(size, size).astype("float32")
-    results = {}
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ a
-        times.append(time.perf_counter() - start)
-    results["numpy"] = 2 * size**3 / statistics.median(times) / 1e9
+    flop = 2 * size**3
+    results = {"numpy": flop / _median_seconds(lambda: a @ a, repeats) / 1e9}
     try:
         import torch
 
         t = torch.from_numpy(a)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            t @ t
-            times.append(time.perf_counter() - start)
-        results["torch"] = 2 * size**3 / statistics.median(times) / 1e9
+        results["torch"] = flop / _median_seconds(lambda: t @ t, repeats) / 1e9
     except ImportError:
         pass
     return results

@@ -54,19 +54,27 @@ def call_tower(encoder, inputs, key, training=None):
 def tower_input_shape(encoder, key):
     """The input shape a tower declares, or None when it declares none.
 
-    Functional models (keras-hub, keras.applications) declare it; the
-    package's encoders expose `image_size` or `context_length`.
+    Functional models (keras-hub, keras.applications) declare it, but may
+    leave the sequence length open: then `context_length` or
+    `max_sequence_length` fills it. The package's own encoders expose
+    `image_size` or `context_length`. Any unknown non-batch dimension gives
+    None (the model then builds at its first call).
     """
+    shape = None
     if getattr(encoder, "_inputs_struct", None) is not None:
         inputs = encoder.input
         if isinstance(inputs, dict):
             inputs = inputs.get(key, next(iter(inputs.values())))
-        return tuple(inputs.shape)
-    if key == "images" and getattr(encoder, "image_size", None):
-        return (None, encoder.image_size, encoder.image_size, 3)
-    if key == "token_ids" and getattr(encoder, "context_length", None):
-        return (None, encoder.context_length)
-    return None
+        shape = tuple(inputs.shape)
+    elif key == "images" and getattr(encoder, "image_size", None):
+        shape = (None, encoder.image_size, encoder.image_size, 3)
+    if key == "token_ids" and (shape is None or shape[1:] == (None,)):
+        length = getattr(encoder, "context_length", None) or getattr(
+            encoder, "max_sequence_length", None)
+        shape = (None, length) if length else None
+    if shape is None or None in shape[1:]:
+        return None
+    return shape
 
 
 def _rank_error(what, shape):
