@@ -7,7 +7,7 @@ process (Keras fixes its backend at import): TensorFlow, JAX and PyTorch,
 jit on and off, float32 and mixed bfloat16; the peer is a PyTorch CLIP of
 the same shapes written with torch.nn (pre-LN encoder layers, AdamW). The
 script also measures the float32 matrix-multiply rate the machine sustains
-(the best of NumPy, PyTorch and TensorFlow on 2048^3) and reports each configuration's
+(the best of NumPy, PyTorch, TensorFlow and JAX on 2048^3) and reports each configuration's
 fraction of it, from the FLOPs of one training pair (3x the forward
 matmul FLOPs). Times are medians of `--steps` steps after `--warmup`.
 
@@ -53,7 +53,7 @@ def _median_seconds(fn, repeats):
 
 
 def matmul_rate(size=2048, repeats=5):
-    """Sustained float32 GFLOP/s of NumPy, PyTorch and TensorFlow (oneDNN)."""
+    """Sustained float32 GFLOP/s of NumPy, PyTorch, TensorFlow and JAX."""
     import numpy as np
 
     a = np.random.rand(size, size).astype("float32")
@@ -72,6 +72,16 @@ def matmul_rate(size=2048, repeats=5):
     matmul = tf.function(lambda: tf.matmul(x, x))
     matmul().numpy()
     results["tensorflow"] = flop / _median_seconds(lambda: matmul().numpy(), repeats) / 1e9
+    try:
+        import jax
+
+        y = jax.numpy.asarray(a)
+        square = jax.jit(lambda m: m @ m)
+        square(y).block_until_ready()
+        results["jax"] = flop / _median_seconds(
+            lambda: square(y).block_until_ready(), repeats) / 1e9
+    except ImportError:
+        pass
     return results
 
 

@@ -49,17 +49,17 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dense.build(input_shape)
 
     def call(self, x):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        qkv = self.qkv_dense(x)
+        batch, length, width = ops.shape(x)[0], ops.shape(x)[1], x.shape[-1]
+        # Dense on the 2-D (batch * length, width) view: XLA on CPU runs the
+        # backward pass of a 3-D matmul about 2.5x slower.
+        qkv = self.qkv_dense(ops.reshape(x, (-1, width)))
         qkv = ops.reshape(qkv, (batch, length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         attended = ops.dot_product_attention(
             query, key, value, is_causal=self.use_causal_mask
         )
-        attended = ops.reshape(
-            attended, (batch, length, self.num_heads * self.head_dim)
-        )
-        return self.output_dense(attended)
+        attended = ops.reshape(attended, (-1, self.num_heads * self.head_dim))
+        return ops.reshape(self.output_dense(attended), (batch, length, width))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,6 +1,7 @@
 """CLIP's pre-LayerNorm residual attention block."""
 
 import keras
+from keras import ops
 
 from keras_clip.layers.activations import get_activation
 from keras_clip.layers.attention import MultiHeadSelfAttention
@@ -62,7 +63,10 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, x):
         x = x + self.attention(self.attention_norm(x))
-        return x + self.mlp_output(self.mlp_hidden(self.mlp_norm(x)))
+        # The MLP runs on the 2-D (batch * length, width) view (see attention).
+        flat = ops.reshape(x, (-1, x.shape[-1]))
+        flat = flat + self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
+        return ops.reshape(flat, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
         return input_shape
