@@ -6,18 +6,21 @@ tf.data / export modules load TensorFlow when first used.
 """
 
 from keras_clip import encoders
+from keras_clip import evaluation
 from keras_clip import layers
 from keras_clip import losses
 from keras_clip import metrics
+from keras_clip import models
+from keras_clip.evaluation import ZeroShotClassifier
+from keras_clip.evaluation import evaluate_retrieval
+from keras_clip.evaluation import evaluate_zero_shot
 from keras_clip.models import CLIP
 from keras_clip.models import CLIPLite
-from keras_clip import models
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "Tokenizer": ("keras_clip.tokenizer", "Tokenizer"),
-    "ZeroShotClassifier": ("keras_clip.evaluation.zero_shot", "ZeroShotClassifier"),
     "datasets": ("keras_clip.datasets", None),
 }
 

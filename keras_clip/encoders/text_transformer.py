@@ -6,13 +6,14 @@ from keras import ops
 from keras_clip.layers.pooling import end_token_positions
 from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
 from keras_clip.validation import check_positive_ints
 from keras_clip.validation import check_token_ids
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class TextTransformer(keras.Model):
+class TextTransformer(ExplicitSignatures, keras.Model):
     """OpenAI CLIP's text Transformer, pooled at the end-of-text token.
 
     Token and learned position embeddings, causal pre-LayerNorm blocks, a

@@ -87,3 +87,52 @@ class ZeroShotClassifier:
         """Share of images whose label is among the top k predictions."""
         labels = np.asarray(labels)
         return float(np.mean(np.any(self.top_k(images, k) == labels[:, None], axis=1)))
+
+
+def evaluate_zero_shot(model, tokenizer, images, labels, class_names,
+                       templates=None, ks=(1, 5)):
+    """Zero-shot accuracy of `model` on labelled images.
+
+    Args:
+        model: a `keras_clip.CLIP`.
+        tokenizer: callable from strings to token ids.
+        images: float (N, H, W, 3), preprocessed as for training.
+        labels: int (N,), indices into `class_names`.
+        class_names: list of str.
+        templates: prompt templates (default `DEFAULT_TEMPLATES`).
+        ks: the k of top-k accuracy.
+
+    Returns:
+        dict: "top{k}" accuracies, "per_class_accuracy" (list, NaN for
+        classes without images), "mean_per_class_accuracy",
+        "confusion_matrix" (true class x predicted class counts, list of
+        lists), "num_images".
+
+    Example:
+
+    >>> evaluate_zero_shot(model, tokenizer, images, labels, ["cat", "dog"])
+    """
+    labels = np.asarray(labels)
+    num_classes = len(class_names)
+    if labels.shape != (len(images),):
+        raise ValueError(
+            f"labels must have one entry per image ({len(images)}); got shape "
+            f"{labels.shape}."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}).")
+    classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
+    ranked = classifier.top_k(images, k=max(ks))
+    report = {f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1)))
+              for k in ks}
+    confusion = np.zeros((num_classes, num_classes), "int64")
+    np.add.at(confusion, (labels, ranked[:, 0]), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.diag(confusion) / confusion.sum(axis=1)
+    report.update(
+        per_class_accuracy=per_class.tolist(),
+        mean_per_class_accuracy=float(np.nanmean(per_class)),
+        confusion_matrix=confusion.tolist(),
+        num_images=int(len(images)),
+    )
+    return report

@@ -11,6 +11,7 @@ from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
 from keras_clip.models.optimizer import default_optimizer
+from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
 from keras_clip.validation import check_images
 from keras_clip.validation import check_positive_ints
@@ -22,7 +23,7 @@ INPUT_KEYS = ("images", "token_ids")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class CLIP(keras.Model):
+class CLIP(ExplicitSignatures, keras.Model):
     """Contrastive language-image model (Radford et al. 2021).
 
     Each tower's features are pooled (see `keras_clip.models.towers`),

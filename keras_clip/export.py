@@ -1,0 +1,186 @@
+"""TF SavedModel export with tokenisation and image decoding in the graph.
+
+The SavedModel serves without keras-clip: a process that imports only
+`tensorflow` and `tensorflow_text` (for the tokenizer's ops) can load it.
+
+Signatures (all embeddings float32, L2-normalised):
+
+- `encode_text`: texts tf.string [None] -> {"embeddings": [None, D]}.
+  Tokenised in the graph; long texts are truncated keeping the end token;
+  an empty string encodes as [START, END]; bytes that are not valid UTF-8
+  are tokenised without error (tensorflow-text's FastBertTokenizer).
+- `encode_image`: images uint8 [None, S, S, 3] (RGB, already S x S) ->
+  {"embeddings"}. Normalised in the graph with the model's mean and std;
+  any other size or channel count is an InvalidArgumentError saying so.
+- `encode_image_bytes`: image_bytes tf.string [None] (JPEG, PNG, GIF, BMP)
+  -> {"embeddings"}. Decoded to RGB, resized (bicubic, short side to S),
+  centre-cropped to S x S, normalised. Corrupt bytes are an
+  InvalidArgumentError naming the decode failure.
+- `serving_default`: image_bytes tf.string [None] and texts tf.string [None]
+  -> {"image_embeddings", "text_embeddings", "logits"}, logits =
+  logit_scale * image_embeddings @ text_embeddings.T (zero-shot in one call).
+- `encode_token_ids`: token_ids int32 [None, L] -> {"embeddings"}.
+- `encode_normalized_images`: float32 [None, S, S, 3], already normalised
+  -> {"embeddings"}. For clients that preprocess themselves; S is not
+  checked here (SavedModel signatures check dtypes only): use
+  `encode_image` for a checked entry point.
+
+Models trained on PyTorch are exported from a TensorFlow-backend process
+that loads their weights (ExportArchive needs TensorFlow or JAX).
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
+
+
+def _image_size(model):
+    size = getattr(model.image_encoder, "image_size", None)
+    if size is None:
+        shape = getattr(model.image_encoder, "image_shape", None)
+        size = shape[0] if shape else None
+    if not size:
+        raise ValueError(
+            "Cannot tell the image encoder's input size; pass image_size=."
+        )
+    return int(size)
+
+
+def decode_and_resize(image_bytes, image_size):
+    """One encoded image -> uint8 [image_size, image_size, 3] (TF ops)."""
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    height = tf.cast(tf.shape(image)[0], tf.float32)
+    width = tf.cast(tf.shape(image)[1], tf.float32)
+    scale = image_size / tf.minimum(height, width)
+    new_size = tf.cast(tf.math.ceil(tf.stack([height, width]) * scale), tf.int32)
+    new_size = tf.maximum(new_size, image_size)
+    resized = tf.image.resize(image, new_size, method="bicubic", antialias=True)
+    top = (new_size[0] - image_size) // 2
+    left = (new_size[1] - image_size) // 2
+    cropped = resized[top:top + image_size, left:left + image_size]
+    return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
+
+
+def export_saved_model(model, tokenizer, path, image_size=None,
+                       mean=OPENAI_MEAN, std=OPENAI_STD):
+    """Writes `model` and `tokenizer` as a TF SavedModel at `path`.
+
+    Args:
+        model: a `keras_clip.CLIP`.
+        tokenizer: a `keras_clip.Tokenizer`.
+        path: output directory.
+        image_size: int; default the image encoder's own.
+        mean, std: per-channel normalisation used in training.
+
+    Example:
+
+    >>> export_saved_model(model, tokenizer, "saved_models/shapes_clip")
+    >>> served = tf.saved_model.load("saved_models/shapes_clip")
+    >>> served.signatures["encode_text"](texts=tf.constant(["a red circle"]))
+    """
+    if keras.backend.backend() == "torch":
+        return _export_from_tensorflow_process(model, tokenizer, path, image_size,
+                                               mean, std)
+    image_size = image_size or _image_size(model)
+    context = tokenizer.context_length
+    mean = np.asarray(mean, "float32") * 255.0
+    std = np.asarray(std, "float32") * 255.0
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tokenizer._wordpiece)
+
+    encode_token_ids = archive.add_endpoint(
+        "encode_token_ids",
+        lambda token_ids: {"embeddings": model.encode_text(token_ids)},
+        input_signature=[tf.TensorSpec([None, context], tf.int32, name="token_ids")],
+    )
+
+    encode_normalized_images = archive.add_endpoint(
+        "encode_normalized_images",
+        lambda images: {"embeddings": model.encode_image(images)},
+        input_signature=[tf.TensorSpec([None, image_size, image_size, 3],
+                                       tf.float32, name="images")],
+    )
+    logit_scale = tf.Variable(float(keras.ops.convert_to_numpy(model.logit_scale)),
+                              trainable=False, name="logit_scale")
+    archive.track(logit_scale)
+
+    # SavedModel signatures check dtypes, not static dimensions: check sizes.
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8,
+                                                name="images")])
+    def encode_image(images):
+        shape = tf.shape(images)
+        tf.debugging.assert_equal(
+            shape[1:], tf.constant([image_size, image_size, 3]),
+            message=f"images must be uint8 RGB [batch, {image_size}, "
+                    f"{image_size}, 3]; use encode_image_bytes to resize")
+        images = (tf.cast(images, tf.float32) - mean) / std
+        return encode_normalized_images(images)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def encode_text(texts):
+        return encode_token_ids(tokenizer.tokenize(texts))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def encode_image_bytes(image_bytes):
+        images = tf.map_fn(lambda b: decode_and_resize(b, image_size), image_bytes,
+                           fn_output_signature=tf.TensorSpec(
+                               [image_size, image_size, 3], tf.uint8))
+        return encode_image(images)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="image_bytes"),
+        tf.TensorSpec([None], tf.string, name="texts"),
+    ])
+    def serving_default(image_bytes, texts):
+        images = encode_image_bytes(image_bytes)["embeddings"]
+        text = encode_text(texts)["embeddings"]
+        logits = logit_scale * tf.matmul(images, text, transpose_b=True)
+        return {"image_embeddings": images, "text_embeddings": text, "logits": logits}
+
+    for name, fn in (("encode_image", encode_image),
+                     ("encode_text", encode_text),
+                     ("encode_image_bytes", encode_image_bytes),
+                     ("serving_default", serving_default)):
+        archive.add_endpoint(name, fn)
+    archive.write_out(path, verbose=False)
+    return path
+
+
+def _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, std):
+    """PyTorch backend: save the model, export it from a TensorFlow process."""
+    with tempfile.TemporaryDirectory() as workdir:
+        model_path = os.path.join(workdir, "model.keras")
+        tokenizer_path = os.path.join(workdir, "tokenizer")
+        model.save(model_path)
+        tokenizer.save(tokenizer_path)
+        code = (
+            "import sys, keras, keras_clip\n"
+            "from keras_clip.export import export_saved_model\n"
+            "model = keras.saving.load_model(sys.argv[1])\n"
+            "tokenizer = keras_clip.Tokenizer.load(sys.argv[2])\n"
+            "size = None if sys.argv[4] == 'None' else int(sys.argv[4])\n"
+            "export_saved_model(model, tokenizer, sys.argv[3], size,"
+            " eval(sys.argv[5]), eval(sys.argv[6]))\n"
+        )
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        result = subprocess.run(
+            [sys.executable, "-c", code, model_path, tokenizer_path, path,
+             str(image_size), repr(tuple(mean)), repr(tuple(std))],
+            env=env, capture_output=True, text=True,
+        )
+        if result.returncode:
+            raise RuntimeError(
+                "Exporting from a TensorFlow-backend process failed: "
+                + result.stderr.strip().splitlines()[-1]
+            )
+    return path

@@ -1,0 +1,80 @@
+"""Retrieval and zero-shot evaluation against brute-force references."""
+
+import numpy as np
+import pytest
+
+import keras_clip
+from keras_clip.evaluation import retrieval_metrics, retrieval_ranks
+from tests.helpers import tiny_batch
+
+
+def brute_force_rank(scores, positive):
+    """Sort candidates by score, wrong ones first among ties; first hit's place."""
+    order = np.lexsort((positive.astype(int), -scores))
+    return int(np.flatnonzero(positive[order])[0]) + 1
+
+
+def reference(images, texts, caption_to_image):
+    images = images / np.linalg.norm(images, axis=1, keepdims=True)
+    texts = texts / np.linalg.norm(texts, axis=1, keepdims=True)
+    scores = (images @ texts.T).astype("float32")
+    image_ranks = [brute_force_rank(scores[i], caption_to_image == i)
+                   for i in range(len(images))]
+    text_ranks = [brute_force_rank(scores[:, c], np.arange(len(images)) == caption_to_image[c])
+                  for c in range(len(texts))]
+    return np.array(image_ranks), np.array(text_ranks)
+
+
+@pytest.mark.parametrize("block_size", [3, 1024])
+def test_ranks_match_brute_force_with_ties_and_several_captions(block_size):
+    rng = np.random.default_rng(0)
+    # Few distinct directions, so many exact ties.
+    directions = np.eye(4, dtype="float32")
+    images = directions[rng.integers(0, 4, 7)]
+    caption_to_image = np.array([0, 0, 1, 2, 2, 2, 3, 4, 5, 6, 6])
+    texts = directions[rng.integers(0, 4, len(caption_to_image))]
+    expected = reference(images, texts, caption_to_image)
+    actual = retrieval_ranks(images, texts, caption_to_image, block_size=block_size)
+    np.testing.assert_array_equal(actual[0], expected[0])
+    np.testing.assert_array_equal(actual[1], expected[1])
+
+
+def test_metrics_on_random_embeddings():
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(50, 8)).astype("float32")
+    texts = rng.normal(size=(50, 8)).astype("float32")
+    image_ranks, text_ranks = reference(images, texts, np.arange(50))
+    report = retrieval_metrics(images, texts, ks=(1, 5), block_size=16)
+    assert report["image_to_text_recall@5"] == pytest.approx(np.mean(image_ranks <= 5))
+    assert report["text_to_image_recall@1"] == pytest.approx(np.mean(text_ranks <= 1))
+    assert report["text_to_image_median_rank"] == pytest.approx(np.median(text_ranks))
+    assert report["image_to_text_mean_rank"] == pytest.approx(np.mean(image_ranks))
+    perfect = retrieval_metrics(images, images)
+    assert perfect["image_to_text_recall@1"] == perfect["text_to_image_recall@1"] == 1.0
+
+
+def test_retrieval_input_errors():
+    with pytest.raises(ValueError, match="pass caption_to_image"):
+        retrieval_metrics(np.ones((3, 2)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="have no caption"):
+        retrieval_metrics(np.ones((3, 2)), np.ones((2, 2)), caption_to_image=[0, 0])
+
+
+def test_evaluate_retrieval_and_zero_shot_on_a_model():
+    model = keras_clip.CLIP.from_architecture("tiny-vit")
+    batch = tiny_batch()
+    report = keras_clip.evaluate_retrieval(model, batch["images"], batch["token_ids"], ks=(1, 8))
+    assert report["image_to_text_recall@8"] == 1.0
+    vocabulary = ["[PAD]", "[UNK]", "a", "red", "blue", "green", "photo", "of", ".",
+                  "[START]", "[END]"]
+    tokenizer = keras_clip.Tokenizer(vocabulary, context_length=16)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    result = keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels,
+                                           ["red", "blue", "green"])
+    confusion = np.array(result["confusion_matrix"])
+    assert confusion.sum() == 8 and confusion.shape == (3, 3)
+    assert result["top1"] == pytest.approx(np.trace(confusion) / 8)
+    assert result["top5"] == 1.0  # only 3 classes
+    with pytest.raises(ValueError, match="labels must lie"):
+        keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels + 5,
+                                      ["red", "blue", "green"])
