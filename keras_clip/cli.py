@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+DEMO_OUTPUT = os.path.join("saved_models", "shapes_clip")
+
 
 def _demo_parser(subparsers):
     parser = subparsers.add_parser(
@@ -28,8 +30,9 @@ def _demo_parser(subparsers):
                         choices=["infonce", "jsd", "siglip", "clip-lite"],
                         help="'clip-lite' trains keras_clip.CLIPLite (JSD).")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default=None,
-                        help="Directory to save the model (.keras) and tokenizer.")
+    parser.add_argument("--output", default=DEMO_OUTPUT,
+                        help="Directory for model.keras, tokenizer/ and saved_model/ "
+                             f"(default {DEMO_OUTPUT}; '' to save nothing).")
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     return parser
 
@@ -109,12 +112,98 @@ def run_demo(args):
           f"top-5 {report['zero_shot_top5']:.1%} (chance "
           f"{report['chance_top1']:.1%})")
     if args.output:
-        os.makedirs(args.output, exist_ok=True)
-        model.save(os.path.join(args.output, "model.keras"))
-        tokenizer.save(os.path.join(args.output, "tokenizer"))
+        save_model_dir(model, tokenizer, args.output)
         report["output"] = args.output
+        with open(os.path.join(args.output, "demo_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
     print(json.dumps(report))
     return report
+
+
+def save_model_dir(model, tokenizer, directory):
+    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads).
+
+    Saves an inference copy: the same weights without the optimizer's state
+    (which would more than double the files).
+    """
+    from keras_clip.export import export_saved_model
+
+    os.makedirs(directory, exist_ok=True)
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    model = copy
+    model.save(os.path.join(directory, "model.keras"))
+    tokenizer.save(os.path.join(directory, "tokenizer"))
+    export_saved_model(model, tokenizer, os.path.join(directory, "saved_model"))
+
+
+def load_model_dir(directory):
+    """Loads the model and tokenizer that `save_model_dir` wrote."""
+    import keras
+
+    import keras_clip
+
+    model_path = os.path.join(directory, "model.keras")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(
+            f"No model.keras in {directory!r}; run `keras-clip demo` or "
+            "`keras-clip export` first."
+        )
+    model = keras.saving.load_model(model_path)
+    return model, keras_clip.Tokenizer.load(os.path.join(directory, "tokenizer"))
+
+
+def run_export(args):
+    model, tokenizer = load_model_dir(args.model_dir)
+    from keras_clip.export import export_saved_model
+
+    export_saved_model(model, tokenizer, args.output)
+    print(f"Wrote a SavedModel to {args.output}")
+
+
+def read_images(paths, image_size):
+    """Decodes image files to uint8 RGB, resized and centre-cropped (TF ops)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_clip.export import decode_and_resize
+
+    images = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No image file {path!r}.")
+        try:
+            data = tf.io.read_file(path)
+            images.append(decode_and_resize(data, image_size).numpy())
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
+    return np.stack(images)
+
+
+def run_zero_shot(args):
+    from keras_clip.evaluation import ZeroShotClassifier
+    from keras_clip.export import _image_size
+    from keras_clip.preprocessing import normalize_images
+
+    class_names = [c.strip() for c in args.classes.split(",") if c.strip()]
+    if len(class_names) < 2:
+        raise ValueError("--classes needs at least two comma-separated names.")
+    model, tokenizer = load_model_dir(args.model_dir)
+    images = read_images(args.images, _image_size(model))
+    templates = args.template or None
+    classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
+    probabilities = classifier.predict(normalize_images(images))
+    results = []
+    for path, row in zip(args.images, probabilities):
+        order = row.argsort()[::-1][: args.top_k]
+        ranked = [{"label": class_names[i], "probability": round(float(row[i]), 4)}
+                  for i in order]
+        results.append({"image": path, "ranked": ranked})
+        print(f"{path}: " + ", ".join(f"{r['label']} ({r['probability']:.1%})"
+                                       for r in ranked))
+    if args.json:
+        print(json.dumps(results))
+    return results
 
 
 def build_parser():
@@ -124,6 +213,27 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _demo_parser(subparsers).set_defaults(handler=run_demo)
+    export = subparsers.add_parser(
+        "export", help="Export a saved model directory as a TF SavedModel.",
+        description="Reads MODEL_DIR/model.keras and MODEL_DIR/tokenizer/ and writes a "
+                    "SavedModel with encode_text, encode_image, encode_image_bytes and "
+                    "serving_default signatures.")
+    export.add_argument("--model-dir", default=DEMO_OUTPUT)
+    export.add_argument("--output", required=True)
+    export.set_defaults(handler=run_export)
+    zero_shot = subparsers.add_parser(
+        "zero-shot", help="Rank class names for image files.",
+        description="Classifies image files against class names you choose, with "
+                    "prompt ensembling ('a photo of a {}.', ...).")
+    zero_shot.add_argument("images", nargs="+", help="JPEG/PNG/GIF/BMP files.")
+    zero_shot.add_argument("--classes", required=True,
+                           help="Comma-separated class names, e.g. 'red circle,blue square'.")
+    zero_shot.add_argument("--model-dir", default=DEMO_OUTPUT)
+    zero_shot.add_argument("--template", action="append",
+                           help="Prompt template with one {} (repeatable).")
+    zero_shot.add_argument("--top-k", type=int, default=3)
+    zero_shot.add_argument("--json", action="store_true", help="Also print JSON.")
+    zero_shot.set_defaults(handler=run_zero_shot)
     return parser
 
 
@@ -131,7 +241,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"keras-clip {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
