@@ -78,3 +78,27 @@ def test_evaluate_retrieval_and_zero_shot_on_a_model():
     with pytest.raises(ValueError, match="labels must lie"):
         keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels + 5,
                                       ["red", "blue", "green"])
+
+
+def test_linear_probe_separates_separable_features():
+    from keras_clip.evaluation import fit_linear_probe
+
+    rng = np.random.default_rng(2)
+    centers = rng.normal(size=(3, 6)) * 5
+    labels = rng.integers(0, 3, 150)
+    features = centers[labels] + rng.normal(size=(150, 6))
+    probe = fit_linear_probe(features[:100], labels[:100], epochs=100)
+    predictions = probe.predict(features[100:].astype("float32"), verbose=0).argmax(-1)
+    assert np.mean(predictions == labels[100:]) >= 0.96
+    with pytest.raises(ValueError, match="Expected features"):
+        fit_linear_probe(features, labels[:10])
+
+
+def test_linear_probe_on_a_model_reports_accuracies():
+    model = keras_clip.CLIP.from_architecture("tiny-vit")
+    batch = tiny_batch()
+    labels = np.array([0, 1] * 4)
+    report = keras_clip.evaluation.linear_probe(model, batch["images"], labels,
+                                                batch["images"], labels, epochs=50)
+    assert report["num_classes"] == 2
+    assert report["train_accuracy"] == report["test_accuracy"]  # same images
