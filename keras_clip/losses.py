@@ -24,7 +24,7 @@ def l2_normalize(x, axis=-1, epsilon=1e-12):
     return x * ops.rsqrt(ops.maximum(squared_norm, epsilon))
 
 
-def _check_pair(image_embeddings, text_embeddings):
+def _check_pair(image_embeddings, text_embeddings, paired=True):
     image_shape = tuple(image_embeddings.shape)
     text_shape = tuple(text_embeddings.shape)
     if len(image_shape) != 2 or len(text_shape) != 2:
@@ -32,7 +32,7 @@ def _check_pair(image_embeddings, text_embeddings):
             "Embeddings must have rank 2 (batch, features). Received image "
             f"shape {image_shape} and text shape {text_shape}."
         )
-    for axis, what in ((0, "batch size"), (1, "feature size")):
+    for axis, what in ((0, "batch size"), (1, "feature size"))[0 if paired else 1:]:
         a, b = image_shape[axis], text_shape[axis]
         if a is not None and b is not None and a != b:
             raise ValueError(
@@ -42,9 +42,13 @@ def _check_pair(image_embeddings, text_embeddings):
 
 
 def similarity_logits(image_embeddings, text_embeddings, logit_scale,
-                      normalize=True):
-    """Returns `logit_scale * image @ text.T` in float32, shape (N, M)."""
-    _check_pair(image_embeddings, text_embeddings)
+                      normalize=True, paired=True):
+    """Returns `logit_scale * image @ text.T` in float32, shape (N, M).
+
+    `paired=True` requires N == M (row i matches column i); pass False to
+    score a slice of rows against a larger set of columns.
+    """
+    _check_pair(image_embeddings, text_embeddings, paired)
     if normalize:
         image_embeddings = l2_normalize(image_embeddings)
         text_embeddings = l2_normalize(text_embeddings)
@@ -54,10 +58,19 @@ def similarity_logits(image_embeddings, text_embeddings, logit_scale,
     return ops.cast(logit_scale, "float32") * logits
 
 
-def _cross_entropy_to_diagonal(logits, label_smoothing):
-    """Mean cross-entropy of each row of `logits` against its diagonal."""
+def _target_columns(logits, offset):
+    """One-hot (rows, columns) marking column offset + i in row i."""
+    rows, columns = ops.shape(logits)[0], ops.shape(logits)[1]
+    return ops.one_hot(ops.arange(rows) + offset, columns, dtype="float32")
+
+
+def _cross_entropy_to_diagonal(logits, label_smoothing, offset=0):
+    """Mean cross-entropy of row i of `logits` against column offset + i."""
     log_probs = logits - ops.logsumexp(logits, axis=1, keepdims=True)
-    nll = -ops.diagonal(log_probs)
+    if isinstance(offset, int) and offset == 0:
+        nll = -ops.diagonal(log_probs)
+    else:
+        nll = -ops.sum(_target_columns(logits, offset) * log_probs, axis=1)
     if label_smoothing:
         uniform_nll = -ops.mean(log_probs, axis=1)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * uniform_nll
@@ -92,6 +105,27 @@ def infonce_from_logits(logits, label_smoothing=0.0):
         logits, label_smoothing
     )
     return (image_to_text + text_to_image) / 2.0
+
+
+def infonce_from_row_logits(image_to_text, text_to_image, offset,
+                            label_smoothing=0.0):
+    """Symmetric InfoNCE for a slice of rows scored against all columns.
+
+    Args:
+        image_to_text: float (n, N): n local images against all N captions.
+        text_to_image: float (n, N): n local captions against all N images.
+        offset: int or scalar tensor. Global index of the first local row;
+            row i matches column offset + i.
+        label_smoothing: float in [0, 1).
+
+    Returns:
+        The mean over the n local rows of both directions; averaged over
+        the N / n slices, it equals `infonce_from_logits` on the full matrix.
+    """
+    image_to_text = ops.cast(image_to_text, "float32")
+    text_to_image = ops.cast(text_to_image, "float32")
+    return (_cross_entropy_to_diagonal(image_to_text, label_smoothing, offset)
+            + _cross_entropy_to_diagonal(text_to_image, label_smoothing, offset)) / 2.0
 
 
 def clip_loss(image_embeddings, text_embeddings, logit_scale, normalize=True,
@@ -187,10 +221,13 @@ def siglip_loss(image_embeddings, text_embeddings, logit_scale, logit_bias,
     return siglip_from_logits(logits + ops.cast(logit_bias, "float32"))
 
 
-def siglip_from_logits(logits):
-    """SigLIP loss on a square (biased) logit matrix."""
+def siglip_from_logits(logits, offset=0):
+    """SigLIP loss on (biased) logits; row i matches column offset + i.
+
+    For a slice of n rows against all N columns this is the slice's share:
+    averaged over the slices it equals the loss of the full N x N matrix.
+    """
     logits = ops.cast(logits, "float32")
-    num_rows = ops.shape(logits)[0]
-    labels = 2.0 * ops.eye(num_rows, dtype="float32") - 1.0
+    labels = 2.0 * _target_columns(logits, offset) - 1.0
     total = ops.sum(ops.softplus(-labels * logits))
-    return total / ops.cast(num_rows, "float32")
+    return total / ops.cast(ops.shape(logits)[0], "float32")

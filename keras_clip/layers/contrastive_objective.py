@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_clip import distribute
 from keras_clip.layers.constraints import MaxValue
 
 
@@ -21,13 +22,40 @@ class ContrastiveObjective(keras.layers.Layer):
 
     `mutual_information_estimator` names the bound that
     `keras_clip.metrics.MutualInformation` reports for this objective.
+
+    Under a `tf.distribute` strategy, objectives that use global negatives
+    (InfoNCE, SigLIP) score each replica's rows against the whole global
+    batch (see `keras_clip.distribute`); `local_negatives=True` restricts
+    them to the replica's own examples. The returned logits are then the
+    replica's square block, for in-batch metrics.
+
+    Args:
+        local_negatives: bool. Contrast only within each replica's batch.
     """
 
     mutual_information_estimator = "infonce"
 
-    def __init__(self, **kwargs):
+    def __init__(self, local_negatives=False, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
+        self.local_negatives = local_negatives
+
+    def global_batch(self, image_embeddings, text_embeddings):
+        """(all images, all texts, row offset, replicas); see `distribute`."""
+        if self.local_negatives:
+            return image_embeddings, text_embeddings, 0, 1
+        return distribute.gather_global_batch(image_embeddings, text_embeddings)
+
+    @staticmethod
+    def local_block(logits, offset, num_replicas):
+        """The replica's own square block of (local rows x global columns)."""
+        if num_replicas == 1:
+            return logits
+        rows = ops.shape(logits)[0]
+        return ops.slice(logits, (0, offset), (rows, rows))
+
+    def get_config(self):
+        return {**super().get_config(), "local_negatives": self.local_negatives}
 
     def add_log_scale(self, initial_scale, trainable=True, max_scale=None,
                       name="log_logit_scale"):

@@ -21,6 +21,8 @@ class InfoNCELoss(ContrastiveObjective):
         learnable_temperature: bool. Whether t is trained.
         max_logit_scale: float. Upper bound on s (CLIP: 100).
         label_smoothing: float in [0, 1).
+        local_negatives: bool. Under tf.distribute, contrast only within each
+            replica's batch (default: against the whole global batch).
 
     Example:
 
@@ -53,10 +55,22 @@ class InfoNCELoss(ContrastiveObjective):
         return self.clamped_exp(self.log_logit_scale, self.max_logit_scale)
 
     def compute(self, image_embeddings, text_embeddings, training=None):
-        logits = losses.similarity_logits(
-            image_embeddings, text_embeddings, self.logit_scale
+        all_images, all_texts, offset, replicas = self.global_batch(
+            image_embeddings, text_embeddings
         )
-        return losses.infonce_from_logits(logits, self.label_smoothing), logits
+        image_to_text = losses.similarity_logits(
+            image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
+        )
+        if replicas == 1:
+            loss = losses.infonce_from_logits(image_to_text, self.label_smoothing)
+            return loss, image_to_text
+        text_to_image = losses.similarity_logits(
+            text_embeddings, all_images, self.logit_scale, paired=False
+        )
+        loss = losses.infonce_from_row_logits(
+            image_to_text, text_to_image, offset, self.label_smoothing
+        )
+        return loss, self.local_block(image_to_text, offset, replicas)
 
     def get_config(self):
         config = super().get_config()

@@ -19,6 +19,8 @@ class SigLIPLoss(ContrastiveObjective):
     Args:
         init_logit_scale: float. Initial s (SigLIP: 10).
         init_logit_bias: float. Initial b (SigLIP: -10).
+        local_negatives: bool. Under tf.distribute, contrast only within each
+            replica's batch (default: against the whole global batch).
 
     Example:
 
@@ -44,10 +46,14 @@ class SigLIPLoss(ContrastiveObjective):
         return self.clamped_exp(self.log_logit_scale)
 
     def compute(self, image_embeddings, text_embeddings, training=None):
+        _, all_texts, offset, replicas = self.global_batch(
+            image_embeddings, text_embeddings
+        )
         logits = losses.similarity_logits(
-            image_embeddings, text_embeddings, self.logit_scale
+            image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
         ) + self.logit_bias
-        return losses.siglip_from_logits(logits), logits
+        loss = losses.siglip_from_logits(logits, offset)
+        return loss, self.local_block(logits, offset, replicas)
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_clip import distribute
 from keras_clip import losses
 from keras_clip.layers.contrastive_objective import get_objective
 from keras_clip.layers.jsd_loss import JSDLoss
@@ -241,7 +242,8 @@ class CLIP(ExplicitSignatures, keras.Model):
         if self.losses:
             regularization = [ops.cast(term, "float32") for term in self.losses]
             loss = loss + ops.sum(ops.stack(regularization))
-        return loss
+        # Under tf.distribute Keras sums the replicas' values and gradients.
+        return distribute.replica_share(loss)
 
     @property
     def logit_scale(self):

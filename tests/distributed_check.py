@@ -1,0 +1,101 @@
+"""Run as `python -m tests.distributed_check OBJECTIVE` with KERAS_BACKEND set.
+
+Trains one SGD(lr=1) step of a tiny CLIP on a global batch of 8, on one
+device and on 2 simulated devices (TensorFlow MirroredStrategy over logical
+CPUs; JAX DataParallel over forced host devices), from the same weights, and
+prints one JSON line with the largest loss and weight differences. With
+lr = 1, a weight difference is a gradient difference.
+"""
+
+import json
+import os
+import sys
+
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+if BACKEND == "jax":
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+else:
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_clip  # noqa: E402
+from tests.helpers import tiny_batch  # noqa: E402
+
+
+def build(objective, local_negatives, weights=None):
+    if objective == "jsd":  # always per replica, like local negatives
+        layer = keras_clip.layers.JSDLoss()
+    elif objective == "siglip":
+        # Bias 0, not -10: at -10 the negatives barely move the loss at
+        # initialisation, and the check could not show the gather matters.
+        layer = keras_clip.layers.SigLIPLoss(init_logit_bias=0.0,
+                                             local_negatives=local_negatives)
+    else:
+        layer = keras_clip.layers.InfoNCELoss(local_negatives=local_negatives)
+    model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
+    if weights is not None:
+        model.set_weights(weights)
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    return model
+
+
+def step(model, batch):
+    history = model.fit(batch, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    return history.history["loss"][0], model.get_weights()
+
+
+def step_local(strategy, objective, initial, batch):
+    with strategy.scope():
+        model = build(objective, True, initial)
+    return step(model, batch)
+
+
+def compare(initial, single, distributed):
+    """Loss difference, and the largest gradient difference relative to the
+    largest gradient (with SGD(1), the step is the gradient)."""
+    loss_a, weights_a = single
+    loss_b, weights_b = distributed
+    largest_step = max(float(np.max(np.abs(a - w))) for a, w in zip(weights_a, initial))
+    difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
+    return {"loss": loss_a, "loss_difference": abs(loss_a - loss_b),
+            "gradient_difference": difference / largest_step}
+
+
+def main(objective):
+    batch = tiny_batch()
+    keras.utils.set_random_seed(0)
+    initial = build(objective, False).get_weights()
+    single = step(build(objective, False, initial), batch)
+    report = {}
+    if BACKEND == "jax":
+        devices = keras.distribution.list_devices("cpu")
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        report["devices"] = len(devices)
+        report["global"] = compare(initial, single, step(build(objective, False, initial), batch))
+    else:
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        report["devices"] = strategy.num_replicas_in_sync
+        for name, local in (("global", False), ("local", True)):
+            with strategy.scope():
+                model = build(objective, local, initial)
+            report[name] = compare(initial, single, step(model, batch))
+        # The same per-replica objective run by hand on each half: the
+        # distributed step must equal the mean of the two halves.
+        halves = [step(build(objective, True, initial),
+                       {k: v[i * 4:(i + 1) * 4] for k, v in batch.items()})
+                  for i in range(2)]
+        mean_loss = (halves[0][0] + halves[1][0]) / 2
+        mean_weights = [(a + b) / 2 for a, b in zip(halves[0][1], halves[1][1])]
+        report["local_vs_halves"] = compare(initial, (mean_loss, mean_weights),
+                                            step_local(strategy, objective, initial, batch))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
