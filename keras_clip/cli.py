@@ -182,14 +182,14 @@ def read_images(paths, image_size):
 
 def run_zero_shot(args):
     from keras_clip.evaluation import ZeroShotClassifier
-    from keras_clip.export import _image_size
+    from keras_clip.export import image_size_of
     from keras_clip.preprocessing import normalize_images
 
     class_names = [c.strip() for c in args.classes.split(",") if c.strip()]
     if len(class_names) < 2:
         raise ValueError("--classes needs at least two comma-separated names.")
     model, tokenizer = load_model_dir(args.model_dir)
-    images = read_images(args.images, _image_size(model))
+    images = read_images(args.images, image_size_of(model))
     templates = args.template or None
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
     probabilities = classifier.predict(normalize_images(images))

@@ -42,7 +42,8 @@ from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
 
 
-def _image_size(model):
+def image_size_of(model):
+    """The side, in pixels, of the images the model's image tower takes."""
     size = getattr(model.image_encoder, "image_size", None)
     if size is None:
         shape = getattr(model.image_encoder, "image_shape", None)
@@ -90,7 +91,7 @@ def export_saved_model(model, tokenizer, path, image_size=None,
     if keras.backend.backend() == "torch":
         return _export_from_tensorflow_process(model, tokenizer, path, image_size,
                                                mean, std)
-    image_size = image_size or _image_size(model)
+    image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
     mean = np.asarray(mean, "float32") * 255.0
     std = np.asarray(std, "float32") * 255.0

@@ -64,7 +64,7 @@ def _target_columns(logits, offset):
     return ops.one_hot(ops.arange(rows) + offset, columns, dtype="float32")
 
 
-def _cross_entropy_to_diagonal(logits, label_smoothing, offset=0):
+def _cross_entropy_to_targets(logits, label_smoothing, offset=0):
     """Mean cross-entropy of row i of `logits` against column offset + i."""
     log_probs = logits - ops.logsumexp(logits, axis=1, keepdims=True)
     if isinstance(offset, int) and offset == 0:
@@ -92,8 +92,8 @@ def contrastive_cross_entropies(logits, label_smoothing=0.0):
         caption column against its image.
     """
     logits = ops.cast(logits, "float32")
-    image_to_text = _cross_entropy_to_diagonal(logits, label_smoothing)
-    text_to_image = _cross_entropy_to_diagonal(
+    image_to_text = _cross_entropy_to_targets(logits, label_smoothing)
+    text_to_image = _cross_entropy_to_targets(
         ops.transpose(logits), label_smoothing
     )
     return image_to_text, text_to_image
@@ -124,8 +124,8 @@ def infonce_from_row_logits(image_to_text, text_to_image, offset,
     """
     image_to_text = ops.cast(image_to_text, "float32")
     text_to_image = ops.cast(text_to_image, "float32")
-    return (_cross_entropy_to_diagonal(image_to_text, label_smoothing, offset)
-            + _cross_entropy_to_diagonal(text_to_image, label_smoothing, offset)) / 2.0
+    return (_cross_entropy_to_targets(image_to_text, label_smoothing, offset)
+            + _cross_entropy_to_targets(text_to_image, label_smoothing, offset)) / 2.0
 
 
 def clip_loss(image_embeddings, text_embeddings, logit_scale, normalize=True,
