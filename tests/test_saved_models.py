@@ -69,3 +69,20 @@ def test_cli_zero_shot_bad_inputs_exit_with_one_line(tmp_path, capsys):
     assert cli.main(["zero-shot", str(corrupt), "--model-dir", str(tmp_path),
                      "--classes", "a,b"]) == 2
     assert "No model.keras" in capsys.readouterr().err
+
+
+def test_cli_evaluate_writes_report_and_plots(tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert cli.main(["evaluate", "--model-dir", MODEL_DIR, "--output", str(out),
+                     "--num-examples", "60"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["zero_shot"]["top1"] > 0.3  # chance 1/30
+    assert len(report["zero_shot"]["confusion_matrix"]) == 30
+    assert 0 <= report["retrieval"]["text_to_image_recall@1"] <= 1
+    for name, side in (("similarity.png", 32 * 8), ("confusion.png", 30 * 8)):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = np.frombuffer(data[16:24], ">u4")
+        assert (width, height) == (side, side)
+    assert "zero-shot top-1" in capsys.readouterr().out
+    assert cli.main(["evaluate", "--output", str(out), "--num-examples", "1"]) == 2
