@@ -3,7 +3,8 @@
 import numpy as np
 
 
-def _normalize(x):
+def normalize_rows(x):
+    """L2-normalises the rows of a NumPy array (float32; zero rows stay 0)."""
     x = np.asarray(x, "float32")
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
@@ -34,7 +35,7 @@ def retrieval_ranks(image_embeddings, text_embeddings, caption_to_image=None,
     Returns:
         (image_to_text_ranks (num_images,), text_to_image_ranks (num_captions,))
     """
-    images, texts = _normalize(image_embeddings), _normalize(text_embeddings)
+    images, texts = normalize_rows(image_embeddings), normalize_rows(text_embeddings)
     if caption_to_image is None:
         if len(images) != len(texts):
             raise ValueError(

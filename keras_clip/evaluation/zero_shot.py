@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_clip.evaluation.retrieval import normalize_rows
+
 DEFAULT_TEMPLATES = (
     "a photo of a {}.",
     "a picture of a {}.",
@@ -11,10 +13,6 @@ DEFAULT_TEMPLATES = (
     "a rendering of a {}.",
     "a drawing of a {}.",
 )
-
-
-def _normalize(x):
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 class ZeroShotClassifier:
@@ -62,7 +60,7 @@ class ZeroShotClassifier:
             {"token_ids": token_ids}, batch_size=batch_size, verbose=0
         )["text_embeddings"]
         embeddings = embeddings.reshape(len(class_names), len(templates), -1)
-        self.class_embeddings = _normalize(_normalize(embeddings).mean(axis=1))
+        self.class_embeddings = normalize_rows(normalize_rows(embeddings).mean(axis=1))
 
     def scores(self, images):
         """Scaled cosine similarities, float32 (batch, num_classes)."""
@@ -70,7 +68,7 @@ class ZeroShotClassifier:
             {"images": images}, batch_size=self.batch_size, verbose=0
         )["image_embeddings"]
         scale = float(keras.ops.convert_to_numpy(self.model.logit_scale))
-        return scale * _normalize(image_embeddings) @ self.class_embeddings.T
+        return scale * normalize_rows(image_embeddings) @ self.class_embeddings.T
 
     def predict(self, images):
         """Class probabilities, float32 (batch, num_classes)."""
