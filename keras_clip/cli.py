@@ -184,8 +184,8 @@ def run_evaluate(args):
     import numpy as np
 
     from keras_clip.datasets import shapes
-    from keras_clip.evaluation import evaluate_retrieval
     from keras_clip.evaluation import evaluate_zero_shot
+    from keras_clip.evaluation import retrieval_metrics
     from keras_clip.evaluation.plots import save_heatmap
     from keras_clip.export import image_size_of
     from keras_clip.preprocessing import normalize_images
@@ -195,19 +195,20 @@ def run_evaluate(args):
     model, tokenizer = load_model_dir(args.model_dir)
     data = shapes.load(args.num_examples, image_size_of(model), seed=args.seed)
     images = normalize_images(data["images"])
+    # Encode the collection once: retrieval and the similarity plot share it.
+    embeddings = model.predict({"images": images, "token_ids": tokenizer(data["captions"])},
+                               batch_size=256, verbose=0)
+    image_embeddings = embeddings["image_embeddings"]
+    text_embeddings = embeddings["text_embeddings"]
     report = {"model_dir": args.model_dir, "data": f"shapes (seed {args.seed})",
               "zero_shot": evaluate_zero_shot(model, tokenizer, images, data["labels"],
                                               data["class_names"]),
-              "retrieval": evaluate_retrieval(model, images, data["captions"],
-                                              tokenizer=tokenizer)}
+              "retrieval": retrieval_metrics(image_embeddings, text_embeddings)}
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
     batch = min(32, args.num_examples)
-    embeddings = model.predict({"images": images[:batch],
-                                "token_ids": tokenizer(data["captions"][:batch])},
-                               verbose=0)
-    similarity = embeddings["image_embeddings"] @ embeddings["text_embeddings"].T
+    similarity = image_embeddings[:batch] @ text_embeddings[:batch].T
     save_heatmap(similarity, os.path.join(args.output, "similarity.png"))
     save_heatmap(np.asarray(report["zero_shot"]["confusion_matrix"]),
                  os.path.join(args.output, "confusion.png"))
