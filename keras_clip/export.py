@@ -29,6 +29,7 @@ Models trained on PyTorch are exported from a TensorFlow-backend process
 that loads their weights (ExportArchive needs TensorFlow or JAX).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -38,21 +39,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_clip.models.towers import tower_input_shape
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
 
 
 def image_size_of(model):
     """The side, in pixels, of the images the model's image tower takes."""
-    size = getattr(model.image_encoder, "image_size", None)
-    if size is None:
-        shape = getattr(model.image_encoder, "image_shape", None)
-        size = shape[0] if shape else None
-    if not size:
+    shape = tower_input_shape(model.image_encoder, "images")
+    if shape is None:
         raise ValueError(
             "Cannot tell the image encoder's input size; pass image_size=."
         )
-    return int(size)
+    return int(shape[1])
 
 
 def decode_and_resize(image_bytes, image_size):
@@ -165,18 +164,18 @@ def _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, st
         model.save(model_path)
         tokenizer.save(tokenizer_path)
         code = (
-            "import sys, keras, keras_clip\n"
+            "import json, sys, keras, keras_clip\n"
             "from keras_clip.export import export_saved_model\n"
             "model = keras.saving.load_model(sys.argv[1])\n"
             "tokenizer = keras_clip.Tokenizer.load(sys.argv[2])\n"
-            "size = None if sys.argv[4] == 'None' else int(sys.argv[4])\n"
-            "export_saved_model(model, tokenizer, sys.argv[3], size,"
-            " eval(sys.argv[5]), eval(sys.argv[6]))\n"
+            "size, mean, std = json.loads(sys.argv[4])\n"
+            "export_saved_model(model, tokenizer, sys.argv[3], size, mean, std)\n"
         )
+        settings = json.dumps([image_size, [float(m) for m in mean],
+                               [float(s) for s in std]])
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         result = subprocess.run(
-            [sys.executable, "-c", code, model_path, tokenizer_path, path,
-             str(image_size), repr(tuple(mean)), repr(tuple(std))],
+            [sys.executable, "-c", code, model_path, tokenizer_path, path, settings],
             env=env, capture_output=True, text=True,
         )
         if result.returncode:
