@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Tokenizer": ("keras_clip.tokenizer", "Tokenizer"),
     "datasets": ("keras_clip.datasets", None),
+    "data": ("keras_clip.data", None),
 }
 
 

@@ -166,7 +166,8 @@ def read_images(paths, image_size):
     import numpy as np
     import tensorflow as tf
 
-    from keras_clip.export import decode_and_resize
+    from keras_clip.data.images import center_crop
+    from keras_clip.data.images import decode_rgb
 
     images = []
     for path in paths:
@@ -174,7 +175,7 @@ def read_images(paths, image_size):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
             data = tf.io.read_file(path)
-            images.append(decode_and_resize(data, image_size).numpy())
+            images.append(center_crop(decode_rgb(data), image_size).numpy())
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
     return np.stack(images)

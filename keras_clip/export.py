@@ -12,8 +12,9 @@ Signatures (all embeddings float32, L2-normalised):
 - `encode_image`: images uint8 [None, S, S, 3] (RGB, already S x S) ->
   {"embeddings"}. Normalised in the graph with the model's mean and std;
   any other size or channel count is an InvalidArgumentError saying so.
-- `encode_image_bytes`: image_bytes tf.string [None] (JPEG, PNG, GIF, BMP)
-  -> {"embeddings"}. Decoded to RGB, resized (bicubic, short side to S),
+- `encode_image_bytes`: image_bytes tf.string [None] (JPEG, PNG, GIF, BMP,
+  WebP) -> {"embeddings"}. Decoded to RGB (JPEGs turned upright by their EXIF
+  orientation), resized (bicubic, short side to S),
   centre-cropped to S x S, normalised. Corrupt bytes are an
   InvalidArgumentError naming the decode failure.
 - `serving_default`: image_bytes tf.string [None] and texts tf.string [None]
@@ -36,9 +37,11 @@ import sys
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from keras_clip.data.images import center_crop
+from keras_clip.data.images import decode_rgb
+from keras_clip.data.images import normalize
 from keras_clip.models.towers import tower_input_shape
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
@@ -52,22 +55,6 @@ def image_size_of(model):
             "Cannot tell the image encoder's input size; pass image_size=."
         )
     return int(shape[1])
-
-
-def decode_and_resize(image_bytes, image_size):
-    """One encoded image -> uint8 [image_size, image_size, 3] (TF ops)."""
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
-    height = tf.cast(tf.shape(image)[0], tf.float32)
-    width = tf.cast(tf.shape(image)[1], tf.float32)
-    scale = image_size / tf.minimum(height, width)
-    new_size = tf.cast(tf.math.ceil(tf.stack([height, width]) * scale), tf.int32)
-    new_size = tf.maximum(new_size, image_size)
-    resized = tf.image.resize(image, new_size, method="bicubic", antialias=True)
-    top = (new_size[0] - image_size) // 2
-    left = (new_size[1] - image_size) // 2
-    cropped = resized[top:top + image_size, left:left + image_size]
-    return tf.cast(tf.clip_by_value(tf.round(cropped), 0, 255), tf.uint8)
 
 
 def export_saved_model(model, tokenizer, path, image_size=None,
@@ -92,8 +79,6 @@ def export_saved_model(model, tokenizer, path, image_size=None,
                                                mean, std)
     image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
-    mean = np.asarray(mean, "float32") * 255.0
-    std = np.asarray(std, "float32") * 255.0
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tokenizer._wordpiece)
@@ -123,7 +108,7 @@ def export_saved_model(model, tokenizer, path, image_size=None,
             shape[1:], tf.constant([image_size, image_size, 3]),
             message=f"images must be uint8 RGB [batch, {image_size}, "
                     f"{image_size}, 3]; use encode_image_bytes to resize")
-        images = (tf.cast(images, tf.float32) - mean) / std
+        images = normalize(images, mean, std)
         return encode_normalized_images(images)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
@@ -132,7 +117,7 @@ def export_saved_model(model, tokenizer, path, image_size=None,
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
-        images = tf.map_fn(lambda b: decode_and_resize(b, image_size), image_bytes,
+        images = tf.map_fn(lambda b: center_crop(decode_rgb(b), image_size), image_bytes,
                            fn_output_signature=tf.TensorSpec(
                                [image_size, image_size, 3], tf.uint8))
         return encode_image(images)

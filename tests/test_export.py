@@ -54,8 +54,9 @@ def exported(tmp_path_factory):
     keras_images = model.predict({"images": images}, verbose=0)["image_embeddings"]
     keras_bytes = model.predict(
         {"images": normalize_images(
-            # 64x48: the short side (48) goes to 32, so 43x32, rows 5:37 kept.
-            np.stack([tf.image.resize(b, (43, 32), "bicubic", antialias=True).numpy()
+            # 64x48: the short side (48) goes to 32, the long side to
+            # int(64 * 32 / 48) = 42 as in torchvision; rows 5:37 kept.
+            np.stack([tf.image.resize(b, (42, 32), "bicubic", antialias=True).numpy()
                       [5:37].round().clip(0, 255).astype("uint8") for b in big]))},
         verbose=0)["image_embeddings"]
     keras_text = model.predict({"token_ids": token_ids}, verbose=0)["text_embeddings"]

@@ -1,0 +1,19 @@
+"""tf.data input pipelines for image-caption collections (imports TensorFlow).
+
+Example:
+
+>>> from keras_clip import data
+>>> train = data.image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
+>>> model.fit(train, epochs=5, callbacks=[data.DataReportCallback(train)])
+"""
+
+from keras_clip.data.images import center_crop
+from keras_clip.data.images import decode_rgb
+from keras_clip.data.images import normalize
+from keras_clip.data.images import random_resized_crop
+from keras_clip.data.pipeline import image_text_dataset
+from keras_clip.data.report import REASONS
+from keras_clip.data.report import DataReport
+from keras_clip.data.report import DataReportCallback
+from keras_clip.data.sources import read_source
+from keras_clip.data.tfrecords import write_tfrecords

@@ -1,0 +1,176 @@
+"""CLIP's image preprocessing as TensorFlow ops (tf.data and SavedModels).
+
+Decoding turns every common file into RGB: grayscale and palette images are
+expanded, the alpha channel of RGBA is dropped (as PIL's `convert("RGB")`
+does), 16-bit PNGs are scaled to 8 bits and JPEGs are turned upright by
+their EXIF orientation tag. Evaluation resizes the short side with bicubic
+interpolation and crops the centre; training takes a random resized crop.
+Both normalise with per-channel mean and standard deviation.
+
+Example:
+
+>>> image = decode_rgb(tf.io.read_file("cat.jpg"))          # uint8 (H, W, 3)
+>>> pixels = center_crop(image, 224)                        # uint8 (224, 224, 3)
+>>> inputs = normalize(pixels)                              # float32
+"""
+
+import tensorflow as tf
+
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
+
+# Leading bytes of the formats `tf.io.decode_image` reads.
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+_EXIF_HEADER = (69, 120, 105, 102, 0, 0)  # "Exif\0\0"
+_EXIF_SEARCH_BYTES = 65536
+_ORIENTATION_TAG = 0x0112
+_MAX_IFD_ENTRIES = 64
+
+
+def is_image_bytes(encoded):
+    """True when a scalar string starts like a JPEG, PNG, GIF, BMP or WebP."""
+    head = tf.strings.substr(tf.strings.join([encoded, b"\0" * 12]), 0, 12)
+    known = [tf.strings.substr(head, 0, len(s)) == s for s in _SIGNATURES]
+    webp = tf.logical_and(tf.strings.substr(head, 0, 4) == b"RIFF",
+                          tf.strings.substr(head, 8, 4) == b"WEBP")
+    return tf.reduce_any(tf.stack(known + [webp]))
+
+
+def exif_orientation(encoded):
+    """The EXIF orientation (1-8) of a JPEG's bytes; 1 when it has none.
+
+    Reads the first APP1 "Exif" block's TIFF header and looks for tag 0x0112
+    among the first entries of IFD0, in either byte order.
+    """
+    head = tf.strings.substr(encoded, 0, _EXIF_SEARCH_BYTES)
+    data = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int32)
+    size = tf.shape(data)[0]
+    span = tf.maximum(size - len(_EXIF_HEADER) + 1, 0)
+    found = tf.ones([span], tf.bool)
+    for offset, byte in enumerate(_EXIF_HEADER):
+        found = tf.logical_and(found, data[offset:offset + span] == byte)
+    positions = tf.where(found)[:, 0]
+
+    def byte_at(index):
+        index = tf.convert_to_tensor(index)
+        return tf.gather(data, tf.clip_by_value(index, 0, tf.maximum(size - 1, 0)))
+
+    def parse():
+        tiff = tf.cast(positions[0], tf.int32) + len(_EXIF_HEADER)
+        little = tf.logical_and(byte_at(tiff) == 73, byte_at(tiff + 1) == 73)
+
+        def read(index, length):
+            values = [byte_at(index + i) for i in range(length)]
+            weights = [256**i for i in range(length)]
+            little_value = sum(v * w for v, w in zip(values, weights))
+            big_value = sum(v * w for v, w in zip(values, reversed(weights)))
+            return tf.where(little, little_value, big_value)
+
+        ifd = tiff + read(tiff + 4, 4)
+        count = tf.minimum(read(ifd, 2), _MAX_IFD_ENTRIES)
+        entries = ifd + 2 + 12 * tf.range(_MAX_IFD_ENTRIES)
+        tags = read(entries, 2)
+        values = read(entries + 8, 2)
+        is_orientation = tf.logical_and(tags == _ORIENTATION_TAG,
+                                        tf.range(_MAX_IFD_ENTRIES) < count)
+        in_bounds = entries + 10 <= size
+        matches = tf.where(tf.logical_and(is_orientation, in_bounds))[:, 0]
+        value = tf.cond(tf.size(matches) > 0,
+                        lambda: tf.gather(values, matches[0]),
+                        lambda: tf.constant(1))
+        return tf.where((value >= 1) & (value <= 8), value, 1)
+
+    return tf.cond(tf.size(positions) > 0, parse, lambda: tf.constant(1))
+
+
+def apply_orientation(image, orientation):
+    """Turns an (H, W, C) image upright for an EXIF orientation 1-8."""
+    transpose = lambda x: tf.transpose(x, [1, 0, 2])  # noqa: E731
+    branches = [
+        lambda: image,
+        lambda: tf.image.flip_left_right(image),
+        lambda: tf.image.rot90(image, 2),
+        lambda: tf.image.flip_up_down(image),
+        lambda: transpose(image),
+        lambda: tf.image.rot90(image, 3),
+        lambda: tf.image.rot90(transpose(image), 2),
+        lambda: tf.image.rot90(image, 1),
+    ]
+    return tf.switch_case(tf.cast(orientation, tf.int32) - 1, branches)
+
+
+def decode_rgb(encoded):
+    """Encoded JPEG/PNG/GIF/BMP/WebP bytes -> upright uint8 RGB (H, W, 3)."""
+    image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8,
+                               expand_animations=False)
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == _SIGNATURES[0]
+    orientation = tf.cond(is_jpeg, lambda: exif_orientation(encoded),
+                          lambda: tf.constant(1))
+    image = apply_orientation(image, orientation)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _resize_to_uint8(image, size):
+    resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def center_crop(image, image_size):
+    """Bicubic resize of the short side to `image_size`, then a centre crop.
+
+    Args:
+        image: uint8 (height, width, 3).
+        image_size: int, the side of the square output.
+
+    Returns:
+        uint8 (image_size, image_size, 3).
+    """
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = image_size / tf.reduce_min(shape)
+    # As torchvision's Resize(int): the long side is truncated, not rounded.
+    new_size = tf.maximum(tf.cast(shape * scale, tf.int32), image_size)
+    resized = _resize_to_uint8(image, new_size)
+    top = (new_size[0] - image_size) // 2
+    left = (new_size[1] - image_size) // 2
+    return resized[top:top + image_size, left:left + image_size]
+
+
+def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0),
+                        ratio=(3 / 4, 4 / 3)):
+    """A random crop of `scale` of the area and `ratio` aspect, resized.
+
+    Args:
+        image: uint8 (height, width, 3).
+        image_size: int, the side of the square output.
+        seed: int32 (2,), a stateless seed.
+        scale: (min, max) fraction of the image area the crop covers.
+        ratio: (min, max) width / height of the crop.
+
+    Returns:
+        uint8 (image_size, image_size, 3).
+    """
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.zeros([1, 0, 4]), seed=seed,
+        min_object_covered=0.0, aspect_ratio_range=ratio, area_range=scale,
+        max_attempts=10, use_image_if_no_bounding_boxes=True)
+    crop = tf.slice(image, begin, crop_size)
+    return _resize_to_uint8(crop, [image_size, image_size])
+
+
+def normalize(images, mean=OPENAI_MEAN, std=OPENAI_STD):
+    """uint8 images -> float32 (x / 255 - mean) / std (TF twin of
+    `keras_clip.preprocessing.normalize_images`)."""
+    mean = tf.constant(mean, tf.float32) * 255.0
+    std = tf.constant(std, tf.float32) * 255.0
+    return (tf.cast(images, tf.float32) - mean) / std
+
+
+def swap_left_right(captions):
+    """Swaps the words "left" and "right" (any case), for flipped images."""
+    marker = "\x00"
+    swapped = tf.strings.regex_replace(captions, r"\b([Ll])eft\b", marker + r"\1")
+    swapped = tf.strings.regex_replace(swapped, r"\bright\b", "left")
+    swapped = tf.strings.regex_replace(swapped, r"\bRight\b", "Left")
+    swapped = tf.strings.regex_replace(swapped, marker + "l", "right")
+    return tf.strings.regex_replace(swapped, marker + "L", "Right")

@@ -1,0 +1,196 @@
+"""`image_text_dataset`: image-caption sources -> batches ready for `fit`."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_clip.data import images as image_ops
+from keras_clip.data import tfrecords
+from keras_clip.data.report import DataReport
+from keras_clip.data.sources import read_source
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.validation import check_positive_ints
+
+AUTOTUNE = tf.data.AUTOTUNE
+DEFAULT_RECORD_SHUFFLE_BUFFER = 2048
+
+
+def image_text_dataset(source, tokenizer, image_size, batch_size, training=True, *,
+                       seed=None, shuffle_buffer=None, crop_scale=(0.9, 1.0),
+                       crop_ratio=(3 / 4, 4 / 3), horizontal_flip=False,
+                       mean=OPENAI_MEAN, std=OPENAI_STD, image_column=None,
+                       caption_column=None):
+    """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
+
+    Training datasets shuffle, pick one of an image's captions at random
+    each epoch, take a random resized crop (optionally flipped, with "left"
+    and "right" swapped in the caption) and drop the last partial batch,
+    since contrastive losses need full batches. Evaluation datasets resize
+    the short side (bicubic), crop the centre and keep every image-caption
+    pair in order, the last batch possibly smaller. Unusable examples are
+    skipped and counted in `dataset.report` (a `DataReport`); pass the
+    dataset to `DataReportCallback` to log them once per epoch.
+
+    Args:
+        source: in-memory `(images, captions)`, a folder with captions.csv
+            or captions.jsonl, such a file, or TFRecord shards (a folder, a
+            glob pattern or a list); see `keras_clip.data.sources`.
+        tokenizer: a `keras_clip.Tokenizer` (any object with a TF
+            `tokenize(strings) -> int32 (batch, context_length)`).
+        image_size: int, side of the square images the model takes.
+        batch_size: int.
+        training: bool, training (random, shuffled) or evaluation (ordered).
+        seed: int or None. The same seed gives the same batches.
+        shuffle_buffer: int; default the whole source for in-memory and
+            folder sources (their elements are small), 2048 for TFRecords.
+        crop_scale: (min, max) area fraction of the random resized crop.
+        crop_ratio: (min, max) aspect ratio of the random resized crop.
+        horizontal_flip: bool, flip half the training images.
+        mean, std: per-channel normalisation constants on the [0, 1] scale.
+        image_column, caption_column: column (CSV) or key (JSONL) names;
+            default the first of the usual names present.
+
+    Returns:
+        `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
+        image_size, 3), "token_ids" int32 (B, context_length), with the
+        attribute `report`.
+
+    Example:
+
+    >>> tokenizer = keras_clip.Tokenizer.load("my_tokenizer")
+    >>> train = image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
+    >>> model.fit(train, epochs=5, callbacks=[DataReportCallback(train)])
+    """
+    check_positive_ints(image_size=image_size, batch_size=batch_size)
+    _check_range("crop_scale", crop_scale, 0.0, 1.0)
+    _check_range("crop_ratio", crop_ratio, 0.0, None)
+    if not hasattr(tokenizer, "tokenize"):
+        raise TypeError("tokenizer must be a keras_clip.Tokenizer (it needs a "
+                        f"TensorFlow tokenize method); got {type(tokenizer).__name__}.")
+    examples = read_source(source, image_column, caption_column)
+    if training and examples.kind != "tfrecord" and len(examples) < batch_size:
+        raise ValueError(f"{examples.origin} has {len(examples)} usable images, fewer "
+                         f"than batch_size={batch_size}: a training dataset drops "
+                         "partial batches, so it would be empty.")
+    report = DataReport(examples.skipped, examples.origin)
+    if examples.kind == "tfrecord":
+        dataset = tfrecords.read_shards(examples.images, training, seed)
+        buffer = shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER
+    else:
+        dataset = _indexed_elements(examples)
+        buffer = shuffle_buffer or len(examples)
+    if training:
+        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, seeds.batch(3, drop_remainder=True))
+    else:
+        dataset = dataset.map(lambda element: (element, tf.zeros([3], tf.int64)))
+
+    settings = dict(image_size=image_size, training=training, crop_scale=crop_scale,
+                    crop_ratio=crop_ratio, horizontal_flip=horizontal_flip)
+    dataset = dataset.map(lambda element, seeds: _screen(element, seeds, report))
+    dataset = dataset.filter(lambda element: element["usable"])
+    dataset = dataset.map(lambda element: _decode(element, report, examples.kind,
+                                                  settings),
+                          num_parallel_calls=AUTOTUNE)
+    dataset = dataset.ignore_errors().filter(lambda element: element["usable"])
+    if training:
+        dataset = dataset.map(lambda e: {"image": e["image"], "caption": e["caption"]})
+    else:
+        dataset = dataset.flat_map(_pairs)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.map(lambda batch: {
+        "images": image_ops.normalize(batch["image"], mean, std),
+        "token_ids": tokenizer.tokenize(batch["caption"]),
+    }, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.prefetch(AUTOTUNE)
+    dataset.report = report
+    return dataset
+
+
+def _check_range(name, value, low, high):
+    ok = (isinstance(value, (tuple, list)) and len(value) == 2
+          and low < value[0] <= value[1] and (high is None or value[1] <= high))
+    if not ok:
+        bound = f"<= {high}" if high is not None else ""
+        raise ValueError(f"{name} must be (min, max) with {low} < min <= max {bound}; "
+                         f"got {value!r}.")
+
+
+def _indexed_elements(examples):
+    """In-memory and folder sources: a dataset of indices, mapped to data."""
+    images = tf.constant(examples.images)
+    flat = tf.constant([c for captions in examples.captions for c in captions])
+    lengths = [len(captions) for captions in examples.captions]
+    splits = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
+
+    def element(index):
+        return {"image": tf.gather(images, index),
+                "captions": flat[splits[index]:splits[index + 1]]}
+
+    return tf.data.Dataset.range(len(examples)).map(element)
+
+
+def _screen(element, seeds, report):
+    """Drops empty captions; counts them and the elements left to decode."""
+    captions = element["captions"]
+    keep = tf.strings.length(tf.strings.strip(captions)) > 0
+    captions = tf.boolean_mask(captions, keep)
+    usable = tf.size(captions) > 0
+    empty = tf.size(keep) - tf.size(captions)
+    count = report.record_screening(empty, usable)
+    with tf.control_dependencies([count]):
+        usable = tf.identity(usable)
+    return dict(element, captions=captions, seeds=seeds, usable=usable)
+
+
+def _decode(element, report, kind, settings):
+    """Reads, checks, decodes and augments one image; picks its caption."""
+    size = settings["image_size"]
+    if kind == "pixels":
+        is_image = tf.constant(True)
+        pixels = lambda: element["image"]  # noqa: E731
+    else:
+        encoded = tf.io.read_file(element["image"]) if kind == "files" else element["image"]
+        is_image = image_ops.is_image_bytes(encoded)
+        pixels = lambda: image_ops.decode_rgb(encoded)  # noqa: E731
+    seeds = tf.cast(element["seeds"], tf.int32)
+    captions = element["captions"]
+    flip = tf.constant(False)
+
+    def transform():
+        image = pixels()
+        if not settings["training"]:
+            return image_ops.center_crop(image, size)
+        return image_ops.random_resized_crop(
+            image, size, tf.stack([seeds[0], 0]), settings["crop_scale"],
+            settings["crop_ratio"])
+
+    image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
+    image.set_shape([size, size, 3])
+    result = {"captions": captions}
+    if settings["training"]:
+        pick = tf.random.stateless_uniform([], tf.stack([seeds[1], 1]), 0,
+                                           tf.size(captions), tf.int32)
+        caption = captions[pick]
+        if settings["horizontal_flip"]:
+            flip = tf.random.stateless_uniform([], tf.stack([seeds[2], 2])) < 0.5
+            image = tf.cond(flip, lambda: tf.image.flip_left_right(image),
+                            lambda: image)
+            caption = tf.cond(flip, lambda: image_ops.swap_left_right(caption),
+                              lambda: caption)
+        result = {"caption": caption}
+    with tf.control_dependencies([image]):  # count only decoded images
+        count = report.record_image(is_image)
+    with tf.control_dependencies([count]):
+        result["image"] = tf.identity(image)
+        result["usable"] = tf.identity(is_image)
+    return result
+
+
+def _pairs(element):
+    """Evaluation: one (image, caption) pair per caption, in order."""
+    count = tf.size(element["captions"])
+    images = tf.repeat(element["image"][None], count, axis=0)
+    return tf.data.Dataset.from_tensor_slices(
+        {"image": images, "caption": element["captions"]})

@@ -1,0 +1,123 @@
+"""Counts of skipped examples, and a Keras callback that reports them.
+
+Reasons: "missing_field" (a row without an image or caption),
+"malformed_row" (a JSONL line that is not a JSON object), "missing_file",
+"not_an_image" (bytes that are no JPEG/PNG/GIF/BMP/WebP), "unreadable_image"
+(truncated or corrupt files, read errors) and "empty_caption" (empty or
+whitespace-only). Image problems count images, caption problems captions.
+"""
+
+import collections
+import logging
+
+import keras
+import tensorflow as tf
+
+STATIC_REASONS = ("missing_field", "malformed_row", "missing_file")
+SCREENED_REASONS = ("not_an_image", "empty_caption")
+REASONS = STATIC_REASONS + SCREENED_REASONS + ("unreadable_image",)
+_ENTERED, _DECODED = len(SCREENED_REASONS), len(SCREENED_REASONS) + 1
+
+logger = logging.getLogger("keras_clip.data")
+
+
+class DataReport:
+    """What one dataset skipped during the current pass, by reason.
+
+    The first three reasons are found when the source is read and recur on
+    every pass; the others are counted by the pipeline as it runs (in
+    TensorFlow variables, so they also count under `model.fit` on any
+    backend). Counts are complete once a pass has finished.
+
+    Args:
+        static_counts: mapping reason -> count found when reading the source.
+        origin: str, where the data came from (for messages).
+
+    Example:
+
+    >>> dataset = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
+    >>> for batch in dataset: ...
+    >>> dataset.report.counts()  # {"missing_file": 2, "unreadable_image": 1, ...}
+    """
+
+    def __init__(self, static_counts=None, origin="dataset"):
+        self.static_counts = collections.Counter(static_counts or {})
+        self.origin = origin
+        self._counts = tf.Variable(tf.zeros([len(SCREENED_REASONS) + 2], tf.int64),
+                                   trainable=False, name="skipped_examples")
+
+    def record_screening(self, empty_captions, usable):
+        """In-graph: counts one element's empty captions, and whether it
+        goes on to decoding."""
+        return self._counts.assign_add(tf.stack([
+            tf.constant(0, tf.int64), tf.cast(empty_captions, tf.int64),
+            tf.cast(usable, tf.int64), tf.constant(0, tf.int64)]))
+
+    def record_image(self, is_image):
+        """In-graph, after decoding: one image decoded, or not an image."""
+        is_image = tf.cast(is_image, tf.int64)
+        return self._counts.assign_add(tf.stack([
+            1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image]))
+
+    def counts(self):
+        """dict reason -> number skipped in the current pass (all reasons)."""
+        values = self._counts.numpy()
+        counts = {reason: int(self.static_counts.get(reason, 0))
+                  for reason in STATIC_REASONS}
+        counts.update({reason: int(values[i]) for i, reason in enumerate(SCREENED_REASONS)})
+        counts["unreadable_image"] = int(values[_ENTERED] - values[_DECODED] - values[0])
+        return counts
+
+    def reset(self):
+        """Starts counting a new pass."""
+        self._counts.assign(tf.zeros_like(self._counts))
+
+    def summary(self):
+        """One line, e.g. "photos/captions.csv: skipped 2 missing_file"."""
+        counts = {k: v for k, v in self.counts().items() if v}
+        if not counts:
+            return f"{self.origin}: nothing skipped"
+        listed = ", ".join(f"{v} {k}" for k, v in counts.items())
+        return f"{self.origin}: skipped {listed}"
+
+
+class DataReportCallback(keras.callbacks.Callback):
+    """Logs what the datasets skipped, once per epoch, then resets the counts.
+
+    Each epoch's counts are kept in `history` (a list of dicts, one per
+    epoch, keyed by reason; with several datasets, by origin first).
+
+    Args:
+        *datasets: datasets from `image_text_dataset` (or their `DataReport`s).
+        log: callable taking one line; default a `logging` warning when
+            anything was skipped.
+
+    Example:
+
+    >>> train = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
+    >>> model.fit(train, epochs=3, callbacks=[DataReportCallback(train)])
+    """
+
+    def __init__(self, *datasets, log=None):
+        super().__init__()
+        if not datasets:
+            raise ValueError("DataReportCallback needs at least one dataset.")
+        self.reports = [getattr(d, "report", d) for d in datasets]
+        for report in self.reports:
+            if not isinstance(report, DataReport):
+                raise TypeError("DataReportCallback takes datasets made by "
+                                "keras_clip.data.image_text_dataset or DataReports.")
+        self.log = log
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        epoch_counts = {}
+        for report in self.reports:
+            counts = report.counts()
+            epoch_counts[report.origin] = counts
+            if any(counts.values()):
+                line = f"Epoch {epoch + 1}: {report.summary()}"
+                (self.log or logger.warning)(line)
+            report.reset()
+        single = len(self.reports) == 1
+        self.history.append(next(iter(epoch_counts.values())) if single else epoch_counts)

@@ -1,0 +1,247 @@
+"""Reads the image-caption collections users already have.
+
+A source is one of:
+- in memory: `(images, captions)` or `{"images": ..., "captions": ...}`,
+  images as a uint8 array (N, H, W[, C]), a list of uint8 arrays or a list
+  of encoded image bytes; each caption a string or a list of strings;
+- a folder with `captions.csv` or `captions.jsonl` (or the path of such a
+  file): one row per image-caption pair, or in JSONL a list of captions;
+  image paths are relative to the captions file's folder;
+- TFRecord shards written by `keras_clip.data.write_tfrecords`: a folder of
+  `*.tfrecord` files, a glob pattern or a list of shard paths.
+
+Rows that cannot be used are skipped and counted here (missing fields,
+malformed JSON lines, missing image files); the pipeline counts what only
+decoding can tell (non-image and unreadable files, empty captions).
+"""
+
+import collections
+import csv
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+
+CAPTION_FILES = ("captions.csv", "captions.jsonl")
+TFRECORD_SUFFIX = ".tfrecord"
+IMAGE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path",
+                 "filepath")
+CAPTION_COLUMNS = ("caption", "captions", "text")
+
+
+@dataclasses.dataclass
+class Examples:
+    """What a source holds, before any decoding.
+
+    Attributes:
+        kind: "files" (paths), "bytes" (encoded images), "pixels" (uint8
+            (N, H, W, 3)) or "tfrecord" (shard paths in `images`).
+        images: list or array, one entry per image (per shard for tfrecord).
+        captions: list of lists of str, one list per image (None for tfrecord).
+        skipped: `collections.Counter` of rows skipped, by reason.
+        origin: str, where the examples came from (for messages).
+    """
+
+    kind: str
+    images: object
+    captions: list
+    skipped: collections.Counter
+    origin: str
+
+    def __len__(self):
+        return len(self.images)
+
+
+def read_source(source, image_column=None, caption_column=None):
+    """Any supported source -> `Examples` (see the module docstring)."""
+    if isinstance(source, dict):
+        missing = {"images", "captions"} - set(source)
+        if missing:
+            raise ValueError(f"An in-memory source needs the keys 'images' and "
+                             f"'captions'; missing {sorted(missing)}.")
+        return _from_memory(source["images"], source["captions"])
+    if isinstance(source, tuple) and len(source) == 2:
+        return _from_memory(*source)
+    if isinstance(source, (list, tuple)) and source and all(
+            isinstance(s, (str, os.PathLike)) for s in source):
+        return _from_shards([os.fspath(s) for s in source], origin="shard list")
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            "source must be (images, captions), a dict, a folder, a captions "
+            f"file, a TFRecord pattern or a list of shards; got {type(source).__name__}.")
+    path = os.fspath(source)
+    if os.path.isdir(path):
+        found = [f for f in CAPTION_FILES if os.path.isfile(os.path.join(path, f))]
+        if len(found) > 1:
+            raise ValueError(f"{path!r} has both {found[0]} and {found[1]}; "
+                             "pass the one to use.")
+        if found:
+            path = os.path.join(path, found[0])
+        else:
+            shards = sorted(glob.glob(os.path.join(path, f"*{TFRECORD_SUFFIX}*")))
+            if not shards:
+                raise FileNotFoundError(
+                    f"{path!r} has no captions.csv, captions.jsonl or "
+                    f"*{TFRECORD_SUFFIX} shards.")
+            return _from_shards(shards, origin=path)
+    elif any(c in path for c in "*?["):
+        shards = sorted(glob.glob(path))
+        if not shards:
+            raise FileNotFoundError(f"No TFRecord shards match {path!r}.")
+        return _from_shards(shards, origin=path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file or folder: {path!r}.")
+    if path.endswith(".csv"):
+        return _from_captions_file(path, _csv_rows(path), image_column, caption_column)
+    if path.endswith(".jsonl"):
+        return _from_captions_file(path, _jsonl_rows(path), image_column, caption_column)
+    if TFRECORD_SUFFIX in os.path.basename(path):
+        return _from_shards([path], origin=path)
+    raise ValueError(f"Cannot tell what {path!r} holds: expected a .csv or .jsonl "
+                     f"captions file or a {TFRECORD_SUFFIX} shard.")
+
+
+def _from_shards(paths, origin):
+    return Examples("tfrecord", paths, None, collections.Counter(), origin)
+
+
+def _caption_list(value):
+    """A caption cell -> list of str, or None when the field is unusable."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _from_memory(images, captions):
+    captions = list(captions) if not isinstance(captions, str) else None
+    if captions is None:
+        raise TypeError("captions must be a list of strings (or of lists of "
+                        "strings), not a single string.")
+    if len(images) != len(captions):
+        raise ValueError(f"Got {len(images)} images but {len(captions)} captions; "
+                         "an in-memory source needs one caption entry per image.")
+    skipped = collections.Counter()
+    kept_images, kept_captions = [], []
+    for image, caption in zip(images, captions):
+        caption = _caption_list(caption)
+        if image is None or caption is None:
+            skipped["missing_field"] += 1
+            continue
+        kept_images.append(image)
+        kept_captions.append(caption)
+    if not kept_images:
+        raise ValueError("The in-memory source has no usable example "
+                         f"(skipped: {dict(skipped)}).")
+    kind, kept_images = _image_kind(kept_images)
+    return Examples(kind, kept_images, kept_captions, skipped, "in-memory arrays")
+
+
+def _image_kind(images):
+    if all(isinstance(image, (bytes, np.bytes_)) for image in images):
+        return "bytes", [bytes(image) for image in images]
+    arrays = [np.asarray(image) for image in images]
+    for index, array in enumerate(arrays):
+        if array.dtype != np.uint8:
+            raise ValueError(f"Image {index} has dtype {array.dtype}; in-memory "
+                             "images must be uint8 arrays or encoded bytes.")
+        if array.ndim == 3 and array.shape[-1] not in (1, 3, 4) or array.ndim not in (2, 3):
+            raise ValueError(f"Image {index} has shape {array.shape}; expected "
+                             "(height, width) or (height, width, 1, 3 or 4).")
+    arrays = [_to_rgb(array) for array in arrays]
+    if len({a.shape for a in arrays}) == 1:
+        return "pixels", np.stack(arrays)
+    import tensorflow as tf  # images of several sizes are stored encoded
+
+    return "bytes", [tf.io.encode_png(a).numpy() for a in arrays]
+
+
+def _to_rgb(array):
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[-1] == 1:
+        return np.repeat(array, 3, axis=-1)
+    return array[..., :3]
+
+
+def _csv_rows(path):
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"Cannot read the captions file {path!r}: {error}") from error
+    return columns, rows
+
+
+def _jsonl_rows(path):
+    rows, columns = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"Cannot read the captions file {path!r}: {error}") from error
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            rows.append(None)
+            continue
+        columns.extend(k for k in row if k not in columns)
+        rows.append(row)
+    return columns, rows
+
+
+def _pick_column(path, columns, requested, candidates, what):
+    if requested is not None:
+        if requested not in columns:
+            raise ValueError(f"The captions file {path!r} has no {what} column "
+                             f"{requested!r}; its columns are {columns}.")
+        return requested
+    for name in candidates:
+        if name in columns:
+            return name
+    raise ValueError(f"The captions file {path!r} has no {what} column: expected "
+                     f"one of {list(candidates)} (or pass {what}_column=); its "
+                     f"columns are {columns}.")
+
+
+def _from_captions_file(path, columns_and_rows, image_column, caption_column):
+    columns, rows = columns_and_rows
+    image_column = _pick_column(path, columns, image_column, IMAGE_COLUMNS, "image")
+    caption_column = _pick_column(path, columns, caption_column, CAPTION_COLUMNS,
+                                  "caption")
+    root = os.path.dirname(os.path.abspath(path))
+    skipped = collections.Counter()
+    captions_by_file = {}
+    for row in rows:
+        if row is None:
+            skipped["malformed_row"] += 1
+            continue
+        name = row.get(image_column)
+        caption = _caption_list(row.get(caption_column))
+        if not isinstance(name, str) or not name.strip() or caption is None:
+            skipped["missing_field"] += 1
+            continue
+        captions_by_file.setdefault(os.path.join(root, name.strip()), []).extend(caption)
+    files, captions = [], []
+    for file, file_captions in captions_by_file.items():
+        if os.path.isfile(file):
+            files.append(file)
+            captions.append(file_captions)
+        else:
+            skipped["missing_file"] += 1
+    if not files:
+        raise ValueError(
+            f"The captions file {path!r} (columns {image_column!r} and "
+            f"{caption_column!r}) names no usable example; skipped: {dict(skipped)}.")
+    return Examples("files", files, captions, skipped, path)
