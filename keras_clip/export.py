@@ -81,7 +81,8 @@ def export_saved_model(model, tokenizer, path, image_size=None,
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.track(tokenizer._wordpiece)
+    for resource in tokenizer.tf_resources():
+        archive.track(resource)
 
     encode_token_ids = archive.add_endpoint(
         "encode_token_ids",

@@ -14,7 +14,7 @@ import tensorflow_text as tf_text
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
-_CONFIG_FILE = "tokenizer.json"
+CONFIG_FILE = "tokenizer.json"
 _VOCABULARY_FILE = "vocabulary.txt"
 
 
@@ -118,19 +118,42 @@ class Tokenizer:
         )
         return cls(learned + [START, END], context_length, lower_case)
 
+    @classmethod
+    def from_clip_bpe(cls, path, context_length=77, num_merges=None):
+        """CLIP's byte-level BPE from OpenAI's merges file (see `ClipBPETokenizer`).
+
+        Args:
+            path: the merges file, e.g. `bpe_simple_vocab_16e6.txt.gz`
+                (gzipped or plain text).
+            context_length: int, 77 as in CLIP.
+            num_merges: int, how many merges to use; default all, but at
+                most 48,894 (the number CLIP uses from OpenAI's file).
+        """
+        from keras_clip.clip_bpe import ClipBPETokenizer
+
+        return ClipBPETokenizer.from_merges_file(path, context_length, num_merges)
+
+    def tf_resources(self):
+        """The TensorFlow resources an exported SavedModel must track."""
+        return [self._wordpiece]
+
+    def _token_ids(self, texts):
+        """1-D string tensor -> int32 ragged (batch, None) ids, no start/end."""
+        pieces = self._wordpiece.tokenize(texts)
+        if isinstance(pieces, tf.RaggedTensor) and pieces.ragged_rank > 1:
+            pieces = pieces.merge_dims(1, -1)
+        return pieces
+
     def tokenize(self, texts):
         """Tensor in, tensor out: (..., context_length) int32."""
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         scalar = texts.shape.rank == 0
         texts = tf.reshape(texts, [-1])
-        pieces = self._wordpiece.tokenize(texts)
-        if isinstance(pieces, tf.RaggedTensor) and pieces.ragged_rank > 1:
-            pieces = pieces.merge_dims(1, -1)
-        pieces = pieces[:, : self.context_length - 2]
+        pieces = self._token_ids(texts)[:, : self.context_length - 2]
         batch = tf.shape(texts)[0]
         start = tf.fill([batch, 1], self.start_id)
         end = tf.fill([batch, 1], self.end_id)
-        ids = tf.concat([start, pieces, end], axis=1)
+        ids = tf.concat([start, tf.cast(pieces, tf.int32), end], axis=1)
         ids = ids.to_tensor(self.pad_id, shape=[None, self.context_length])
         return ids[0] if scalar else ids
 
@@ -162,18 +185,22 @@ class Tokenizer:
         os.makedirs(path, exist_ok=True)
         with open(os.path.join(path, _VOCABULARY_FILE), "w", encoding="utf-8") as f:
             f.write("\n".join(self.vocabulary) + "\n")
-        with open(os.path.join(path, _CONFIG_FILE), "w", encoding="utf-8") as f:
+        with open(os.path.join(path, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump({"type": "wordpiece", "context_length": self.context_length,
                        "lower_case": self.lower_case}, f, indent=2)
 
     @classmethod
     def load(cls, path):
-        """Reads a tokenizer written by `save`."""
-        config_path = os.path.join(path, _CONFIG_FILE)
+        """Reads a tokenizer written by `save` (WordPiece or CLIP BPE)."""
+        config_path = os.path.join(path, CONFIG_FILE)
         if not os.path.exists(config_path):
-            raise FileNotFoundError(f"No {_CONFIG_FILE} in {path!r}: not a saved Tokenizer.")
+            raise FileNotFoundError(f"No {CONFIG_FILE} in {path!r}: not a saved Tokenizer.")
         with open(config_path, encoding="utf-8") as f:
             config = json.load(f)
+        if config.get("type") == "clip_bpe":
+            from keras_clip.clip_bpe import ClipBPETokenizer
+
+            return ClipBPETokenizer.load_directory(path, config)
         with open(os.path.join(path, _VOCABULARY_FILE), encoding="utf-8") as f:
             vocabulary = f.read().splitlines()
         return cls(vocabulary, config["context_length"], config["lower_case"])

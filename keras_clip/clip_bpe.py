@@ -1,0 +1,224 @@
+"""CLIP's byte-level BPE tokenizer, as TensorFlow and tensorflow-text ops.
+
+The vocabulary is built from a merges file the way OpenAI's CLIP builds it:
+the 256 byte symbols, the same with the end-of-word mark "</w>", one entry
+per merge, then "<|startoftext|>" and "<|endoftext|>" (the two largest ids).
+Text is NFC-normalised, its whitespace runs collapsed to one space and
+lower-cased; it is split with CLIP's pattern (contractions, letter runs,
+single digits, other symbol runs); each piece's UTF-8 bytes are mapped to
+symbols and merged by rank. Everything is a TF op, so the tokenizer runs in
+tf.data and in an exported SavedModel.
+"""
+
+import gzip
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_clip.tokenizer import CONFIG_FILE
+from keras_clip.tokenizer import Tokenizer
+
+START_OF_TEXT = "<|startoftext|>"
+END_OF_TEXT = "<|endoftext|>"
+END_OF_WORD = "</w>"
+CLIP_NUM_MERGES = 49152 - 256 - 2
+SPLIT_PATTERN = (r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|"
+                 r"\p{L}+|\p{N}|[^\s\p{L}\p{N}]+")
+# Python's \s (as in OpenAI's whitespace_clean) is wider than RE2's.
+WHITESPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+_MERGES_FILE = "merges.txt"
+_NO_RANK = np.iinfo(np.int32).max
+
+
+def byte_symbols():
+    """The 256 printable symbols GPT-2 and CLIP use for bytes, in id order.
+
+    Returns:
+        list of (byte value, symbol) pairs: printable Latin-1 bytes stand
+        for themselves, the other bytes for characters from U+0100 on.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return ([(b, chr(b)) for b in printable]
+            + [(b, chr(256 + i)) for i, b in enumerate(others)])
+
+
+def read_merges(path, num_merges=None):
+    """Merge rules ("a b" lines after a "#version" header) from a file:
+    the first `num_merges`, or all when None."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if lines and lines[0].startswith("#version"):
+        lines = lines[1:]
+    merges = [tuple(line.split()) for line in lines if line.strip()]
+    bad = [i for i, merge in enumerate(merges) if len(merge) != 2]
+    if bad:
+        raise ValueError(f"{path!r}: merge rule(s) at line(s) {[i + 2 for i in bad[:5]]} "
+                         "are not two space-separated symbols.")
+    return merges if num_merges is None else merges[:num_merges]
+
+
+class ClipBPETokenizer(Tokenizer):
+    """CLIP's byte-level BPE (same ids as OpenAI's and keras-hub's tokenizers).
+
+    Ids: the start- and end-of-text ids are the two largest, so
+    `TextTransformer(end_token_id=None)` pools at the end token; padding is
+    0, as in OpenAI's `clip.tokenize`. Truncation keeps the end token.
+    "<|startoftext|>" and "<|endoftext|>" written in a text map to their ids.
+    Unlike OpenAI's Python tokenizer, text is not passed through ftfy and
+    HTML entities are not unescaped (neither does keras-hub's).
+
+    Args:
+        merges: list of (str, str) merge rules, best first.
+        context_length: int, tokens per text, start and end included.
+
+    Example:
+
+    >>> tokenizer = Tokenizer.from_clip_bpe("bpe_simple_vocab_16e6.txt.gz")
+    >>> tokenizer(["a photo of a cat."]).shape  # (1, 77)
+    """
+
+    def __init__(self, merges, context_length=77):
+        if not isinstance(context_length, int) or context_length < 3:
+            raise ValueError(
+                f"context_length must be an integer >= 3, got {context_length!r}.")
+        self.merges = [tuple(m) for m in merges]
+        symbols = [symbol for _, symbol in byte_symbols()]
+        vocabulary = symbols + [s + END_OF_WORD for s in symbols]
+        vocabulary += ["".join(merge) for merge in self.merges]
+        known = set(vocabulary[:512])
+        for rank, (first, second) in enumerate(self.merges):
+            if first not in known or second not in known:
+                raise ValueError(
+                    f"Merge rule {rank} ({first!r} {second!r}) uses a symbol that "
+                    "no earlier rule makes.")
+            known.add(first + second)
+        self.vocabulary = vocabulary + [START_OF_TEXT, END_OF_TEXT]
+        self.context_length = context_length
+        self.lower_case = True
+        self.pad_id = 0
+        self.unknown_id = None
+        self.start_id = len(self.vocabulary) - 2
+        self.end_id = len(self.vocabulary) - 1
+        self._tables = _BPETables(self.vocabulary, self.merges)
+
+    @classmethod
+    def from_merges_file(cls, path, context_length=77, num_merges=None):
+        """Reads OpenAI's merges file layout (gzipped or not)."""
+        if num_merges is None:
+            num_merges = CLIP_NUM_MERGES
+        return cls(read_merges(os.fspath(path), num_merges), context_length)
+
+    def tf_resources(self):
+        return [self._tables]
+
+    def _token_ids(self, texts):
+        texts = tf_text.normalize_utf8(texts, "NFC")
+        texts = tf.strings.regex_replace(texts, WHITESPACE, " ")
+        texts = tf.strings.lower(tf.strings.strip(texts), encoding="utf-8")
+        pieces = tf_text.regex_split(texts, SPLIT_PATTERN, SPLIT_PATTERN)
+        pieces = tf.ragged.boolean_mask(
+            pieces, tf.strings.length(tf.strings.strip(pieces)) > 0)
+        words, index = tf.unique(pieces.flat_values)
+        is_start, is_end = words == START_OF_TEXT, words == END_OF_TEXT
+        is_special = tf.logical_or(is_start, is_end)
+        word_ids = self._tables.encode_words(tf.where(is_special, "", words))
+        special_ids = tf.where(is_start, self.start_id, self.end_id)
+        word_ids = tf.concat([word_ids, tf.RaggedTensor.from_tensor(
+            special_ids[:, None], lengths=tf.cast(is_special, tf.int64))], axis=1)
+        per_piece = tf.gather(word_ids, index)
+        return pieces.with_flat_values(per_piece).merge_dims(1, 2)
+
+    def detokenize(self, token_ids):
+        """Ids -> text (bytes decoded, "</w>" as spaces), for inspection."""
+        to_byte = {symbol: byte for byte, symbol in byte_symbols()}
+        rows = []
+        for row in np.atleast_2d(np.asarray(token_ids)):
+            end = list(row).index(self.end_id) if self.end_id in row else len(row)
+            text = "".join(self.vocabulary[i] for i in row[:end] if i != self.start_id)
+            words = text.replace(END_OF_WORD, " ")
+            data = bytes(to_byte.get(c, ord(" ")) for c in words)
+            rows.append(data.decode("utf-8", errors="replace").strip())
+        return rows
+
+    def save(self, path):
+        """Writes the merges and settings to the directory `path`."""
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, _MERGES_FILE), "w", encoding="utf-8") as f:
+            f.write("#version: keras-clip\n")
+            f.write("".join(f"{a} {b}\n" for a, b in self.merges))
+        with open(os.path.join(path, CONFIG_FILE), "w", encoding="utf-8") as f:
+            f.write(f'{{"type": "clip_bpe", "context_length": {self.context_length}}}\n')
+
+    @classmethod
+    def load_directory(cls, path, config):
+        merges = read_merges(os.path.join(path, _MERGES_FILE))
+        return cls(merges, config["context_length"])
+
+
+class _BPETables(tf.Module):
+    """Lookup tables and the merge loop (a tf.Module, so SavedModels keep it)."""
+
+    def __init__(self, vocabulary, merges):
+        super().__init__(name="clip_bpe")
+        table = tf.lookup.StaticHashTable
+        init = tf.lookup.KeyValueTensorInitializer
+        pairs = byte_symbols()
+        self.byte_to_symbol = table(init(
+            tf.constant([bytes([b]) for b, _ in pairs]),
+            tf.constant([s for _, s in pairs])), "")
+        self.merge_rank = table(init(
+            tf.constant([f"{a} {b}" for a, b in merges] or ["\0"], tf.string),
+            tf.constant(list(range(len(merges))) or [_NO_RANK], tf.int32)), _NO_RANK)
+        self.token_id = table(init(tf.constant(vocabulary),
+                                   tf.range(len(vocabulary), dtype=tf.int32)), -1)
+
+    def encode_words(self, words):
+        """1-D strings (one word each) -> int32 ragged (words, None) ids."""
+        symbols = self.byte_to_symbol.lookup(tf.strings.bytes_split(words))
+        lengths = tf.cast(symbols.row_lengths(), tf.int32)
+        dense = symbols.to_tensor("")
+        last = tf.range(tf.shape(dense)[1])[None, :] == (lengths - 1)[:, None]
+        dense = tf.where(last, tf.strings.join([dense, END_OF_WORD]), dense)
+        dense, lengths = tf.while_loop(
+            lambda dense, lengths: tf.reduce_any(self._best_positions(dense, lengths)[1]),
+            self._merge_once, (dense, lengths),
+            shape_invariants=(tf.TensorShape([None, None]), tf.TensorShape([None])))
+        merged = tf.RaggedTensor.from_tensor(dense, lengths=lengths)
+        return tf.ragged.map_flat_values(self.token_id.lookup, merged)
+
+    def _best_positions(self, dense, lengths):
+        """Per word: the leftmost position of its best-ranked pair, and
+        whether it has any pair in the merges."""
+        width = tf.shape(dense)[1]
+        pairs = tf.strings.join([dense[:, :-1], dense[:, 1:]], separator=" ")
+        valid = tf.range(width - 1)[None, :] < (lengths - 1)[:, None]
+        ranks = tf.where(valid, self.merge_rank.lookup(pairs), _NO_RANK)
+        best = tf.reduce_min(tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1],
+                                                         _NO_RANK)], 1), axis=1)
+        position = tf.argmin(tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1],
+                                                        _NO_RANK)], 1), axis=1,
+                             output_type=tf.int32)
+        return position, best < _NO_RANK
+
+    def _merge_once(self, dense, lengths):
+        """Merges each word's leftmost best pair. With merges learned in order
+        (every rule's symbols made by earlier rules), merging one occurrence
+        at a time gives the same result as OpenAI's merging of all
+        occurrences of the best pair at once."""
+        position, active = self._best_positions(dense, lengths)
+        width = tf.shape(dense)[1]
+        merge_here = tf.logical_and(
+            tf.one_hot(position, width, on_value=True, off_value=False, dtype=tf.bool),
+            active[:, None])
+        following = tf.concat([dense[:, 1:], tf.fill([tf.shape(dense)[0], 1], "")], 1)
+        merged = tf.where(merge_here, tf.strings.join([dense, following]), dense)
+        dropped = tf.concat([tf.zeros_like(merge_here[:, :1]), merge_here[:, :-1]], 1)
+        lengths = lengths - tf.cast(active, tf.int32)
+        keep = tf.logical_not(dropped)
+        merged = tf.ragged.boolean_mask(merged, keep)
+        return merged.to_tensor(""), lengths

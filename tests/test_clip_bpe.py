@@ -1,0 +1,97 @@
+"""CLIP's byte-level BPE tokenizer against keras-hub's CLIPTokenizer."""
+
+import gzip
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_clip
+from keras_clip.clip_bpe import ClipBPETokenizer
+
+# Learned in order: every rule's symbols exist before it (as in real BPE).
+MERGES = ["t h", "th e</w>", "p h", "ph o", "pho t", "phot o</w>", "o f</w>",
+          "c a", "ca t</w>", "d o", "do g</w>", "i n", "in g</w>", "a a", "aa a",
+          ". .", ".. .", "! !", "r e", "re d</w>", "c i", "ci r", "cir c",
+          "circ l", "circl e</w>", "Ã ©</w>", "Ã ©", "a f", "c af", "caf Ã©</w>"]
+TRICKY = [
+    "a photo of the cat.", "A  PHOTO\tof a dog!!", "", "   ", "café naïve 123",
+    "emoji 🐱🐶 ok 👍🏽", "it's don't we'LL", "<|endoftext|> x <|startoftext|>",
+    "aaaaa ...... !!!!! ?!?", "ÉCOLE Ünïcödé Ωμέγα 東京", "tab\u00a0nbsp\u3000wide",
+    "3.14159, 2,718; 1e-10", "e\u0301 combining", "red circle " * 3,
+    " ".join(["The", "cat's", "photo,", "café", "12", "🐱", "circle."][i % 7]
+             for i in range(1000)),
+]
+
+
+@pytest.fixture(scope="module")
+def merges_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bpe") / "bpe_small.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(MERGES) + "\n")
+    return str(path)
+
+
+def test_same_ids_as_keras_hub_clip_tokenizer(merges_path):
+    import keras_hub
+
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path, context_length=4096)
+    vocabulary = {token: i for i, token in enumerate(tokenizer.vocabulary)}
+    reference = keras_hub.models.CLIPTokenizer(vocabulary=vocabulary, merges=MERGES)
+    ours = tokenizer.tokenize(tf.constant(TRICKY)).numpy()
+    for text, row in zip(TRICKY, ours):
+        expected = [int(i) for i in np.asarray(reference(text))]
+        framed = [tokenizer.start_id] + expected + [tokenizer.end_id]
+        framed += [0] * (4096 - len(framed))
+        assert list(row) == framed, text[:40]
+    assert 2000 < len(expected) < 4094  # the 1,000-word string, untruncated
+
+
+def test_vocabulary_layout_and_truncation(merges_path):
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path)
+    assert isinstance(tokenizer, keras_clip.Tokenizer)
+    assert tokenizer.vocabulary_size == 512 + len(MERGES) + 2
+    assert tokenizer.vocabulary[:2] == ["!", '"'] and tokenizer.vocabulary[256] == "!</w>"
+    assert tokenizer.end_id == tokenizer.vocabulary_size - 1  # pooled at the largest id
+    ids = tokenizer(["a photo of the red circle", "red circle " * 100])
+    assert ids.shape == (2, 77) and ids.dtype == np.int32
+    assert list(ids[0, :7]) == [tokenizer.start_id] + [
+        tokenizer.vocabulary.index(t) for t in
+        ("a</w>", "photo</w>", "of</w>", "the</w>", "red</w>", "circle</w>")]
+    assert ids[1, -1] == tokenizer.end_id and 0 not in ids[1]
+    assert tokenizer.detokenize(ids[:1]) == ["a photo of the red circle"]
+
+
+def test_runs_in_tf_data_and_saved_model_and_round_trips(merges_path, tmp_path):
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path, context_length=16)
+    texts = ["a photo of the cat.", "café 🐱", "red circle"]
+    eager = tokenizer(texts)
+    dataset = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(tokenizer.tokenize)
+    np.testing.assert_array_equal(np.concatenate(list(dataset.as_numpy_iterator())), eager)
+
+    module = tf.Module()
+    module.resources = tokenizer.tf_resources()
+    module.encode = tf.function(tokenizer.tokenize,
+                                input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(served.encode(tf.constant(texts)).numpy(), eager)
+
+    tokenizer.save(str(tmp_path / "tok"))
+    loaded = keras_clip.Tokenizer.load(str(tmp_path / "tok"))
+    assert isinstance(loaded, ClipBPETokenizer) and loaded.merges == tokenizer.merges
+    np.testing.assert_array_equal(loaded(texts), eager)
+
+
+def test_bad_merges_raise_clear_errors(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("#version: 0.2\nt h\nthree symbols here\n")
+    with pytest.raises(ValueError, match="line\\(s\\) \\[3\\]"):
+        keras_clip.Tokenizer.from_clip_bpe(str(bad))
+    with pytest.raises(ValueError, match="Merge rule 0 .*'th' 'e'"):
+        ClipBPETokenizer([("th", "e")])
+    with pytest.raises(ValueError, match="context_length"):
+        ClipBPETokenizer([("t", "h")], context_length=2)
+    tokenizer = ClipBPETokenizer([("t", "h")])
+    with pytest.raises(ValueError, match="Empty or whitespace-only"):
+        tokenizer(["a caption", "  "])
