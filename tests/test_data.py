@@ -260,3 +260,19 @@ def test_bad_captions_files_and_arguments_raise_clear_errors(tmp_path, tokenizer
     (tmp_path / "sub").mkdir()
     with pytest.raises(FileNotFoundError, match="no captions.csv"):
         data.image_text_dataset(str(tmp_path / "sub"), tokenizer, 8, 1)
+
+
+@pytest.mark.backend("tensorflow")
+def test_counts_stay_exact_under_mirrored_strategy(csv_folder):
+    import json
+    import subprocess
+    import sys
+
+    folder, expected = csv_folder
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-m", "tests.distributed_data_check", folder],
+                            capture_output=True, text=True, cwd=root, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2 and np.isfinite(report["loss"]).all()
+    assert report["counts"] == [expected["counts"]] * 2

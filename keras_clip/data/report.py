@@ -82,7 +82,7 @@ class DataReport:
 
 
 class DataReportCallback(keras.callbacks.Callback):
-    """Logs what the datasets skipped, once per epoch, then resets the counts.
+    """Logs what the datasets skipped, once per epoch.
 
     Each epoch's counts are kept in `history` (a list of dicts, one per
     epoch, keyed by reason; with several datasets, by origin first).
@@ -109,6 +109,13 @@ class DataReportCallback(keras.callbacks.Callback):
                                 "keras_clip.data.image_text_dataset or DataReports.")
         self.log = log
         self.history = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Drops counts from reads before the epoch: Keras (under a
+        # distribution strategy) peeks at a dataset, and prefetching then
+        # reads ahead of the peek.
+        for report in self.reports:
+            report.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         epoch_counts = {}
