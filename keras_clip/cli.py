@@ -6,6 +6,9 @@ import os
 import sys
 import time
 
+from keras_clip.cli_train import OBJECTIVES
+from keras_clip.cli_train import add_train_parser
+
 DEMO_OUTPUT = os.path.join("saved_models", "shapes_clip")
 
 
@@ -27,7 +30,7 @@ def _demo_parser(subparsers):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--architecture", default="shapes-vit")
     parser.add_argument("--objective", default="infonce",
-                        choices=["infonce", "jsd", "siglip", "clip-lite"],
+                        choices=OBJECTIVES,
                         help="'clip-lite' trains keras_clip.CLIPLite (JSD).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=DEMO_OUTPUT,
@@ -39,12 +42,12 @@ def _demo_parser(subparsers):
 
 def run_demo(args):
     import keras
-    import numpy as np
 
     import keras_clip
+    from keras_clip.cli_train import build_model
+    from keras_clip.cli_train import compile_for_training
     from keras_clip.datasets import shapes
     from keras_clip.evaluation import ZeroShotClassifier
-    from keras_clip.models.optimizer import default_optimizer
     from keras_clip.preprocessing import normalize_images
 
     for name in ("train_size", "test_size", "epochs", "batch_size"):
@@ -61,30 +64,14 @@ def run_demo(args):
     tokenizer = keras_clip.Tokenizer.from_corpus(
         train["captions"], vocabulary_size=1000, context_length=16
     )
-    model_class = keras_clip.CLIPLite if args.objective == "clip-lite" else keras_clip.CLIP
-    model_kwargs = {} if args.objective == "clip-lite" else {"objective": args.objective}
-    model = model_class.from_architecture(
-        args.architecture,
-        vocabulary_size=tokenizer.vocabulary_size,
-        context_length=tokenizer.context_length,
-        end_token_id=tokenizer.end_token_id,
-        **model_kwargs,
-    )
-    steps = args.epochs * (args.train_size // args.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=steps, warmup_target=args.learning_rate,
-        warmup_steps=max(1, steps // 10),
-    )
-    # Keras' "auto" leaves XLA off for TensorFlow on CPU; this model
-    # compiles, and a step takes about 35% less time with it.
-    jit = True if keras.backend.backend() == "tensorflow" else "auto"
-    model.compile(optimizer=default_optimizer(schedule, weight_decay=0.1),
-                  jit_compile=jit)
+    model = build_model(args.objective, args.architecture, tokenizer)
+    compile_for_training(model, args.epochs * (args.train_size // args.batch_size),
+                         args.learning_rate, weight_decay=0.1)
     images = normalize_images(train["images"])
     token_ids = tokenizer(train["captions"])
     usable = (args.train_size // args.batch_size) * args.batch_size
     print(f"keras-clip demo: backend={keras.backend.backend()}, "
-          f"{model_class.__name__} {args.architecture} ({model.count_params():,} "
+          f"{type(model).__name__} {args.architecture} ({model.count_params():,} "
           f"parameters), {args.train_size} training pairs, {args.epochs} epochs",
           flush=True)
     model.fit(
@@ -97,7 +84,7 @@ def run_demo(args):
     test_images = normalize_images(test["images"])
     report = {
         "backend": keras.backend.backend(),
-        "model": model_class.__name__,
+        "model": type(model).__name__,
         "objective": type(model.objective).__name__,
         "zero_shot_top1": classifier.accuracy(test_images, test["labels"], k=1),
         "zero_shot_top5": classifier.accuracy(test_images, test["labels"], k=5),
@@ -254,6 +241,7 @@ def build_parser():
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _demo_parser(subparsers).set_defaults(handler=run_demo)
+    add_train_parser(subparsers)
     export = subparsers.add_parser(
         "export", help="Export a saved model directory as a TF SavedModel.",
         description="Reads MODEL_DIR/model.keras and MODEL_DIR/tokenizer/ and writes a "

@@ -34,3 +34,40 @@ def test_help_of_the_console_script():
     result = subprocess.run([sys.executable, "-m", "keras_clip.cli", "demo", "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--train-size" in result.stdout
+
+
+def test_train_from_a_folder_with_checkpoints_tensorboard_and_report(capsys, tmp_path):
+    from tests import image_folders
+
+    folder = tmp_path / "photos"
+    expected = image_folders.build_folder(str(folder), "jsonl")
+    args = ["train", str(folder), "--architecture", "tiny-vit", "--epochs", "2",
+            "--batch-size", "8", "--vocabulary-size", "100", "--context-length", "16",
+            "--validation", str(folder / "captions.jsonl"), "--verbose", "0",
+            "--output", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+            "--tensorboard", str(tmp_path / "tb")]
+    assert cli.main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["model"] == "CLIP" and summary["epochs"] == 2
+    report = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert len(report["history"]["loss"]) == 2 and "val_loss" in report["history"]
+    assert report["skipped_per_epoch"] == {"train": [expected["counts"]] * 2,
+                                           "validation": [expected["counts"]] * 2}
+    for path in ("out/model.keras", "out/tokenizer/tokenizer.json",
+                 "out/saved_model/saved_model.pb", "ckpt/last.keras", "ckpt/best.keras"):
+        assert (tmp_path / path).exists(), path
+    assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    # The trained directory serves the other commands.
+    assert cli.main(["zero-shot", str(folder / "good0.png"), "--classes", "picture,view",
+                     "--model-dir", str(tmp_path / "out")]) == 0
+
+
+def test_train_bad_inputs_exit_non_zero_with_one_line(capsys, tmp_path):
+    assert cli.main(["train", str(tmp_path / "nothing"), "--output", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().startswith(
+        "keras-clip train: error: No such file or folder")
+    (tmp_path / "captions.csv").write_text("name,text\nx.png,a cat\n")
+    assert cli.main(["train", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    assert "no image column" in capsys.readouterr().err
+    assert cli.main(["train", str(tmp_path), "--output", "o", "--epochs", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "keras-clip train: error: --epochs must be positive."

@@ -53,6 +53,22 @@ class Examples:
     def __len__(self):
         return len(self.images)
 
+    def num_images(self):
+        """Images in the source (for shards: records, counted by reading)."""
+        if self.kind != "tfrecord":
+            return len(self.images)
+        from keras_clip.data.tfrecords import count_records
+
+        return count_records(self.images)
+
+    def all_captions(self):
+        """Every caption, as a flat list of str (e.g. to learn a vocabulary)."""
+        if self.kind != "tfrecord":
+            return [c for captions in self.captions for c in captions]
+        from keras_clip.data.tfrecords import read_captions
+
+        return read_captions(self.images)
+
 
 def read_source(source, image_column=None, caption_column=None):
     """Any supported source -> `Examples` (see the module docstring)."""

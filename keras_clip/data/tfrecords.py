@@ -97,3 +97,15 @@ def _parse(record):
     example = tf.io.parse_single_example(record, _FEATURES)
     return {"image": example["image"],
             "captions": tf.sparse.to_dense(example["captions"], default_value="")}
+
+
+def count_records(paths):
+    """The number of records in TFRecord files (one pass, nothing parsed)."""
+    dataset = tf.data.TFRecordDataset(list(paths), num_parallel_reads=tf.data.AUTOTUNE)
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
+
+
+def read_captions(paths):
+    """Every caption stored in the shards, as a list of str."""
+    captions = read_shards(paths, training=False).map(lambda e: e["captions"]).unbatch()
+    return [c.decode("utf-8", errors="replace") for c in captions.as_numpy_iterator()]
