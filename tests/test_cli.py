@@ -60,6 +60,15 @@ def test_train_from_a_folder_with_checkpoints_tensorboard_and_report(capsys, tmp
     # The trained directory serves the other commands.
     assert cli.main(["zero-shot", str(folder / "good0.png"), "--classes", "picture,view",
                      "--model-dir", str(tmp_path / "out")]) == 0
+    assert cli.main(["evaluate", "--data", str(folder), "--model-dir", str(tmp_path / "out"),
+                     "--output", str(tmp_path / "eval")]) == 0
+    evaluation = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert evaluation["skipped"] == expected["counts"]
+    retrieval = evaluation["retrieval"]
+    num_images = len({name for name, _ in expected["pairs"]})
+    assert 1 / num_images <= retrieval["image_to_text_recall@10"] <= 1.0
+    assert 1 <= retrieval["text_to_image_mean_rank"] <= num_images
+    assert (tmp_path / "eval" / "similarity.png").exists()
 
 
 def test_train_bad_inputs_exit_non_zero_with_one_line(capsys, tmp_path):

@@ -19,7 +19,7 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
                        seed=None, shuffle_buffer=None, crop_scale=(0.9, 1.0),
                        crop_ratio=(3 / 4, 4 / 3), horizontal_flip=False,
                        mean=OPENAI_MEAN, std=OPENAI_STD, image_column=None,
-                       caption_column=None):
+                       caption_column=None, with_image_index=False):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
 
     Training datasets shuffle, pick one of an image's captions at random
@@ -49,6 +49,10 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
         mean, std: per-channel normalisation constants on the [0, 1] scale.
         image_column, caption_column: column (CSV) or key (JSONL) names;
             default the first of the usual names present.
+        with_image_index: bool (evaluation only): add "image_index", int64
+            (B,), each pair's image position in the source, so that pairs
+            of one image can be grouped (e.g. `caption_to_image` for
+            `evaluate_retrieval`).
 
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
@@ -62,6 +66,8 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     >>> model.fit(train, epochs=5, callbacks=[DataReportCallback(train)])
     """
     check_positive_ints(image_size=image_size, batch_size=batch_size)
+    if with_image_index and training:
+        raise ValueError("with_image_index is for evaluation datasets (training=False).")
     _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
     if not hasattr(tokenizer, "tokenize"):
@@ -99,10 +105,15 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     else:
         dataset = dataset.flat_map(_pairs)
     dataset = dataset.batch(batch_size, drop_remainder=training)
-    dataset = dataset.map(lambda batch: {
-        "images": image_ops.normalize(batch["image"], mean, std),
-        "token_ids": tokenizer.tokenize(batch["caption"]),
-    }, num_parallel_calls=AUTOTUNE)
+
+    def finish(batch):
+        outputs = {"images": image_ops.normalize(batch["image"], mean, std),
+                   "token_ids": tokenizer.tokenize(batch["caption"])}
+        if with_image_index:
+            outputs["image_index"] = batch["index"]
+        return outputs
+
+    dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
     dataset = dataset.prefetch(AUTOTUNE)
     dataset.report = report
     return dataset
@@ -125,7 +136,7 @@ def _indexed_elements(examples):
     splits = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
 
     def element(index):
-        return {"image": tf.gather(images, index),
+        return {"image": tf.gather(images, index), "index": index,
                 "captions": flat[splits[index]:splits[index + 1]]}
 
     return tf.data.Dataset.range(len(examples)).map(element)
@@ -168,7 +179,7 @@ def _decode(element, report, kind, settings):
 
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
     image.set_shape([size, size, 3])
-    result = {"captions": captions}
+    result = {"captions": captions, "index": element["index"]}
     if settings["training"]:
         pick = tf.random.stateless_uniform([], tf.stack([seeds[1], 1]), 0,
                                            tf.size(captions), tf.int32)
@@ -193,4 +204,5 @@ def _pairs(element):
     count = tf.size(element["captions"])
     images = tf.repeat(element["image"][None], count, axis=0)
     return tf.data.Dataset.from_tensor_slices(
-        {"image": images, "caption": element["captions"]})
+        {"image": images, "caption": element["captions"],
+         "index": tf.fill([count], element["index"])})

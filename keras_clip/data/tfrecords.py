@@ -76,7 +76,8 @@ def _example(examples, index):
 
 
 def read_shards(paths, training, seed=None):
-    """Shard paths -> dataset of {"image": encoded bytes, "captions": (n,)}.
+    """Shard paths -> dataset of {"image": encoded bytes, "captions": (n,),
+    "index": position in the reading order}.
 
     Training reads up to 16 shards at once, in a shuffled shard order;
     evaluation reads them one after another, in order.
@@ -90,12 +91,12 @@ def read_shards(paths, training, seed=None):
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
         records = files.flat_map(tf.data.TFRecordDataset)
-    return records.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return records.enumerate().map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _parse(record):
+def _parse(index, record):
     example = tf.io.parse_single_example(record, _FEATURES)
-    return {"image": example["image"],
+    return {"image": example["image"], "index": index,
             "captions": tf.sparse.to_dense(example["captions"], default_value="")}
 
 
