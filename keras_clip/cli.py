@@ -264,7 +264,9 @@ def run_zero_shot(args):
     from keras_clip.export import image_size_of
     from keras_clip.preprocessing import normalize_images
 
-    class_names = [c.strip() for c in args.classes.split(",") if c.strip()]
+    # Bytes in argv that are not UTF-8 arrive as surrogates: show them as U+FFFD.
+    classes = args.classes.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    class_names = [c.strip() for c in classes.split(",") if c.strip()]
     if len(class_names) < 2:
         raise ValueError("--classes needs at least two comma-separated names.")
     model, tokenizer = load_model_dir(args.model_dir)

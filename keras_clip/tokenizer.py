@@ -168,7 +168,11 @@ class Tokenizer:
                 f"Empty or whitespace-only caption(s) at index {empty[:10]}; "
                 "every caption needs at least one word."
             )
-        ids = self.tokenize(tf.constant([str(t) for t in flat])).numpy()
+        # Undecodable bytes (e.g. from argv, as surrogates) pass through as
+        # bytes, tokenised without error like non-UTF-8 tensor input.
+        encoded = [t if isinstance(t, bytes) else str(t).encode("utf-8", "surrogateescape")
+                   for t in flat]
+        ids = self.tokenize(tf.constant(encoded)).numpy()
         return ids[0] if array.ndim == 0 else ids
 
     def detokenize(self, token_ids):

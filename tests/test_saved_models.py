@@ -86,3 +86,23 @@ def test_cli_evaluate_writes_report_and_plots(tmp_path, capsys):
         assert (width, height) == (side, side)
     assert "zero-shot top-1" in capsys.readouterr().out
     assert cli.main(["evaluate", "--output", str(out), "--num-examples", "1"]) == 2
+
+
+def test_cli_zero_shot_odd_text_and_image_inputs(tmp_path, capsys):
+    from PIL import Image
+
+    rgba, gray = tmp_path / "rgba.png", tmp_path / "gray.jpg"
+    Image.new("RGBA", (50, 30), (200, 30, 30, 120)).save(rgba)
+    Image.new("L", (20, 40), 128).save(gray)
+    long_name = "red circle " * 1000  # 10,000 characters: truncated, end token kept
+    code = cli.main(["zero-shot", str(rgba), str(gray), "--model-dir", MODEL_DIR,
+                     "--classes", f"{long_name},blue square", "--json"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [len(r["ranked"]) for r in results] == [2, 2]
+    assert all(abs(sum(x["probability"] for x in r["ranked"]) - 1) < 1e-3 for r in results)
+    # Undecodable bytes in argv (surrogates) become U+FFFD in the labels.
+    assert cli.main(["zero-shot", str(rgba), "--model-dir", MODEL_DIR,
+                     "--classes", os.fsdecode(b"caf\xe9") + ",b", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {r["label"] for r in results[0]["ranked"]} == {"caf\ufffd", "b"}

@@ -58,3 +58,11 @@ def test_empty_captions_raise(tokenizer):
     # Tensor input is not checked: an empty string is [START, END].
     ids = tokenizer.tokenize(tf.constant([""])).numpy()[0]
     assert list(ids[:3]) == [tokenizer.start_id, tokenizer.end_id, 0]
+
+
+def test_undecodable_python_strings_are_tokenised_as_their_bytes(tokenizer):
+    import os
+
+    ids = tokenizer([b"a red caf\xe9", os.fsdecode(b"a red caf\xe9")])
+    np.testing.assert_array_equal(ids[0], ids[1])
+    assert ids[0, 0] == tokenizer.start_id and tokenizer.end_id in ids[0]
