@@ -80,7 +80,11 @@ def export_saved_model(model, tokenizer, path, image_size=None,
     image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    if keras.backend.backend() != "tensorflow":
+        # JAX: jax2tf needs the model's variables tracked. TensorFlow: the
+        # endpoints' own variables suffice, and tracking the model as well
+        # would store every weight twice (once per Keras variable wrapper).
+        archive.track(model)
     for resource in tokenizer.tf_resources():
         archive.track(resource)
 
