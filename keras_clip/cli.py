@@ -12,6 +12,11 @@ from keras_clip.cli_train import add_train_parser
 DEMO_OUTPUT = os.path.join("saved_models", "shapes_clip")
 
 
+def default_verbosity():
+    """Keras progress bars on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
 def _demo_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
@@ -36,7 +41,9 @@ def _demo_parser(subparsers):
     parser.add_argument("--output", default=DEMO_OUTPUT,
                         help="Directory for model.keras, tokenizer/ and saved_model/ "
                              f"(default {DEMO_OUTPUT}; '' to save nothing).")
-    parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    parser.add_argument("--verbose", type=int, default=default_verbosity(), choices=[0, 1, 2],
+                        help="0 silent, 1 progress bar (default on a terminal), 2 one "
+                             "line per epoch (default otherwise).")
     return parser
 
 

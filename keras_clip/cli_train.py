@@ -75,7 +75,9 @@ def add_train_parser(subparsers):
                              "and a backup that resumes an interrupted run.")
     parser.add_argument("--tensorboard", help="TensorBoard log directory.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
+                        help="0 silent, 1 progress bar (default on a terminal), 2 one "
+                             "line per epoch (default otherwise).")
     parser.set_defaults(handler=run_train)
     return parser
 
@@ -151,8 +153,11 @@ def run_train(args):
           f"{source.num_images()} images from {source.origin}, about {steps_per_epoch} "
           f"steps per epoch", flush=True)
     callbacks = _callbacks(args, train, validation)
+    from keras_clip.cli import default_verbosity
+
+    verbose = default_verbosity() if args.verbose is None else args.verbose
     history = model.fit(train, epochs=args.epochs, validation_data=validation,
-                        callbacks=callbacks, verbose=args.verbose)
+                        callbacks=callbacks, verbose=verbose)
     save_model_dir(model, tokenizer, args.output)
     report = {
         "backend": keras.backend.backend(), "model": type(model).__name__,
