@@ -276,3 +276,21 @@ def test_counts_stay_exact_under_mirrored_strategy(csv_folder):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2 and np.isfinite(report["loss"]).all()
     assert report["counts"] == [expected["counts"]] * 2
+
+
+def test_a_resumed_epoch_sees_the_same_data_as_an_uninterrupted_run(shards, csv_folder,
+                                                                    tokenizer):
+    for source in (csv_folder[0], shards[0]):
+        def build():
+            return data.image_text_dataset(source, tokenizer, IMAGE_SIZE, 8, seed=5,
+                                           horizontal_flip=True)
+
+        uninterrupted = build()
+        epoch0 = next(iter(uninterrupted))
+        epoch1 = next(iter(uninterrupted))  # each new pass is the next epoch
+        resumed = build()
+        resumed.epoch.assign(1)  # what DataReportCallback does at epoch 1
+        again = next(iter(resumed))
+        np.testing.assert_array_equal(again["images"], epoch1["images"])
+        np.testing.assert_array_equal(again["token_ids"], epoch1["token_ids"])
+        assert not np.array_equal(epoch0["images"], epoch1["images"])

@@ -1,10 +1,14 @@
 """`image_text_dataset`: image-caption sources -> batches ready for `fit`."""
 
+import random
+
 import numpy as np
 import tensorflow as tf
 
 from keras_clip.data import images as image_ops
 from keras_clip.data import tfrecords
+from keras_clip.data.ordering import element_seeds
+from keras_clip.data.ordering import epoch_permutation
 from keras_clip.data.report import DataReport
 from keras_clip.data.sources import read_source
 from keras_clip.preprocessing import OPENAI_MEAN
@@ -41,8 +45,9 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
         batch_size: int.
         training: bool, training (random, shuffled) or evaluation (ordered).
         seed: int or None. The same seed gives the same batches.
-        shuffle_buffer: int; default the whole source for in-memory and
-            folder sources (their elements are small), 2048 for TFRecords.
+        shuffle_buffer: int, the record shuffle buffer for TFRecords
+            (default 2048; shards are also read in a shuffled order).
+            In-memory and folder sources are fully shuffled every epoch.
         crop_scale: (min, max) area fraction of the random resized crop.
         crop_ratio: (min, max) aspect ratio of the random resized crop.
         horizontal_flip: bool, flip half the training images.
@@ -57,7 +62,9 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
         image_size, 3), "token_ids" int32 (B, context_length), with the
-        attribute `report`.
+        attributes `report` (a `DataReport`) and `epoch` (the variable the
+        pass order derives from; `DataReportCallback` sets it, so a resumed
+        run repeats the interrupted epoch's order exactly).
 
     Example:
 
@@ -79,16 +86,21 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
                          f"than batch_size={batch_size}: a training dataset drops "
                          "partial batches, so it would be empty.")
     report = DataReport(examples.skipped, examples.origin)
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    # The epoch each pass draws its order and augmentations from: advanced
+    # by every new pass, and set by DataReportCallback at each epoch's start,
+    # so a run resumed at epoch k (BackupAndRestore) sees epoch k's data.
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     if examples.kind == "tfrecord":
-        dataset = tfrecords.read_shards(examples.images, training, seed)
-        buffer = shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER
+        dataset = tfrecords.read_shards(examples.images, training, seed, epoch)
+        if training:
+            dataset = dataset.shuffle(shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER,
+                                      seed=seed, reshuffle_each_iteration=False)
     else:
-        dataset = _indexed_elements(examples)
-        buffer = shuffle_buffer or len(examples)
+        dataset = _indexed_elements(examples, seed, epoch if training else None)
     if training:
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        dataset = tf.data.Dataset.zip(dataset, seeds.batch(3, drop_remainder=True))
+        dataset = dataset.enumerate().map(lambda position, element: (
+            element, element_seeds(seed, element["epoch"], position)))
     else:
         dataset = dataset.map(lambda element: (element, tf.zeros([3], tf.int64)))
 
@@ -116,6 +128,7 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
     dataset = dataset.prefetch(AUTOTUNE)
     dataset.report = report
+    dataset.epoch = epoch
     return dataset
 
 
@@ -128,18 +141,24 @@ def _check_range(name, value, low, high):
                          f"got {value!r}.")
 
 
-def _indexed_elements(examples):
-    """In-memory and folder sources: a dataset of indices, mapped to data."""
+def _indexed_elements(examples, seed, epoch):
+    """In-memory and folder sources: indices (shuffled per epoch when
+    `epoch` is given), mapped to data."""
     images = tf.constant(examples.images)
     flat = tf.constant([c for captions in examples.captions for c in captions])
     lengths = [len(captions) for captions in examples.captions]
     splits = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
 
-    def element(index):
-        return {"image": tf.gather(images, index), "index": index,
+    def element(pass_epoch, index):
+        return {"image": tf.gather(images, index), "index": index, "epoch": pass_epoch,
                 "captions": flat[splits[index]:splits[index + 1]]}
 
-    return tf.data.Dataset.range(len(examples)).map(element)
+    if epoch is None:
+        indices = tf.data.Dataset.range(len(examples)).map(
+            lambda index: (tf.constant(0, tf.int64), index))
+    else:
+        indices = epoch_permutation(len(examples), seed, epoch)
+    return indices.map(element)
 
 
 def _screen(element, seeds, report):

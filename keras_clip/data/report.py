@@ -82,7 +82,12 @@ class DataReport:
 
 
 class DataReportCallback(keras.callbacks.Callback):
-    """Logs what the datasets skipped, once per epoch.
+    """Logs what the datasets skipped, once per epoch; keeps their epoch.
+
+    At each epoch's start it also tells the datasets which epoch it is, so
+    that their shuffling and augmentation follow the epoch number: a run
+    resumed by `keras.callbacks.BackupAndRestore` at epoch k then sees the
+    same data as an uninterrupted run.
 
     Each epoch's counts are kept in `history` (a list of dicts, one per
     epoch, keyed by reason; with several datasets, by origin first).
@@ -103,6 +108,7 @@ class DataReportCallback(keras.callbacks.Callback):
         if not datasets:
             raise ValueError("DataReportCallback needs at least one dataset.")
         self.reports = [getattr(d, "report", d) for d in datasets]
+        self.epoch_variables = [d.epoch for d in datasets if hasattr(d, "epoch")]
         for report in self.reports:
             if not isinstance(report, DataReport):
                 raise TypeError("DataReportCallback takes datasets made by "
@@ -113,9 +119,12 @@ class DataReportCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Drops counts from reads before the epoch: Keras (under a
         # distribution strategy) peeks at a dataset, and prefetching then
-        # reads ahead of the peek.
+        # reads ahead of the peek. Sets the datasets' epoch, from which their
+        # order and augmentations derive (a resumed run repeats epoch k).
         for report in self.reports:
             report.reset()
+        for variable in self.epoch_variables:
+            variable.assign(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         epoch_counts = {}

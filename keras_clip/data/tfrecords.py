@@ -9,6 +9,7 @@ import os
 
 import tensorflow as tf
 
+from keras_clip.data.ordering import epoch_permutation
 from keras_clip.data.sources import TFRECORD_SUFFIX
 from keras_clip.data.sources import read_source
 from keras_clip.validation import check_positive_ints
@@ -75,28 +76,33 @@ def _example(examples, index):
     }))
 
 
-def read_shards(paths, training, seed=None):
+def read_shards(paths, training, seed=0, epoch=None):
     """Shard paths -> dataset of {"image": encoded bytes, "captions": (n,),
-    "index": position in the reading order}.
+    "index": position in the reading order, "epoch": the pass's epoch}.
 
-    Training reads up to 16 shards at once, in a shuffled shard order;
-    evaluation reads them one after another, in order.
+    Training reads up to 16 shards at once, in an order shuffled per epoch
+    (`epoch`, a variable; see `ordering.epoch_permutation`); evaluation
+    reads them one after another, in order.
     """
-    files = tf.data.Dataset.from_tensor_slices(list(paths))
     if training:
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        files = epoch_permutation(len(paths), seed, epoch).map(
+            lambda pass_epoch, i: (pass_epoch, tf.gather(tf.constant(list(paths)), i)))
         records = files.interleave(
-            tf.data.TFRecordDataset,
+            lambda pass_epoch, path: tf.data.TFRecordDataset(path).map(
+                lambda record: (pass_epoch, record)),
             cycle_length=min(len(paths), MAX_PARALLEL_SHARDS),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
-        records = files.flat_map(tf.data.TFRecordDataset)
+        files = tf.data.Dataset.from_tensor_slices(list(paths))
+        records = files.flat_map(tf.data.TFRecordDataset).map(
+            lambda record: (tf.constant(0, tf.int64), record))
     return records.enumerate().map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _parse(index, record):
+def _parse(index, epoch_and_record):
+    epoch, record = epoch_and_record
     example = tf.io.parse_single_example(record, _FEATURES)
-    return {"image": example["image"], "index": index,
+    return {"image": example["image"], "index": index, "epoch": epoch,
             "captions": tf.sparse.to_dense(example["captions"], default_value="")}
 
 

@@ -1,0 +1,32 @@
+"""Per-epoch order and random seeds, keyed on (seed, epoch).
+
+A pass over a training dataset draws its order and its augmentation seeds
+from the seed and an epoch variable, not from how many passes this process
+has made, so a run resumed at epoch k sees the data of epoch k.
+"""
+
+import tensorflow as tf
+
+
+def epoch_permutation(size, seed, epoch):
+    """A dataset of (epoch, index) pairs: one pass's order of range(size), a
+    stateless shuffle keyed on (seed, epoch), where `epoch` (a variable) is
+    read, then advanced, when the pass starts."""
+
+    def order(_):
+        current = epoch.assign_add(1) - 1
+        indices = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64),
+            seed=tf.stack([tf.constant(seed, tf.int64), current]))
+        return tf.data.Dataset.from_tensor_slices(
+            (tf.fill([size], current), indices))
+
+    return tf.data.Dataset.from_tensors(0).flat_map(order)
+
+
+def element_seeds(seed, epoch, position):
+    """Three stateless seeds for one element of one epoch's pass (`epoch`:
+    the pass's own epoch, carried by its elements)."""
+    key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, position])
+    return tf.random.stateless_uniform([3], key, minval=0, maxval=2**31 - 1,
+                                       dtype=tf.int64)
