@@ -5,6 +5,7 @@ this package imports no TensorFlow. The tensorflow-text `Tokenizer` and the
 tf.data / export modules load TensorFlow when first used.
 """
 
+from keras_clip import callbacks
 from keras_clip import encoders
 from keras_clip import evaluation
 from keras_clip import layers

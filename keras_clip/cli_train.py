@@ -98,7 +98,10 @@ def _callbacks(args, train, validation):
 
     from keras_clip.data import DataReportCallback
 
+    from keras_clip.callbacks import StopOnNonFiniteLoss
+
     callbacks = [DataReportCallback(d) for d in (train, validation) if d is not None]
+    callbacks.append(StopOnNonFiniteLoss())
     if args.checkpoint_dir:
         os.makedirs(args.checkpoint_dir, exist_ok=True)
         callbacks.append(keras.callbacks.BackupAndRestore(
