@@ -60,3 +60,43 @@ def replica_share(loss):
     if context is None:
         return loss
     return loss / context.num_replicas_in_sync
+
+
+def one_replica_batch(strategy, batch):
+    """The first local replica's part of a distributed batch (other values
+    pass through), for building a model from shapes.
+
+    Keras 3.15 builds a model under a strategy from `strategy.reduce` of the
+    whole (nested) batch, which MultiWorkerMirroredStrategy rejects for a
+    dict; one replica's tensors have the shapes the build needs.
+    """
+    import tensorflow as tf
+
+    def first(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    return tf.nest.map_structure(first, batch)
+
+
+def _in_multi_worker_mode():
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def logs_for_multi_worker(logs):
+    """Step logs Keras 3.15 can reduce under MultiWorkerMirroredStrategy.
+
+    Keras reduces every log there with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on scalars; shaped (1,), each log reduces to the scalar
+    mean over replicas. Elsewhere `logs` is returned unchanged.
+    """
+    if not _in_multi_worker_mode():
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}

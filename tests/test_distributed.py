@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -38,3 +39,39 @@ def test_per_replica_jsd_is_the_mean_of_the_halves():
     report = run_check("jsd")
     assert report["local_vs_halves"]["loss_difference"] <= 1e-5
     assert report["local_vs_halves"]["gradient_difference"] <= 1e-5
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.backend("tensorflow")
+def test_multi_worker_mirrored_strategy_two_processes_match_one_device(tmp_path):
+    ports = [str(p) for p in _free_ports(2)]
+    outputs = [str(tmp_path / f"worker{i}.npz") for i in range(2)]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.multiworker_check", str(i),
+                                 *ports, outputs[i]], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr[-3000:]
+    results = [np.load(path) for path in outputs]
+    assert [int(r["replicas"]) for r in results] == [2, 2]
+    assert np.isfinite(results[0]["loss"])
+    # Global negatives across the two processes: one device's result.
+    assert abs(float(results[0]["loss"]) - float(results[0]["single_loss"])) < 1e-5
+    assert float(results[0]["relative_difference"]) < 1e-5
+    weights = [[r[f"arr_{i}"] for i in range(len(r.files) - 4)] for r in results]
+    assert len(weights[0]) > 10
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)

@@ -216,6 +216,24 @@ class CLIP(ExplicitSignatures, keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # TensorFlow trainer hook: build from one replica's batch (see
+        # distribute.one_replica_batch), so that dict batches also work under
+        # MultiWorkerMirroredStrategy.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = distribute.one_replica_batch(strategy, next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, *args, **kwargs):
+        return distribute.logs_for_multi_worker(super().train_step(*args, **kwargs))
+
+    def test_step(self, *args, **kwargs):
+        return distribute.logs_for_multi_worker(super().test_step(*args, **kwargs))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      training=True):
         if y_pred is None:
