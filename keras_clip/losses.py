@@ -193,6 +193,28 @@ def jsd_from_logits(logits):
     return jsd_loss(positives, negatives)
 
 
+def jsd_from_row_logits(logits, offset):
+    """JSD loss for a slice of rows scored against the whole global batch.
+
+    Args:
+        logits: float (n, N): n local rows against all N columns.
+        offset: int or scalar tensor. Global index of the first local row:
+            row i's positive is column offset + i, its negative column
+            offset + i + 1 (mod N), as `jsd_from_logits` on the full matrix.
+
+    Returns:
+        The loss over the n local rows; averaged over the N / n slices, it
+        equals `jsd_from_logits` on the full (N, N) matrix.
+    """
+    logits = ops.cast(logits, "float32")
+    rows, columns = ops.shape(logits)[0], ops.shape(logits)[1]
+    positive_columns = ops.arange(rows) + offset
+    negative_columns = ops.mod(positive_columns + 1, columns)
+    positives = ops.take_along_axis(logits, positive_columns[:, None], axis=1)[:, 0]
+    negatives = ops.take_along_axis(logits, negative_columns[:, None], axis=1)[:, 0]
+    return jsd_loss(positives, negatives)
+
+
 def siglip_loss(image_embeddings, text_embeddings, logit_scale, logit_bias,
                 normalize=True):
     """SigLIP's pairwise sigmoid loss.

@@ -29,8 +29,8 @@ from tests.helpers import tiny_batch  # noqa: E402
 
 
 def build(objective, local_negatives, weights=None):
-    if objective == "jsd":  # always per replica, like local negatives
-        layer = keras_clip.layers.JSDLoss()
+    if objective == "jsd":  # both directions, to cover the text-side roll
+        layer = keras_clip.layers.JSDLoss(symmetric=True, local_negatives=local_negatives)
     elif objective == "siglip":
         # Bias 0, not -10: at -10 the negatives barely move the loss at
         # initialisation, and the check could not show the gather matters.

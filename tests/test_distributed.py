@@ -1,4 +1,8 @@
-"""Two simulated devices give the one-device loss and gradient (global negatives)."""
+"""Two simulated devices give the one-device loss and gradient (global negatives).
+
+JSD (CLIP-Lite) runs with `local_negatives=False` in the global case: its
+rolled negative then comes from the global batch.
+"""
 
 import json
 import os
@@ -20,25 +24,19 @@ def run_check(objective):
 
 
 @pytest.mark.backend("tensorflow", "jax")
-@pytest.mark.parametrize("objective", ["infonce", "siglip"])
+@pytest.mark.parametrize("objective", ["infonce", "siglip", "jsd"])
 def test_global_negatives_equal_one_device(objective):
     report = run_check(objective)
     assert report["devices"] == 2
     assert report["global"]["loss_difference"] <= 1e-5 * report["global"]["loss"]
     assert report["global"]["gradient_difference"] <= 1e-5
     if "local" in report:  # tf.distribute: local negatives change the answer
-        assert report["local"]["loss_difference"] > 1e-2
-        assert report["local"]["gradient_difference"] > 1e-2
+        # (JSD's single rolled negative changes for 2 of 8 pairs only.)
+        assert report["local"]["loss_difference"] > 1e-3
+        assert report["local"]["gradient_difference"] > 1e-3
         # ... and are exactly the mean of the two halves trained apart.
         assert report["local_vs_halves"]["loss_difference"] <= 1e-5
         assert report["local_vs_halves"]["gradient_difference"] <= 1e-5
-
-
-@pytest.mark.backend("tensorflow")
-def test_per_replica_jsd_is_the_mean_of_the_halves():
-    report = run_check("jsd")
-    assert report["local_vs_halves"]["loss_difference"] <= 1e-5
-    assert report["local_vs_halves"]["gradient_difference"] <= 1e-5
 
 
 def _free_ports(count):

@@ -153,3 +153,19 @@ def test_mismatched_batch_sizes_raise():
         losses.clip_loss(np.zeros((3, 4)), np.zeros((2, 4)), 1.0)
     with pytest.raises(ValueError, match="rank 2"):
         losses.clip_loss(np.zeros((3, 4, 1)), np.zeros((3, 4)), 1.0)
+
+
+def test_jsd_row_slices_average_to_the_full_matrix():
+    from keras_clip import losses
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(8, 8)).astype("float32") * 3
+    full = float(losses.jsd_from_logits(logits))
+    slices = [float(losses.jsd_from_row_logits(logits[i:i + 2], i)) for i in range(0, 8, 2)]
+    np.testing.assert_allclose(np.mean(slices), full, rtol=1e-6)
+    # By hand: positives on the diagonal, negatives one column to the right.
+    positives = np.diag(logits)
+    negatives = logits[np.arange(8), (np.arange(8) + 1) % 8]
+    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    np.testing.assert_allclose(full, softplus(-positives).mean() + softplus(negatives).mean(),
+                               rtol=1e-5)

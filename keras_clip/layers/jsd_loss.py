@@ -40,6 +40,11 @@ class JSDLoss(ContrastiveObjective):
         temperature: float. Initial temperature of the critic.
         learnable_temperature: bool.
         max_logit_scale: float. Upper bound on exp(tau).
+        local_negatives: bool. Under a `tf.distribute` strategy, True (the
+            default, as in CLIP-Lite) rolls each replica's own batch for the
+            negative; False rolls the global batch (gathered from all
+            replicas), which gives one device's loss and gradient. On one
+            device, and under JAX's DataParallel, the batch is global anyway.
 
     Example:
 
@@ -50,8 +55,8 @@ class JSDLoss(ContrastiveObjective):
 
     def __init__(self, critic="dot", projection_dim=None, symmetric=False,
                  prior_weight=0.0, temperature=0.07, learnable_temperature=True,
-                 max_logit_scale=100.0, **kwargs):
-        super().__init__(**kwargs)
+                 max_logit_scale=100.0, local_negatives=True, **kwargs):
+        super().__init__(local_negatives=local_negatives, **kwargs)
         if critic not in CRITICS:
             raise ValueError(
                 f"Unknown critic {critic!r}; expected one of {CRITICS}."
@@ -100,14 +105,23 @@ class JSDLoss(ContrastiveObjective):
             text_features = self.text_critic(text_features, training=training)
         image_features = losses.l2_normalize(image_features)
         text_features = losses.l2_normalize(text_features)
+        all_images, all_texts, offset, replicas = self.global_batch(
+            image_features, text_features)
         logits = losses.similarity_logits(
-            image_features, text_features, self.logit_scale, normalize=False
+            image_features, all_texts, self.logit_scale, normalize=False
         )
         # Image i against caption i + 1 (the text batch rolled by one).
-        loss = losses.jsd_from_logits(logits)
-        if self.symmetric:
-            # Caption i against image i + 1.
-            loss = (loss + losses.jsd_from_logits(ops.transpose(logits))) / 2.0
+        if replicas == 1:
+            loss = losses.jsd_from_logits(logits)
+            if self.symmetric:  # Caption i against image i + 1.
+                loss = (loss + losses.jsd_from_logits(ops.transpose(logits))) / 2.0
+        else:
+            loss = losses.jsd_from_row_logits(logits, offset)
+            if self.symmetric:
+                text_to_image = losses.similarity_logits(
+                    text_features, all_images, self.logit_scale, normalize=False)
+                loss = (loss + losses.jsd_from_row_logits(text_to_image, offset)) / 2.0
+            logits = self.local_block(logits, offset, replicas)
         if self.prior is not None:
             features = ops.concatenate([image_features, text_features], axis=0)
             loss = loss + self.prior_weight * self.prior(features)
