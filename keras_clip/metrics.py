@@ -113,7 +113,10 @@ class MutualInformation(_BatchMeanMetric):
             value = ops.log(size) - losses.infonce_from_logits(logits)
         else:
             value = math.log(4.0) - losses.jsd_from_logits(logits)
-        self._accumulate(value, 1)
+        # Weighted by the batch size (a smaller last batch counts less; an
+        # empty one not at all).
+        rows = ops.cast(ops.shape(logits)[0], "float32")
+        self._accumulate(ops.where(rows > 0, value * rows, 0.0), rows)
 
     def get_config(self):
         return {**super().get_config(), "estimator": self.estimator}

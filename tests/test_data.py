@@ -294,3 +294,26 @@ def test_a_resumed_epoch_sees_the_same_data_as_an_uninterrupted_run(shards, csv_
         np.testing.assert_array_equal(again["images"], epoch1["images"])
         np.testing.assert_array_equal(again["token_ids"], epoch1["token_ids"])
         assert not np.array_equal(epoch0["images"], epoch1["images"])
+
+
+def test_keras_reports_the_mean_over_the_batches(tokenizer):
+    # Regression: with drop_remainder=True and unknown cardinality, Keras
+    # 3.15 reported 2/3 of the loss of a two-batch epoch (a phantom batch).
+    from keras_clip.datasets import shapes
+
+    train = shapes.load(32, 32, seed=0)
+    dataset = data.image_text_dataset((train["images"], train["captions"]), tokenizer,
+                                      IMAGE_SIZE, 16, seed=0)
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16)
+    model.compile()
+    dataset.epoch.assign(0)
+    batches = list(dataset)
+    per_batch = [model.evaluate(b, batch_size=16, verbose=0, return_dict=True)
+                 for b in batches]
+    dataset.epoch.assign(0)  # the same pass again
+    whole = model.evaluate(dataset, verbose=0, return_dict=True)
+    assert len(batches) == 2
+    for name in ("loss", "mi", "i2t_recall@1"):
+        np.testing.assert_allclose(whole[name], np.mean([r[name] for r in per_batch]),
+                                   rtol=1e-5, atol=1e-6)

@@ -116,7 +116,13 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
         dataset = dataset.map(lambda e: {"image": e["image"], "caption": e["caption"]})
     else:
         dataset = dataset.flat_map(_pairs)
-    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.batch(batch_size)
+    if training:
+        # Full batches only, filtered rather than drop_remainder=True: with a
+        # static batch size and unknown cardinality (skipped examples make
+        # it unknown), Keras 3.15 adds a phantom zero batch to every epoch's
+        # metrics (a loss of L is reported as 2L/3 over two batches).
+        dataset = dataset.filter(lambda batch: tf.shape(batch["caption"])[0] == batch_size)
 
     def finish(batch):
         outputs = {"images": image_ops.normalize(batch["image"], mean, std),
