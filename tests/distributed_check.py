@@ -36,6 +36,8 @@ def build(objective, local_negatives, weights=None):
         # initialisation, and the check could not show the gather matters.
         layer = keras_clip.layers.SigLIPLoss(init_logit_bias=0.0,
                                              local_negatives=local_negatives)
+    elif objective == "infonce-chunked":  # blocks of 3 rows, not dividing 4
+        layer = keras_clip.layers.InfoNCELoss(local_negatives=local_negatives, chunk_size=3)
     else:
         layer = keras_clip.layers.InfoNCELoss(local_negatives=local_negatives)
     model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)

@@ -24,7 +24,7 @@ def run_check(objective):
 
 
 @pytest.mark.backend("tensorflow", "jax")
-@pytest.mark.parametrize("objective", ["infonce", "siglip", "jsd"])
+@pytest.mark.parametrize("objective", ["infonce", "infonce-chunked", "siglip", "jsd"])
 def test_global_negatives_equal_one_device(objective):
     report = run_check(objective)
     assert report["devices"] == 2

@@ -1,8 +1,10 @@
 """CLIP's symmetric InfoNCE objective as a loss layer."""
 
 import keras
+from keras import ops
 
 from keras_clip import losses
+from keras_clip.chunked_loss import chunked_infonce
 from keras_clip.layers.contrastive_objective import ContrastiveObjective
 from keras_clip.layers.contrastive_objective import _check_positive
 
@@ -23,6 +25,12 @@ class InfoNCELoss(ContrastiveObjective):
         label_smoothing: float in [0, 1).
         local_negatives: bool. Under tf.distribute, contrast only within each
             replica's batch (default: against the whole global batch).
+        chunk_size: int or None. Compute the loss `chunk_size` rows at a time
+            with a hand-written gradient (`keras_clip.chunked_loss`), so the
+            memory is O(chunk_size x global batch) instead of the whole
+            (local x global) logits; the in-training metrics then score the
+            first `chunk_size` pairs among themselves. Needs
+            label_smoothing=0.
 
     Example:
 
@@ -31,7 +39,8 @@ class InfoNCELoss(ContrastiveObjective):
     """
 
     def __init__(self, temperature=0.07, learnable_temperature=True,
-                 max_logit_scale=100.0, label_smoothing=0.0, **kwargs):
+                 max_logit_scale=100.0, label_smoothing=0.0, chunk_size=None,
+                 **kwargs):
         super().__init__(**kwargs)
         _check_positive(temperature=temperature, max_logit_scale=max_logit_scale)
         if not 0.0 <= label_smoothing < 1.0:
@@ -42,6 +51,11 @@ class InfoNCELoss(ContrastiveObjective):
         self.learnable_temperature = learnable_temperature
         self.max_logit_scale = max_logit_scale
         self.label_smoothing = label_smoothing
+        if chunk_size is not None:
+            _check_positive(chunk_size=chunk_size)
+            if label_smoothing:
+                raise ValueError("chunk_size needs label_smoothing=0.")
+        self.chunk_size = chunk_size
 
     def build(self, input_shape=None):
         self.log_logit_scale = self.add_log_scale(
@@ -58,6 +72,9 @@ class InfoNCELoss(ContrastiveObjective):
         all_images, all_texts, offset, replicas = self.global_batch(
             image_embeddings, text_embeddings
         )
+        if self.chunk_size:
+            return self._compute_in_chunks(image_embeddings, text_embeddings,
+                                           all_images, all_texts, offset)
         image_to_text = losses.similarity_logits(
             image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
         )
@@ -72,10 +89,22 @@ class InfoNCELoss(ContrastiveObjective):
         )
         return loss, self.local_block(image_to_text, offset, replicas)
 
+    def _compute_in_chunks(self, images, texts, all_images, all_texts, offset):
+        normalize = losses.l2_normalize
+        loss = chunked_infonce(normalize(images), normalize(texts), normalize(all_images),
+                               normalize(all_texts), self.logit_scale, offset,
+                               self.chunk_size)
+        # Metrics: the first chunk's pairs, scored among themselves.
+        first = images[: self.chunk_size]
+        rows = ops.shape(first)[0]
+        logits = losses.similarity_logits(first, all_texts, self.logit_scale, paired=False)
+        return loss, ops.slice(logits, (0, offset), (rows, rows))
+
     def get_config(self):
         config = super().get_config()
         config.update(
             {
+                "chunk_size": self.chunk_size,
                 "temperature": self.temperature,
                 "learnable_temperature": self.learnable_temperature,
                 "max_logit_scale": self.max_logit_scale,
