@@ -122,7 +122,11 @@ def _chunked_backward(queries, keys, logit_scale, offset, chunk_size, lse_all, u
 def _chunked(queries, keys, logit_scale, offset, chunk_size):
     @ops.custom_gradient
     def loss_fn(queries, keys, logit_scale):
-        loss, lse_all = _chunked_forward(queries, keys, logit_scale, offset, chunk_size)
+        # Stopped inputs: an eager TensorFlow tape would otherwise record the
+        # forward blocks (and keep every one alive) besides this gradient.
+        loss, lse_all = _chunked_forward(ops.stop_gradient(queries),
+                                         ops.stop_gradient(keys),
+                                         ops.stop_gradient(logit_scale), offset, chunk_size)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
