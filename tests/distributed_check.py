@@ -1,9 +1,10 @@
-"""Run as `python -m tests.distributed_check OBJECTIVE` with KERAS_BACKEND set.
+"""Run as `python -m tests.distributed_check OBJECTIVE...` with KERAS_BACKEND set.
 
 Trains one SGD(lr=1) step of a tiny CLIP on a global batch of 8, on one
 device and on 2 simulated devices (TensorFlow MirroredStrategy over logical
 CPUs; JAX DataParallel over forced host devices), from the same weights, and
-prints one JSON line with the largest loss and weight differences. With
+prints one JSON line, per objective, with the largest loss and weight
+differences. With
 lr = 1, a weight difference is a gradient difference.
 """
 
@@ -69,7 +70,18 @@ def compare(initial, single, distributed):
             "gradient_difference": difference / largest_step}
 
 
-def main(objective):
+_STRATEGY = []
+
+
+def mirrored_strategy():
+    """One MirroredStrategy for the process (a second one fails here)."""
+    if not _STRATEGY:
+        _STRATEGY.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    return _STRATEGY[0]
+
+
+def check(objective):
+    """One objective's report: single device against two devices."""
     batch = tiny_batch()
     keras.utils.set_random_seed(0)
     initial = build(objective, False).get_weights()
@@ -80,8 +92,9 @@ def main(objective):
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         report["devices"] = len(devices)
         report["global"] = compare(initial, single, step(build(objective, False, initial), batch))
+        keras.distribution.set_distribution(None)
     else:
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored_strategy()
         report["devices"] = strategy.num_replicas_in_sync
         for name, local in (("global", False), ("local", True)):
             with strategy.scope():
@@ -96,8 +109,8 @@ def main(objective):
         mean_weights = [(a + b) / 2 for a, b in zip(halves[0][1], halves[1][1])]
         report["local_vs_halves"] = compare(initial, (mean_loss, mean_weights),
                                             step_local(strategy, objective, initial, batch))
-    print(json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    print(json.dumps({objective: check(objective) for objective in sys.argv[1:]}))

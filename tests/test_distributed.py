@@ -15,18 +15,23 @@ import pytest
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
-def run_check(objective):
+OBJECTIVES = ["infonce", "infonce-chunked", "siglip", "jsd"]
+
+
+@pytest.fixture(scope="module")
+def reports():
+    """All objectives checked in one process (one engine start-up)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "tests.distributed_check", objective],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "tests.distributed_check", *OBJECTIVES],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.backend("tensorflow", "jax")
-@pytest.mark.parametrize("objective", ["infonce", "infonce-chunked", "siglip", "jsd"])
-def test_global_negatives_equal_one_device(objective):
-    report = run_check(objective)
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_global_negatives_equal_one_device(reports, objective):
+    report = reports[objective]
     assert report["devices"] == 2
     assert report["global"]["loss_difference"] <= 1e-5 * report["global"]["loss"]
     assert report["global"]["gradient_difference"] <= 1e-5
