@@ -6,15 +6,15 @@ import os
 import sys
 import time
 
+from keras_clip.cli_common import DEMO_OUTPUT
+from keras_clip.cli_common import default_verbosity
+from keras_clip.cli_common import load_model_dir
+from keras_clip.cli_common import read_images
+from keras_clip.cli_common import save_model_dir
+from keras_clip.cli_evaluate import add_evaluate_parser
 from keras_clip.cli_train import OBJECTIVES
 from keras_clip.cli_train import add_train_parser
 
-DEMO_OUTPUT = os.path.join("saved_models", "shapes_clip")
-
-
-def default_verbosity():
-    """Keras progress bars on a terminal, one line per epoch in logs."""
-    return 1 if sys.stdout.isatty() else 2
 
 
 def _demo_parser(subparsers):
@@ -114,156 +114,12 @@ def run_demo(args):
     return report
 
 
-def save_model_dir(model, tokenizer, directory):
-    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads).
-
-    Saves an inference copy: the same weights without the optimizer's state
-    (which would more than double the files).
-    """
-    from keras_clip.export import export_saved_model
-
-    os.makedirs(directory, exist_ok=True)
-    copy = model.__class__.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    model = copy
-    model.save(os.path.join(directory, "model.keras"))
-    tokenizer.save(os.path.join(directory, "tokenizer"))
-    export_saved_model(model, tokenizer, os.path.join(directory, "saved_model"))
-
-
-def load_model_dir(directory):
-    """Loads the model and tokenizer that `save_model_dir` wrote."""
-    import keras
-
-    import keras_clip
-
-    model_path = os.path.join(directory, "model.keras")
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(
-            f"No model.keras in {directory!r}; run `keras-clip demo` or "
-            "`keras-clip export` first."
-        )
-    model = keras.saving.load_model(model_path)
-    return model, keras_clip.Tokenizer.load(os.path.join(directory, "tokenizer"))
-
-
 def run_export(args):
     model, tokenizer = load_model_dir(args.model_dir)
     from keras_clip.export import export_saved_model
 
     export_saved_model(model, tokenizer, args.output)
     print(f"Wrote a SavedModel to {args.output}")
-
-
-def read_images(paths, image_size):
-    """Decodes image files to uint8 RGB, resized and centre-cropped (TF ops)."""
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_clip.data.images import center_crop
-    from keras_clip.data.images import decode_rgb
-
-    images = []
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No image file {path!r}.")
-        try:
-            data = tf.io.read_file(path)
-            images.append(center_crop(decode_rgb(data), image_size).numpy())
-        except tf.errors.InvalidArgumentError:
-            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
-    return np.stack(images)
-
-
-def encode_pairs(model, tokenizer, source, batch_size=128):
-    """Embeds every usable image-caption pair of `source` (with a progress bar).
-
-    Returns:
-        image embeddings (num_images, D), caption embeddings (num_captions,
-        D), caption_to_image (num_captions,) and the data's `DataReport`.
-    """
-    import keras
-    import numpy as np
-
-    from keras_clip.data import image_text_dataset
-    from keras_clip.export import image_size_of
-
-    dataset = image_text_dataset(source, tokenizer, image_size_of(model), batch_size,
-                                 training=False, with_image_index=True)
-    images, texts, owners = [], [], []
-    progress = keras.utils.Progbar(None, unit_name="pair")
-    for batch in dataset.as_numpy_iterator():
-        new = np.concatenate([[True], batch["image_index"][1:] != batch["image_index"][:-1]])
-        if owners and batch["image_index"][0] == owners[-1][-1]:
-            new[0] = False
-        if new.any():
-            images.append(model.predict_on_batch(
-                {"images": batch["images"][new]})["image_embeddings"])
-        texts.append(model.predict_on_batch(
-            {"token_ids": batch["token_ids"]})["text_embeddings"])
-        owners.append(batch["image_index"])
-        progress.add(len(batch["token_ids"]))
-    if not texts:
-        raise ValueError(f"{source!r} has no usable image-caption pair.")
-    _, caption_to_image = np.unique(np.concatenate(owners), return_inverse=True)
-    return (np.concatenate(images), np.concatenate(texts), caption_to_image,
-            dataset.report)
-
-
-def run_evaluate(args):
-    import numpy as np
-
-    from keras_clip.datasets import shapes
-    from keras_clip.evaluation import evaluate_zero_shot
-    from keras_clip.evaluation import retrieval_metrics
-    from keras_clip.evaluation.plots import save_heatmap
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import normalize_images
-
-    if args.num_examples < 2:
-        raise ValueError("--num-examples must be at least 2.")
-    model, tokenizer = load_model_dir(args.model_dir)
-    if args.data:
-        image_embeddings, text_embeddings, caption_to_image, data_report = encode_pairs(
-            model, tokenizer, args.data)
-        report = {"model_dir": args.model_dir, "data": args.data,
-                  "skipped": data_report.counts(),
-                  "retrieval": retrieval_metrics(image_embeddings, text_embeddings,
-                                                 caption_to_image)}
-        first_captions = np.unique(caption_to_image, return_index=True)[1]
-        text_embeddings = text_embeddings[first_captions]
-    else:
-        data = shapes.load(args.num_examples, image_size_of(model), seed=args.seed)
-        images = normalize_images(data["images"])
-        # Encode the collection once: retrieval and the similarity plot share it.
-        embeddings = model.predict(
-            {"images": images, "token_ids": tokenizer(data["captions"])},
-            batch_size=256, verbose=1)
-        image_embeddings = embeddings["image_embeddings"]
-        text_embeddings = embeddings["text_embeddings"]
-        report = {"model_dir": args.model_dir, "data": f"shapes (seed {args.seed})",
-                  "zero_shot": evaluate_zero_shot(model, tokenizer, images,
-                                                  data["labels"], data["class_names"]),
-                  "retrieval": retrieval_metrics(image_embeddings, text_embeddings)}
-    os.makedirs(args.output, exist_ok=True)
-    with open(os.path.join(args.output, "report.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    batch = min(32, len(image_embeddings))
-    similarity = image_embeddings[:batch] @ text_embeddings[:batch].T
-    save_heatmap(similarity, os.path.join(args.output, "similarity.png"))
-    written = "report.json, similarity.png"
-    summary = ""
-    if "zero_shot" in report:
-        save_heatmap(np.asarray(report["zero_shot"]["confusion_matrix"]),
-                     os.path.join(args.output, "confusion.png"))
-        written += ", confusion.png"
-        zero_shot = report["zero_shot"]
-        summary = f"zero-shot top-1 {zero_shot['top1']:.1%}, top-5 {zero_shot['top5']:.1%}; "
-    retrieval = report["retrieval"]
-    print(f"{summary}retrieval R@1 image->text {retrieval['image_to_text_recall@1']:.1%}, "
-          f"text->image {retrieval['text_to_image_recall@1']:.1%}; "
-          f"wrote {written} to {args.output}")
-    return report
 
 
 def run_zero_shot(args):
@@ -310,21 +166,7 @@ def build_parser():
     export.add_argument("--model-dir", default=DEMO_OUTPUT)
     export.add_argument("--output", required=True)
     export.set_defaults(handler=run_export)
-    evaluate = subparsers.add_parser(
-        "evaluate", help="Zero-shot and retrieval report with PNG plots.",
-        description="Evaluates MODEL_DIR on held-out generated shapes: zero-shot "
-                    "(top-1/5, per-class, confusion matrix) and image-text retrieval "
-                    "(recall@k, ranks), or with --data on your own captioned images "
-                    "(retrieval, several captions per image allowed). Writes OUTPUT/report.json, similarity.png (the "
-                    "first 32 images against their captions) and confusion.png.")
-    evaluate.add_argument("--model-dir", default=DEMO_OUTPUT)
-    evaluate.add_argument("--output", required=True)
-    evaluate.add_argument("--data", help="Your own image-caption data (folder, CSV/JSONL, "
-                                         "TFRecords): retrieval only, no zero-shot.")
-    evaluate.add_argument("--num-examples", type=int, default=1000)
-    evaluate.add_argument("--seed", type=int, default=10_000,
-                          help="Data seed (the demo trains on seed 0).")
-    evaluate.set_defaults(handler=run_evaluate)
+    add_evaluate_parser(subparsers)
     zero_shot = subparsers.add_parser(
         "zero-shot", help="Rank class names for image files.",
         description="Classifies image files against class names you choose, with "

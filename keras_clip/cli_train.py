@@ -131,7 +131,7 @@ def run_train(args):
     import keras
 
     from keras_clip import data
-    from keras_clip.cli import save_model_dir
+    from keras_clip.cli_common import save_model_dir
     from keras_clip.models.architectures import architecture_config
 
     for name in ("batch_size", "epochs", "vocabulary_size", "context_length"):
@@ -161,7 +161,7 @@ def run_train(args):
           f"{source.num_images()} images from {source.origin}, about {steps_per_epoch} "
           f"steps per epoch", flush=True)
     callbacks = _callbacks(args, train, validation)
-    from keras_clip.cli import default_verbosity
+    from keras_clip.cli_common import default_verbosity
 
     verbose = default_verbosity() if args.verbose is None else args.verbose
     history = model.fit(train, epochs=args.epochs, validation_data=validation,

@@ -16,6 +16,13 @@ def _embeddings(rows, columns=None, dim=12, seed=0):
     return normalize(images), normalize(texts)
 
 
+def _assert_same_loss_and_gradients(chunked, plain, *inputs):
+    np.testing.assert_allclose(float(chunked(*inputs)), float(plain(*inputs)),
+                               rtol=1e-5, atol=1e-6)
+    for got, want in zip(gradients(chunked, *inputs), gradients(plain, *inputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("chunk_size", [7, 16, 64])
 def test_chunked_clip_loss_and_gradient_equal_the_plain_ones(chunk_size):
     images, texts = _embeddings(40)
@@ -27,11 +34,7 @@ def test_chunked_clip_loss_and_gradient_equal_the_plain_ones(chunk_size):
     def chunked(i, t, s):
         return chunked_loss.chunked_infonce(i, t, i, t, s, 0, chunk_size)
 
-    np.testing.assert_allclose(float(chunked(images, texts, scale)),
-                               float(plain(images, texts, scale)), rtol=1e-5, atol=1e-6)
-    for got, want in zip(gradients(chunked, images, texts, scale),
-                         gradients(plain, images, texts, scale)):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    _assert_same_loss_and_gradients(chunked, plain, images, texts, scale)
 
 
 def test_chunked_rows_against_the_global_batch_with_an_offset():
@@ -47,11 +50,7 @@ def test_chunked_rows_against_the_global_batch_with_an_offset():
     def chunked(i, t, s):
         return chunked_loss.chunked_infonce(i[rows], t[rows], i, t, s, 8, 3)
 
-    np.testing.assert_allclose(float(chunked(images, texts, scale)),
-                               float(plain(images, texts, scale)), rtol=1e-5, atol=1e-6)
-    for got, want in zip(gradients(chunked, images, texts, scale),
-                         gradients(plain, images, texts, scale)):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    _assert_same_loss_and_gradients(chunked, plain, images, texts, scale)
 
 
 def test_infonce_layer_with_chunks_trains_like_the_plain_layer():

@@ -1,6 +1,5 @@
 """SavedModel export: served without keras_clip, equal to the Keras model."""
 
-import io
 import json
 import os
 import shutil

@@ -1,0 +1,65 @@
+"""What the keras-clip commands share: the model directory layout, image
+files in, and progress settings."""
+
+import os
+import sys
+
+DEMO_OUTPUT = os.path.join("saved_models", "shapes_clip")
+
+
+def default_verbosity():
+    """Keras progress bars on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def save_model_dir(model, tokenizer, directory):
+    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads).
+
+    Saves an inference copy: the same weights without the optimizer's state
+    (which would more than double the files).
+    """
+    from keras_clip.export import export_saved_model
+
+    os.makedirs(directory, exist_ok=True)
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    model = copy
+    model.save(os.path.join(directory, "model.keras"))
+    tokenizer.save(os.path.join(directory, "tokenizer"))
+    export_saved_model(model, tokenizer, os.path.join(directory, "saved_model"))
+
+
+def load_model_dir(directory):
+    """Loads the model and tokenizer that `save_model_dir` wrote."""
+    import keras
+
+    import keras_clip
+
+    model_path = os.path.join(directory, "model.keras")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(
+            f"No model.keras in {directory!r}; run `keras-clip demo` or "
+            "`keras-clip export` first."
+        )
+    model = keras.saving.load_model(model_path)
+    return model, keras_clip.Tokenizer.load(os.path.join(directory, "tokenizer"))
+
+
+def read_images(paths, image_size):
+    """Decodes image files to uint8 RGB, resized and centre-cropped (TF ops)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_clip.data.images import center_crop
+    from keras_clip.data.images import decode_rgb
+
+    images = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No image file {path!r}.")
+        try:
+            data = tf.io.read_file(path)
+            images.append(center_crop(decode_rgb(data), image_size).numpy())
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
+    return np.stack(images)
