@@ -133,6 +133,16 @@ class Tokenizer:
 
         return ClipBPETokenizer.from_merges_file(path, context_length, num_merges)
 
+    @classmethod
+    def from_pretrained(cls, path, context_length=77):
+        """The tokenizer of a CLIP checkpoint: a Hugging Face directory
+        (vocab.json + merges.txt), OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or
+        a directory written by `save` (see `keras_clip.pretrained_tokenizer`).
+        """
+        from keras_clip.pretrained_tokenizer import tokenizer_from_pretrained
+
+        return tokenizer_from_pretrained(path, context_length)
+
     def tf_resources(self):
         """The TensorFlow resources an exported SavedModel must track."""
         return [self._wordpiece]
