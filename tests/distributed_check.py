@@ -48,9 +48,13 @@ def build(objective, local_negatives, weights=None):
     return model
 
 
+METRICS = ("i2t_recall@1", "t2i_recall@1", "mi")
+
+
 def step(model, batch):
     history = model.fit(batch, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    return history.history["loss"][0], model.get_weights()
+    metrics = {name: history.history[name][0] for name in METRICS}
+    return history.history["loss"][0], model.get_weights(), metrics
 
 
 def step_local(strategy, objective, initial, batch):
@@ -62,12 +66,16 @@ def step_local(strategy, objective, initial, batch):
 def compare(initial, single, distributed):
     """Loss difference, and the largest gradient difference relative to the
     largest gradient (with SGD(1), the step is the gradient)."""
-    loss_a, weights_a = single
-    loss_b, weights_b = distributed
+    loss_a, weights_a = single[:2]
+    loss_b, weights_b = distributed[:2]
     largest_step = max(float(np.max(np.abs(a - w))) for a, w in zip(weights_a, initial))
     difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
-    return {"loss": loss_a, "loss_difference": abs(loss_a - loss_b),
-            "gradient_difference": difference / largest_step}
+    report = {"loss": loss_a, "loss_difference": abs(loss_a - loss_b),
+              "gradient_difference": difference / largest_step}
+    if len(single) > 2 and len(distributed) > 2:  # the in-training metrics
+        report["metric_difference"] = max(abs(single[2][name] - distributed[2][name])
+                                          for name in METRICS)
+    return report
 
 
 _STRATEGY = []
@@ -103,7 +111,7 @@ def check(objective):
         # The same per-replica objective run by hand on each half: the
         # distributed step must equal the mean of the two halves.
         halves = [step(build(objective, True, initial),
-                       {k: v[i * 4:(i + 1) * 4] for k, v in batch.items()})
+                       {k: v[i * 4:(i + 1) * 4] for k, v in batch.items()})[:2]
                   for i in range(2)]
         mean_loss = (halves[0][0] + halves[1][0]) / 2
         mean_weights = [(a + b) / 2 for a, b in zip(halves[0][1], halves[1][1])]

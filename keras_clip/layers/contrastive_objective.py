@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_clip import distribute
+from keras_clip import losses
 from keras_clip.layers.constraints import MaxValue
 
 
@@ -47,12 +48,16 @@ class ContrastiveObjective(keras.layers.Layer):
         return distribute.gather_global_batch(image_embeddings, text_embeddings)
 
     @staticmethod
-    def local_block(logits, offset, num_replicas):
-        """The replica's own square block of (local rows x global columns)."""
-        if num_replicas == 1:
-            return logits
-        rows = ops.shape(logits)[0]
-        return ops.slice(logits, (0, offset), (rows, rows))
+    def global_scores(all_images, all_texts, logit_scale, normalize=True):
+        """The global batch's (N, N) scores, without gradient, for the metrics.
+
+        Under tf.distribute every replica reports the metrics of the whole
+        global batch; Keras sums the replicas' metric totals and counts, so
+        the ratios equal one device's. (With `local_negatives=True` the
+        "global" batch is the replica's own.)
+        """
+        return ops.stop_gradient(losses.similarity_logits(
+            all_images, all_texts, logit_scale, normalize=normalize))
 
     def get_config(self):
         return {**super().get_config(), "local_negatives": self.local_negatives}

@@ -87,7 +87,7 @@ class InfoNCELoss(ContrastiveObjective):
         loss = losses.infonce_from_row_logits(
             image_to_text, text_to_image, offset, self.label_smoothing
         )
-        return loss, self.local_block(image_to_text, offset, replicas)
+        return loss, self.global_scores(all_images, all_texts, self.logit_scale)
 
     def _compute_in_chunks(self, images, texts, all_images, all_texts, offset):
         normalize = losses.l2_normalize

@@ -121,7 +121,8 @@ class JSDLoss(ContrastiveObjective):
                 text_to_image = losses.similarity_logits(
                     text_features, all_images, self.logit_scale, normalize=False)
                 loss = (loss + losses.jsd_from_row_logits(text_to_image, offset)) / 2.0
-            logits = self.local_block(logits, offset, replicas)
+            logits = self.global_scores(all_images, all_texts, self.logit_scale,
+                                        normalize=False)
         if self.prior is not None:
             features = ops.concatenate([image_features, text_features], axis=0)
             loss = loss + self.prior_weight * self.prior(features)

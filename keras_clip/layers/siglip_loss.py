@@ -46,14 +46,17 @@ class SigLIPLoss(ContrastiveObjective):
         return self.clamped_exp(self.log_logit_scale)
 
     def compute(self, image_embeddings, text_embeddings, training=None):
-        _, all_texts, offset, replicas = self.global_batch(
+        all_images, all_texts, offset, replicas = self.global_batch(
             image_embeddings, text_embeddings
         )
         logits = losses.similarity_logits(
             image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
         ) + self.logit_bias
         loss = losses.siglip_from_logits(logits, offset)
-        return loss, self.local_block(logits, offset, replicas)
+        if replicas > 1:
+            logits = self.global_scores(all_images, all_texts, self.logit_scale) + \
+                self.logit_bias
+        return loss, logits
 
     def get_config(self):
         config = super().get_config()
