@@ -192,7 +192,6 @@ def _decode(element, report, kind, settings):
         pixels = lambda: image_ops.decode_rgb(encoded)  # noqa: E731
     seeds = tf.cast(element["seeds"], tf.int32)
     captions = element["captions"]
-    flip = tf.constant(False)
 
     def transform():
         image = pixels()
@@ -204,8 +203,9 @@ def _decode(element, report, kind, settings):
 
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
     image.set_shape([size, size, 3])
-    result = {"captions": captions, "index": element["index"]}
-    if settings["training"]:
+    if not settings["training"]:
+        result = {"captions": captions, "index": element["index"]}
+    else:
         pick = tf.random.stateless_uniform([], tf.stack([seeds[1], 1]), 0,
                                            tf.size(captions), tf.int32)
         caption = captions[pick]
