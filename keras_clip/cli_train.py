@@ -11,11 +11,12 @@ import time
 OBJECTIVES = ("infonce", "jsd", "siglip", "clip-lite")
 
 
-def build_model(objective, architecture, tokenizer, image_size=None):
+def build_model(objective, architecture, tokenizer, image_size=None, micro_batches=1):
     """A `CLIP` (infonce, jsd, siglip) or `CLIPLite` (clip-lite) for `tokenizer`."""
     import keras_clip
 
     overrides = {"image_size": image_size} if image_size else {}
+    overrides["micro_batches"] = micro_batches
     if objective == "clip-lite":
         model_class, extra = keras_clip.CLIPLite, {}
     else:
@@ -69,6 +70,9 @@ def add_train_parser(subparsers):
                              "neither --tokenizer nor --clip-bpe is given.")
     parser.add_argument("--context-length", type=int, default=77)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--micro-batches", type=int, default=1,
+                        help="Run the towers on this many slices of each batch (less "
+                             "memory); the loss still contrasts the whole batch.")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--weight-decay", type=float, default=0.2)
@@ -134,7 +138,8 @@ def run_train(args):
     from keras_clip.cli_common import save_model_dir
     from keras_clip.models.architectures import architecture_config
 
-    for name in ("batch_size", "epochs", "vocabulary_size", "context_length"):
+    for name in ("batch_size", "epochs", "vocabulary_size", "context_length",
+                 "micro_batches"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive.")
     if args.tokenizer and args.clip_bpe:
@@ -152,7 +157,8 @@ def run_train(args):
     if args.validation:
         validation = data.image_text_dataset(args.validation, tokenizer, image_size,
                                              args.batch_size, training=False)
-    model = build_model(args.objective, args.architecture, tokenizer, args.image_size)
+    model = build_model(args.objective, args.architecture, tokenizer, args.image_size,
+                        args.micro_batches)
     steps_per_epoch = max(1, source.num_images() // args.batch_size)
     compile_for_training(model, args.epochs * steps_per_epoch, args.learning_rate,
                          args.weight_decay)

@@ -11,6 +11,7 @@ from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
+from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
@@ -53,6 +54,11 @@ class CLIP(ExplicitSignatures, keras.Model):
         project_image: bool. False uses the image tower's pooled features
             (which must be `embed_dim` wide) as they are: OpenAI's ResNets
             project inside their attention pool.
+        micro_batches: int. In training, run each tower on this many slices
+            of the batch with gradient checkpointing
+            (`keras_clip.models.micro_batches`): the loss still contrasts
+            the whole batch, and the activation memory is one slice's. Can
+            be changed on a built model (`model.micro_batches = 8`).
 
     Call arguments:
         inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
@@ -73,9 +79,9 @@ class CLIP(ExplicitSignatures, keras.Model):
     def __init__(self, image_encoder, text_encoder, embed_dim,
                  objective="infonce", projection="linear", image_pooling="auto",
                  text_pooling="auto", end_token_id=None, project_image=True,
-                 **kwargs):
+                 micro_batches=1, **kwargs):
         super().__init__(**kwargs)
-        check_positive_ints(embed_dim=embed_dim)
+        check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
             raise ValueError(
                 f"Unknown projection {projection!r}; expected one of "
@@ -90,6 +96,7 @@ class CLIP(ExplicitSignatures, keras.Model):
         self.text_pooling = text_pooling
         self.end_token_id = end_token_id
         self.project_image = project_image
+        self.micro_batches = micro_batches
 
         # === Layers ===
         self.image_encoder = image_encoder
@@ -190,10 +197,14 @@ class CLIP(ExplicitSignatures, keras.Model):
         if len(inputs) == 2:
             check_same_batch(inputs["images"], inputs["token_ids"])
         outputs = {}
-        if "images" in inputs:
-            outputs["image_embeddings"] = self.encode_image(inputs["images"], training)
-        if "token_ids" in inputs:
-            outputs["text_embeddings"] = self.encode_text(inputs["token_ids"], training)
+        micro_batches = self.micro_batches if training else 1
+        for key, name, encode in (("images", "image_embeddings", self.encode_image),
+                                  ("token_ids", "text_embeddings", self.encode_text)):
+            if key in inputs:
+                outputs[name] = encode_in_slices(
+                    lambda x, encode=encode: encode(x, training),
+                    inputs[key], micro_batches, self,
+                )
         return outputs
 
     # === Training ===
@@ -282,6 +293,7 @@ class CLIP(ExplicitSignatures, keras.Model):
             "text_pooling": self.text_pooling,
             "end_token_id": self.end_token_id,
             "project_image": self.project_image,
+            "micro_batches": self.micro_batches,
         }
 
     @classmethod

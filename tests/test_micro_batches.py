@@ -1,0 +1,89 @@
+"""Micro-batches enlarge the pool of negatives: 4 slices of 16 train as one
+batch of 64 (same loss, same gradient), on every backend."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_clip
+from keras_clip.models.micro_batches import encode_in_slices
+from tests.helpers import tiny_batch
+from tests.helpers import to_numpy
+
+
+def _sgd_model(objective, micro_batches, weights):
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit", objective=objective, micro_batches=micro_batches)
+    model.set_weights(weights)
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    return model
+
+
+def _step(model, batch, weights):
+    """Loss and weights after one SGD(lr=1) step from `weights`."""
+    model.set_weights(weights)
+    history = model.fit(batch, batch_size=len(batch["images"]), epochs=1,
+                        shuffle=False, verbose=0)
+    return history.history["loss"][0], model.get_weights()
+
+
+@pytest.mark.parametrize("objective", ["infonce", "siglip"])
+def test_four_micro_batches_of_16_train_as_one_batch_of_64(objective):
+    batch = tiny_batch(batch=64, seed=3)
+    initial = keras_clip.CLIP.from_architecture("tiny-vit", objective=objective).get_weights()
+    whole_model = _sgd_model(objective, 1, initial)
+    loss_whole, weights_whole = _step(whole_model, batch, initial)
+    loss_sliced, weights_sliced = _step(_sgd_model(objective, 4, initial), batch, initial)
+    assert abs(loss_whole - loss_sliced) <= 1e-5 * abs(loss_whole)
+    # With SGD(lr=1) the step is the gradient.
+    largest_step = max(np.max(np.abs(w - i)) for w, i in zip(weights_whole, initial))
+    assert largest_step > 1e-3
+    difference = max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, weights_sliced))
+    assert difference <= 1e-5 * largest_step
+    if objective == "infonce":
+        # Averaging the gradients of 4 separate batches of 16 (plain
+        # accumulation, 15 negatives each) gives a different step.
+        quarters = [_step(whole_model, {k: v[i::4] for k, v in batch.items()}, initial)[1]
+                    for i in range(4)]
+        averaged = [np.mean([q[n] for q in quarters], axis=0) for n in range(len(initial))]
+        assert max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, averaged)) > 1e-3
+
+
+def test_uneven_slices_and_a_batch_smaller_than_the_slices():
+    model = keras_clip.CLIP.from_architecture("tiny-vit")
+    batch = tiny_batch(batch=10)
+    whole = to_numpy(model.encode_text(batch["token_ids"]))
+    for micro_batches in (4, 16):  # slices of 3, 3, 3, 1; and 10 slices of 1
+        sliced = encode_in_slices(model.encode_text, batch["token_ids"], micro_batches,
+                                  model)
+        np.testing.assert_allclose(to_numpy(sliced), whole, atol=1e-6)
+
+
+def test_micro_batches_only_in_training_and_in_the_config():
+    model = keras_clip.CLIP.from_architecture("tiny-vit", micro_batches=4)
+    assert model.get_config()["micro_batches"] == 4
+    assert keras_clip.CLIP.from_config(model.get_config()).micro_batches == 4
+    with pytest.raises(ValueError, match="micro_batches must be a positive integer"):
+        keras_clip.CLIP.from_architecture("tiny-vit", micro_batches=0)
+
+
+def test_batchnorm_statistics_update_once_per_slice():
+    """The modified ResNet (BatchNorm) trains with slices on every backend;
+    the backward pass's recomputation does not update the moving
+    statistics again: after a training step they equal those of a plain
+    training-mode forward pass (one update per slice)."""
+    batch = tiny_batch(batch=8, image_size=32)
+    model = keras_clip.CLIP.from_architecture("tiny-rn", image_size=32, micro_batches=2)
+    initial = model.get_weights()
+    initial_statistics = [to_numpy(v) for v in model.non_trainable_variables]
+    model(batch, training=True)
+    forward_only = [to_numpy(v) for v in model.non_trainable_variables]
+    model.set_weights(initial)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = model.fit(batch, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after_step = [to_numpy(v) for v in model.non_trainable_variables]
+    moved = [not np.allclose(a, i) for a, i in zip(forward_only, initial_statistics)]
+    assert any(moved)
+    for a, b in zip(forward_only, after_step):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
