@@ -12,6 +12,7 @@ from keras_clip import layers
 from keras_clip import losses
 from keras_clip import metrics
 from keras_clip import models
+from keras_clip import pretrained
 from keras_clip.evaluation import ZeroShotClassifier
 from keras_clip.evaluation import evaluate_retrieval
 from keras_clip.evaluation import evaluate_zero_shot

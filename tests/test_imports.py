@@ -15,6 +15,7 @@ def test_core_imports_no_tensorflow(backend):
         "m({'images': np.zeros((2, 32, 32, 3), 'float32'),"
         " 'token_ids': np.ones((2, 16), 'int32')})\n"
         "from keras_clip.datasets import shapes; from keras_clip import evaluation\n"
+        "from keras_clip.pretrained import from_pretrained\n"
         "print('tensorflow' in sys.modules)\n"
     )
     env = {**os.environ, "KERAS_BACKEND": backend}

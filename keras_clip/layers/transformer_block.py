@@ -50,7 +50,7 @@ class TransformerBlock(keras.layers.Layer):
             epsilon=self.layer_norm_epsilon, dtype=policy, name="ln_2"
         )
         self.mlp_hidden = keras.layers.Dense(
-            int(width * self.mlp_ratio),
+            round(width * self.mlp_ratio),
             activation=get_activation(self.activation),
             dtype=policy,
             name="c_fc",
@@ -59,7 +59,7 @@ class TransformerBlock(keras.layers.Layer):
         for layer in (self.attention_norm, self.attention, self.mlp_norm,
                       self.mlp_hidden):
             layer.build(input_shape)
-        self.mlp_output.build(tuple(input_shape[:-1]) + (int(width * self.mlp_ratio),))
+        self.mlp_output.build(tuple(input_shape[:-1]) + (round(width * self.mlp_ratio),))
 
     def call(self, x):
         x = x + self.attention(self.attention_norm(x))

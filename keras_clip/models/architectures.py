@@ -43,8 +43,8 @@ ARCHITECTURES = {
                        text_heads=2, vocabulary_size=100, context_length=16),
 }
 
-SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {"end_token_id",
-                                                        "activation"}
+SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
+    "end_token_id", "activation", "vision_mlp_ratio", "text_mlp_ratio"}
 
 
 def architecture_config(name, **overrides):
@@ -60,12 +60,18 @@ def build_architecture(model_class, name, **overrides):
     """Builds `model_class` (CLIP or CLIPLite) with a named shape."""
     shape_overrides = {k: v for k, v in overrides.items() if k in SHAPE_FIELDS}
     model_kwargs = {k: v for k, v in overrides.items() if k not in SHAPE_FIELDS}
-    config = architecture_config(name, **shape_overrides)
+    return build_from_shape(model_class, architecture_config(name, **shape_overrides),
+                            **model_kwargs)
+
+
+def build_from_shape(model_class, config, **model_kwargs):
+    """Builds `model_class` from shape fields (as in `ARCHITECTURES`)."""
     activation = config.get("activation", "quick_gelu")
     if config["vision"] == "vit":
         image_encoder = VisionTransformer(
             config["image_size"], config["patch_size"], config["vision_width"],
             config["vision_layers"], config["vision_heads"],
+            mlp_ratio=config.get("vision_mlp_ratio", 4.0),
             activation=activation, name="image_encoder",
         )
     else:
@@ -80,7 +86,7 @@ def build_architecture(model_class, name, **overrides):
         config["vocabulary_size"], config["context_length"],
         config["text_width"], config["text_layers"], config["text_heads"],
         end_token_id=config.get("end_token_id"), activation=activation,
-        name="text_encoder",
+        mlp_ratio=config.get("text_mlp_ratio", 4.0), name="text_encoder",
     )
     return model_class(image_encoder, text_encoder, config["embed_dim"],
                        **model_kwargs)

@@ -12,6 +12,8 @@ from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
 from keras_clip.models.micro_batches import encode_in_slices
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
@@ -59,6 +61,10 @@ class CLIP(ExplicitSignatures, keras.Model):
             (`keras_clip.models.micro_batches`): the loss still contrasts
             the whole batch, and the activation memory is one slice's. Can
             be changed on a built model (`model.micro_batches = 8`).
+        image_mean: 3 floats or None. The per-channel mean (0-1 scale) the
+            image tower expects, saved with the model for the data pipeline,
+            zero-shot and export (None: OpenAI's).
+        image_std: 3 floats or None. The per-channel standard deviation.
 
     Call arguments:
         inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
@@ -79,7 +85,7 @@ class CLIP(ExplicitSignatures, keras.Model):
     def __init__(self, image_encoder, text_encoder, embed_dim,
                  objective="infonce", projection="linear", image_pooling="auto",
                  text_pooling="auto", end_token_id=None, project_image=True,
-                 micro_batches=1, **kwargs):
+                 micro_batches=1, image_mean=None, image_std=None, **kwargs):
         super().__init__(**kwargs)
         check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
@@ -97,6 +103,11 @@ class CLIP(ExplicitSignatures, keras.Model):
         self.end_token_id = end_token_id
         self.project_image = project_image
         self.micro_batches = micro_batches
+        self.image_mean = tuple(float(x) for x in (image_mean or OPENAI_MEAN))
+        self.image_std = tuple(float(x) for x in (image_std or OPENAI_STD))
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            raise ValueError("image_mean and image_std need 3 values each, the standard "
+                             f"deviations positive; got {image_mean} and {image_std}.")
 
         # === Layers ===
         self.image_encoder = image_encoder
@@ -294,6 +305,8 @@ class CLIP(ExplicitSignatures, keras.Model):
             "end_token_id": self.end_token_id,
             "project_image": self.project_image,
             "micro_batches": self.micro_batches,
+            "image_mean": list(self.image_mean),
+            "image_std": list(self.image_std),
         }
 
     @classmethod
@@ -323,6 +336,52 @@ class CLIP(ExplicitSignatures, keras.Model):
         from keras_clip.models.architectures import build_architecture
 
         return build_architecture(cls, name, **overrides)
+
+    @classmethod
+    def from_pretrained(cls, path, architecture=None, **kwargs):
+        """A model with a published checkpoint's weights, from local files.
+
+        Reads a Hugging Face `CLIPModel` directory, an open_clip directory
+        or state dict, OpenAI's original files, or a `.keras` file (see
+        `keras_clip.pretrained.loading`). Every tensor must match the
+        architecture: a missing, unexpected or wrongly shaped tensor raises
+        an error naming it, and nothing is half loaded. safetensors needs no
+        PyTorch; pickled files are read only with
+        `torch.load(weights_only=True)`. The checkpoint's image mean and
+        standard deviation are kept (`model.image_mean`, `model.image_std`).
+
+        Args:
+            path: the directory or file.
+            architecture: for state-dict files other than OpenAI's: an
+                open_clip name ("ViT-B-32"; "ViT-B-32-quickgelu" for OpenAI's
+                weights), or an open_clip model config (dict or JSON path).
+            **kwargs: model arguments (objective, micro_batches, ...).
+
+        Example:
+
+        >>> model = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
+        """
+        from keras_clip.pretrained.loading import from_pretrained
+
+        return from_pretrained(cls, path, architecture, **kwargs)
+
+    def save_pretrained(self, path, format="huggingface"):
+        """Writes the model for the PyTorch world.
+
+        Args:
+            path: directory to write.
+            format: "huggingface" (config.json, preprocessor_config.json,
+                model.safetensors: loads with transformers'
+                `CLIPModel.from_pretrained`; ViT towers) or "open_clip"
+                (open_clip_config.json, open_clip_model.safetensors).
+
+        Example:
+
+        >>> model.save_pretrained("fine-tuned/", format="huggingface")
+        """
+        from keras_clip.pretrained.loading import save_pretrained
+
+        save_pretrained(self, path, format)
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")

@@ -1,0 +1,163 @@
+"""`CLIP.from_pretrained` and `CLIP.save_pretrained`: the formats on disk.
+
+Recognised forms of a local path:
+
+- a Hugging Face `CLIPModel` directory: config.json with model.safetensors
+  (or sharded, with model.safetensors.index.json) or pytorch_model.bin;
+- an open_clip directory: open_clip_config.json with
+  open_clip_model.safetensors or open_clip_pytorch_model.bin;
+- a keras-clip `.keras` file;
+- a state-dict file in OpenAI's / open_clip's layout (.safetensors, .bin,
+  .pt, .pth), including OpenAI's original TorchScript files. The shape is
+  read off the tensors for OpenAI's files; for other files pass
+  `architecture` (an open_clip name such as "ViT-B-32" or
+  "ViT-B-32-quickgelu", an open_clip model config dict, or its JSON file).
+"""
+
+import json
+import os
+
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.pretrained import layouts
+from keras_clip.pretrained import shapes
+from keras_clip.pretrained.files import is_torchscript
+from keras_clip.pretrained.files import read_json
+from keras_clip.pretrained.files import read_state_dict
+from keras_clip.pretrained.safetensors_io import write_safetensors
+from keras_clip.pretrained.weight_map import export_weight_map
+from keras_clip.pretrained.weight_map import load_weight_map
+
+FORMATS = ("huggingface", "open_clip")
+
+
+def _first_existing(directory, names):
+    for name in names:
+        if os.path.exists(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    return None
+
+
+def _read_weights(directory, names):
+    index = _first_existing(directory, [n + ".index.json" for n in names
+                                        if n.endswith(".safetensors")])
+    if index:  # sharded: {"weight_map": {tensor name: shard file}}
+        tensors = {}
+        for shard in sorted(set(read_json(index)["weight_map"].values())):
+            tensors.update(read_state_dict(os.path.join(directory, shard)))
+        return tensors
+    path = _first_existing(directory, names)
+    if path is None:
+        raise FileNotFoundError(f"{directory} has none of the weight files {names}.")
+    return read_state_dict(path)
+
+
+def _resolve_architecture(architecture):
+    if isinstance(architecture, dict):
+        return shapes.from_open_clip_config(architecture.get("model_cfg", architecture))
+    if isinstance(architecture, str) and architecture.endswith(".json"):
+        return _resolve_architecture(read_json(architecture))
+    return shapes.from_architecture_name(architecture)
+
+
+def _preprocessing(mean, std, image_size):
+    return {"mean": tuple(mean), "std": tuple(std), "image_size": image_size}
+
+
+def read_checkpoint(path, architecture=None):
+    """(shape fields, tensors, layout, preprocessing) of a checkpoint path."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        config_path = os.path.join(path, "config.json")
+        if os.path.exists(os.path.join(path, "open_clip_config.json")):
+            config = read_json(os.path.join(path, "open_clip_config.json"))
+            shape = _resolve_architecture(architecture or config)
+            tensors = _read_weights(path, ["open_clip_model.safetensors",
+                                           "open_clip_pytorch_model.bin"])
+            preprocess = config.get("preprocess_cfg", {})
+            return shape, tensors, "open_clip", _preprocessing(
+                preprocess.get("mean", OPENAI_MEAN), preprocess.get("std", OPENAI_STD),
+                shape["image_size"])
+        if os.path.exists(config_path) and "vision_config" in read_json(config_path):
+            shape = shapes.from_huggingface_config(read_json(config_path))
+            tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
+            processor = os.path.join(path, "preprocessor_config.json")
+            processor = read_json(processor) if os.path.exists(processor) else {}
+            return shape, tensors, "huggingface", _preprocessing(
+                processor.get("image_mean", OPENAI_MEAN),
+                processor.get("image_std", OPENAI_STD), shape["image_size"])
+        raise ValueError(
+            f"{path} is neither a Hugging Face CLIPModel directory (config.json with "
+            "vision_config) nor an open_clip one (open_clip_config.json).")
+    tensors = read_state_dict(path)
+    if architecture is None:
+        if not is_torchscript(path):
+            raise ValueError(
+                f"{path} is a state dict without its architecture: pass "
+                "architecture='ViT-B-32' (open_clip's name; '-quickgelu' for OpenAI's "
+                "weights), or its open_clip model config.")
+        shape = shapes.from_openai_state(tensors)
+    else:
+        shape = _resolve_architecture(architecture)
+    return shape, tensors, "open_clip", _preprocessing(OPENAI_MEAN, OPENAI_STD,
+                                                       shape["image_size"])
+
+
+def from_pretrained(model_class, path, architecture=None, **model_kwargs):
+    """Builds the checkpoint's architecture and loads every tensor, strictly.
+
+    See `CLIP.from_pretrained`.
+    """
+    import keras
+
+    if os.fspath(path).endswith(".keras"):
+        return keras.saving.load_model(path)
+    shape, tensors, layout, preprocessing = read_checkpoint(path, architecture)
+    model_kwargs.setdefault("image_mean", preprocessing["mean"])
+    model_kwargs.setdefault("image_std", preprocessing["std"])
+    model = _build(model_class, shape, model_kwargs)
+    entries = (layouts.huggingface_weight_map(model) if layout == "huggingface"
+               else layouts.openai_weight_map(model))
+    load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
+    return model
+
+
+def _build(model_class, shape, model_kwargs):
+    from keras_clip.models.architectures import build_from_shape
+
+    return build_from_shape(model_class, shape, **model_kwargs)
+
+
+def save_pretrained(model, path, format="huggingface"):
+    """Writes `model` as a Hugging Face or open_clip directory.
+
+    See `CLIP.save_pretrained`.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Unknown format {format!r}; expected one of {FORMATS}.")
+    try:
+        shape = shapes.model_shape(model)
+    except AttributeError:
+        raise ValueError("save_pretrained needs keras-clip's own towers (ViT or "
+                         "modified ResNet and TextTransformer).") from None
+    os.makedirs(path, exist_ok=True)
+    mean, std = model.image_mean, model.image_std
+    if format == "huggingface":
+        tensors = export_weight_map(layouts.huggingface_weight_map(model))
+        config = shapes.to_huggingface_config(shape)
+        files = {"config.json": config, "preprocessor_config.json": {
+            "image_processor_type": "CLIPImageProcessor", "image_mean": list(mean),
+            "image_std": list(std), "size": {"shortest_edge": shape["image_size"]},
+            "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
+            "do_resize": True, "do_center_crop": True, "resample": 3}}
+        weights = "model.safetensors"
+    else:
+        tensors = export_weight_map(layouts.openai_weight_map(model))
+        files = {"open_clip_config.json": {
+            "model_cfg": shapes.to_open_clip_config(shape),
+            "preprocess_cfg": {"mean": list(mean), "std": list(std)}}}
+        weights = "open_clip_model.safetensors"
+    for name, content in files.items():
+        with open(os.path.join(path, name), "w") as f:
+            json.dump(content, f, indent=2)
+    write_safetensors(os.path.join(path, weights), tensors, metadata={"format": "pt"})

@@ -1,0 +1,124 @@
+"""How a checkpoint's named tensors map onto a model's variables.
+
+A weight map is a list of `Entry`s. Each ties one Keras variable to the
+checkpoint tensors it is made from (usually one; three for a query/key/
+value projection that a checkpoint stores apart) and to the conversions
+between the two layouts (PyTorch's Linear stores (out, in), Keras' Dense
+(in, out); PyTorch's Conv2d (out, in, kh, kw), Keras' (kh, kw, in, out)).
+`load_weight_map` checks the whole checkpoint before assigning anything,
+and `export_weight_map` writes the model back in the checkpoint's layout.
+"""
+
+import collections
+
+import numpy as np
+from keras import ops
+
+Entry = collections.namedtuple("Entry", ["variable", "names", "to_keras", "from_keras"])
+
+
+def _identity(array):
+    return array
+
+
+def tensor(variable, name, transpose=False):
+    """One variable from one tensor, optionally transposed (2-D)."""
+    if transpose:
+        return Entry(variable, (name,), lambda a: a.T, lambda a: (a.T,))
+    return Entry(variable, (name,), _identity, lambda a: (a,))
+
+
+def dense(layer, weight, bias=None):
+    """A Keras Dense from a PyTorch Linear's weight (out, in) and bias."""
+    entries = [tensor(layer.kernel, weight, transpose=True)]
+    if layer.use_bias:
+        entries.append(tensor(layer.bias, bias))
+    return entries
+
+
+def split_dense(layer, prefixes):
+    """A fused Dense (e.g. query, key and value) from separate Linears."""
+
+    def split(array, axis):
+        return tuple(np.split(array, len(prefixes), axis=axis))
+
+    weights = tuple(f"{p}.weight" for p in prefixes)
+    biases = tuple(f"{p}.bias" for p in prefixes)
+    return [
+        Entry(layer.kernel, weights, lambda *a: np.concatenate([x.T for x in a], axis=1),
+              lambda a: tuple(x.T for x in split(a, 1))),
+        Entry(layer.bias, biases, lambda *a: np.concatenate(a, axis=0),
+              lambda a: split(a, 0)),
+    ]
+
+
+def layer_norm(layer, prefix):
+    return [tensor(layer.gamma, f"{prefix}.weight"), tensor(layer.beta, f"{prefix}.bias")]
+
+
+def batch_norm(layer, prefix):
+    return [tensor(layer.gamma, f"{prefix}.weight"), tensor(layer.beta, f"{prefix}.bias"),
+            tensor(layer.moving_mean, f"{prefix}.running_mean"),
+            tensor(layer.moving_variance, f"{prefix}.running_var")]
+
+
+def conv(layer, name):
+    """A bias-free Keras Conv2D from a PyTorch Conv2d weight."""
+    return [Entry(layer.kernel, (name,), lambda a: a.transpose(2, 3, 1, 0),
+                  lambda a: (a.transpose(3, 2, 0, 1),))]
+
+
+def load_weight_map(entries, tensors, source, ignored=()):
+    """Assigns checkpoint `tensors` to the model, all or nothing.
+
+    Args:
+        entries: the weight map.
+        tensors: dict name -> NumPy array, the checkpoint.
+        source: str naming the checkpoint in error messages.
+        ignored: predicate names that may be present and are not weights
+            (e.g. buffers such as "position_ids"), as a function name -> bool.
+
+    Raises:
+        ValueError: naming the first tensor that is missing, unexpected or
+            of the wrong shape; no variable has been changed then.
+    """
+    expected = [name for entry in entries for name in entry.names]
+    missing = [name for name in expected if name not in tensors]
+    if missing:
+        raise ValueError(
+            f"{source}: tensor {missing[0]!r} is missing"
+            + (f" ({len(missing)} missing in all)" if len(missing) > 1 else "")
+            + "; the checkpoint does not match the architecture.")
+    expected = set(expected)
+    unexpected = sorted(n for n in tensors if n not in expected and not
+                        (ignored and ignored(n)))
+    if unexpected:
+        raise ValueError(
+            f"{source}: unexpected tensor {unexpected[0]!r}"
+            + (f" ({len(unexpected)} unexpected in all)" if len(unexpected) > 1 else "")
+            + "; the checkpoint does not match the architecture.")
+    values = []
+    for entry in entries:
+        arrays = [np.asarray(tensors[name], "float32") for name in entry.names]
+        try:
+            value = entry.to_keras(*arrays)
+        except ValueError:
+            value = None
+        if value is None or tuple(value.shape) != tuple(entry.variable.shape):
+            shapes = ", ".join(f"{n} {tuple(a.shape)}" for n, a in zip(entry.names, arrays))
+            raise ValueError(
+                f"{source}: tensor {entry.names[0]!r} has the wrong shape ({shapes}); "
+                f"the model's {entry.variable.path} needs {tuple(entry.variable.shape)}.")
+        values.append(value)
+    for entry, value in zip(entries, values):
+        entry.variable.assign(value.astype(entry.variable.dtype))
+
+
+def export_weight_map(entries):
+    """The model's variables in the checkpoint's layout: dict name -> array."""
+    tensors = {}
+    for entry in entries:
+        value = np.asarray(ops.convert_to_numpy(entry.variable), "float32")
+        for name, array in zip(entry.names, entry.from_keras(value)):
+            tensors[name] = np.array(array, order="C")  # 0-d stays 0-d
+    return tensors

@@ -1,0 +1,253 @@
+"""Published checkpoint formats in and out, against the reference PyTorch model.
+
+The reference is transformers' `CLIPModel` with a tiny random config
+(widths 64 with one 64-wide head, so OpenAI's width / 64 head rule holds
+for the OpenAI-layout files too). Its tensors are also written in OpenAI's
+and open_clip's layout by this file's own renaming (independent of the
+package's), as safetensors, a pickled state dict and a TorchScript archive
+like OpenAI's. Every form must give the reference's embeddings and logits.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras_clip
+from keras_clip.pretrained import read_safetensors
+from keras_clip.pretrained import write_safetensors
+from tests.helpers import to_numpy
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+END = 99
+TOLERANCE = 1e-4
+
+
+def _reference_model():
+    torch.manual_seed(0)
+    config = transformers.CLIPConfig(
+        text_config=dict(vocab_size=100, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=1,
+                         max_position_embeddings=16, eos_token_id=END, bos_token_id=98,
+                         pad_token_id=0),
+        vision_config=dict(image_size=32, patch_size=8, hidden_size=64,
+                           intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=1),
+        projection_dim=16, logit_scale_init_value=3.0)
+    model = transformers.CLIPModel(config).eval()
+    with torch.no_grad():  # move the LayerNorms and biases off their 1 / 0 init
+        for name, parameter in model.named_parameters():
+            if "norm" in name or "layrnorm" in name or name.endswith("bias"):
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    return model
+
+
+def _inputs():
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(4, 32, 32, 3)).astype("float32")
+    token_ids = np.zeros((4, 16), "int32")
+    for row, length in enumerate((3, 7, 15, 1)):
+        token_ids[row, 0] = 98
+        token_ids[row, 1:length] = rng.integers(2, 90, size=length - 1)
+        token_ids[row, length] = END
+    return images, token_ids
+
+
+def _reference_outputs(model, images, token_ids):
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor(token_ids, dtype=torch.long),
+                    pixel_values=torch.tensor(images.transpose(0, 3, 1, 2)))
+    return {"image": out.image_embeds.numpy(), "text": out.text_embeds.numpy(),
+            "logits": out.logits_per_image.numpy()}
+
+
+def _keras_outputs(model, images, token_ids):
+    image = to_numpy(model.encode_image(images))
+    text = to_numpy(model.encode_text(token_ids))
+    scale = float(to_numpy(model.logit_scale))
+    return {"image": image, "text": text, "logits": scale * image @ text.T}
+
+
+def _assert_match(actual, expected, tolerance=TOLERANCE):
+    for key in ("image", "text", "logits"):
+        np.testing.assert_allclose(actual[key], expected[key], atol=tolerance, rtol=0,
+                                   err_msg=key)
+
+
+def _openai_names(state):
+    """The reference's tensors renamed to OpenAI's layout (q, k, v fused)."""
+    out = {}
+    towers = {"vision_model": "visual.transformer", "text_model": "transformer"}
+    for name, value in state.items():
+        value = value.numpy()
+        if ".self_attn.q_proj." in name:
+            kind = name.rsplit(".", 1)[1]
+            parts = [state[name.replace("q_proj", p)].numpy() for p in ("q_proj", "k_proj", "v_proj")]
+            tower, rest = name.split(".encoder.layers.")
+            index = rest.split(".")[0]
+            out[f"{towers[tower]}.resblocks.{index}.attn.in_proj_{kind}"] = np.concatenate(parts)
+            continue
+        if ".self_attn.k_proj." in name or ".self_attn.v_proj." in name or "position_ids" in name:
+            continue
+        renamed = {
+            "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+            "vision_model.embeddings.class_embedding": "visual.class_embedding",
+            "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+            "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+            "text_model.embeddings.position_embedding.weight": "positional_embedding",
+            "logit_scale": "logit_scale",
+        }.get(name)
+        if renamed is None and name.startswith(("visual_projection", "text_projection")):
+            renamed, value = {"visual_projection.weight": "visual.proj",
+                              "text_projection.weight": "text_projection"}[name], value.T
+        if renamed is None:
+            renamed = name
+            for old, new in (("vision_model.pre_layrnorm", "visual.ln_pre"),
+                             ("vision_model.post_layernorm", "visual.ln_post"),
+                             ("text_model.final_layer_norm", "ln_final"),
+                             ("vision_model.encoder.layers", "visual.transformer.resblocks"),
+                             ("text_model.encoder.layers", "transformer.resblocks"),
+                             ("self_attn.out_proj", "attn.out_proj"),
+                             ("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"),
+                             ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj")):
+                renamed = renamed.replace(old, new)
+        out[renamed] = value
+    return out
+
+
+class _Holder(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _save_torchscript(tensors, path):
+    """A TorchScript archive holding `tensors` under their dotted names."""
+    root = _Holder()
+    for name, value in tensors.items():
+        *modules, leaf = name.split(".")
+        module = root
+        for part in modules:
+            if not hasattr(module, part):
+                module.add_module(part, _Holder())
+            module = getattr(module, part)
+        module.register_parameter(leaf, torch.nn.Parameter(torch.tensor(value)))
+    torch.jit.script(root).save(path)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrained")
+    model = _reference_model()
+    images, token_ids = _inputs()
+    model.save_pretrained(root / "hf")
+    model.save_pretrained(root / "hf_bin", safe_serialization=False)
+    openai = _openai_names(model.state_dict())
+    write_safetensors(str(root / "open_clip.safetensors"), openai)
+    torch.save({name: torch.tensor(v) for name, v in openai.items()}, root / "open_clip.bin")
+    _save_torchscript(openai, str(root / "ViT-tiny.pt"))
+    return {"root": root, "model": model, "images": images, "token_ids": token_ids,
+            "expected": _reference_outputs(model, images, token_ids), "openai": openai}
+
+
+OPEN_CLIP_CONFIG = {"embed_dim": 16, "quick_gelu": True,
+                    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64,
+                                   "patch_size": 8, "head_width": 64, "mlp_ratio": 2.0},
+                    "text_cfg": {"context_length": 16, "vocab_size": 100, "width": 64,
+                                 "heads": 1, "layers": 2, "mlp_ratio": 2.0}}
+
+
+@pytest.mark.parametrize("form", ["hf", "hf_bin", "open_clip.safetensors",
+                                  "open_clip.bin", "ViT-tiny.pt"])
+def test_every_form_matches_the_reference(reference, form):
+    architecture = OPEN_CLIP_CONFIG if form.startswith("open_clip") else None
+    model = keras_clip.CLIP.from_pretrained(str(reference["root"] / form),
+                                            architecture=architecture)
+    assert model.image_encoder.activation == "quick_gelu"
+    _assert_match(_keras_outputs(model, reference["images"], reference["token_ids"]),
+                  reference["expected"])
+
+
+def test_save_pretrained_reloads_in_transformers(reference, tmp_path):
+    model = keras_clip.CLIP.from_pretrained(str(reference["root"] / "hf"))
+    model.save_pretrained(str(tmp_path / "out"), format="huggingface")
+    reloaded = transformers.CLIPModel.from_pretrained(str(tmp_path / "out")).eval()
+    images, token_ids = reference["images"], reference["token_ids"]
+    _assert_match(_reference_outputs(reloaded, images, token_ids), reference["expected"],
+                  tolerance=1e-6)
+    # Every tensor written back is the reference's, bit for bit.
+    written = read_safetensors(str(tmp_path / "out" / "model.safetensors"))
+    for name, value in reference["model"].state_dict().items():
+        if "position_ids" not in name:
+            np.testing.assert_array_equal(written[name], value.numpy(), err_msg=name)
+    processor = json.loads((tmp_path / "out" / "preprocessor_config.json").read_text())
+    assert processor["image_mean"] == list(keras_clip.preprocessing.OPENAI_MEAN)
+
+
+def test_open_clip_directory_round_trip(reference, tmp_path):
+    model = keras_clip.CLIP.from_pretrained(str(reference["root"] / "open_clip.safetensors"),
+                                            architecture=OPEN_CLIP_CONFIG,
+                                            image_mean=(0.5, 0.5, 0.5),
+                                            image_std=(0.25, 0.25, 0.25))
+    model.save_pretrained(str(tmp_path / "oc"), format="open_clip")
+    written = read_safetensors(str(tmp_path / "oc" / "open_clip_model.safetensors"))
+    assert sorted(written) == sorted(reference["openai"])
+    for name, value in reference["openai"].items():
+        np.testing.assert_array_equal(written[name], value, err_msg=name)
+    reloaded = keras_clip.CLIP.from_pretrained(str(tmp_path / "oc"))
+    assert reloaded.image_mean == (0.5, 0.5, 0.5)  # preprocessing travels along
+    assert reloaded.image_std == (0.25, 0.25, 0.25)
+    _assert_match(_keras_outputs(reloaded, reference["images"], reference["token_ids"]),
+                  reference["expected"])
+
+
+def _corrupt(reference, tmp_path, change):
+    tensors = dict(reference["openai"])
+    change(tensors)
+    path = str(tmp_path / "bad.safetensors")
+    write_safetensors(path, tensors)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.pop("visual.ln_post.bias"), "tensor 'visual.ln_post.bias' is missing"),
+    (lambda t: t.update({"visual.ln_post.offset": t.pop("visual.ln_post.bias")}),
+     "tensor 'visual.ln_post.bias' is missing"),
+    (lambda t: t.update({"visual.extra.weight": np.zeros(3, "float32")}),
+     "unexpected tensor 'visual.extra.weight'"),
+    (lambda t: t.update({"ln_final.weight": np.zeros(32, "float32")}),
+     r"tensor 'ln_final.weight' has the wrong shape \(ln_final.weight \(32,\)\)"),
+])
+def test_a_bad_checkpoint_names_the_tensor_and_changes_nothing(reference, tmp_path,
+                                                                change, message):
+    path = _corrupt(reference, tmp_path, change)
+    with pytest.raises(ValueError, match=message):
+        keras_clip.CLIP.from_pretrained(path, architecture=OPEN_CLIP_CONFIG)
+
+
+def test_unsafe_pickles_are_refused(tmp_path):
+    path = str(tmp_path / "evil.bin")
+    torch.save({"visual.proj": torch.zeros(2), "hook": os.system}, path)
+    with pytest.raises(ValueError, match="weights_only=True"):
+        keras_clip.CLIP.from_pretrained(path, architecture=OPEN_CLIP_CONFIG)
+
+
+def test_a_state_dict_without_architecture_is_refused(reference):
+    with pytest.raises(ValueError, match="without its architecture"):
+        keras_clip.CLIP.from_pretrained(str(reference["root"] / "open_clip.safetensors"))
+
+
+def test_safetensors_files_agree_with_the_safetensors_package(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    tensors = {"a": np.arange(6, dtype="float32").reshape(2, 3),
+               "b": np.array([1, -2], "int64"), "c": np.ones((), "float16")}
+    write_safetensors(str(tmp_path / "ours.safetensors"), tensors, metadata={"format": "pt"})
+    theirs = safetensors_numpy.load_file(str(tmp_path / "ours.safetensors"))
+    safetensors_numpy.save_file(tensors, str(tmp_path / "theirs.safetensors"))
+    ours = read_safetensors(str(tmp_path / "theirs.safetensors"))
+    for name, value in tensors.items():
+        np.testing.assert_array_equal(theirs[name], value)
+        np.testing.assert_array_equal(ours[name], value)
+        assert ours[name].dtype == value.dtype
