@@ -36,6 +36,20 @@ def test_huggingface_files_give_keras_hub_ids(tmp_path):
         assert list(row[: len(framed)]) == framed, text[:40]
 
 
+def test_huggingface_files_give_transformers_ids(tmp_path):
+    """The same files through transformers' own CLIPTokenizer (the
+    reference of Hugging Face checkpoints): identical ids, framing included."""
+    transformers = pytest.importorskip("transformers")
+    folder = _huggingface_directory(tmp_path)
+    tokenizer = keras_clip.Tokenizer.from_pretrained(str(folder))
+    reference = transformers.CLIPTokenizer.from_pretrained(str(folder))
+    ids = tokenizer.tokenize(tf.constant(TRICKY)).numpy()
+    for text, row in zip(TRICKY, ids):
+        expected = reference(text, truncation=True, max_length=77)["input_ids"]
+        assert list(row[: len(expected)]) == expected, text[:40]
+        assert not row[len(expected):].any()  # then padding
+
+
 def test_openai_file_and_saved_directory(tmp_path):
     path = tmp_path / "bpe_simple_vocab_16e6.txt.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
