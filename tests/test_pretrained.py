@@ -251,3 +251,43 @@ def test_safetensors_files_agree_with_the_safetensors_package(tmp_path):
         np.testing.assert_array_equal(theirs[name], value)
         np.testing.assert_array_equal(ours[name], value)
         assert ours[name].dtype == value.dtype
+
+
+def test_modified_resnet_matches_the_torch_reference(reference, tmp_path):
+    """A tiny OpenAI-layout ResNet CLIP (image tower from tests/torch_reference,
+    text tower from the reference CLIPModel) loads with its embeddings and
+    logits, and is written back tensor for tensor."""
+    from tests.torch_reference import ModifiedResNet
+    from tests.torch_reference import randomise_batch_norms
+
+    torch.manual_seed(2)
+    # Stages (1, 2, 1, 1): a stride-1 projection shortcut, plain blocks and
+    # strided ones; 4 attention-pool heads of 64 channels.
+    visual = randomise_batch_norms(ModifiedResNet((1, 2, 1, 1), 8, 64, 4, 16),
+                                   torch.Generator().manual_seed(3))
+    tensors = {f"visual.{k}": v.numpy() for k, v in visual.state_dict().items()}
+    tensors.update({k: v for k, v in reference["openai"].items() if not k.startswith("visual.")})
+    path = str(tmp_path / "rn.safetensors")
+    write_safetensors(path, tensors)
+    config = {"embed_dim": 16, "quick_gelu": True, "text_cfg": OPEN_CLIP_CONFIG["text_cfg"],
+              "vision_cfg": {"image_size": 64, "layers": [1, 2, 1, 1], "width": 8,
+                             "head_width": 64}}
+    model = keras_clip.CLIP.from_pretrained(path, architecture=config)
+
+    images = np.random.default_rng(4).normal(size=(3, 64, 64, 3)).astype("float32")
+    with torch.no_grad():
+        image = visual(torch.tensor(images.transpose(0, 3, 1, 2))).numpy()
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    text = reference["expected"]["text"]
+    expected = {"image": image, "text": text,
+                "logits": float(np.exp(reference["openai"]["logit_scale"])) * image @ text.T}
+    _assert_match(_keras_outputs(model, images, reference["token_ids"]), expected)
+
+    model.save_pretrained(str(tmp_path / "rn_out"), format="open_clip")
+    written = read_safetensors(str(tmp_path / "rn_out" / "open_clip_model.safetensors"))
+    weights = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+    assert sorted(written) == sorted(weights)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(written[name], value, err_msg=name)
+    with pytest.raises(ValueError, match="no ResNet image tower"):
+        model.save_pretrained(str(tmp_path / "rn_hf"), format="huggingface")
