@@ -291,3 +291,34 @@ def test_modified_resnet_matches_the_torch_reference(reference, tmp_path):
         np.testing.assert_array_equal(written[name], value, err_msg=name)
     with pytest.raises(ValueError, match="no ResNet image tower"):
         model.save_pretrained(str(tmp_path / "rn_hf"), format="huggingface")
+
+
+def test_keras_hub_preset_matches_keras_hub(tmp_path):
+    """A keras-hub CLIPBackbone saved as a preset gives keras-hub's own
+    embeddings (its text pooling at the largest id is end_token_id=None)."""
+    import keras_hub
+
+    vision = keras_hub.models.CLIPVisionEncoder(
+        patch_size=8, hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64,
+        image_shape=(32, 32, 3))
+    text = keras_hub.models.CLIPTextEncoder(
+        vocabulary_size=100, embedding_dim=32, hidden_dim=32, num_layers=2, num_heads=2,
+        intermediate_dim=64, max_sequence_length=16)
+    backbone = keras_hub.models.CLIPBackbone(vision, text, projection_dim=16)
+    rng = np.random.default_rng(5)
+    for variable in backbone.weights:  # off the 1 / 0 initialisations
+        if variable.trainable:
+            variable.assign(variable.numpy() + 0.1 * rng.normal(size=variable.shape))
+    position_ids = backbone.vision_encoder.embedding.position_ids  # as in converted presets
+    position_ids.assign(np.arange(17).reshape(1, 17).astype(position_ids.dtype))
+    backbone.save_to_preset(str(tmp_path / "preset"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "preset"))
+    images, token_ids = _inputs()
+    image = to_numpy(backbone.get_vision_embeddings(images))
+    text_features = to_numpy(backbone.get_text_embeddings(token_ids))
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    text_features /= np.linalg.norm(text_features, axis=1, keepdims=True)
+    scale = float(np.exp(to_numpy(backbone.clip_head.logit_scale)))
+    expected = {"image": image, "text": text_features,
+                "logits": scale * image @ text_features.T}
+    _assert_match(_keras_outputs(model, images, token_ids), expected)

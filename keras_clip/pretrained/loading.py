@@ -6,6 +6,7 @@ Recognised forms of a local path:
   (or sharded, with model.safetensors.index.json) or pytorch_model.bin;
 - an open_clip directory: open_clip_config.json with
   open_clip_model.safetensors or open_clip_pytorch_model.bin;
+- a keras-hub CLIP preset directory (a `CLIPBackbone` in Keras format);
 - a keras-clip `.keras` file;
 - a state-dict file in OpenAI's / open_clip's layout (.safetensors, .bin,
   .pt, .pth), including OpenAI's original TorchScript files. The shape is
@@ -22,6 +23,9 @@ from keras_clip.preprocessing import OPENAI_STD
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import shapes
 from keras_clip.pretrained.files import is_torchscript
+from keras_clip.pretrained.keras_hub_preset import is_keras_hub_preset
+from keras_clip.pretrained.keras_hub_preset import keras_hub_weight_map
+from keras_clip.pretrained.keras_hub_preset import read_keras_hub_preset
 from keras_clip.pretrained.files import read_json
 from keras_clip.pretrained.files import read_state_dict
 from keras_clip.pretrained.safetensors_io import write_safetensors
@@ -69,6 +73,10 @@ def read_checkpoint(path, architecture=None):
     path = os.fspath(path)
     if os.path.isdir(path):
         config_path = os.path.join(path, "config.json")
+        if is_keras_hub_preset(path):
+            shape, tensors, mean_and_std = read_keras_hub_preset(path)
+            mean, std = mean_and_std or (OPENAI_MEAN, OPENAI_STD)
+            return shape, tensors, "keras_hub", _preprocessing(mean, std, shape["image_size"])
         if os.path.exists(os.path.join(path, "open_clip_config.json")):
             config = read_json(os.path.join(path, "open_clip_config.json"))
             shape = _resolve_architecture(architecture or config)
@@ -87,8 +95,9 @@ def read_checkpoint(path, architecture=None):
                 processor.get("image_mean", OPENAI_MEAN),
                 processor.get("image_std", OPENAI_STD), shape["image_size"])
         raise ValueError(
-            f"{path} is neither a Hugging Face CLIPModel directory (config.json with "
-            "vision_config) nor an open_clip one (open_clip_config.json).")
+            f"{path} is not a Hugging Face CLIPModel directory (config.json with "
+            "vision_config), an open_clip one (open_clip_config.json) or a keras-hub "
+            "CLIP preset.")
     tensors = read_state_dict(path)
     if architecture is None:
         if not is_torchscript(path):
@@ -116,8 +125,9 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     model_kwargs.setdefault("image_mean", preprocessing["mean"])
     model_kwargs.setdefault("image_std", preprocessing["std"])
     model = _build(model_class, shape, model_kwargs)
-    entries = (layouts.huggingface_weight_map(model) if layout == "huggingface"
-               else layouts.openai_weight_map(model))
+    entries = {"huggingface": layouts.huggingface_weight_map,
+               "keras_hub": keras_hub_weight_map,
+               "open_clip": layouts.openai_weight_map}[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
 
