@@ -125,7 +125,6 @@ def run_export(args):
 def run_zero_shot(args):
     from keras_clip.evaluation import ZeroShotClassifier
     from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import normalize_images
 
     # Bytes in argv that are not UTF-8 arrive as surrogates: show them as U+FFFD.
     classes = args.classes.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -136,7 +135,7 @@ def run_zero_shot(args):
     images = read_images(args.images, image_size_of(model))
     templates = args.template or None
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
-    probabilities = classifier.predict(normalize_images(images))
+    probabilities = classifier.predict(images)  # uint8: the model's mean and std
     results = []
     for path, row in zip(args.images, probabilities):
         order = row.argsort()[::-1][: args.top_k]

@@ -41,6 +41,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
     from keras_clip.export import image_size_of
 
     dataset = image_text_dataset(source, tokenizer, image_size_of(model), batch_size,
+                                 mean=model.image_mean, std=model.image_std,
                                  training=False, with_image_index=True)
     images, texts, owners = [], [], []
     progress = keras.utils.Progbar(None, unit_name="pair")
@@ -86,7 +87,7 @@ def run_evaluate(args):
         text_embeddings = text_embeddings[first_captions]
     else:
         data = shapes.load(args.num_examples, image_size_of(model), seed=args.seed)
-        images = normalize_images(data["images"])
+        images = normalize_images(data["images"], model.image_mean, model.image_std)
         # Encode the collection once: retrieval and the similarity plot share it.
         embeddings = model.predict(
             {"images": images, "token_ids": tokenizer(data["captions"])},

@@ -57,8 +57,7 @@ def image_size_of(model):
     return int(shape[1])
 
 
-def export_saved_model(model, tokenizer, path, image_size=None,
-                       mean=OPENAI_MEAN, std=OPENAI_STD):
+def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=None):
     """Writes `model` and `tokenizer` as a TF SavedModel at `path`.
 
     Args:
@@ -66,7 +65,8 @@ def export_saved_model(model, tokenizer, path, image_size=None,
         tokenizer: a `keras_clip.Tokenizer`.
         path: output directory.
         image_size: int; default the image encoder's own.
-        mean, std: per-channel normalisation used in training.
+        mean, std: per-channel normalisation used in training; default the
+            model's own (`model.image_mean`, `model.image_std`).
 
     Example:
 
@@ -74,6 +74,8 @@ def export_saved_model(model, tokenizer, path, image_size=None,
     >>> served = tf.saved_model.load("saved_models/shapes_clip")
     >>> served.signatures["encode_text"](texts=tf.constant(["a red circle"]))
     """
+    mean = tuple(mean or getattr(model, "image_mean", OPENAI_MEAN))
+    std = tuple(std or getattr(model, "image_std", OPENAI_STD))
     if keras.backend.backend() == "torch":
         return _export_from_tensorflow_process(model, tokenizer, path, image_size,
                                                mean, std)

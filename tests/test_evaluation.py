@@ -5,6 +5,7 @@ import pytest
 
 import keras_clip
 from keras_clip.evaluation import retrieval_metrics, retrieval_ranks
+from keras_clip.preprocessing import normalize_images
 from tests.helpers import tiny_batch
 
 
@@ -78,6 +79,19 @@ def test_evaluate_retrieval_and_zero_shot_on_a_model():
     with pytest.raises(ValueError, match="labels must lie"):
         keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels + 5,
                                       ["red", "blue", "green"])
+
+
+def test_zero_shot_normalises_uint8_images_with_the_model_constants():
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    model = keras_clip.CLIP.from_architecture("tiny-vit", image_mean=mean, image_std=std)
+    tokenizer = keras_clip.Tokenizer(["[PAD]", "[UNK]", "a", "red", "blue", "photo", "of",
+                                      ".", "[START]", "[END]"], context_length=16)
+    classifier = keras_clip.ZeroShotClassifier(model, tokenizer, ["red", "blue"])
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
+    own = classifier.scores(normalize_images(pixels, mean, std))
+    np.testing.assert_allclose(classifier.scores(pixels), own, rtol=1e-6, atol=1e-6)
+    openai = classifier.scores(normalize_images(pixels))
+    assert np.max(np.abs(openai - own)) > 1e-3  # the constants matter
 
 
 def test_linear_probe_separates_separable_features():

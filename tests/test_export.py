@@ -17,20 +17,25 @@ from keras_clip.export import export_saved_model
 from keras_clip.preprocessing import normalize_images
 
 HERE = os.path.dirname(__file__)
+MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)
 SIGNATURES = ("encode_text", "encode_image", "encode_image_bytes", "serving_default",
               "encode_token_ids", "encode_normalized_images")
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A model trained one step on the current backend, exported and served."""
+    """A model trained one step on the current backend, exported and served.
+
+    Its image mean and std are not OpenAI's: the export must take the
+    model's own (as a checkpoint loaded with from_pretrained carries them)."""
     workdir = tmp_path_factory.mktemp("export")
     data = shapes.load(8, image_size=32, seed=5)
     tokenizer = keras_clip.Tokenizer.from_corpus(data["captions"], 60, 16)
     model = keras_clip.CLIP.from_architecture(
-        "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16)
+        "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16,
+        image_mean=MEAN, image_std=STD)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    images = normalize_images(data["images"])
+    images = normalize_images(data["images"], MEAN, STD)
     token_ids = tokenizer(data["captions"])
     model.fit({"images": images, "token_ids": token_ids}, batch_size=8, verbose=0)
     path = str(workdir / "saved_model")
@@ -56,7 +61,8 @@ def exported(tmp_path_factory):
             # 64x48: the short side (48) goes to 32, the long side to
             # int(64 * 32 / 48) = 42 as in torchvision; rows 5:37 kept.
             np.stack([tf.image.resize(b, (42, 32), "bicubic", antialias=True).numpy()
-                      [5:37].round().clip(0, 255).astype("uint8") for b in big]))},
+                      [5:37].round().clip(0, 255).astype("uint8") for b in big]),
+            MEAN, STD)},
         verbose=0)["image_embeddings"]
     keras_text = model.predict({"token_ids": token_ids}, verbose=0)["text_embeddings"]
     scale = float(keras.ops.convert_to_numpy(model.logit_scale))

@@ -4,6 +4,9 @@ import keras
 import numpy as np
 
 from keras_clip.evaluation.retrieval import normalize_rows
+from keras_clip.preprocessing import OPENAI_MEAN
+from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.preprocessing import normalize_images
 
 DEFAULT_TEMPLATES = (
     "a photo of a {}.",
@@ -21,7 +24,10 @@ class ZeroShotClassifier:
     Each class embedding is the renormalised mean of the normalised
     embeddings of its prompts (one per template), as in OpenAI's ImageNet
     zero-shot evaluation. Scores are the model's logit scale times cosine
-    similarity; `predict` returns their softmax.
+    similarity; `predict` returns their softmax. Images are float arrays
+    normalised as the model expects, or uint8 RGB arrays, which are
+    normalised here with the model's own mean and std (a checkpoint's, when
+    it came from `CLIP.from_pretrained`).
 
     Args:
         model: a trained `keras_clip.CLIP` (or CLIPLite).
@@ -64,11 +70,18 @@ class ZeroShotClassifier:
 
     def scores(self, images):
         """Scaled cosine similarities, float32 (batch, num_classes)."""
+        images = self._as_model_input(images)
         image_embeddings = self.model.predict(
             {"images": images}, batch_size=self.batch_size, verbose=0
         )["image_embeddings"]
         scale = float(keras.ops.convert_to_numpy(self.model.logit_scale))
         return scale * normalize_rows(image_embeddings) @ self.class_embeddings.T
+
+    def _as_model_input(self, images):
+        if getattr(images, "dtype", None) != np.uint8:
+            return images
+        return normalize_images(images, getattr(self.model, "image_mean", OPENAI_MEAN),
+                                getattr(self.model, "image_std", OPENAI_STD))
 
     def predict(self, images):
         """Class probabilities, float32 (batch, num_classes)."""
