@@ -9,7 +9,6 @@ import time
 from keras_clip.cli_common import DEMO_OUTPUT
 from keras_clip.cli_common import default_verbosity
 from keras_clip.cli_common import load_model_dir
-from keras_clip.cli_common import read_images
 from keras_clip.cli_common import save_model_dir
 from keras_clip.cli_evaluate import add_evaluate_parser
 from keras_clip.cli_train import OBJECTIVES
@@ -132,7 +131,9 @@ def run_zero_shot(args):
     if len(class_names) < 2:
         raise ValueError("--classes needs at least two comma-separated names.")
     model, tokenizer = load_model_dir(args.model_dir)
-    images = read_images(args.images, image_size_of(model))
+    from keras_clip.data.images import load_images
+
+    images = load_images(args.images, image_size_of(model))
     templates = args.template or None
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
     probabilities = classifier.predict(images)  # uint8: the model's mean and std

@@ -43,23 +43,3 @@ def load_model_dir(directory):
         )
     model = keras.saving.load_model(model_path)
     return model, keras_clip.Tokenizer.load(os.path.join(directory, "tokenizer"))
-
-
-def read_images(paths, image_size):
-    """Decodes image files to uint8 RGB, resized and centre-cropped (TF ops)."""
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_clip.data.images import center_crop
-    from keras_clip.data.images import decode_rgb
-
-    images = []
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No image file {path!r}.")
-        try:
-            data = tf.io.read_file(path)
-            images.append(center_crop(decode_rgb(data), image_size).numpy())
-        except tf.errors.InvalidArgumentError:
-            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
-    return np.stack(images)

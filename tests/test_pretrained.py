@@ -26,16 +26,16 @@ END = 99
 TOLERANCE = 1e-4
 
 
-def _reference_model():
+def _reference_model(activation="quick_gelu"):
     torch.manual_seed(0)
     config = transformers.CLIPConfig(
         text_config=dict(vocab_size=100, hidden_size=64, intermediate_size=128,
                          num_hidden_layers=2, num_attention_heads=1,
                          max_position_embeddings=16, eos_token_id=END, bos_token_id=98,
-                         pad_token_id=0),
+                         pad_token_id=0, hidden_act=activation),
         vision_config=dict(image_size=32, patch_size=8, hidden_size=64,
                            intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=1),
+                           num_attention_heads=1, hidden_act=activation),
         projection_dim=16, logit_scale_init_value=3.0)
     model = transformers.CLIPModel(config).eval()
     with torch.no_grad():  # move the LayerNorms and biases off their 1 / 0 init
@@ -168,6 +168,24 @@ def test_every_form_matches_the_reference(reference, form):
     assert model.image_encoder.activation == "quick_gelu"
     _assert_match(_keras_outputs(model, reference["images"], reference["token_ids"]),
                   reference["expected"])
+
+
+def test_gelu_checkpoints_build_gelu_towers(tmp_path):
+    """The activation is the checkpoint's: exact GELU here, not QuickGELU."""
+    reference_model = _reference_model("gelu")
+    reference_model.save_pretrained(tmp_path / "gelu")
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "gelu"))
+    assert model.text_encoder.activation == "gelu"
+    images, token_ids = _inputs()
+    _assert_match(_keras_outputs(model, images, token_ids),
+                  _reference_outputs(reference_model, images, token_ids))
+
+
+def test_pickled_files_without_pytorch_say_what_to_do(reference, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # import fails
+    with pytest.raises(ImportError, match="needs PyTorch.*safetensors"):
+        keras_clip.CLIP.from_pretrained(str(reference["root"] / "open_clip.bin"),
+                                        architecture=OPEN_CLIP_CONFIG)
 
 
 def test_save_pretrained_reloads_in_transformers(reference, tmp_path):

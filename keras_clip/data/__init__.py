@@ -9,6 +9,7 @@ Example:
 
 from keras_clip.data.images import center_crop
 from keras_clip.data.images import decode_rgb
+from keras_clip.data.images import load_images
 from keras_clip.data.images import normalize
 from keras_clip.data.images import random_resized_crop
 from keras_clip.data.pipeline import image_text_dataset

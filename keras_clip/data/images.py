@@ -174,3 +174,34 @@ def swap_left_right(captions):
     swapped = tf.strings.regex_replace(swapped, r"\bRight\b", "Left")
     swapped = tf.strings.regex_replace(swapped, marker + "l", "right")
     return tf.strings.regex_replace(swapped, marker + "L", "Right")
+
+
+def load_images(paths, image_size):
+    """Image files as one uint8 RGB array, short side resized, centre-cropped.
+
+    Args:
+        paths: list of JPEG, PNG, GIF or BMP file paths.
+        image_size: int, the side of the square crops.
+
+    Returns:
+        uint8 NumPy array (len(paths), image_size, image_size, 3), ready for
+        `ZeroShotClassifier` (which normalises it with the model's
+        constants).
+
+    Example:
+
+    >>> images = load_images(["cat.jpg", "dog.png"], 224)
+    """
+    import os
+
+    import numpy as np
+
+    images = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No image file {path!r}.")
+        try:
+            images.append(center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy())
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
+    return np.stack(images)
