@@ -340,3 +340,41 @@ def test_keras_hub_preset_matches_keras_hub(tmp_path):
     expected = {"image": image, "text": text_features,
                 "logits": scale * image @ text_features.T}
     _assert_match(_keras_outputs(model, images, token_ids), expected)
+
+
+def test_readme_five_line_zero_shot_runs(tmp_path, monkeypatch):
+    """README's snippet, run as written, on OpenAI-style files of a tiny model
+    (TorchScript weights, gzipped merges) and a PNG image."""
+    import gzip
+    import re
+
+    import tensorflow as tf
+
+    from tests.test_clip_bpe import MERGES
+
+    merges = tmp_path / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(merges, "wt", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(MERGES) + "\n")
+    vocabulary = keras_clip.Tokenizer.from_pretrained(str(merges)).vocabulary_size
+    torch.manual_seed(0)
+    config = transformers.CLIPConfig(
+        text_config=dict(vocab_size=vocabulary, hidden_size=64, intermediate_size=256,
+                         num_hidden_layers=1, num_attention_heads=1,
+                         max_position_embeddings=77, eos_token_id=vocabulary - 1),
+        vision_config=dict(image_size=224, patch_size=32, hidden_size=64,
+                           intermediate_size=256, num_hidden_layers=1, num_attention_heads=1),
+        projection_dim=16)
+    _save_torchscript(_openai_names(transformers.CLIPModel(config).state_dict()),
+                      str(tmp_path / "ViT-B-32.pt"))
+    pixels = np.random.default_rng(0).integers(0, 256, (300, 260, 3)).astype("uint8")
+    (tmp_path / "pet.jpg").write_bytes(tf.io.encode_png(pixels).numpy())
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
+    section = readme.split("## Zero-shot with OpenAI's ViT-B/32 in five lines")[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert len(code.strip().splitlines()) == 5
+    printed = []
+    monkeypatch.chdir(tmp_path)
+    exec(code, {"print": printed.append})
+    probabilities = np.asarray(printed[0])
+    assert probabilities.shape == (1, 3)
+    assert abs(float(probabilities.sum()) - 1.0) < 1e-5
