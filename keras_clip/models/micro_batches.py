@@ -11,7 +11,9 @@ pool of negatives (not an average of small-batch gradients), while the
 activation memory is one slice's plus the (batch, embed_dim) embeddings.
 This is the memory profile of GradCache (Gao et al. 2021) with one extra
 forward pass per slice; Keras' own train step does the rest on every
-backend.
+backend. On JAX, when the slices are equal, they run inside `ops.scan`:
+XLA is free to schedule independent recomputations together, and only a
+loop makes it take them one at a time.
 
 Towers with BatchNorm (CLIP's modified ResNet) normalise each slice with
 its own statistics, as they would with a smaller batch; LayerNorm towers
@@ -45,7 +47,9 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
         return encode(inputs)
     batch = ops.shape(inputs)[0]
     size = (batch + micro_batches - 1) // micro_batches
-    encode_slice = _rematerialized(encode, layer)
+    encode_slice = _PureSlice(encode, layer)
+    if keras.backend.backend() == "jax" and batch % micro_batches == 0:
+        return encode_slice.scan(inputs, micro_batches)
     outputs = []
     for index in range(micro_batches):
         start = index * size
@@ -55,8 +59,8 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
     return ops.concatenate(outputs, axis=0)
 
 
-def _rematerialized(encode, layer):
-    """`encode` under `keras.remat`, as a pure function of the variables.
+class _PureSlice:
+    """`encode` on one slice under `keras.remat`, as a pure function.
 
     The recomputation in the backward pass must neither apply a state
     update a second time (BatchNorm's moving statistics, a dropout seed)
@@ -66,24 +70,47 @@ def _rematerialized(encode, layer):
     returning the non-trainable variables' new values, which are assigned
     once, outside the rematerialised function.
     """
-    trainable = list(layer.trainable_variables)
-    non_trainable = list(layer.non_trainable_variables)
-    variables = trainable + non_trainable
 
-    def encode_slice(inputs):
+    def __init__(self, encode, layer):
+        self.encode = encode
+        self.trainable = list(layer.trainable_variables)
+        self.non_trainable = list(layer.non_trainable_variables)
+
+    def pure(self, inputs, trainable_values, state):
+        """(outputs, new state) of `encode(inputs)` with the given values."""
+        mapping = list(zip(self.trainable + self.non_trainable,
+                           list(trainable_values) + list(state)))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            outputs = self.encode(inputs)
+        return outputs, [scope.get_current_value(v) for v in self.non_trainable]
+
+    def _assign(self, state):
+        for variable, value in zip(self.non_trainable, state):
+            variable.assign(value)
+
+    def __call__(self, inputs):
         # The slice enters by closure: only the variables' values need
         # gradients (TensorFlow warns when asked to watch int token ids).
-        def pure(*values):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
-                outputs = encode(inputs)
-            return [outputs] + [scope.get_current_value(v) for v in non_trainable]
-
         # Copies of the states: the recomputation must see this slice's
         # values, not the ones assigned below (torch assigns in place).
-        values = [v.value for v in trainable] + [ops.copy(v.value) for v in non_trainable]
-        outputs, *updates = keras.remat(pure)(*values)
-        for variable, value in zip(non_trainable, updates):
-            variable.assign(value)
+        def rematerialized(*values):
+            count = len(self.trainable)
+            outputs, state = self.pure(inputs, values[:count], values[count:])
+            return [outputs] + state
+
+        values = ([v.value for v in self.trainable]
+                  + [ops.copy(v.value) for v in self.non_trainable])
+        outputs, *state = keras.remat(rematerialized)(*values)
+        self._assign(state)
         return outputs
 
-    return encode_slice
+    def scan(self, inputs, micro_batches):
+        """All slices in one `ops.scan`, the state carried from slice to slice."""
+        batch = ops.shape(inputs)[0]
+        slices = ops.reshape(inputs, (micro_batches, batch // micro_batches)
+                             + tuple(inputs.shape[1:]))
+        trainable_values = [v.value for v in self.trainable]
+        step = keras.remat(lambda state, x: self.pure(x, trainable_values, state)[::-1])
+        state, outputs = ops.scan(step, [v.value for v in self.non_trainable], slices)
+        self._assign(state)
+        return ops.reshape(outputs, (batch,) + tuple(outputs.shape[2:]))
