@@ -63,6 +63,12 @@ def add_train_parser(subparsers):
                         help="Override the architecture's image size.")
     parser.add_argument("--objective", default="infonce", choices=OBJECTIVES,
                         help="'clip-lite' trains keras_clip.CLIPLite (JSD).")
+    parser.add_argument("--pretrained",
+                        help="Fine-tune a checkpoint (see CLIP.from_pretrained): a Hugging "
+                             "Face or open_clip directory, a keras-hub preset, OpenAI's "
+                             "file or a state dict (with --pretrained-architecture).")
+    parser.add_argument("--pretrained-architecture",
+                        help="For a state-dict file: open_clip's name, e.g. ViT-B-32.")
     parser.add_argument("--tokenizer", help="A saved tokenizer directory to use.")
     parser.add_argument("--clip-bpe", help="OpenAI's BPE merges file (.txt or .txt.gz).")
     parser.add_argument("--vocabulary-size", type=int, default=8000,
@@ -98,6 +104,8 @@ def _tokenizer(args, source):
         return keras_clip.Tokenizer.load(args.tokenizer)
     if args.clip_bpe:
         return keras_clip.Tokenizer.from_clip_bpe(args.clip_bpe, args.context_length)
+    if args.pretrained:
+        return keras_clip.Tokenizer.from_pretrained(args.pretrained)
     return keras_clip.Tokenizer.from_corpus(source.all_captions(), args.vocabulary_size,
                                             args.context_length)
 
@@ -148,22 +156,33 @@ def run_train(args):
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision != "none":
         keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
-    image_size = args.image_size or architecture_config(args.architecture)["image_size"]
     source = data.read_source(args.data)
     tokenizer = _tokenizer(args, source)
+    if args.pretrained:
+        if args.objective != "infonce":
+            raise ValueError("--pretrained fine-tunes with CLIP's own objective, infonce.")
+        import keras_clip
+
+        model = keras_clip.CLIP.from_pretrained(
+            args.pretrained, args.pretrained_architecture, micro_batches=args.micro_batches)
+        image_size = model.image_encoder.image_size
+    else:
+        image_size = args.image_size or architecture_config(args.architecture)["image_size"]
+        model = build_model(args.objective, args.architecture, tokenizer, args.image_size,
+                            args.micro_batches)
+    constants = {"mean": model.image_mean, "std": model.image_std}
     train = data.image_text_dataset(args.data, tokenizer, image_size, args.batch_size,
-                                    seed=args.seed, horizontal_flip=args.horizontal_flip)
+                                    seed=args.seed, horizontal_flip=args.horizontal_flip,
+                                    **constants)
     validation = None
     if args.validation:
         validation = data.image_text_dataset(args.validation, tokenizer, image_size,
-                                             args.batch_size, training=False)
-    model = build_model(args.objective, args.architecture, tokenizer, args.image_size,
-                        args.micro_batches)
+                                             args.batch_size, training=False, **constants)
     steps_per_epoch = max(1, source.num_images() // args.batch_size)
     compile_for_training(model, args.epochs * steps_per_epoch, args.learning_rate,
                          args.weight_decay)
     print(f"keras-clip train: backend={keras.backend.backend()}, {type(model).__name__} "
-          f"{args.architecture} ({model.count_params():,} parameters), "
+          f"{args.pretrained or args.architecture} ({model.count_params():,} parameters), "
           f"{source.num_images()} images from {source.origin}, about {steps_per_epoch} "
           f"steps per epoch", flush=True)
     callbacks = _callbacks(args, train, validation)
@@ -175,7 +194,8 @@ def run_train(args):
     save_model_dir(model, tokenizer, args.output)
     report = {
         "backend": keras.backend.backend(), "model": type(model).__name__,
-        "architecture": args.architecture, "objective": args.objective,
+        "architecture": args.architecture, "pretrained": args.pretrained,
+        "objective": args.objective,
         "epochs": args.epochs, "history": {k: [float(v) for v in values]
                                            for k, values in history.history.items()},
         "skipped_per_epoch": {"train": callbacks[0].history,

@@ -378,3 +378,42 @@ def test_readme_five_line_zero_shot_runs(tmp_path, monkeypatch):
     probabilities = np.asarray(printed[0])
     assert probabilities.shape == (1, 3)
     assert abs(float(probabilities.sum()) - 1.0) < 1e-5
+
+
+@pytest.mark.backend("tensorflow")  # the train command is tested on one backend
+def test_train_command_fine_tunes_a_huggingface_checkpoint(tmp_path, capsys):
+    """`keras-clip train --pretrained DIR`: the checkpoint's weights, tokenizer
+    and image constants are the starting point, and training moves them."""
+    import keras
+
+    from keras_clip import cli
+    from tests import image_folders
+    from tests.test_pretrained_tokenizer import _huggingface_directory
+
+    (tmp_path / "hf").mkdir()
+    checkpoint = _huggingface_directory(tmp_path / "hf")  # vocab.json + merges.txt
+    vocabulary = keras_clip.Tokenizer.from_pretrained(str(checkpoint)).vocabulary_size
+    torch.manual_seed(0)
+    config = transformers.CLIPConfig(
+        text_config=dict(vocab_size=vocabulary, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=1, num_attention_heads=2,
+                         max_position_embeddings=77, eos_token_id=vocabulary - 1),
+        vision_config=dict(image_size=32, patch_size=8, hidden_size=32,
+                           intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+        projection_dim=16)
+    transformers.CLIPModel(config).save_pretrained(checkpoint)
+    processor = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.3, 0.3, 0.3]}
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps(processor))
+    folder = tmp_path / "photos"
+    image_folders.build_folder(str(folder), "jsonl")
+    assert cli.main(["train", str(folder), "--pretrained", str(checkpoint), "--epochs", "1",
+                     "--batch-size", "8", "--verbose", "0",
+                     "--output", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert report["pretrained"] == str(checkpoint)
+    start = keras_clip.CLIP.from_pretrained(str(checkpoint))
+    tuned = keras.saving.load_model(str(tmp_path / "out" / "model.keras"))
+    assert tuned.image_mean == (0.5, 0.5, 0.5) and tuned.image_std == (0.3, 0.3, 0.3)
+    moved = [float(np.max(np.abs(to_numpy(a) - to_numpy(b))))
+             for a, b in zip(start.weights, tuned.weights)]
+    assert len(moved) == len(start.weights) and max(moved) > 1e-4
