@@ -45,7 +45,7 @@ def settings(args):
 
 def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_size=600,
                     epochs=3, architecture="shapes-vit", objective="infonce", seed=0,
-                    objective_options=None):
+                    objective_options=None, return_model=False):
     """Trains on generated shapes and returns a dict of results.
 
     Args:
@@ -53,6 +53,7 @@ def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_s
         build_scope: a context manager to build the model in (e.g. a
             tf.distribute strategy's scope), or None.
         objective_options: dict of keyword arguments for the objective layer.
+        return_model: also return the trained model and its tokenizer.
     """
     from keras_clip.cli_train import build_model
     from keras_clip.cli_train import compile_for_training
@@ -79,14 +80,15 @@ def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_s
     seconds = time.time() - start
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
     images = normalize_images(test["images"])
-    return {"backend": keras.backend.backend(), "global_batch_size": global_batch_size,
-            "objective": objective, "epochs": epochs,
-            "final_loss": round(float(history.history["loss"][-1]), 4),
-            "zero_shot_top1": round(classifier.accuracy(images, test["labels"]), 4),
-            "chance_top1": round(1 / len(shapes.CLASS_NAMES), 4),
-            "train_seconds": round(seconds, 1),
-            "pairs_per_second": round(epochs * (train_size // global_batch_size)
-                                      * global_batch_size / seconds, 1)}
+    report = {"backend": keras.backend.backend(), "global_batch_size": global_batch_size,
+              "objective": objective, "epochs": epochs,
+              "final_loss": round(float(history.history["loss"][-1]), 4),
+              "zero_shot_top1": round(classifier.accuracy(images, test["labels"]), 4),
+              "chance_top1": round(1 / len(shapes.CLASS_NAMES), 4),
+              "train_seconds": round(seconds, 1),
+              "pairs_per_second": round(epochs * (train_size // global_batch_size)
+                                        * global_batch_size / seconds, 1)}
+    return (report, model, tokenizer) if return_model else report
 
 
 def print_report(report):

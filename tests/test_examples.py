@@ -32,3 +32,50 @@ def test_distributed_jax_example():
     report = run_example("distributed_jax.py", "--smoke", "--simulated-devices", "2")
     assert report["devices"] == 2 and report["global_batch_size"] == 64
     assert 0 < report["final_loss"] < 10
+
+
+def run_in_process(name, *args):
+    """Runs examples/NAME's main(args) here (no new interpreter to start)."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "examples", name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(args))
+
+
+def test_train_shapes_example_trains_clip_lite(tmp_path):
+    report = run_in_process("train_shapes.py", "--smoke", "--objective", "clip-lite",
+                            "--batch-size", "16", "--output", str(tmp_path / "model"))
+    assert report["objective"] == "clip-lite" and 0 < report["final_loss"] < 10
+    assert 0 <= report["zero_shot_top1"] <= 1
+    assert (tmp_path / "model" / "model.keras").exists()
+
+
+def test_zero_shot_example_beats_chance_tenfold():
+    report = run_in_process("zero_shot.py", "--generate", "60")
+    assert report["top1"] >= 10 * report["chance_top1"]  # the committed model: ~0.75
+
+
+def test_search_folder_example_finds_the_described_shapes(tmp_path):
+    report = run_in_process("search_folder.py", str(tmp_path / "shapes"), "--demo-folder",
+                            "60", "--query", "a photo of a red circle.", "--query",
+                            "a blue cross", "--top-k", "3")
+    assert report["images"] == 60
+    red_circle, blue_cross = (result["ranked"] for result in report["results"])
+    assert "red_circle" in red_circle[0][0] and "blue_cross" in blue_cross[0][0]
+    assert red_circle[0][1] > red_circle[1][1] >= red_circle[2][1]
+
+
+def test_fine_tune_example_runs():
+    report = run_in_process("fine_tune.py", "--smoke")
+    assert 0 < report["final_loss"] < 10
+    assert report["zero_shot_top1_before"] >= 0.5  # the committed model
+    assert abs(report["zero_shot_top1_after"] - report["zero_shot_top1_before"]) <= 0.2
+
+
+def test_export_and_serve_example(tmp_path):
+    report = run_in_process("export_and_serve.py", "--output", str(tmp_path / "saved"))
+    assert "serving_default" in report["signatures"]
+    assert report["best_text_per_image"] == report["texts"]  # one shape of each
