@@ -29,3 +29,24 @@ def test_walkthrough_numbers_agree_with_a_numpy_hand_calculation():
     columns = -np.mean(np.diag(logits) - np.log(np.exp(logits).sum(0)))
     _, total = page.walkthrough(normalize=True)
     np.testing.assert_allclose(total, (rows + columns) / 2, rtol=1e-5)
+
+
+@pytest.mark.backend("tensorflow")
+def test_jsd_page_is_what_the_code_gives():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "docs/make_jsd_walkthrough.py", "--check"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
+def test_jsd_numbers_agree_with_a_numpy_hand_calculation():
+    sys.path.insert(0, os.path.join(ROOT, "docs"))
+    import make_jsd_walkthrough as page
+
+    images = page.IMAGES / np.linalg.norm(page.IMAGES, axis=1, keepdims=True)
+    texts = page.TEXTS / np.linalg.norm(page.TEXTS, axis=1, keepdims=True)
+    critic = images @ texts.T / page.TEMPERATURE
+    positives = np.diag(critic)
+    negatives = critic[np.arange(3), (np.arange(3) + 1) % 3]
+    expected = np.mean(np.log1p(np.exp(-positives))) + np.mean(np.log1p(np.exp(negatives)))
+    np.testing.assert_allclose(page.numbers()["loss"], expected, rtol=1e-5)
