@@ -79,3 +79,22 @@ def test_export_and_serve_example(tmp_path):
     report = run_in_process("export_and_serve.py", "--output", str(tmp_path / "saved"))
     assert "serving_default" in report["signatures"]
     assert report["best_text_per_image"] == report["texts"]  # one shape of each
+
+
+def test_batch_size_study_smoke_writes_table_plot_and_results(tmp_path):
+    report = run_in_process("batch_size_study.py", "--smoke", "--output", str(tmp_path))
+    assert report["runs"] == 4  # 2 objectives x 2 batch sizes x 1 seed
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {run["objective"] for run in results["runs"]} == {"infonce", "clip-lite"}
+    assert all(len(run["mi_over_training"]) == 2 for run in results["runs"])
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "table.md").read_text().count("\n| CLIP") == 4
+
+
+def test_compositional_zero_shot_smoke(tmp_path):
+    report = run_in_process("compositional_zero_shot.py", "--smoke", "--output",
+                            str(tmp_path))
+    assert len(report["runs"]) == 2
+    for run in report["runs"]:
+        assert 0 <= run["held_out_top1_of_30"] <= 1 and 0 <= run["held_out_top1_of_6"] <= 1
+    assert (tmp_path / "compositional.json").exists()
