@@ -9,6 +9,11 @@ import tensorflow as tf
 import keras_clip
 from keras_clip.clip_bpe import ClipBPETokenizer
 
+
+# The tokenizer is tensorflow-text graph code, the same whatever the Keras
+# backend: it is tested once, in the TensorFlow run of the suite.
+pytestmark = pytest.mark.backend("tensorflow")
+
 # Learned in order: every rule's symbols exist before it (as in real BPE).
 MERGES = ["t h", "th e</w>", "p h", "ph o", "pho t", "phot o</w>", "o f</w>",
           "c a", "ca t</w>", "d o", "do g</w>", "i n", "in g</w>", "a a", "aa a",

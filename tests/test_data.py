@@ -15,6 +15,10 @@ from keras_clip.data import images as image_ops
 from tests import image_folders
 
 IMAGE_SIZE = 32
+# tf.data and the image ops are TensorFlow code whatever the Keras backend:
+# tests of the pipeline alone run once, in the TensorFlow run of the suite;
+# tests that feed a model run on every backend.
+PIPELINE_ONLY = pytest.mark.backend("tensorflow")
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +63,7 @@ def _reference_images(folder, names):
     return np.stack(result)
 
 
+@PIPELINE_ONLY
 @pytest.mark.parametrize("captions_format", ["csv", "jsonl"])
 def test_folder_evaluation_yields_exactly_the_valid_pairs(tmp_path, tokenizer,
                                                           captions_format):
@@ -74,6 +79,7 @@ def test_folder_evaluation_yields_exactly_the_valid_pairs(tmp_path, tokenizer,
     assert dataset.report.counts() == expected["counts"]
 
 
+@PIPELINE_ONLY
 def test_training_dataset_skips_bad_entries_and_counts_them(csv_folder, tokenizer):
     folder, expected = csv_folder
     dataset = data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 8, seed=0)
@@ -87,6 +93,7 @@ def test_training_dataset_skips_bad_entries_and_counts_them(csv_folder, tokenize
                                                         "not_an_image"))
 
 
+@PIPELINE_ONLY
 def test_tfrecords_round_trip_and_count_bad_images(shards, tokenizer, csv_folder):
     output, written, expected = shards
     folder, _ = csv_folder
@@ -105,6 +112,7 @@ def test_tfrecords_round_trip_and_count_bad_images(shards, tokenizer, csv_folder
     assert sum(len(b["images"]) for b in training) == 48
 
 
+@PIPELINE_ONLY
 def test_same_seed_same_batches_other_seed_other_batches(shards, tokenizer):
     output, _, _ = shards
 
@@ -120,6 +128,7 @@ def test_same_seed_same_batches_other_seed_other_batches(shards, tokenizer):
     assert not np.array_equal(first[0]["images"], other[0]["images"])
 
 
+@PIPELINE_ONLY
 def test_training_samples_one_caption_per_image_and_reshuffles():
     pixels = np.zeros((8, 20, 20, 3), "uint8")
     captions = [["red one", "blue two", "green three"]] * 8
@@ -133,6 +142,7 @@ def test_training_samples_one_caption_per_image_and_reshuffles():
     assert not all(np.array_equal(epochs[0], e) for e in epochs[1:])
 
 
+@PIPELINE_ONLY
 def test_in_memory_sources_arrays_lists_and_bytes(tokenizer):
     rng = np.random.default_rng(0)
     same_size = rng.integers(0, 255, (6, 24, 24, 3), dtype=np.uint8)
@@ -154,6 +164,7 @@ def test_in_memory_sources_arrays_lists_and_bytes(tokenizer):
     np.testing.assert_allclose(images, image_ops.normalize(same_size).numpy(), atol=1e-6)
 
 
+@PIPELINE_ONLY
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_jpeg_exif_orientation_comes_out_upright(orientation):
     pixels = np.zeros((24, 40, 3), "uint8")
@@ -173,6 +184,7 @@ def test_jpeg_exif_orientation_comes_out_upright(orientation):
     assert np.abs(decoded.astype(int) - reference).mean() < 2.0
 
 
+@PIPELINE_ONLY
 def test_png_modes_decode_to_rgb(tmp_path):
     for index in range(2, 6):  # grayscale, RGBA, palette, 16-bit
         name = image_folders.save_good_image(str(tmp_path), index)
@@ -183,6 +195,7 @@ def test_png_modes_decode_to_rgb(tmp_path):
         np.testing.assert_allclose(cropped.numpy(), reference, atol=0.1)
 
 
+@PIPELINE_ONLY
 def test_center_crop_is_close_to_pil_bicubic():
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 255, (60, 90, 3), dtype=np.uint8)
@@ -194,6 +207,7 @@ def test_center_crop_is_close_to_pil_bicubic():
     assert np.abs(ours - pil).mean() < 2.0
 
 
+@PIPELINE_ONLY
 def test_horizontal_flip_swaps_left_and_right_in_the_caption():
     pixels = np.zeros((16, 16, 16, 3), "uint8")
     pixels[:, :, :8] = 255  # white on the left
@@ -212,6 +226,7 @@ def test_horizontal_flip_swaps_left_and_right_in_the_caption():
     assert 0 < says_left.sum() < 16
 
 
+@PIPELINE_ONLY
 def test_swap_left_right_keeps_case_and_whole_words():
     swapped = image_ops.swap_left_right(tf.constant(
         ["Left of the right cat, leftover rights", "RIGHT"])).numpy()
@@ -233,6 +248,7 @@ def test_fit_runs_through_a_folder_and_reports_each_epoch(csv_folder, tokenizer)
     assert len(lines) == 2 and "3 unreadable_image" in lines[0]
 
 
+@PIPELINE_ONLY
 def test_bad_captions_files_and_arguments_raise_clear_errors(tmp_path, tokenizer):
     (tmp_path / "captions.csv").write_text("name,text\nimg.png,a cat\n")
     with pytest.raises(ValueError, match="captions.csv.*no image column"):

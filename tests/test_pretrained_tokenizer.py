@@ -13,6 +13,11 @@ from tests.test_clip_bpe import MERGES
 from tests.test_clip_bpe import TRICKY
 
 
+# The tokenizer is tensorflow-text graph code, the same whatever the Keras
+# backend: it is tested once, in the TensorFlow run of the suite.
+pytestmark = pytest.mark.backend("tensorflow")
+
+
 def _huggingface_directory(tmp_path):
     merges_path = tmp_path / "merges.txt"
     merges_path.write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n", encoding="utf-8")

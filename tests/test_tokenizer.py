@@ -6,6 +6,11 @@ import tensorflow as tf
 
 from keras_clip import Tokenizer
 
+
+# The tokenizer is tensorflow-text graph code, the same whatever the Keras
+# backend: it is tested once, in the TensorFlow run of the suite.
+pytestmark = pytest.mark.backend("tensorflow")
+
 CORPUS = ["a small red circle on the left", "a large blue square at the top",
           "there is a green triangle in the middle", "a purple cross, small"] * 5
 

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 import keras_clip
 from tests.helpers import tiny_batch, to_numpy
@@ -34,7 +35,11 @@ def test_keras_hub_encoders_as_towers(tmp_path):
                                   model.predict(batch, verbose=0)["image_embeddings"])
 
 
+@pytest.mark.backend("tensorflow", "torch")
 def test_keras_applications_backbone_as_image_tower():
+    """A keras.applications feature map as the image tower. (Not on JAX: the
+    tower contract is backend-independent and covered there by the keras-hub
+    test; compiling MobileNetV3 took half a minute of the JAX run.)"""
     backbone = keras.applications.MobileNetV3Small(
         input_shape=(32, 32, 3), include_top=False, weights=None,
         include_preprocessing=False)  # a feature map: mean-pooled
