@@ -8,7 +8,6 @@ number on the page comes from keras-clip's own `JSDLoss` layer and
     python docs/make_jsd_walkthrough.py --check    # exit 1 if it is stale
 """
 
-import argparse
 import math
 import os
 import sys
@@ -23,6 +22,7 @@ from make_loss_walkthrough import NAMES  # noqa: E402
 from make_loss_walkthrough import TEMPERATURE  # noqa: E402
 from make_loss_walkthrough import TEXTS  # noqa: E402
 from make_loss_walkthrough import _matrix  # noqa: E402
+from make_loss_walkthrough import write_or_check  # noqa: E402
 
 from keras_clip import losses  # noqa: E402
 from keras_clip.layers import JSDLoss  # noqa: E402
@@ -136,20 +136,7 @@ during training at batch sizes 8 to 128 ([batch-size-study.md](batch-size-study.
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="Exit 1 if the page differs from what the code gives.")
-    args = parser.parse_args()
-    text = page()
-    if args.check:
-        with open(PAGE, encoding="utf-8") as f:
-            current = f.read()
-        if current != text:
-            print(f"{PAGE} is stale: run python docs/make_jsd_walkthrough.py")
-            sys.exit(1)
-        return
-    with open(PAGE, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_or_check(PAGE, page(), "make_jsd_walkthrough.py")
 
 
 if __name__ == "__main__":

@@ -136,23 +136,26 @@ def page():
     ])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(path, text, script):
+    """Writes the page, or with --check exits 1 when `path` differs from `text`."""
+    parser = argparse.ArgumentParser(description=f"Writes {os.path.basename(path)}.")
     parser.add_argument("--check", action="store_true",
                         help="Exit 1 if the page differs from what the code gives.")
     args = parser.parse_args()
-    text = page()
     if args.check:
-        with open(PAGE, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             current = f.read()
         if current != text:
-            print(f"{PAGE} is stale: run python docs/make_loss_walkthrough.py")
+            print(f"{path} is stale: run python docs/{script}")
             sys.exit(1)
-        print(f"{PAGE} is up to date")
+        print(f"{path} is up to date")
         return
-    with open(PAGE, "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-    print(f"wrote {PAGE}")
+
+
+def main():
+    write_or_check(PAGE, page(), "make_loss_walkthrough.py")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.backend("tensorflow")
-def test_loss_walkthrough_page_is_what_the_code_gives():
+@pytest.mark.parametrize("script", ["make_loss_walkthrough.py", "make_jsd_walkthrough.py"])
+def test_generated_page_is_what_the_code_gives(script):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "docs/make_loss_walkthrough.py", "--check"],
+    result = subprocess.run([sys.executable, f"docs/{script}", "--check"],
                             cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
 
@@ -29,14 +30,6 @@ def test_walkthrough_numbers_agree_with_a_numpy_hand_calculation():
     columns = -np.mean(np.diag(logits) - np.log(np.exp(logits).sum(0)))
     _, total = page.walkthrough(normalize=True)
     np.testing.assert_allclose(total, (rows + columns) / 2, rtol=1e-5)
-
-
-@pytest.mark.backend("tensorflow")
-def test_jsd_page_is_what_the_code_gives():
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "docs/make_jsd_walkthrough.py", "--check"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
 
 
 def test_jsd_numbers_agree_with_a_numpy_hand_calculation():

@@ -26,17 +26,22 @@ END = 99
 TOLERANCE = 1e-4
 
 
+def _clip_config(width=64, intermediate=128, heads=1, layers=2, vocabulary=100, context=16,
+                 image_size=32, patch_size=8, activation="quick_gelu", end=END,
+                 projection=16, **extra):
+    """A tiny transformers CLIPConfig, the same shape for both towers."""
+    tower = dict(hidden_size=width, intermediate_size=intermediate, num_hidden_layers=layers,
+                 num_attention_heads=heads, hidden_act=activation)
+    return transformers.CLIPConfig(
+        text_config=dict(vocab_size=vocabulary, max_position_embeddings=context,
+                         eos_token_id=end, **tower),
+        vision_config=dict(image_size=image_size, patch_size=patch_size, **tower),
+        projection_dim=projection, **extra)
+
+
 def _reference_model(activation="quick_gelu"):
     torch.manual_seed(0)
-    config = transformers.CLIPConfig(
-        text_config=dict(vocab_size=100, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=1,
-                         max_position_embeddings=16, eos_token_id=END, bos_token_id=98,
-                         pad_token_id=0, hidden_act=activation),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=64,
-                           intermediate_size=128, num_hidden_layers=2,
-                           num_attention_heads=1, hidden_act=activation),
-        projection_dim=16, logit_scale_init_value=3.0)
+    config = _clip_config(activation=activation, logit_scale_init_value=3.0)
     model = transformers.CLIPModel(config).eval()
     with torch.no_grad():  # move the LayerNorms and biases off their 1 / 0 init
         for name, parameter in model.named_parameters():
@@ -357,13 +362,8 @@ def test_readme_five_line_zero_shot_runs(tmp_path, monkeypatch):
         f.write("#version: 0.2\n" + "\n".join(MERGES) + "\n")
     vocabulary = keras_clip.Tokenizer.from_pretrained(str(merges)).vocabulary_size
     torch.manual_seed(0)
-    config = transformers.CLIPConfig(
-        text_config=dict(vocab_size=vocabulary, hidden_size=64, intermediate_size=256,
-                         num_hidden_layers=1, num_attention_heads=1,
-                         max_position_embeddings=77, eos_token_id=vocabulary - 1),
-        vision_config=dict(image_size=224, patch_size=32, hidden_size=64,
-                           intermediate_size=256, num_hidden_layers=1, num_attention_heads=1),
-        projection_dim=16)
+    config = _clip_config(intermediate=256, layers=1, vocabulary=vocabulary, context=77,
+                          image_size=224, patch_size=32, end=vocabulary - 1)
     _save_torchscript(_openai_names(transformers.CLIPModel(config).state_dict()),
                       str(tmp_path / "ViT-B-32.pt"))
     pixels = np.random.default_rng(0).integers(0, 256, (300, 260, 3)).astype("uint8")
@@ -394,13 +394,8 @@ def test_train_command_fine_tunes_a_huggingface_checkpoint(tmp_path, capsys):
     checkpoint = _huggingface_directory(tmp_path / "hf")  # vocab.json + merges.txt
     vocabulary = keras_clip.Tokenizer.from_pretrained(str(checkpoint)).vocabulary_size
     torch.manual_seed(0)
-    config = transformers.CLIPConfig(
-        text_config=dict(vocab_size=vocabulary, hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=2,
-                         max_position_embeddings=77, eos_token_id=vocabulary - 1),
-        vision_config=dict(image_size=32, patch_size=8, hidden_size=32,
-                           intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
-        projection_dim=16)
+    config = _clip_config(width=32, intermediate=64, heads=2, layers=1, vocabulary=vocabulary,
+                          context=77, end=vocabulary - 1)
     transformers.CLIPModel(config).save_pretrained(checkpoint)
     processor = {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.3, 0.3, 0.3]}
     (checkpoint / "preprocessor_config.json").write_text(json.dumps(processor))
