@@ -20,6 +20,8 @@ plot and page from OUTPUT/results.json without training.
 
     python examples/batch_size_study.py                 # the documented run
     python examples/batch_size_study.py --smoke --output /tmp/study
+
+The plot needs matplotlib: pip install -e ".[study]".
 """
 
 import argparse
@@ -98,7 +100,10 @@ def table(summary, seeds):
 
 
 def plot(runs, summary, path):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit('The plot needs matplotlib: pip install -e ".[study]"') from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
