@@ -43,3 +43,12 @@ def test_jsd_numbers_agree_with_a_numpy_hand_calculation():
     negatives = critic[np.arange(3), (np.arange(3) + 1) % 3]
     expected = np.mean(np.log1p(np.exp(-positives))) + np.mean(np.log1p(np.exp(negatives)))
     np.testing.assert_allclose(page.numbers()["loss"], expected, rtol=1e-5)
+
+
+def test_batch_size_study_page_is_what_its_results_give():
+    """docs/batch-size-study.md and its table are regenerated from the
+    committed results.json (the study itself takes half an hour)."""
+    result = subprocess.run([sys.executable, "examples/batch_size_study.py", "--report-only",
+                             "--check"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
