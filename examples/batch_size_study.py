@@ -265,6 +265,14 @@ def _compositional(output):
     for run in result["runs"]:
         lines.append(f"| {OBJECTIVES[run['objective']]} | {run['seed']} | "
                      + " | ".join(f"{run[k]:.3f}" for k in keys) + " |")
+    for objective, label in OBJECTIVES.items():
+        runs = [r for r in result["runs"] if r["objective"] == objective]
+        if runs:
+            held = statistics.mean(r["held_out_top1_of_30"] for r in runs)
+            seen = statistics.mean(r["seen_top1_of_30"] for r in runs)
+            lines.append(f"\n{label}: pairs never seen in training scored {held:.3f} top-1 "
+                         f"against all 30 names, pairs seen in training {seen:.3f} (means "
+                         f"over seeds).")
     settings = result["settings"]
     lines.append(f"\n{settings['steps']} steps at batch {settings['batch_size']}, "
                  f"{settings['architecture']}; chance is 1/30 against all names and "
