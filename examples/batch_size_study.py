@@ -57,7 +57,7 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
                                       args.image_size, batch_size, seed=seed,
                                       crop_scale=(0.8, 1.0)).repeat()
     model = build_model(objective, args.architecture, tokenizer, args.image_size)
-    compile_for_training(model, args.steps, args.learning_rate, 0.1)
+    compile_for_training(model, args.steps, args.learning_rate, 0.1, xla=not args.smoke)
     start = time.time()
     history = model.fit(dataset, epochs=args.points, steps_per_epoch=args.steps // args.points,
                         verbose=0)

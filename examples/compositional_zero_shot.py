@@ -68,7 +68,7 @@ def main(argv=None):
                                               args.image_size, args.batch_size, seed=seed,
                                               crop_scale=(0.8, 1.0)).repeat()
             model = build_model(objective, args.architecture, tokenizer, args.image_size)
-            compile_for_training(model, args.steps, 1e-3, 0.1)
+            compile_for_training(model, args.steps, 1e-3, 0.1, xla=not args.smoke)
             model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0)
             run = {"objective": objective, "seed": seed}
             everything = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)

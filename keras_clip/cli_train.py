@@ -27,8 +27,10 @@ def build_model(objective, architecture, tokenizer, image_size=None, micro_batch
         **overrides, **extra)
 
 
-def compile_for_training(model, total_steps, learning_rate, weight_decay):
-    """CLIP's AdamW, 10% linear warm-up then cosine decay to 0; XLA on TF."""
+def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=True):
+    """CLIP's AdamW, 10% linear warm-up then cosine decay to 0; XLA on TF
+    unless `xla=False` (a few-step run, where compiling costs more than it
+    saves)."""
     import keras
 
     from keras_clip.models.optimizer import default_optimizer
@@ -43,7 +45,7 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        jit = not tf.distribute.has_strategy()
+        jit = xla and not tf.distribute.has_strategy()
     model.compile(optimizer=default_optimizer(schedule, weight_decay=weight_decay),
                   jit_compile=jit)
 
