@@ -17,14 +17,10 @@ from keras_clip.pretrained.weight_map import Entry
 from keras_clip.pretrained.weight_map import tensor
 
 
-def is_keras_hub_preset(path):
-    config = os.path.join(path, "config.json")
-    if not os.path.isfile(config):
-        return False
-    with open(config) as f:
-        content = json.load(f)
-    return "keras_hub" in str(content.get("registered_name", "")) or str(
-        content.get("module", "")).startswith("keras_hub")
+def is_keras_hub_preset(config):
+    """Whether a directory's parsed config.json is a keras-hub preset's."""
+    return "keras_hub" in str(config.get("registered_name", "")) or str(
+        config.get("module", "")).startswith("keras_hub")
 
 
 def read_keras_hub_preset(path):

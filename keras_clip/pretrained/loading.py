@@ -64,36 +64,30 @@ def _resolve_architecture(architecture):
     return shapes.from_architecture_name(architecture)
 
 
-def _preprocessing(mean, std, image_size):
-    return {"mean": tuple(mean), "std": tuple(std), "image_size": image_size}
-
-
 def read_checkpoint(path, architecture=None):
-    """(shape fields, tensors, layout, preprocessing) of a checkpoint path."""
+    """(shape fields, tensors, layout, (image mean, image std)) of a checkpoint path."""
     path = os.fspath(path)
     if os.path.isdir(path):
         config_path = os.path.join(path, "config.json")
-        if is_keras_hub_preset(path):
+        config = read_json(config_path) if os.path.exists(config_path) else {}
+        if is_keras_hub_preset(config):
             shape, tensors, mean_and_std = read_keras_hub_preset(path)
-            mean, std = mean_and_std or (OPENAI_MEAN, OPENAI_STD)
-            return shape, tensors, "keras_hub", _preprocessing(mean, std, shape["image_size"])
+            return shape, tensors, "keras_hub", mean_and_std or (OPENAI_MEAN, OPENAI_STD)
         if os.path.exists(os.path.join(path, "open_clip_config.json")):
             config = read_json(os.path.join(path, "open_clip_config.json"))
             shape = _resolve_architecture(architecture or config)
             tensors = _read_weights(path, ["open_clip_model.safetensors",
                                            "open_clip_pytorch_model.bin"])
             preprocess = config.get("preprocess_cfg", {})
-            return shape, tensors, "open_clip", _preprocessing(
-                preprocess.get("mean", OPENAI_MEAN), preprocess.get("std", OPENAI_STD),
-                shape["image_size"])
-        if os.path.exists(config_path) and "vision_config" in read_json(config_path):
-            shape = shapes.from_huggingface_config(read_json(config_path))
+            return shape, tensors, "open_clip", (preprocess.get("mean", OPENAI_MEAN),
+                                                 preprocess.get("std", OPENAI_STD))
+        if "vision_config" in config:
+            shape = shapes.from_huggingface_config(config)
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
             processor = os.path.join(path, "preprocessor_config.json")
             processor = read_json(processor) if os.path.exists(processor) else {}
-            return shape, tensors, "huggingface", _preprocessing(
-                processor.get("image_mean", OPENAI_MEAN),
-                processor.get("image_std", OPENAI_STD), shape["image_size"])
+            return shape, tensors, "huggingface", (processor.get("image_mean", OPENAI_MEAN),
+                                                   processor.get("image_std", OPENAI_STD))
         raise ValueError(
             f"{path} is not a Hugging Face CLIPModel directory (config.json with "
             "vision_config), an open_clip one (open_clip_config.json) or a keras-hub "
@@ -108,8 +102,7 @@ def read_checkpoint(path, architecture=None):
         shape = shapes.from_openai_state(tensors)
     else:
         shape = _resolve_architecture(architecture)
-    return shape, tensors, "open_clip", _preprocessing(OPENAI_MEAN, OPENAI_STD,
-                                                       shape["image_size"])
+    return shape, tensors, "open_clip", (OPENAI_MEAN, OPENAI_STD)
 
 
 def from_pretrained(model_class, path, architecture=None, **model_kwargs):
@@ -119,23 +112,19 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     """
     import keras
 
+    from keras_clip.models.architectures import build_from_shape
+
     if os.fspath(path).endswith(".keras"):
         return keras.saving.load_model(path)
-    shape, tensors, layout, preprocessing = read_checkpoint(path, architecture)
-    model_kwargs.setdefault("image_mean", preprocessing["mean"])
-    model_kwargs.setdefault("image_std", preprocessing["std"])
-    model = _build(model_class, shape, model_kwargs)
+    shape, tensors, layout, (mean, std) = read_checkpoint(path, architecture)
+    model_kwargs.setdefault("image_mean", tuple(mean))
+    model_kwargs.setdefault("image_std", tuple(std))
+    model = build_from_shape(model_class, shape, **model_kwargs)
     entries = {"huggingface": layouts.huggingface_weight_map,
                "keras_hub": keras_hub_weight_map,
                "open_clip": layouts.openai_weight_map}[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
-
-
-def _build(model_class, shape, model_kwargs):
-    from keras_clip.models.architectures import build_from_shape
-
-    return build_from_shape(model_class, shape, **model_kwargs)
 
 
 def save_pretrained(model, path, format="huggingface"):
