@@ -36,7 +36,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(ROOT, "docs", "batch_size_study")
 PAGE = os.path.join(ROOT, "docs", "batch-size-study.md")
-OBJECTIVES = {"infonce": "CLIP (InfoNCE)", "clip-lite": "CLIP-Lite (JSD)"}
+# name: (label, build_model's objective, the loss layer's options)
+VARIANTS = {
+    "infonce": ("CLIP (InfoNCE)", "infonce", {}),
+    "clip-lite": ("CLIP-Lite (JSD)", "clip-lite", {}),
+    "clip-lite-symmetric": ("CLIP-Lite (JSD, symmetric)", "clip-lite", {"symmetric": True}),
+}
+OBJECTIVES = {name: variant[0] for name, variant in VARIANTS.items()}
+# Settings that must match for saved runs to be kept and added to.
+SAME_RUN = ("steps", "points", "architecture", "image_size", "pool_size", "test_size",
+            "learning_rate")
 METRICS = ("zero_shot_top1", "image_to_text_r1", "text_to_image_r1", "final_mi")
 
 
@@ -56,7 +65,9 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
     dataset = data.image_text_dataset((pool["images"], pool["captions"]), tokenizer,
                                       args.image_size, batch_size, seed=seed,
                                       crop_scale=(0.8, 1.0)).repeat()
-    model = build_model(objective, args.architecture, tokenizer, args.image_size)
+    _, model_objective, options = VARIANTS[objective]
+    model = build_model(model_objective, args.architecture, tokenizer, args.image_size,
+                        objective_options=options)
     compile_for_training(model, args.steps, args.learning_rate, 0.1, xla=not args.smoke)
     start = time.time()
     history = model.fit(dataset, epochs=args.points, steps_per_epoch=args.steps // args.points,
@@ -114,6 +125,8 @@ def plot(runs, summary, path, test_size):
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for objective, label in OBJECTIVES.items():
         keys = [k for k in summary if k[0] == objective]
+        if not keys:
+            continue
         batches = [k[1] for k in keys]
         for axis, metric, title in ((axes[0], "zero_shot_top1", "Zero-shot top-1 (30 classes)"),
                                     (axes[1], "text_to_image_r1", "Retrieval R@1, text→image")):
@@ -123,7 +136,7 @@ def plot(runs, summary, path, test_size):
             axis.set_title(title)
         for run in runs:
             if run["objective"] == objective and run["seed"] == runs[0]["seed"]:
-                style = "-" if objective == "infonce" else "--"
+                style = {"infonce": "-", "clip-lite": "--"}.get(objective, ":")
                 axes[2].plot(range(1, len(run["mi_over_training"]) + 1),
                              run["mi_over_training"], style,
                              label=f"{label}, batch {run['batch_size']}")
@@ -144,7 +157,9 @@ def plot(runs, summary, path, test_size):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", default="8,16,32,64,128")
-    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--objectives", default="infonce,clip-lite",
+                        help=f"Comma-separated, from {', '.join(VARIANTS)}.")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--points", type=int, default=8,
                         help="How many times the MI estimate is recorded.")
@@ -159,6 +174,8 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="With --report-only: exit 1 if table.md or the page differ "
                              "from what results.json gives (writes nothing).")
+    parser.add_argument("--restart", action="store_true",
+                        help="Discard OUTPUT/results.json instead of adding to it.")
     parser.add_argument("--smoke", action="store_true", help="A seconds-long run (tests).")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -177,20 +194,56 @@ def main(argv=None):
 
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    objectives = args.objectives.split(",")
+    unknown = sorted(set(objectives) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"Unknown objectives {unknown}; expected some of {list(VARIANTS)}.")
+    runs = [] if args.restart else saved_runs(args)
+    done = {(r["objective"], r["batch_size"], r["seed"]) for r in runs}
     pool = shapes.load(args.pool_size, args.image_size, seed=100)
     test = shapes.load(args.test_size, args.image_size, seed=200)
     tokenizer = keras_clip.Tokenizer.from_corpus(pool["captions"], 1000, context_length=16)
     os.makedirs(args.output, exist_ok=True)
-    runs = []
     for seed in seeds:
-        for objective in OBJECTIVES:
+        for objective in objectives:
             for batch_size in batch_sizes:
+                if (objective, batch_size, seed) in done:
+                    continue
                 runs.append(train_one(objective, batch_size, seed, args, pool, test,
                                       tokenizer))
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
-                with open(os.path.join(args.output, "results.json"), "w") as f:
-                    json.dump({"settings": vars(args), "runs": runs}, f, indent=1)
-    return write_report(runs, vars(args), args.output)
+                save_runs(runs, args)
+    return write_report(runs, settings_of(runs, args), args.output)
+
+
+def saved_runs(args):
+    """The runs in OUTPUT/results.json, when it was made with the same settings."""
+    path = os.path.join(args.output, "results.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        saved = json.load(f)
+    differ = [k for k in SAME_RUN if saved["settings"].get(k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"{path} was made with other {', '.join(differ)}; pass --restart "
+                         "to discard it, or another --output.")
+    print(f"Keeping {len(saved['runs'])} runs from {path}.", file=sys.stderr)
+    return saved["runs"]
+
+
+def settings_of(runs, args):
+    """The settings saved with the runs: seeds, batches and objectives as run."""
+    settings = dict(vars(args))
+    for key, field in (("seeds", "seed"), ("batch_sizes", "batch_size"),
+                       ("objectives", "objective")):
+        values = sorted({r[field] for r in runs}, key=lambda v: (str(type(v)), v))
+        settings[key] = ",".join(str(v) for v in values)
+    return settings
+
+
+def save_runs(runs, args):
+    with open(os.path.join(args.output, "results.json"), "w") as f:
+        json.dump({"settings": settings_of(runs, args), "runs": runs}, f, indent=1)
 
 
 def write_report(runs, settings, output):
@@ -240,6 +293,15 @@ def findings(summary):
         verdict = "within the seeds' spread" if margin <= noise else f"{better} ahead"
         lines.append(f"- Zero-shot, batch {batch}: CLIP {clip[0]:.3f}, CLIP-Lite {lite[0]:.3f} "
                      f"({verdict}; difference {margin:.3f}, largest std {noise:.3f}).")
+    for batch in batches:
+        lite = summary.get(("clip-lite", batch))
+        both_ways = summary.get(("clip-lite-symmetric", batch))
+        if lite and both_ways:
+            lines.append(
+                f"- Symmetric CLIP-Lite, batch {batch}: zero-shot "
+                f"{both_ways['zero_shot_top1'][0]:.3f} vs {lite['zero_shot_top1'][0]:.3f}, "
+                f"R@1 text→image {both_ways['text_to_image_r1'][0]:.3f} vs "
+                f"{lite['text_to_image_r1'][0]:.3f} for one-way CLIP-Lite.")
     low, high = batches[0], batches[-1]
     for objective, label in OBJECTIVES.items():
         if (objective, low) not in summary or (objective, high) not in summary:
@@ -282,6 +344,14 @@ def _compositional(output):
     return "\n".join(lines) + "\n"
 
 
+def _variants(summary):
+    if not any(objective == "clip-lite-symmetric" for objective, _ in summary):
+        return ""
+    return ("\nCLIP-Lite (JSD, symmetric) is `JSDLoss(symmetric=True)`: it also scores each "
+            "caption\nagainst the next example's image, so two negatives per pair instead of "
+            "one.")
+
+
 def page(summary, seeds, settings, output):
     table_text = table(summary, seeds) + "\n"
     return f"""# The batch-size study: CLIP against CLIP-Lite
@@ -295,7 +365,7 @@ learns well at batch sizes where CLIP's InfoNCE, whose bound is capped at log(ba
 Both were trained here with the same towers ({settings["architecture"]}), the same
 {settings["steps"]} steps and the same pool of {settings["pool_size"]} generated shapes
 pairs, at each batch size, for seeds {seeds}, and measured on {settings["test_size"]} held-out
-images (30 classes; chance 0.033).
+images (30 classes; chance 0.033).{_variants(summary)}
 
 ![zero-shot, retrieval and MI against batch size](batch_size_study/plot.png)
 

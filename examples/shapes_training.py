@@ -68,11 +68,8 @@ def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_s
                                       image_size, global_batch_size, seed=seed,
                                       crop_scale=(0.8, 1.0))
     with build_scope or contextlib.nullcontext():
-        model = build_model(objective, architecture, tokenizer)
-        if objective_options:
-            config = model.get_config()
-            config["objective"]["config"].update(objective_options)
-            model = type(model).from_config(config)
+        model = build_model(objective, architecture, tokenizer,
+                            objective_options=objective_options)
         compile_for_training(model, epochs * (train_size // global_batch_size), 1e-3, 0.1)
     start = time.time()
     history = model.fit(dataset, epochs=epochs, verbose=2,

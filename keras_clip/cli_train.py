@@ -11,16 +11,21 @@ import time
 OBJECTIVES = ("infonce", "jsd", "siglip", "clip-lite")
 
 
-def build_model(objective, architecture, tokenizer, image_size=None, micro_batches=1):
-    """A `CLIP` (infonce, jsd, siglip) or `CLIPLite` (clip-lite) for `tokenizer`."""
+def build_model(objective, architecture, tokenizer, image_size=None, micro_batches=1,
+                objective_options=None):
+    """A `CLIP` (infonce, jsd, siglip) or `CLIPLite` (clip-lite) for
+    `tokenizer`; `objective_options` are the loss layer's keyword arguments
+    (e.g. {"symmetric": True} with clip-lite)."""
     import keras_clip
+    from keras_clip.layers.contrastive_objective import get_objective
 
     overrides = {"image_size": image_size} if image_size else {}
     overrides["micro_batches"] = micro_batches
     if objective == "clip-lite":
-        model_class, extra = keras_clip.CLIPLite, {}
+        model_class, layer_name = keras_clip.CLIPLite, "jsd"
     else:
-        model_class, extra = keras_clip.CLIP, {"objective": objective}
+        model_class, layer_name = keras_clip.CLIP, objective
+    extra = {"objective": get_objective(layer_name, **(objective_options or {}))}
     return model_class.from_architecture(
         architecture, vocabulary_size=tokenizer.vocabulary_size,
         context_length=tokenizer.context_length, end_token_id=tokenizer.end_token_id,

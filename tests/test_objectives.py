@@ -94,6 +94,10 @@ def test_objective_names_and_errors():
     assert isinstance(layers.get_objective("siglip"), layers.SigLIPLoss)
     with pytest.raises(ValueError, match="Unknown objective 'triplet'"):
         layers.get_objective("triplet")
+    both_ways = layers.get_objective("jsd", symmetric=True, prior_weight=0.5)
+    assert both_ways.symmetric and both_ways.prior_weight == 0.5
+    with pytest.raises(ValueError, match=r"options \['symmetric'\] go with an objective name"):
+        layers.get_objective(layers.JSDLoss(), symmetric=True)
     with pytest.raises(ValueError, match="Unknown critic"):
         layers.JSDLoss(critic="bilinear")
     with pytest.raises(ValueError, match="temperature must be positive"):

@@ -97,19 +97,30 @@ def _check_positive(**values):
             raise ValueError(f"{name} must be positive, got {value}.")
 
 
-def get_objective(identifier):
-    """Resolves "infonce", "jsd", "siglip", a config dict or a layer."""
+def get_objective(identifier, **options):
+    """Resolves "infonce", "jsd", "siglip", a config dict or a layer.
+
+    Args:
+        identifier: an objective name, a serialised layer or a layer.
+        **options: with a name, the layer's keyword arguments (e.g.
+            `symmetric=True` for "jsd").
+    """
     from keras_clip.layers.infonce_loss import InfoNCELoss
     from keras_clip.layers.jsd_loss import JSDLoss
     from keras_clip.layers.siglip_loss import SigLIPLoss
 
     by_name = {"infonce": InfoNCELoss, "jsd": JSDLoss, "siglip": SigLIPLoss}
+    if options and not isinstance(identifier, str):
+        raise ValueError(
+            f"Objective options {sorted(options)} go with an objective name, "
+            f"not with {type(identifier).__name__}."
+        )
     if isinstance(identifier, ContrastiveObjective):
         return identifier
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
     if isinstance(identifier, str) and identifier.lower() in by_name:
-        return by_name[identifier.lower()]()
+        return by_name[identifier.lower()](**options)
     raise ValueError(
         f"Unknown objective {identifier!r}. Expected one of "
         f"{sorted(by_name)} or a keras_clip.layers loss-layer instance."
