@@ -185,7 +185,7 @@ def main(argv=None):
             return check_report(saved["runs"], saved["settings"], args.output)
         return write_report(saved["runs"], saved["settings"], args.output)
     if args.smoke:
-        args.batch_sizes, args.seeds, args.steps, args.points = "4,8", "0", 4, 2
+        args.batch_sizes, args.seeds, args.steps, args.points = "8", "0", 4, 2
         args.architecture, args.image_size, args.pool_size, args.test_size = (
             "tiny-vit", 32, 64, 30)
 

@@ -18,7 +18,7 @@ from keras_clip import data
 from keras_clip.datasets import shapes
 from keras_clip.preprocessing import normalize_images
 
-SMOKE = dict(train_size=64, test_size=60, epochs=1, architecture="tiny-vit")
+SMOKE = dict(train_size=64, test_size=60, epochs=1, architecture="tiny-vit", xla=False)
 
 
 def add_common_arguments(parser):
@@ -45,7 +45,7 @@ def settings(args):
 
 def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_size=600,
                     epochs=3, architecture="shapes-vit", objective="infonce", seed=0,
-                    objective_options=None, return_model=False):
+                    objective_options=None, xla=True, return_model=False):
     """Trains on generated shapes and returns a dict of results.
 
     Args:
@@ -53,6 +53,7 @@ def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_s
         build_scope: a context manager to build the model in (e.g. a
             tf.distribute strategy's scope), or None.
         objective_options: dict of keyword arguments for the objective layer.
+        xla: compile with XLA on TensorFlow (off for a few-step run).
         return_model: also return the trained model and its tokenizer.
     """
     from keras_clip.cli_train import build_model
@@ -70,7 +71,8 @@ def train_on_shapes(global_batch_size, build_scope=None, train_size=4096, test_s
     with build_scope or contextlib.nullcontext():
         model = build_model(objective, architecture, tokenizer,
                             objective_options=objective_options)
-        compile_for_training(model, epochs * (train_size // global_batch_size), 1e-3, 0.1)
+        compile_for_training(model, epochs * (train_size // global_batch_size), 1e-3, 0.1,
+                             xla=xla)
     start = time.time()
     history = model.fit(dataset, epochs=epochs, verbose=2,
                         callbacks=[data.DataReportCallback(dataset)])

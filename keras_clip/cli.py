@@ -12,6 +12,7 @@ from keras_clip.cli_common import load_model_dir
 from keras_clip.cli_common import save_model_dir
 from keras_clip.cli_evaluate import add_evaluate_parser
 from keras_clip.cli_train import OBJECTIVES
+from keras_clip.cli_train import add_no_xla_argument
 from keras_clip.cli_train import add_train_parser
 
 
@@ -37,6 +38,7 @@ def _demo_parser(subparsers):
                         choices=OBJECTIVES,
                         help="'clip-lite' trains keras_clip.CLIPLite (JSD).")
     parser.add_argument("--seed", type=int, default=0)
+    add_no_xla_argument(parser)
     parser.add_argument("--output", default=DEMO_OUTPUT,
                         help="Directory for model.keras, tokenizer/ and saved_model/ "
                              f"(default {DEMO_OUTPUT}; '' to save nothing).")
@@ -72,7 +74,7 @@ def run_demo(args):
     )
     model = build_model(args.objective, args.architecture, tokenizer)
     compile_for_training(model, args.epochs * (args.train_size // args.batch_size),
-                         args.learning_rate, weight_decay=0.1)
+                         args.learning_rate, weight_decay=0.1, xla=not args.no_xla)
     images = normalize_images(train["images"])
     token_ids = tokenizer(train["captions"])
     usable = (args.train_size // args.batch_size) * args.batch_size

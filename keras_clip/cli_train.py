@@ -32,6 +32,12 @@ def build_model(objective, architecture, tokenizer, image_size=None, micro_batch
         **overrides, **extra)
 
 
+def add_no_xla_argument(parser):
+    parser.add_argument("--no-xla", action="store_true",
+                        help="TensorFlow: compile the training step without XLA (on by "
+                             "default; for a few steps compiling costs more than it saves).")
+
+
 def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=True):
     """CLIP's AdamW, 10% linear warm-up then cosine decay to 0; XLA on TF
     unless `xla=False` (a few-step run, where compiling costs more than it
@@ -97,6 +103,7 @@ def add_train_parser(subparsers):
                              "and a backup that resumes an interrupted run.")
     parser.add_argument("--tensorboard", help="TensorBoard log directory.")
     parser.add_argument("--seed", type=int, default=0)
+    add_no_xla_argument(parser)
     parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                         help="0 silent, 1 progress bar (default on a terminal), 2 one "
                              "line per epoch (default otherwise).")
@@ -187,7 +194,7 @@ def run_train(args):
                                              args.batch_size, training=False, **constants)
     steps_per_epoch = max(1, source.num_images() // args.batch_size)
     compile_for_training(model, args.epochs * steps_per_epoch, args.learning_rate,
-                         args.weight_decay)
+                         args.weight_decay, xla=not args.no_xla)
     print(f"keras-clip train: backend={keras.backend.backend()}, {type(model).__name__} "
           f"{args.pretrained or args.architecture} ({model.count_params():,} parameters), "
           f"{source.num_images()} images from {source.origin}, about {steps_per_epoch} "

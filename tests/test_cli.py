@@ -48,7 +48,7 @@ def test_train_from_a_folder_with_checkpoints_tensorboard_and_report(capsys, tmp
             "--batch-size", "8", "--vocabulary-size", "100", "--context-length", "16",
             "--validation", str(folder / "captions.jsonl"), "--verbose", "0",
             "--output", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
-            "--tensorboard", str(tmp_path / "tb")]
+            "--tensorboard", str(tmp_path / "tb"), "--no-xla"]
     assert cli.main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["model"] == "CLIP" and summary["epochs"] == 2

@@ -20,7 +20,8 @@ def _train(kill_at, folder, work, name):
     args = [sys.executable, "-m", "tests.crash_check", str(kill_at), "train", folder,
             "--architecture", "tiny-vit", "--epochs", "3", "--batch-size", "8",
             "--vocabulary-size", "100", "--context-length", "16", "--seed", "3",
-            "--horizontal-flip", "--verbose", "0", "--output", os.path.join(work, name),
+            "--horizontal-flip", "--no-xla", "--verbose", "0",
+            "--output", os.path.join(work, name),
             "--checkpoint-dir", os.path.join(work, name + "_checkpoints")]
     return subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=600)
 
