@@ -142,13 +142,30 @@ def _save_torchscript(tensors, path):
     torch.jit.script(root).save(path)
 
 
+def _save_pickled_shards(model, directory):
+    """pytorch_model.bin in two shards with their index, as older transformers
+    wrote large checkpoints (transformers 5 writes only safetensors)."""
+    directory.mkdir()
+    (directory / "config.json").write_text(model.config.to_json_string())
+    state = model.state_dict()
+    names = sorted(state)
+    weight_map = {}
+    for number, part in enumerate((names[::2], names[1::2]), start=1):
+        shard = f"pytorch_model-0000{number}-of-00002.bin"
+        torch.save({name: state[name] for name in part}, directory / shard)
+        weight_map.update({name: shard for name in part})
+    index = {"metadata": {}, "weight_map": weight_map}
+    (directory / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
     model = _reference_model()
     images, token_ids = _inputs()
     model.save_pretrained(root / "hf")
-    model.save_pretrained(root / "hf_bin", safe_serialization=False)
+    model.save_pretrained(root / "hf_sharded", max_shard_size="100KB")
+    _save_pickled_shards(model, root / "hf_bin")
     openai = _openai_names(model.state_dict())
     write_safetensors(str(root / "open_clip.safetensors"), openai)
     torch.save({name: torch.tensor(v) for name, v in openai.items()}, root / "open_clip.bin")
@@ -164,7 +181,7 @@ OPEN_CLIP_CONFIG = {"embed_dim": 16, "quick_gelu": True,
                                  "heads": 1, "layers": 2, "mlp_ratio": 2.0}}
 
 
-@pytest.mark.parametrize("form", ["hf", "hf_bin", "open_clip.safetensors",
+@pytest.mark.parametrize("form", ["hf", "hf_sharded", "hf_bin", "open_clip.safetensors",
                                   "open_clip.bin", "ViT-tiny.pt"])
 def test_every_form_matches_the_reference(reference, form):
     architecture = OPEN_CLIP_CONFIG if form.startswith("open_clip") else None

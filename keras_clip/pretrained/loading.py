@@ -3,7 +3,7 @@
 Recognised forms of a local path:
 
 - a Hugging Face `CLIPModel` directory: config.json with model.safetensors
-  (or sharded, with model.safetensors.index.json) or pytorch_model.bin;
+  or pytorch_model.bin, whole or sharded (with NAME.index.json);
 - an open_clip directory: open_clip_config.json with
   open_clip_model.safetensors or open_clip_pytorch_model.bin;
 - a keras-hub CLIP preset directory (a `CLIPBackbone` in Keras format);
@@ -35,25 +35,20 @@ from keras_clip.pretrained.weight_map import load_weight_map
 FORMATS = ("huggingface", "open_clip")
 
 
-def _first_existing(directory, names):
-    for name in names:
-        if os.path.exists(os.path.join(directory, name)):
-            return os.path.join(directory, name)
-    return None
-
-
 def _read_weights(directory, names):
-    index = _first_existing(directory, [n + ".index.json" for n in names
-                                        if n.endswith(".safetensors")])
-    if index:  # sharded: {"weight_map": {tensor name: shard file}}
-        tensors = {}
-        for shard in sorted(set(read_json(index)["weight_map"].values())):
-            tensors.update(read_state_dict(os.path.join(directory, shard)))
-        return tensors
-    path = _first_existing(directory, names)
-    if path is None:
-        raise FileNotFoundError(f"{directory} has none of the weight files {names}.")
-    return read_state_dict(path)
+    """The first of `names` found in `directory`, whole or sharded (NAME.index.json
+    lists each tensor's shard, as Hugging Face writes large checkpoints)."""
+    for name in names:
+        index = os.path.join(directory, name + ".index.json")
+        if os.path.exists(index):
+            tensors = {}
+            for shard in sorted(set(read_json(index)["weight_map"].values())):
+                tensors.update(read_state_dict(os.path.join(directory, shard)))
+            return tensors
+        if os.path.exists(os.path.join(directory, name)):
+            return read_state_dict(os.path.join(directory, name))
+    raise FileNotFoundError(f"{directory} has none of the weight files {names} (whole, "
+                            "or sharded with NAME.index.json).")
 
 
 def _resolve_architecture(architecture):
