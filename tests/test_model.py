@@ -114,6 +114,25 @@ def test_keras_file_round_trip_gives_identical_embeddings(make, tmp_path):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
 
 
+def test_from_pretrained_keras_file_with_model_arguments(tmp_path):
+    model = tiny()
+    model.objective.log_logit_scale.assign(2.5)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    expected = model.predict(BATCH, verbose=0)
+    same_objective = keras_clip.CLIP.from_pretrained(path, micro_batches=2)
+    other_objective = keras_clip.CLIP.from_pretrained(path, objective="siglip")
+    assert same_objective.micro_batches == 2
+    assert float(to_numpy(same_objective.objective.log_logit_scale)) == 2.5
+    assert isinstance(other_objective.objective, keras_clip.layers.SigLIPLoss)
+    assert float(to_numpy(other_objective.logit_scale)) == pytest.approx(10.0)  # its own init
+    for rebuilt in (same_objective, other_objective):
+        for key, value in rebuilt.predict(BATCH, verbose=0).items():
+            np.testing.assert_array_equal(value, expected[key])
+    with pytest.raises(ValueError, match=r"Unknown model arguments \['temperature'\]"):
+        keras_clip.CLIP.from_pretrained(path, temperature=0.1)
+
+
 def test_resnet_keras_file_round_trip(tmp_path):
     model = keras_clip.CLIP.from_architecture("tiny-rn")
     batch = tiny_batch(image_size=64)

@@ -355,7 +355,9 @@ class CLIP(ExplicitSignatures, keras.Model):
             architecture: for state-dict files other than OpenAI's: an
                 open_clip name ("ViT-B-32"; "ViT-B-32-quickgelu" for OpenAI's
                 weights), or an open_clip model config (dict or JSON path).
-            **kwargs: model arguments (objective, micro_batches, ...).
+            **kwargs: model arguments (objective, micro_batches, ...). With
+                a `.keras` file they give a copy of the saved model built with
+                them, holding its weights (the objective's only when kept).
 
         Example:
 

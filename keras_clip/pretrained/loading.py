@@ -100,6 +100,37 @@ def read_checkpoint(path, architecture=None):
     return shape, tensors, "open_clip", (OPENAI_MEAN, OPENAI_STD)
 
 
+def _from_keras_file(path, model_kwargs):
+    """A saved keras-clip model; with model arguments (micro_batches, a new
+    objective, ...), a copy built with them that has the saved weights (the
+    objective's own only when it is kept; the optimizer state is not)."""
+    import keras
+
+    from keras_clip.layers.contrastive_objective import get_objective
+
+    model = keras.saving.load_model(path)
+    if not model_kwargs:
+        return model
+    config = model.get_config()
+    unknown = sorted(set(model_kwargs) - set(config))
+    if unknown:
+        raise ValueError(f"Unknown model arguments {unknown} for {path}; expected some of "
+                         f"{sorted(config)}.")
+    if "objective" in model_kwargs:
+        model_kwargs["objective"] = keras.saving.serialize_keras_object(
+            get_objective(model_kwargs["objective"]))
+    rebuilt = type(model).from_config({**config, **model_kwargs})
+    keep_objective = "objective" not in model_kwargs
+
+    def weights(m):
+        skip = set() if keep_objective else {id(v) for v in m.objective.weights}
+        return [v for v in m.weights if id(v) not in skip]
+
+    for target, source in zip(weights(rebuilt), weights(model), strict=True):
+        target.assign(source)
+    return rebuilt
+
+
 def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     """Builds the checkpoint's architecture and loads every tensor, strictly.
 
@@ -110,7 +141,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     from keras_clip.models.architectures import build_from_shape
 
     if os.fspath(path).endswith(".keras"):
-        return keras.saving.load_model(path)
+        return _from_keras_file(path, model_kwargs)
     shape, tensors, layout, (mean, std) = read_checkpoint(path, architecture)
     model_kwargs.setdefault("image_mean", tuple(mean))
     model_kwargs.setdefault("image_std", tuple(std))
