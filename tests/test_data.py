@@ -113,6 +113,17 @@ def test_tfrecords_round_trip_and_count_bad_images(shards, tokenizer, csv_folder
 
 
 @PIPELINE_ONLY
+def test_shards_are_counted_once(shards, monkeypatch):
+    from keras_clip.data import tfrecords
+
+    calls = []
+    counter = tfrecords.count_records
+    monkeypatch.setattr(tfrecords, "count_records", lambda p: calls.append(p) or counter(p))
+    source = data.read_source(shards[0])
+    assert source.num_images() == source.num_images() == 54 and len(calls) == 1
+
+
+@PIPELINE_ONLY
 def test_same_seed_same_batches_other_seed_other_batches(shards, tokenizer):
     output, _, _ = shards
 

@@ -49,17 +49,20 @@ class Examples:
     captions: list
     skipped: collections.Counter
     origin: str
+    _record_count: int = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self):
         return len(self.images)
 
     def num_images(self):
-        """Images in the source (for shards: records, counted by reading)."""
+        """Images in the source (for shards: records, counted by reading once)."""
         if self.kind != "tfrecord":
             return len(self.images)
-        from keras_clip.data.tfrecords import count_records
+        if self._record_count is None:
+            from keras_clip.data.tfrecords import count_records
 
-        return count_records(self.images)
+            self._record_count = count_records(self.images)
+        return self._record_count
 
     def all_captions(self):
         """Every caption, as a flat list of str (e.g. to learn a vocabulary)."""
