@@ -47,6 +47,7 @@ VARIANTS = {
     "clip-lite-symmetric": ("CLIP-Lite (JSD, symmetric)", "clip-lite", {"symmetric": True}),
 }
 OBJECTIVES = {name: variant[0] for name, variant in VARIANTS.items()}
+ORDER = list(VARIANTS)
 # Settings that must match for saved runs to be kept and added to.
 SAME_RUN = ("steps", "points", "architecture", "image_size", "pool_size", "test_size",
             "learning_rate")
@@ -99,7 +100,8 @@ def summarise(runs):
         groups.setdefault((run["objective"], run["batch_size"]), []).append(run)
     return {key: {m: (statistics.mean(r[m] for r in group),
                       statistics.pstdev(r[m] for r in group)) for m in METRICS}
-            for key, group in sorted(groups.items())}
+            for key, group in sorted(groups.items(),
+                                     key=lambda item: (ORDER.index(item[0][0]), item[0][1]))}
 
 
 def table(summary, seeds):
@@ -367,7 +369,7 @@ page from the saved results with `--report-only`.*
 
 CLIP-Lite's claim is that its Jensen-Shannon objective, with one negative per positive,
 learns well at batch sizes where CLIP's InfoNCE, whose bound is capped at log(batch), does not.
-Both were trained here with the same towers ({settings["architecture"]}), the same
+{"All three" if _variants(summary) else "Both"} were trained here with the same towers ({settings["architecture"]}), the same
 {settings["steps"]} steps and the same pool of {settings["pool_size"]} generated shapes
 pairs, at each batch size, for seeds {seeds}, and measured on {settings["test_size"]} held-out
 images (30 classes; chance 0.033).{_variants(summary)}
