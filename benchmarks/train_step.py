@@ -4,14 +4,19 @@ Shape (fixed by the core issue): ViT 64 px, patch 8, width 192, 4 layers,
 3 heads; text context 32, width 192, 4 layers, 3 heads, vocabulary 1000;
 embed 128; batch 64 ("bench-vit"). Each configuration runs in its own
 process (Keras fixes its backend at import): TensorFlow, JAX and PyTorch,
-jit on and off, float32 and mixed bfloat16; the peer is a PyTorch CLIP of
-the same shapes written with torch.nn (pre-LN encoder layers, AdamW). The
+jit on and off, float32 and mixed bfloat16. Two PyTorch peers of the same
+shapes, both trained with AdamW: a CLIP written with torch.nn (pre-LN encoder
+layers; the speedups are against it) and transformers' `CLIPModel` built from
+a config (no download). The
 script also measures the float32 matrix-multiply rate the machine sustains
 (the best of NumPy, PyTorch, TensorFlow and JAX on 2048^3) and reports each configuration's
 fraction of it, from the FLOPs of one training pair (3x the forward
-matmul FLOPs). Times are medians of `--steps` steps after `--warmup`.
+matmul FLOPs). Each configuration's time is the median of `--steps` steps
+after `--warmup`, in each of `--repeats` rounds (every round runs every
+configuration once, so drift in the machine's speed hits all of them alike);
+the report gives the median over rounds and each round's value.
 
-    python benchmarks/train_step.py [--steps 10] [--warmup 3]
+    python benchmarks/train_step.py [--steps 10] [--warmup 3] [--repeats 3]
 """
 
 import argparse
@@ -174,9 +179,47 @@ def run_torch_peer(steps, warmup, compiled=False):
     return statistics.median(times[warmup:])
 
 
+def run_transformers_peer(steps, warmup):
+    """Child process body: median seconds per step of transformers' CLIPModel."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    s = SHAPE
+
+    def tower(width, layers, heads, **extra):
+        return dict(hidden_size=width, intermediate_size=4 * width,
+                    num_hidden_layers=layers, num_attention_heads=heads, **extra)
+
+    config = CLIPConfig(
+        # eos_token_id=2 selects CLIPModel's argmax pooling (as ours).
+        text_config=tower(s["text_width"], s["text_layers"], s["text_heads"],
+                          vocab_size=s["vocabulary"],
+                          max_position_embeddings=s["context"],
+                          bos_token_id=1, eos_token_id=2, pad_token_id=0),
+        vision_config=tower(s["vision_width"], s["vision_layers"], s["vision_heads"],
+                            image_size=s["image"], patch_size=s["patch"]),
+        projection_dim=s["embed"],
+    )
+    torch.manual_seed(0)
+    model = CLIPModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
+    images = torch.randn(s["batch"], 3, s["image"], s["image"])
+    tokens = torch.randint(1, s["vocabulary"], (s["batch"], s["context"]))
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        model(input_ids=tokens, pixel_values=images, return_loss=True).loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[warmup:])
+
+
 def child(args):
     if args.child == "torch-peer":
         seconds = run_torch_peer(args.steps, args.warmup)
+    elif args.child == "transformers-peer":
+        seconds = run_transformers_peer(args.steps, args.warmup)
     else:
         backend, jit, policy = args.child.split(":")
         seconds = run_keras(backend, jit == "jit", policy, args.steps, args.warmup)
@@ -205,38 +248,58 @@ def spawn(name, backend, args):
         return {"error": f"timed out after {args.timeout} s"}
 
 
+def run_rounds(args):
+    """Every configuration once per round; {name: [seconds or error, ...]}."""
+    names = [("torch-peer", "torch"), ("transformers-peer", "torch")] + [
+        (f"{backend}:{jit}:{policy}", backend) for backend, jit, policy in CONFIGS]
+    outcomes = {name: [] for name, _ in names}
+    rates = {}
+    for _ in range(args.repeats):
+        for library, rate in matmul_rate().items():
+            rates.setdefault(library, []).append(rate)
+        for name, backend in names:
+            outcomes[name].append(spawn(name, backend, args))
+    return outcomes, {k: statistics.median(v) for k, v in rates.items()}
+
+
+def summarise(rounds, flops, peak, peer_rate=None):
+    """The median over rounds as pairs/s, fraction of peak and speedup."""
+    seconds = [r["seconds"] for r in rounds if "seconds" in r]
+    if not seconds:
+        return rounds[0]
+    pairs = SHAPE["batch"] / statistics.median(seconds)
+    summary = {"seconds": statistics.median(seconds),
+               "pairs_per_second": round(pairs, 1),
+               "pairs_per_second_by_round": [round(SHAPE["batch"] / t, 1) for t in seconds],
+               "fraction_of_matmul_peak": round(pairs * flops / peak, 3)}
+    if peer_rate:
+        summary["speedup_vs_torch_peer"] = round(pairs / peer_rate, 2)
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
     flops = training_flops_per_pair()
-    rates = matmul_rate()
+    outcomes, rates = run_rounds(args)
     peak = max(rates.values()) * 1e9
-    report = {"shape": SHAPE, "flops_per_pair": flops,
-              "matmul_gflops": {k: round(v, 1) for k, v in rates.items()}}
-    peer = spawn("torch-peer", "torch", args)
-    report["torch_peer"] = peer
+    peer = summarise(outcomes.pop("torch-peer"), flops, peak)
     peer_rate = SHAPE["batch"] / peer["seconds"] if "seconds" in peer else None
-    results = {}
-    for backend, jit, policy in CONFIGS:
-        key = f"{backend}/{jit}/{policy}"
-        outcome = spawn(f"{backend}:{jit}:{policy}", backend, args)
-        if "seconds" in outcome:
-            pairs = SHAPE["batch"] / outcome["seconds"]
-            outcome.update(pairs_per_second=round(pairs, 1),
-                           fraction_of_matmul_peak=round(pairs * flops / peak, 3))
-            if peer_rate:
-                outcome["speedup_vs_torch_peer"] = round(pairs / peer_rate, 2)
-        results[key] = outcome
-    if peer_rate:
-        peer.update(pairs_per_second=round(peer_rate, 1),
-                    fraction_of_matmul_peak=round(peer_rate * flops / peak, 3))
-    report["keras_clip"] = results
+    report = {"shape": SHAPE, "flops_per_pair": flops, "rounds": args.repeats,
+              "matmul_gflops": {k: round(v, 1) for k, v in rates.items()},
+              "torch_peer": peer,
+              "transformers_peer": summarise(outcomes.pop("transformers-peer"),
+                                             flops, peak, peer_rate)}
+    report["keras_clip"] = {
+        name.replace(":", "/"): summarise(rounds, flops, peak, peer_rate)
+        for name, rounds in outcomes.items()}
     print(json.dumps(report))
 
 

@@ -25,7 +25,7 @@ run_backends() {  # run_backends BACKEND... -- PYTEST_ARGS...
     shift
     for backend in "${lane[@]}"; do
         local start=$SECONDS
-        KERAS_BACKEND=$backend python3 -m pytest -q -p no:cacheprovider \
+        KERAS_BACKEND=$backend python3 -m pytest -q -p no:cacheprovider --durations=15 \
             --basetemp="$logs/tmp-$backend" "$@" tests > "$logs/$backend.log" 2>&1
         echo $? > "$logs/$backend.rc"
         echo "--- KERAS_BACKEND=$backend finished (exit $(cat "$logs/$backend.rc"), $((SECONDS - start)) s)"
