@@ -104,10 +104,11 @@ def check(objective):
     else:
         strategy = mirrored_strategy()
         report["devices"] = strategy.num_replicas_in_sync
-        for name, local in (("global", False), ("local", True)):
-            with strategy.scope():
-                model = build(objective, local, initial)
-            report[name] = compare(initial, single, step(model, batch))
+        with strategy.scope():
+            global_model = build(objective, False, initial)
+        report["global"] = compare(initial, single, step(global_model, batch))
+        local = step_local(strategy, objective, initial, batch)
+        report["local"] = compare(initial, single, local)
         # The same per-replica objective run by hand on each half: the
         # distributed step must equal the mean of the two halves.
         halves = [step(build(objective, True, initial),
@@ -115,8 +116,7 @@ def check(objective):
                   for i in range(2)]
         mean_loss = (halves[0][0] + halves[1][0]) / 2
         mean_weights = [(a + b) / 2 for a, b in zip(halves[0][1], halves[1][1])]
-        report["local_vs_halves"] = compare(initial, (mean_loss, mean_weights),
-                                            step_local(strategy, objective, initial, batch))
+        report["local_vs_halves"] = compare(initial, (mean_loss, mean_weights), local)
     return report
 
 
