@@ -17,11 +17,11 @@ def _objective(name):
     return name
 
 
-def _sgd_model(objective, micro_batches, weights):
+def _sgd_model(objective, micro_batches, weights, jit_compile="auto"):
     model = keras_clip.CLIP.from_architecture(
         "tiny-vit", objective=_objective(objective), micro_batches=micro_batches)
     model.set_weights(weights)
-    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    model.compile(optimizer=keras.optimizers.SGD(1.0), jit_compile=jit_compile)
     return model
 
 
@@ -55,6 +55,23 @@ def test_four_micro_batches_of_16_train_as_one_batch_of_64(objective):
                     for i in range(4)]
         averaged = [np.mean([q[n] for q in quarters], axis=0) for n in range(len(initial))]
         assert max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, averaged)) > 1e-3
+
+
+@pytest.mark.backend("tensorflow")
+def test_micro_batches_under_xla_train_as_one_batch():
+    """TensorFlow's slices loop over a dynamic batch dimension; Keras keeps
+    XLA off on CPU by default, so this compiles the step with XLA on (2
+    slices: the compile time grows with their number)."""
+    batch = tiny_batch(batch=16, seed=3)
+    initial = keras_clip.CLIP.from_architecture("tiny-vit").get_weights()
+    loss_whole, weights_whole = _step(_sgd_model("infonce", 1, initial), batch, initial)
+    sliced_model = _sgd_model("infonce", 2, initial, jit_compile=True)
+    assert sliced_model.jit_compile  # Keras turns it off for unsupported layers
+    loss_sliced, weights_sliced = _step(sliced_model, batch, initial)
+    assert abs(loss_whole - loss_sliced) <= 1e-5 * abs(loss_whole)
+    largest_step = max(np.max(np.abs(w - i)) for w, i in zip(weights_whole, initial))
+    difference = max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, weights_sliced))
+    assert difference <= 1e-5 * largest_step
 
 
 def test_uneven_slices_and_a_batch_smaller_than_the_slices():
