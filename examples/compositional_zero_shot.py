@@ -28,7 +28,7 @@ HELD_OUT = ("red circle", "green square", "blue triangle", "yellow cross", "purp
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", default=",".join(HELD_OUT))
-    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--architecture", default="shapes-vit")
