@@ -164,7 +164,15 @@ def run_torch_peer(steps, warmup, compiled=False):
 
     torch.manual_seed(0)
     model = TorchCLIP()
-    step_fn = torch.compile(model) if compiled else model
+    return _median_torch_step(model, torch.compile(model) if compiled else model,
+                              steps, warmup)
+
+
+def _median_torch_step(model, loss_of, steps, warmup):
+    """Median seconds of an AdamW step on `loss_of(images, tokens)`."""
+    import torch
+
+    s = SHAPE
     optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
     images = torch.randn(s["batch"], 3, s["image"], s["image"])
     tokens = torch.randint(1, s["vocabulary"], (s["batch"], s["context"]))
@@ -172,8 +180,7 @@ def run_torch_peer(steps, warmup, compiled=False):
     for _ in range(warmup + steps):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = step_fn(images, tokens)
-        loss.backward()
+        loss_of(images, tokens).backward()
         optimizer.step()
         times.append(time.perf_counter() - start)
     return statistics.median(times[warmup:])
@@ -202,17 +209,10 @@ def run_transformers_peer(steps, warmup):
     )
     torch.manual_seed(0)
     model = CLIPModel(config)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
-    images = torch.randn(s["batch"], 3, s["image"], s["image"])
-    tokens = torch.randint(1, s["vocabulary"], (s["batch"], s["context"]))
-    times = []
-    for _ in range(warmup + steps):
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        model(input_ids=tokens, pixel_values=images, return_loss=True).loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[warmup:])
+    return _median_torch_step(
+        model, lambda images, tokens: model(input_ids=tokens, pixel_values=images,
+                                            return_loss=True).loss,
+        steps, warmup)
 
 
 def child(args):
@@ -267,8 +267,9 @@ def summarise(rounds, flops, peak, peer_rate=None):
     seconds = [r["seconds"] for r in rounds if "seconds" in r]
     if not seconds:
         return rounds[0]
-    pairs = SHAPE["batch"] / statistics.median(seconds)
-    summary = {"seconds": statistics.median(seconds),
+    median = statistics.median(seconds)
+    pairs = SHAPE["batch"] / median
+    summary = {"seconds": median,
                "pairs_per_second": round(pairs, 1),
                "pairs_per_second_by_round": [round(SHAPE["batch"] / t, 1) for t in seconds],
                "fraction_of_matmul_peak": round(pairs * flops / peak, 3)}

@@ -33,6 +33,17 @@ def _step(model, batch, weights):
     return history.history["loss"][0], model.get_weights()
 
 
+def _assert_same_step(whole, sliced, initial):
+    """Equal losses (1e-5 relative) and steps (1e-5 of the largest step)."""
+    (loss_whole, weights_whole), (loss_sliced, weights_sliced) = whole, sliced
+    assert abs(loss_whole - loss_sliced) <= 1e-5 * abs(loss_whole)
+    # With SGD(lr=1) the step is the gradient.
+    largest_step = max(np.max(np.abs(w - i)) for w, i in zip(weights_whole, initial))
+    assert largest_step > 1e-3
+    difference = max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, weights_sliced))
+    assert difference <= 1e-5 * largest_step
+
+
 @pytest.mark.parametrize("objective", ["infonce", "siglip", "infonce-chunked"])
 def test_four_micro_batches_of_16_train_as_one_batch_of_64(objective):
     batch = tiny_batch(batch=64, seed=3)
@@ -41,13 +52,8 @@ def test_four_micro_batches_of_16_train_as_one_batch_of_64(objective):
     # The chunked loss is checked against the plain one, sliced four ways.
     whole_model = _sgd_model(objective.replace("-chunked", ""), 1, initial)
     loss_whole, weights_whole = _step(whole_model, batch, initial)
-    loss_sliced, weights_sliced = _step(_sgd_model(objective, 4, initial), batch, initial)
-    assert abs(loss_whole - loss_sliced) <= 1e-5 * abs(loss_whole)
-    # With SGD(lr=1) the step is the gradient.
-    largest_step = max(np.max(np.abs(w - i)) for w, i in zip(weights_whole, initial))
-    assert largest_step > 1e-3
-    difference = max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, weights_sliced))
-    assert difference <= 1e-5 * largest_step
+    sliced = _step(_sgd_model(objective, 4, initial), batch, initial)
+    _assert_same_step((loss_whole, weights_whole), sliced, initial)
     if objective == "infonce":
         # Averaging the gradients of 4 separate batches of 16 (plain
         # accumulation, 15 negatives each) gives a different step.
@@ -64,14 +70,10 @@ def test_micro_batches_under_xla_train_as_one_batch():
     slices: the compile time grows with their number)."""
     batch = tiny_batch(batch=16, seed=3)
     initial = keras_clip.CLIP.from_architecture("tiny-vit").get_weights()
-    loss_whole, weights_whole = _step(_sgd_model("infonce", 1, initial), batch, initial)
+    whole = _step(_sgd_model("infonce", 1, initial), batch, initial)
     sliced_model = _sgd_model("infonce", 2, initial, jit_compile=True)
     assert sliced_model.jit_compile  # Keras turns it off for unsupported layers
-    loss_sliced, weights_sliced = _step(sliced_model, batch, initial)
-    assert abs(loss_whole - loss_sliced) <= 1e-5 * abs(loss_whole)
-    largest_step = max(np.max(np.abs(w - i)) for w, i in zip(weights_whole, initial))
-    difference = max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, weights_sliced))
-    assert difference <= 1e-5 * largest_step
+    _assert_same_step(whole, _step(sliced_model, batch, initial), initial)
 
 
 def test_uneven_slices_and_a_batch_smaller_than_the_slices():
