@@ -31,8 +31,8 @@ def _loss_and_gradient(mode, images, texts, scale):
     """Returns a function computing the loss and its gradient w.r.t. all inputs."""
     import keras
 
-    from keras_clip import chunked_loss
-    from keras_clip import losses
+    from keras_clip.objectives import chunked as chunked_loss
+    from keras_clip.objectives import functional as losses
 
     def loss(i, t, s):
         if mode == "plain":
@@ -50,6 +50,7 @@ def _loss_and_gradient(mode, images, texts, scale):
                 value = loss(*variables)
             grads = tape.gradient(value, variables)
             return float(value), [g.numpy() for g in grads]
+
         return run
     if backend == "jax":
         import jax
@@ -60,6 +61,7 @@ def _loss_and_gradient(mode, images, texts, scale):
             value, grads = step(images, texts, scale)
             jax.block_until_ready(grads)
             return float(value), grads
+
         return run
     import torch
 
@@ -68,6 +70,7 @@ def _loss_and_gradient(mode, images, texts, scale):
         value = loss(*tensors)
         value.backward()
         return float(value), [t.grad for t in tensors]
+
     return run
 
 
@@ -95,9 +98,13 @@ def measure(size, mode, repeats):
         value, _ = run()
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"size": size, "mode": mode, "loss": round(value, 5),
-            "seconds": round(statistics.median(times), 3),
-            "peak_memory_growth_mb": round((peak - baseline) / 1024, 1)}
+    return {
+        "size": size,
+        "mode": mode,
+        "loss": round(value, 5),
+        "seconds": round(statistics.median(times), 3),
+        "peak_memory_growth_mb": round((peak - baseline) / 1024, 1),
+    }
 
 
 def available_bytes():
@@ -113,7 +120,9 @@ def main():
     parser.add_argument("--sizes", default="1024,2048,4096,8192,16384,32768")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--child", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(int(args.child[0]), args.child[1], args.repeats)))
@@ -125,19 +134,50 @@ def main():
         for mode in ("plain", "chunked"):
             needed = PLAIN_COPIES * 4 * size * size
             if mode == "plain" and needed > budget:
-                results.append({"size": size, "mode": mode, "skipped":
-                                f"needs about {needed / 2**30:.0f} GiB"})
+                results.append(
+                    {
+                        "size": size,
+                        "mode": mode,
+                        "skipped": f"needs about {needed / 2**30:.0f} GiB",
+                    }
+                )
                 continue
             child = subprocess.run(
-                [sys.executable, __file__, "--child", str(size), mode,
-                 "--repeats", str(args.repeats)], capture_output=True, text=True, env=env)
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(size),
+                    mode,
+                    "--repeats",
+                    str(args.repeats),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if child.returncode != 0:
-                results.append({"size": size, "mode": mode,
-                                "failed": child.stderr.strip().splitlines()[-1][:200]})
+                results.append(
+                    {
+                        "size": size,
+                        "mode": mode,
+                        "failed": child.stderr.strip().splitlines()[-1][:200],
+                    }
+                )
                 continue
             results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    print(json.dumps({"benchmark": "loss_memory", "backend": args.backend, "dim": DIM,
-                      "chunk": CHUNK, "cpu_count": os.cpu_count(), "results": results}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "loss_memory",
+                "backend": args.backend,
+                "dim": DIM,
+                "chunk": CHUNK,
+                "cpu_count": os.cpu_count(),
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

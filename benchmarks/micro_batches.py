@@ -47,9 +47,12 @@ def measure(batch_size, micro_batches, repeats):
         model.train_on_batch(batch)
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"micro_batches": micro_batches, "loss": round(first_loss, 5),
-              "seconds": round(statistics.median(times), 3),
-              "peak_memory_growth_mb": round((peak - baseline) / 1024, 1)}
+    result = {
+        "micro_batches": micro_batches,
+        "loss": round(first_loss, 5),
+        "seconds": round(statistics.median(times), 3),
+        "peak_memory_growth_mb": round((peak - baseline) / 1024, 1),
+    }
     if keras.backend.backend() == "jax":
         result["xla_temp_mb"] = _xla_temporary_megabytes(model, batch)
     return result
@@ -63,12 +66,25 @@ def _xla_temporary_megabytes(model, batch):
     """
     import jax
 
-    state = [[v.value for v in variables] for variables in (
-        model.trainable_variables, model.non_trainable_variables,
-        model.metrics_variables, model.optimizer.variables)]
+    state = [
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.metrics_variables,
+            model.optimizer.variables,
+        )
+    ]
     grad = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
-    compiled = jax.jit(lambda s, x: grad(*s[:3], x, None, None, training=True,
-                                         optimizer_variables=s[3])).lower(state, batch).compile()
+    compiled = (
+        jax.jit(
+            lambda s, x: grad(
+                *s[:3], x, None, None, training=True, optimizer_variables=s[3]
+            )
+        )
+        .lower(state, batch)
+        .compile()
+    )
     return round(compiled.memory_analysis().temp_size_in_bytes / 2**20, 1)
 
 
@@ -87,16 +103,38 @@ def main():
     results = []
     for k in [int(value) for value in args.micro_batches.split(",")]:
         child = subprocess.run(
-            [sys.executable, __file__, "--child", str(k), "--batch", str(args.batch),
-             "--repeats", str(args.repeats)], capture_output=True, text=True, env=env)
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(k),
+                "--batch",
+                str(args.batch),
+                "--repeats",
+                str(args.repeats),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if child.returncode != 0:
-            results.append({"micro_batches": k,
-                            "failed": child.stderr.strip().splitlines()[-1][:200]})
+            results.append(
+                {"micro_batches": k, "failed": child.stderr.strip().splitlines()[-1][:200]}
+            )
             continue
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    print(json.dumps({"benchmark": "micro_batches", "backend": args.backend,
-                      "model": "bench-vit", "batch": args.batch,
-                      "cpu_count": os.cpu_count(), "results": results}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "micro_batches",
+                "backend": args.backend,
+                "model": "bench-vit",
+                "batch": args.batch,
+                "cpu_count": os.cpu_count(),
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ import time
 
 import numpy as np
 
-WORDS = ("a photo of the small large red green blue dog cat bird car tree house "
-         "on in at near under beside sitting running old new bright dark street "
-         "park beach table window left right with two three people").split()
+WORDS = (
+    "a photo of the small large red green blue dog cat bird car tree house "
+    "on in at near under beside sitting running old new bright dark street "
+    "park beach table window left right with two three people"
+).split()
 
 
 def write_folder(folder, count, seed=0):
@@ -41,7 +43,9 @@ def write_folder(folder, count, seed=0):
     rows = []
     for index in range(count):
         height, width = rng.integers(224, 321, size=2)
-        coarse = rng.integers(0, 255, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+        coarse = rng.integers(
+            0, 255, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8
+        )
         image = Image.fromarray(coarse).resize((int(width), int(height)), Image.BICUBIC)
         name = f"image{index:05d}.jpg"
         image.save(os.path.join(folder, name), quality=90)
@@ -77,8 +81,9 @@ def clip_bpe_tokenizer(folder, captions):
 def pipeline_rate(folder, tokenizer, args):
     from keras_clip import data
 
-    dataset = data.image_text_dataset(folder, tokenizer, 224, args.batch, seed=0,
-                                      horizontal_flip=True).repeat()
+    dataset = data.image_text_dataset(
+        folder, tokenizer, 224, args.batch, seed=0, horizontal_flip=True
+    ).repeat()
     iterator = iter(dataset)
     next(iterator)
     rates = []
@@ -96,13 +101,16 @@ def training_rate(tokenizer, args):
     import keras_clip
 
     model = keras_clip.CLIP.from_architecture(
-        args.architecture, vocabulary_size=tokenizer.vocabulary_size,
-        context_length=tokenizer.context_length)
+        args.architecture,
+        vocabulary_size=tokenizer.vocabulary_size,
+        context_length=tokenizer.context_length,
+    )
     model.compile()
     rng = np.random.default_rng(0)
     images = rng.normal(size=(args.train_batch, 224, 224, 3)).astype("float32")
-    token_ids = rng.integers(1, tokenizer.vocabulary_size - 1,
-                             (args.train_batch, tokenizer.context_length)).astype("int32")
+    token_ids = rng.integers(
+        1, tokenizer.vocabulary_size - 1, (args.train_batch, tokenizer.context_length)
+    ).astype("int32")
     token_ids[:, -1] = tokenizer.end_id
     batch = {"images": images, "token_ids": token_ids}
     model.train_on_batch(batch)
@@ -120,8 +128,9 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tokenizer", choices=("wordpiece", "clip_bpe"),
-                        default="wordpiece")
+    parser.add_argument(
+        "--tokenizer", choices=("wordpiece", "clip_bpe"), default="wordpiece"
+    )
     parser.add_argument("--architecture", default="ViT-B-32")
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
@@ -138,14 +147,24 @@ def main():
             tokenizer = Tokenizer.from_corpus(captions, 2000, context_length=77)
         pipeline = pipeline_rate(folder, tokenizer, args)
     training, backend = training_rate(tokenizer, args)
-    print(json.dumps({
-        "benchmark": "pipeline", "backend": backend, "cpu_count": os.cpu_count(),
-        "image_size": 224, "tokenizer": args.tokenizer, "batch": args.batch,
-        "pipeline_images_per_second": round(pipeline, 1),
-        "architecture": args.architecture, "train_batch": args.train_batch,
-        "train_pairs_per_second": round(training, 2),
-        "ratio": round(pipeline / training, 1), "target_ratio": 3,
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "pipeline",
+                "backend": backend,
+                "cpu_count": os.cpu_count(),
+                "image_size": 224,
+                "tokenizer": args.tokenizer,
+                "batch": args.batch,
+                "pipeline_images_per_second": round(pipeline, 1),
+                "architecture": args.architecture,
+                "train_batch": args.train_batch,
+                "train_pairs_per_second": round(training, 2),
+                "ratio": round(pipeline / training, 1),
+                "target_ratio": 3,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

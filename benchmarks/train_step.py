@@ -27,9 +27,20 @@ import subprocess
 import sys
 import time
 
-SHAPE = dict(image=64, patch=8, vision_width=192, vision_layers=4, vision_heads=3,
-             context=32, text_width=192, text_layers=4, text_heads=3,
-             vocabulary=1000, embed=128, batch=64)
+SHAPE = dict(
+    image=64,
+    patch=8,
+    vision_width=192,
+    vision_layers=4,
+    vision_heads=3,
+    context=32,
+    text_width=192,
+    text_layers=4,
+    text_heads=3,
+    vocabulary=1000,
+    embed=128,
+    batch=64,
+)
 
 
 def training_flops_per_pair(s=SHAPE):
@@ -83,8 +94,9 @@ def matmul_rate(size=2048, repeats=5):
         y = jax.numpy.asarray(a)
         square = jax.jit(lambda m: m @ m)
         square(y).block_until_ready()
-        results["jax"] = flop / _median_seconds(
-            lambda: square(y).block_until_ready(), repeats) / 1e9
+        results["jax"] = (
+            flop / _median_seconds(lambda: square(y).block_until_ready(), repeats) / 1e9
+        )
     except ImportError:
         pass
     return results
@@ -100,16 +112,20 @@ def run_keras(backend, jit, policy, steps, warmup):
     keras.config.set_dtype_policy(policy)
     s = SHAPE
     model = keras_clip.CLIP.from_architecture(
-        "bench-vit", vocabulary_size=s["vocabulary"], context_length=s["context"])
-    model.compile(optimizer=keras_clip.models.default_optimizer(1e-4),
-                  jit_compile=jit)
+        "bench-vit", vocabulary_size=s["vocabulary"], context_length=s["context"]
+    )
+    model.compile(optimizer=keras_clip.models.default_optimizer(1e-4), jit_compile=jit)
     rng = np.random.default_rng(0)
     batch = {
-        "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype("float32"),
-        "token_ids": rng.integers(1, s["vocabulary"], (s["batch"], s["context"])).astype("int32"),
+        "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype(
+            "float32"
+        ),
+        "token_ids": rng.integers(1, s["vocabulary"], (s["batch"], s["context"])).astype(
+            "int32"
+        ),
     }
     times = []
-    for step in range(warmup + steps):
+    for _ in range(warmup + steps):
         start = time.perf_counter()
         loss = model.train_on_batch(batch, return_dict=True)["loss"]
         times.append(time.perf_counter() - start)
@@ -125,9 +141,15 @@ def run_torch_peer(steps, warmup, compiled=False):
     s = SHAPE
 
     def encoder(width, layers, heads):
-        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0,
-                                           activation="gelu", batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            width,
+            heads,
+            4 * width,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
     class TorchCLIP(nn.Module):
@@ -147,7 +169,9 @@ def run_torch_peer(steps, warmup, compiled=False):
             self.vproj = nn.Linear(s["vision_width"], s["embed"], bias=False)
             self.tproj = nn.Linear(s["text_width"], s["embed"], bias=False)
             self.scale = nn.Parameter(torch.tensor(2.659))
-            self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(s["context"]))
+            self.register_buffer(
+                "mask", nn.Transformer.generate_square_subsequent_mask(s["context"])
+            )
 
         def forward(self, images, tokens):
             x = self.patch(images).flatten(2).transpose(1, 2)
@@ -159,13 +183,16 @@ def run_torch_peer(steps, warmup, compiled=False):
             t = nn.functional.normalize(self.tproj(t), dim=-1)
             logits = self.scale.clamp(max=4.6052).exp() * v @ t.T
             labels = torch.arange(len(logits))
-            return (nn.functional.cross_entropy(logits, labels)
-                    + nn.functional.cross_entropy(logits.T, labels)) / 2
+            return (
+                nn.functional.cross_entropy(logits, labels)
+                + nn.functional.cross_entropy(logits.T, labels)
+            ) / 2
 
     torch.manual_seed(0)
     model = TorchCLIP()
-    return _median_torch_step(model, torch.compile(model) if compiled else model,
-                              steps, warmup)
+    return _median_torch_step(
+        model, torch.compile(model) if compiled else model, steps, warmup
+    )
 
 
 def _median_torch_step(model, loss_of, steps, warmup):
@@ -189,30 +216,51 @@ def _median_torch_step(model, loss_of, steps, warmup):
 def run_transformers_peer(steps, warmup):
     """Child process body: median seconds per step of transformers' CLIPModel."""
     import torch
-    from transformers import CLIPConfig, CLIPModel
+    from transformers import CLIPConfig
+    from transformers import CLIPModel
 
     s = SHAPE
 
     def tower(width, layers, heads, **extra):
-        return dict(hidden_size=width, intermediate_size=4 * width,
-                    num_hidden_layers=layers, num_attention_heads=heads, **extra)
+        return dict(
+            hidden_size=width,
+            intermediate_size=4 * width,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            **extra,
+        )
 
     config = CLIPConfig(
         # eos_token_id=2 selects CLIPModel's argmax pooling (as ours).
-        text_config=tower(s["text_width"], s["text_layers"], s["text_heads"],
-                          vocab_size=s["vocabulary"],
-                          max_position_embeddings=s["context"],
-                          bos_token_id=1, eos_token_id=2, pad_token_id=0),
-        vision_config=tower(s["vision_width"], s["vision_layers"], s["vision_heads"],
-                            image_size=s["image"], patch_size=s["patch"]),
+        text_config=tower(
+            s["text_width"],
+            s["text_layers"],
+            s["text_heads"],
+            vocab_size=s["vocabulary"],
+            max_position_embeddings=s["context"],
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        ),
+        vision_config=tower(
+            s["vision_width"],
+            s["vision_layers"],
+            s["vision_heads"],
+            image_size=s["image"],
+            patch_size=s["patch"],
+        ),
         projection_dim=s["embed"],
     )
     torch.manual_seed(0)
     model = CLIPModel(config)
     return _median_torch_step(
-        model, lambda images, tokens: model(input_ids=tokens, pixel_values=images,
-                                            return_loss=True).loss,
-        steps, warmup)
+        model,
+        lambda images, tokens: (
+            model(input_ids=tokens, pixel_values=images, return_loss=True).loss
+        ),
+        steps,
+        warmup,
+    )
 
 
 def child(args):
@@ -227,20 +275,33 @@ def child(args):
 
 
 CONFIGS = [
-    ("tensorflow", "jit", "float32"), ("tensorflow", "nojit", "float32"),
-    ("jax", "jit", "float32"), ("jax", "nojit", "float32"),
-    ("torch", "nojit", "float32"), ("torch", "jit", "float32"),
-    ("tensorflow", "jit", "mixed_bfloat16"), ("jax", "jit", "mixed_bfloat16"),
+    ("tensorflow", "jit", "float32"),
+    ("tensorflow", "nojit", "float32"),
+    ("jax", "jit", "float32"),
+    ("jax", "nojit", "float32"),
+    ("torch", "nojit", "float32"),
+    ("torch", "jit", "float32"),
+    ("tensorflow", "jit", "mixed_bfloat16"),
+    ("jax", "jit", "mixed_bfloat16"),
 ]
 
 
 def spawn(name, backend, args):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, __file__, "--child", name, "--steps", str(args.steps),
-               "--warmup", str(args.warmup)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env,
-                                timeout=args.timeout)
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.timeout
+        )
         if result.returncode:
             return {"error": result.stderr.strip().splitlines()[-1][:200]}
         return json.loads(result.stdout.strip().splitlines()[-1])
@@ -251,7 +312,8 @@ def spawn(name, backend, args):
 def run_rounds(args):
     """Every configuration once per round; {name: [seconds or error, ...]}."""
     names = [("torch-peer", "torch"), ("transformers-peer", "torch")] + [
-        (f"{backend}:{jit}:{policy}", backend) for backend, jit, policy in CONFIGS]
+        (f"{backend}:{jit}:{policy}", backend) for backend, jit, policy in CONFIGS
+    ]
     outcomes = {name: [] for name, _ in names}
     rates = {}
     for _ in range(args.repeats):
@@ -269,10 +331,12 @@ def summarise(rounds, flops, peak, peer_rate=None):
         return rounds[0]
     median = statistics.median(seconds)
     pairs = SHAPE["batch"] / median
-    summary = {"seconds": median,
-               "pairs_per_second": round(pairs, 1),
-               "pairs_per_second_by_round": [round(SHAPE["batch"] / t, 1) for t in seconds],
-               "fraction_of_matmul_peak": round(pairs * flops / peak, 3)}
+    summary = {
+        "seconds": median,
+        "pairs_per_second": round(pairs, 1),
+        "pairs_per_second_by_round": [round(SHAPE["batch"] / t, 1) for t in seconds],
+        "fraction_of_matmul_peak": round(pairs * flops / peak, 3),
+    }
     if peer_rate:
         summary["speedup_vs_torch_peer"] = round(pairs / peer_rate, 2)
     return summary
@@ -293,14 +357,20 @@ def main():
     peak = max(rates.values()) * 1e9
     peer = summarise(outcomes.pop("torch-peer"), flops, peak)
     peer_rate = SHAPE["batch"] / peer["seconds"] if "seconds" in peer else None
-    report = {"shape": SHAPE, "flops_per_pair": flops, "rounds": args.repeats,
-              "matmul_gflops": {k: round(v, 1) for k, v in rates.items()},
-              "torch_peer": peer,
-              "transformers_peer": summarise(outcomes.pop("transformers-peer"),
-                                             flops, peak, peer_rate)}
+    report = {
+        "shape": SHAPE,
+        "flops_per_pair": flops,
+        "rounds": args.repeats,
+        "matmul_gflops": {k: round(v, 1) for k, v in rates.items()},
+        "torch_peer": peer,
+        "transformers_peer": summarise(
+            outcomes.pop("transformers-peer"), flops, peak, peer_rate
+        ),
+    }
     report["keras_clip"] = {
         name.replace(":", "/"): summarise(rounds, flops, peak, peer_rate)
-        for name, rounds in outcomes.items()}
+        for name, rounds in outcomes.items()
+    }
     print(json.dumps(report))
 
 

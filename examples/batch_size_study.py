@@ -49,8 +49,15 @@ VARIANTS = {
 OBJECTIVES = {name: variant[0] for name, variant in VARIANTS.items()}
 ORDER = list(VARIANTS)
 # Settings that must match for saved runs to be kept and added to.
-SAME_RUN = ("steps", "points", "architecture", "image_size", "pool_size", "test_size",
-            "learning_rate")
+SAME_RUN = (
+    "steps",
+    "points",
+    "architecture",
+    "image_size",
+    "pool_size",
+    "test_size",
+    "learning_rate",
+)
 METRICS = ("zero_shot_top1", "image_to_text_r1", "text_to_image_r1", "final_mi")
 
 
@@ -61,36 +68,53 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
 
     import keras_clip
     from keras_clip import data
-    from keras_clip.cli_train import build_model
-    from keras_clip.cli_train import compile_for_training
     from keras_clip.datasets import shapes
     from keras_clip.preprocessing import normalize_images
+    from keras_clip.training import build_model
+    from keras_clip.training import compile_for_training
 
     keras.utils.set_random_seed(seed)
-    dataset = data.image_text_dataset((pool["images"], pool["captions"]), tokenizer,
-                                      args.image_size, batch_size, seed=seed,
-                                      crop_scale=(0.8, 1.0)).repeat()
+    dataset = data.image_text_dataset(
+        (pool["images"], pool["captions"]),
+        tokenizer,
+        args.image_size,
+        batch_size,
+        seed=seed,
+        crop_scale=(0.8, 1.0),
+    ).repeat()
     _, model_objective, options = VARIANTS[objective]
-    model = build_model(model_objective, args.architecture, tokenizer, args.image_size,
-                        objective_options=options)
+    model = build_model(
+        model_objective,
+        args.architecture,
+        tokenizer,
+        args.image_size,
+        objective_options=options,
+    )
     compile_for_training(model, args.steps, args.learning_rate, 0.1, xla=not args.smoke)
     start = time.time()
-    history = model.fit(dataset, epochs=args.points, steps_per_epoch=args.steps // args.points,
-                        verbose=0)
+    history = model.fit(
+        dataset, epochs=args.points, steps_per_epoch=args.steps // args.points, verbose=0
+    )
     seconds = time.time() - start
     images = normalize_images(test["images"])
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
-    retrieval = keras_clip.evaluate_retrieval(model, images, test["captions"], tokenizer,
-                                              ks=(1,))
+    retrieval = keras_clip.evaluate_retrieval(
+        model, images, test["captions"], tokenizer, ks=(1,)
+    )
     mi = [round(float(v), 4) for v in history.history["mi"]]
-    return {"objective": objective, "batch_size": batch_size, "seed": seed,
-            "zero_shot_top1": round(classifier.accuracy(images, test["labels"]), 4),
-            "image_to_text_r1": round(retrieval["image_to_text_recall@1"], 4),
-            "text_to_image_r1": round(retrieval["text_to_image_recall@1"], 4),
-            "mi_over_training": mi, "final_mi": mi[-1],
-            "log_batch_size": round(float(np.log(batch_size)), 4),
-            "final_loss": round(float(history.history["loss"][-1]), 4),
-            "seconds": round(seconds, 1)}
+    return {
+        "objective": objective,
+        "batch_size": batch_size,
+        "seed": seed,
+        "zero_shot_top1": round(classifier.accuracy(images, test["labels"]), 4),
+        "image_to_text_r1": round(retrieval["image_to_text_recall@1"], 4),
+        "text_to_image_r1": round(retrieval["text_to_image_recall@1"], 4),
+        "mi_over_training": mi,
+        "final_mi": mi[-1],
+        "log_batch_size": round(float(np.log(batch_size)), 4),
+        "final_loss": round(float(history.history["loss"][-1]), 4),
+        "seconds": round(seconds, 1),
+    }
 
 
 def summarise(runs):
@@ -98,22 +122,36 @@ def summarise(runs):
     groups = {}
     for run in runs:
         groups.setdefault((run["objective"], run["batch_size"]), []).append(run)
-    return {key: {m: (statistics.mean(r[m] for r in group),
-                      statistics.pstdev(r[m] for r in group)) for m in METRICS}
-            for key, group in sorted(groups.items(),
-                                     key=lambda item: (ORDER.index(item[0][0]), item[0][1]))}
+    return {
+        key: {
+            m: (
+                statistics.mean(r[m] for r in group),
+                statistics.pstdev(r[m] for r in group),
+            )
+            for m in METRICS
+        }
+        for key, group in sorted(
+            groups.items(), key=lambda item: (ORDER.index(item[0][0]), item[0][1])
+        )
+    }
 
 
 def table(summary, seeds):
     import math
 
-    lines = ["| objective | batch | zero-shot top-1 | R@1 image→text | R@1 text→image | "
-             "MI estimate (nats) | log(batch) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| objective | batch | zero-shot top-1 | R@1 image→text | R@1 text→image | "
+        "MI estimate (nats) | log(batch) |",
+        "|---|---|---|---|---|---|---|",
+    ]
 
     for (objective, batch), values in summary.items():
         cells = [f"{values[m][0]:.3f} ± {values[m][1]:.3f}" for m in METRICS]
-        lines.append(f"| {OBJECTIVES[objective]} | {batch} | " + " | ".join(cells)
-                     + f" | {math.log(batch):.2f} |")
+        lines.append(
+            f"| {OBJECTIVES[objective]} | {batch} | "
+            + " | ".join(cells)
+            + f" | {math.log(batch):.2f} |"
+        )
     lines.append(f"\nMean ± standard deviation over {len(seeds)} seeds ({seeds}).")
     return "\n".join(lines)
 
@@ -134,8 +172,10 @@ def plot(runs, summary, path, test_size):
         if not keys:
             continue
         batches = [k[1] for k in keys]
-        for axis, metric, title in ((axes[0], "zero_shot_top1", "Zero-shot top-1 (30 classes)"),
-                                    (axes[1], "text_to_image_r1", "Retrieval R@1, text→image")):
+        for axis, metric, title in (
+            (axes[0], "zero_shot_top1", "Zero-shot top-1 (30 classes)"),
+            (axes[1], "text_to_image_r1", "Retrieval R@1, text→image"),
+        ):
             means = [summary[k][metric][0] for k in keys]
             stds = [summary[k][metric][1] for k in keys]
             axis.errorbar(batches, means, yerr=stds, marker="o", capsize=3, label=label)
@@ -143,9 +183,12 @@ def plot(runs, summary, path, test_size):
         for run in runs:
             if run["objective"] == objective and run["seed"] == runs[0]["seed"]:
                 style = {"infonce": "-", "clip-lite": "--"}.get(objective, ":")
-                axes[2].plot(range(1, len(run["mi_over_training"]) + 1),
-                             run["mi_over_training"], style,
-                             label=f"{label}, batch {run['batch_size']}")
+                axes[2].plot(
+                    range(1, len(run["mi_over_training"]) + 1),
+                    run["mi_over_training"],
+                    style,
+                    label=f"{label}, batch {run['batch_size']}",
+                )
     for axis, chance in ((axes[0], 1 / 30), (axes[1], 1 / test_size)):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("batch size")
@@ -164,24 +207,37 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", default="8,16,32,64,128")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--objectives", default=",".join(VARIANTS),
-                        help=f"Comma-separated, from {', '.join(VARIANTS)}.")
+    parser.add_argument(
+        "--objectives",
+        default=",".join(VARIANTS),
+        help=f"Comma-separated, from {', '.join(VARIANTS)}.",
+    )
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--points", type=int, default=8,
-                        help="How many times the MI estimate is recorded.")
+    parser.add_argument(
+        "--points", type=int, default=8, help="How many times the MI estimate is recorded."
+    )
     parser.add_argument("--architecture", default="shapes-vit")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--pool-size", type=int, default=8192)
     parser.add_argument("--test-size", type=int, default=600)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
-    parser.add_argument("--report-only", action="store_true",
-                        help="Rewrite table, plot and page from OUTPUT/results.json.")
-    parser.add_argument("--check", action="store_true",
-                        help="With --report-only: exit 1 if table.md or the page differ "
-                             "from what results.json gives (writes nothing).")
-    parser.add_argument("--restart", action="store_true",
-                        help="Discard OUTPUT/results.json instead of adding to it.")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Rewrite table, plot and page from OUTPUT/results.json.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="With --report-only: exit 1 if table.md or the page differ "
+        "from what results.json gives (writes nothing).",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="Discard OUTPUT/results.json instead of adding to it.",
+    )
     parser.add_argument("--smoke", action="store_true", help="A seconds-long run (tests).")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -193,7 +249,11 @@ def main(argv=None):
     if args.smoke:
         args.batch_sizes, args.seeds, args.steps, args.points = "8", "0", 4, 2
         args.architecture, args.image_size, args.pool_size, args.test_size = (
-            "tiny-vit", 32, 64, 30)
+            "tiny-vit",
+            32,
+            64,
+            30,
+        )
 
     import keras_clip
     from keras_clip.datasets import shapes
@@ -203,7 +263,9 @@ def main(argv=None):
     objectives = args.objectives.split(",")
     unknown = sorted(set(objectives) - set(VARIANTS))
     if unknown:
-        raise SystemExit(f"Unknown objectives {unknown}; expected some of {list(VARIANTS)}.")
+        raise SystemExit(
+            f"Unknown objectives {unknown}; expected some of {list(VARIANTS)}."
+        )
     runs = [] if args.restart else saved_runs(args)
     done = {(r["objective"], r["batch_size"], r["seed"]) for r in runs}
     pool = shapes.load(args.pool_size, args.image_size, seed=100)
@@ -215,8 +277,9 @@ def main(argv=None):
             for batch_size in batch_sizes:
                 if (objective, batch_size, seed) in done:
                     continue
-                runs.append(train_one(objective, batch_size, seed, args, pool, test,
-                                      tokenizer))
+                runs.append(
+                    train_one(objective, batch_size, seed, args, pool, test, tokenizer)
+                )
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
                 save_runs(runs, args)
     return write_report(runs, settings_of(runs, args), args.output)
@@ -231,8 +294,10 @@ def saved_runs(args):
         saved = json.load(f)
     differ = [k for k in SAME_RUN if saved["settings"].get(k) != getattr(args, k)]
     if differ:
-        raise SystemExit(f"{path} was made with other {', '.join(differ)}; pass --restart "
-                         "to discard it, or another --output.")
+        raise SystemExit(
+            f"{path} was made with other {', '.join(differ)}; pass --restart "
+            "to discard it, or another --output."
+        )
     print(f"Keeping {len(saved['runs'])} runs from {path}.", file=sys.stderr)
     return saved["runs"]
 
@@ -240,8 +305,11 @@ def saved_runs(args):
 def settings_of(runs, args):
     """The settings saved with the runs: seeds, batches and objectives as run."""
     settings = dict(vars(args))
-    for key, field in (("seeds", "seed"), ("batch_sizes", "batch_size"),
-                       ("objectives", "objective")):
+    for key, field in (
+        ("seeds", "seed"),
+        ("batch_sizes", "batch_size"),
+        ("objectives", "objective"),
+    ):
         values = sorted({r[field] for r in runs}, key=lambda v: (str(type(v)), v))
         settings[key] = ",".join(str(v) for v in values)
     return settings
@@ -262,9 +330,13 @@ def write_report(runs, settings, output):
     if os.path.abspath(output) == os.path.abspath(DEFAULT_OUTPUT):
         with open(PAGE, "w", encoding="utf-8") as f:
             f.write(page(summary, seeds, settings, output))
-    report = {"runs": len(runs), "output": output,
-              "zero_shot_top1": {f"{o}@{b}": round(v["zero_shot_top1"][0], 4)
-                                 for (o, b), v in summary.items()}}
+    report = {
+        "runs": len(runs),
+        "output": output,
+        "zero_shot_top1": {
+            f"{o}@{b}": round(v["zero_shot_top1"][0], 4) for (o, b), v in summary.items()
+        },
+    }
     print(json.dumps(report))
     return report
 
@@ -273,13 +345,16 @@ def check_report(runs, settings, output):
     """Exits 1 when table.md or the docs page are not what `runs` give."""
     seeds = sorted({run["seed"] for run in runs})
     summary = summarise(runs)
-    expected = {os.path.join(output, "table.md"): table(summary, seeds) + "\n",
-                PAGE: page(summary, seeds, settings, output)}
+    expected = {
+        os.path.join(output, "table.md"): table(summary, seeds) + "\n",
+        PAGE: page(summary, seeds, settings, output),
+    }
     for path, text in expected.items():
         with open(path, encoding="utf-8") as f:
             if f.read() != text:
-                raise SystemExit(f"{path} is stale: run examples/batch_size_study.py "
-                                 "--report-only")
+                raise SystemExit(
+                    f"{path} is stale: run examples/batch_size_study.py --report-only"
+                )
     print("up to date")
     return {"checked": sorted(expected)}
 
@@ -297,8 +372,10 @@ def findings(summary):
         margin = abs(lite[0] - clip[0])
         noise = max(lite[1], clip[1])
         verdict = "within the seeds' spread" if margin <= noise else f"{better} ahead"
-        lines.append(f"- Zero-shot, batch {batch}: CLIP {clip[0]:.3f}, CLIP-Lite {lite[0]:.3f} "
-                     f"({verdict}; difference {margin:.3f}, largest std {noise:.3f}).")
+        lines.append(
+            f"- Zero-shot, batch {batch}: CLIP {clip[0]:.3f}, CLIP-Lite {lite[0]:.3f} "
+            f"({verdict}; difference {margin:.3f}, largest std {noise:.3f})."
+        )
     for batch in batches:
         lite = summary.get(("clip-lite", batch))
         both_ways = summary.get(("clip-lite-symmetric", batch))
@@ -307,7 +384,8 @@ def findings(summary):
                 f"- Symmetric CLIP-Lite, batch {batch}: zero-shot "
                 f"{both_ways['zero_shot_top1'][0]:.3f} vs {lite['zero_shot_top1'][0]:.3f}, "
                 f"R@1 text→image {both_ways['text_to_image_r1'][0]:.3f} vs "
-                f"{lite['text_to_image_r1'][0]:.3f} for one-way CLIP-Lite.")
+                f"{lite['text_to_image_r1'][0]:.3f} for one-way CLIP-Lite."
+            )
     low, high = batches[0], batches[-1]
     for objective, label in OBJECTIVES.items():
         if (objective, low) not in summary or (objective, high) not in summary:
@@ -318,7 +396,8 @@ def findings(summary):
             f"{first['text_to_image_r1'][0]:.3f} to {last['text_to_image_r1'][0]:.3f}, "
             f"image→text {first['image_to_text_r1'][0]:.3f} to "
             f"{last['image_to_text_r1'][0]:.3f}; final MI estimate "
-            f"{first['final_mi'][0]:.2f} to {last['final_mi'][0]:.2f} nats.")
+            f"{first['final_mi'][0]:.2f} to {last['final_mi'][0]:.2f} nats."
+        )
     return "\n".join(lines)
 
 
@@ -329,33 +408,45 @@ def _compositional(output):
     with open(path) as f:
         result = json.load(f)
     keys = [k for k in result["runs"][0] if k.endswith(tuple("0123456789")) and "top1" in k]
-    lines = [f"Held out of training entirely: {', '.join(result['held_out'])}.", "",
-             "| objective | seed | " + " | ".join(keys) + " |",
-             "|---|---|" + "---|" * len(keys)]
+    lines = [
+        f"Held out of training entirely: {', '.join(result['held_out'])}.",
+        "",
+        "| objective | seed | " + " | ".join(keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+    ]
     for run in result["runs"]:
-        lines.append(f"| {OBJECTIVES[run['objective']]} | {run['seed']} | "
-                     + " | ".join(f"{run[k]:.3f}" for k in keys) + " |")
+        lines.append(
+            f"| {OBJECTIVES[run['objective']]} | {run['seed']} | "
+            + " | ".join(f"{run[k]:.3f}" for k in keys)
+            + " |"
+        )
     for objective, label in OBJECTIVES.items():
         runs = [r for r in result["runs"] if r["objective"] == objective]
         if runs:
             held = statistics.mean(r["held_out_top1_of_30"] for r in runs)
             seen = statistics.mean(r["seen_top1_of_30"] for r in runs)
-            lines.append(f"\n{label}: pairs never seen in training scored {held:.3f} top-1 "
-                         f"against all 30 names, pairs seen in training {seen:.3f} (means "
-                         f"over seeds).")
+            lines.append(
+                f"\n{label}: pairs never seen in training scored {held:.3f} top-1 "
+                f"against all 30 names, pairs seen in training {seen:.3f} (means "
+                f"over seeds)."
+            )
     settings = result["settings"]
-    lines.append(f"\n{settings['steps']} steps at batch {settings['batch_size']}, "
-                 f"{settings['architecture']}; chance is 1/30 against all names and "
-                 f"1/{len(result['held_out'])} against the held-out names alone.")
+    lines.append(
+        f"\n{settings['steps']} steps at batch {settings['batch_size']}, "
+        f"{settings['architecture']}; chance is 1/30 against all names and "
+        f"1/{len(result['held_out'])} against the held-out names alone."
+    )
     return "\n".join(lines) + "\n"
 
 
 def _variants(summary):
     if not any(objective == "clip-lite-symmetric" for objective, _ in summary):
         return ""
-    return ("\nCLIP-Lite (JSD, symmetric) is `JSDLoss(symmetric=True)`: it also scores each "
-            "caption\nagainst the next example's image, so two negatives per pair instead of "
-            "one.")
+    return (
+        "\nCLIP-Lite (JSD, symmetric) is `JSDLoss(symmetric=True)`: it also scores each "
+        "caption\nagainst the next example's image, so two negatives per pair instead of "
+        "one."
+    )
 
 
 def page(summary, seeds, settings, output):

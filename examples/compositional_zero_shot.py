@@ -21,8 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from batch_size_study import DEFAULT_OUTPUT  # noqa: E402
 
-HELD_OUT = ("red circle", "green square", "blue triangle", "yellow cross", "purple diamond",
-            "orange circle")
+HELD_OUT = (
+    "red circle",
+    "green square",
+    "blue triangle",
+    "yellow cross",
+    "purple diamond",
+    "orange circle",
+)
 
 
 def main(argv=None):
@@ -41,31 +47,43 @@ def main(argv=None):
     if args.smoke:
         args.seeds, args.steps, args.batch_size = "0", 4, 8
         args.architecture, args.image_size, args.pool_size, args.test_size = (
-            "tiny-vit", 32, 64, 30)
+            "tiny-vit",
+            32,
+            64,
+            30,
+        )
 
     import keras
     import numpy as np
 
     import keras_clip
     from keras_clip import data
-    from keras_clip.cli_train import build_model
-    from keras_clip.cli_train import compile_for_training
     from keras_clip.datasets import shapes
+    from keras_clip.training import build_model
+    from keras_clip.training import compile_for_training
 
     held_out = [c.strip() for c in args.held_out.split(",")]
     seen = [c for c in shapes.CLASS_NAMES if c not in held_out]
     pool = shapes.load(args.pool_size, args.image_size, seed=100, classes=seen)
-    tests = {"held_out": shapes.load(args.test_size, args.image_size, seed=300,
-                                     classes=held_out),
-             "seen": shapes.load(args.test_size, args.image_size, seed=301, classes=seen)}
+    tests = {
+        "held_out": shapes.load(
+            args.test_size, args.image_size, seed=300, classes=held_out
+        ),
+        "seen": shapes.load(args.test_size, args.image_size, seed=301, classes=seen),
+    }
     tokenizer = keras_clip.Tokenizer.from_corpus(pool["captions"], 1000, context_length=16)
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for objective in ("infonce", "clip-lite"):
             keras.utils.set_random_seed(seed)
-            dataset = data.image_text_dataset((pool["images"], pool["captions"]), tokenizer,
-                                              args.image_size, args.batch_size, seed=seed,
-                                              crop_scale=(0.8, 1.0)).repeat()
+            dataset = data.image_text_dataset(
+                (pool["images"], pool["captions"]),
+                tokenizer,
+                args.image_size,
+                args.batch_size,
+                seed=seed,
+                crop_scale=(0.8, 1.0),
+            ).repeat()
             model = build_model(objective, args.architecture, tokenizer, args.image_size)
             compile_for_training(model, args.steps, 1e-3, 0.1, xla=not args.smoke)
             model.fit(dataset, epochs=1, steps_per_epoch=args.steps, verbose=0)
@@ -74,11 +92,14 @@ def main(argv=None):
             only_held_out = keras_clip.ZeroShotClassifier(model, tokenizer, held_out)
             for name, test in tests.items():
                 run[f"{name}_top1_of_30"] = round(
-                    everything.accuracy(test["images"], test["labels"]), 4)
-            labels = np.array([held_out.index(shapes.CLASS_NAMES[i])
-                               for i in tests["held_out"]["labels"]])
+                    everything.accuracy(test["images"], test["labels"]), 4
+                )
+            labels = np.array(
+                [held_out.index(shapes.CLASS_NAMES[i]) for i in tests["held_out"]["labels"]]
+            )
             run[f"held_out_top1_of_{len(held_out)}"] = round(
-                only_held_out.accuracy(tests["held_out"]["images"], labels), 4)
+                only_held_out.accuracy(tests["held_out"]["images"], labels), 4
+            )
             runs.append(run)
             print(json.dumps(run), file=sys.stderr, flush=True)
     os.makedirs(args.output, exist_ok=True)

@@ -20,11 +20,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--simulated-devices", type=int, default=2,
-                        help="Logical CPU devices when there is no GPU.")
+    parser.add_argument(
+        "--simulated-devices",
+        type=int,
+        default=2,
+        help="Logical CPU devices when there is no GPU.",
+    )
     parser.add_argument("--per-replica-batch", type=int, default=32)
-    parser.add_argument("--jsd-global-negatives", action="store_true",
-                        help="With --objective clip-lite/jsd: roll the global batch.")
+    parser.add_argument(
+        "--jsd-global-negatives",
+        action="store_true",
+        help="With --objective clip-lite/jsd: roll the global batch.",
+    )
     import shapes_training
 
     shapes_training.add_common_arguments(parser)
@@ -34,19 +41,26 @@ def main():
     if not tf.config.list_physical_devices("GPU"):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.simulated_devices)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * args.simulated_devices
+        )
     import keras
 
     if keras.backend.backend() != "tensorflow":
         parser.error("run with KERAS_BACKEND=tensorflow (see distributed_jax.py for JAX)")
     strategy = tf.distribute.MirroredStrategy()
     replicas = strategy.num_replicas_in_sync
-    options = ({"local_negatives": False} if args.jsd_global_negatives else None)
-    report = shapes_training.train_on_shapes(
-        args.per_replica_batch * replicas, build_scope=strategy.scope(),
-        objective_options=options, **shapes_training.settings(args))
-    shapes_training.print_report({"strategy": "MirroredStrategy", "replicas": replicas,
-                                  **report})
+    options = {"local_negatives": False} if args.jsd_global_negatives else None
+    from keras_clip.training import train_on_shapes
+
+    report, _, _ = train_on_shapes(
+        args.per_replica_batch * replicas,
+        build_scope=strategy.scope(),
+        objective_options=options,
+        **shapes_training.settings(args),
+    )
+    shapes_training.print_report(
+        {"strategy": "MirroredStrategy", "replicas": replicas, **report}
+    )
 
 
 if __name__ == "__main__":

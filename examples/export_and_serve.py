@@ -38,8 +38,11 @@ print(json.dumps({"signatures": sorted(served.signatures.keys()),
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="SavedModel directory to write.")
-    parser.add_argument("--texts", default="a red circle,a blue square,a green cross",
-                        help="Comma-separated captions to score the images against.")
+    parser.add_argument(
+        "--texts",
+        default="a red circle,a blue square,a green cross",
+        help="Comma-separated captions to score the images against.",
+    )
     add_model_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -59,14 +62,23 @@ def main(argv=None):
         tf.io.write_file(images[-1], tf.io.encode_png(example["images"][0]))
     texts = [t.strip() for t in args.texts.split(",")]
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    served = subprocess.run([sys.executable, "-c", SERVE, args.output, json.dumps(images),
-                             json.dumps(texts)], capture_output=True, text=True, env=env)
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE, args.output, json.dumps(images), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if served.returncode != 0:
         raise RuntimeError("Serving failed: " + served.stderr.strip().splitlines()[-1])
     result = json.loads(served.stdout.strip().splitlines()[-1])
-    report = {"saved_model": args.output, "signatures": result["signatures"],
-              "captions": captions, "texts": texts, "logits": result["logits"],
-              "best_text_per_image": [texts[int(i)] for i in np.argmax(result["logits"], 1)]}
+    report = {
+        "saved_model": args.output,
+        "signatures": result["signatures"],
+        "captions": captions,
+        "texts": texts,
+        "logits": result["logits"],
+        "best_text_per_image": [texts[int(i)] for i in np.argmax(result["logits"], 1)],
+    }
     print(json.dumps(report))
     return report
 

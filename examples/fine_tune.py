@@ -49,20 +49,31 @@ def main(argv=None):
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
     before = classifier.accuracy(test["images"], test["labels"])
     train = shapes.load(args.train_size, size, seed=2024)
-    dataset = data.image_text_dataset((train["images"], train["captions"]), tokenizer, size,
-                                      args.batch_size, seed=0, mean=model.image_mean,
-                                      std=model.image_std)
+    dataset = data.image_text_dataset(
+        (train["images"], train["captions"]),
+        tokenizer,
+        size,
+        args.batch_size,
+        seed=0,
+        mean=model.image_mean,
+        std=model.image_std,
+    )
     model.compile(optimizer=default_optimizer(args.learning_rate))
     history = model.fit(dataset, epochs=args.epochs, verbose=2)
     after = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES).accuracy(
-        test["images"], test["labels"])
+        test["images"], test["labels"]
+    )
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         model.save(os.path.join(args.output, "model.keras"))
         tokenizer.save(os.path.join(args.output, "tokenizer"))
-    report = {"backend": keras.backend.backend(), "epochs": args.epochs,
-              "final_loss": round(float(history.history["loss"][-1]), 4),
-              "zero_shot_top1_before": round(before, 4), "zero_shot_top1_after": round(after, 4)}
+    report = {
+        "backend": keras.backend.backend(),
+        "epochs": args.epochs,
+        "final_loss": round(float(history.history["loss"][-1]), 4),
+        "zero_shot_top1_before": round(before, 4),
+        "zero_shot_top1_after": round(after, 4),
+    }
     print(json.dumps(report))
     return report
 

@@ -38,12 +38,18 @@ def write_demo_folder(folder, count):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder")
-    parser.add_argument("--query", action="append", required=True,
-                        help="A text query (repeat for several).")
+    parser.add_argument(
+        "--query", action="append", required=True, help="A text query (repeat for several)."
+    )
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--demo-folder", type=int, default=0, metavar="N",
-                        help="First write N generated shapes images into FOLDER.")
+    parser.add_argument(
+        "--demo-folder",
+        type=int,
+        default=0,
+        metavar="N",
+        help="First write N generated shapes images into FOLDER.",
+    )
     add_model_arguments(parser)
     args = parser.parse_args(argv)
 
@@ -55,23 +61,44 @@ def main(argv=None):
 
     if args.demo_folder:
         write_demo_folder(args.folder, args.demo_folder)
-    paths = sorted(os.path.join(args.folder, name) for name in os.listdir(args.folder)
-                   if name.lower().endswith(SUFFIXES))
+    paths = sorted(
+        os.path.join(args.folder, name)
+        for name in os.listdir(args.folder)
+        if name.lower().endswith(SUFFIXES)
+    )
     if not paths:
         parser.error(f"no images in {args.folder}")
     model, tokenizer = load(args)
     size = image_size_of(model)
-    image_embeddings = np.concatenate([
-        model.predict({"images": normalize_images(
-            load_images(paths[i:i + args.batch_size], size), model.image_mean,
-            model.image_std)}, verbose=0)["image_embeddings"]
-        for i in range(0, len(paths), args.batch_size)])
-    text_embeddings = model.predict({"token_ids": tokenizer(args.query)},
-                                    verbose=0)["text_embeddings"]
+    image_embeddings = np.concatenate(
+        [
+            model.predict(
+                {
+                    "images": normalize_images(
+                        load_images(paths[i : i + args.batch_size], size),
+                        model.image_mean,
+                        model.image_std,
+                    )
+                },
+                verbose=0,
+            )["image_embeddings"]
+            for i in range(0, len(paths), args.batch_size)
+        ]
+    )
+    text_embeddings = model.predict({"token_ids": tokenizer(args.query)}, verbose=0)[
+        "text_embeddings"
+    ]
     similarity = text_embeddings @ image_embeddings.T  # both unit length
-    results = [{"query": query, "ranked": [[os.path.basename(paths[i]), round(float(row[i]), 4)]
-                                           for i in row.argsort()[::-1][: args.top_k]]}
-               for query, row in zip(args.query, similarity)]
+    results = [
+        {
+            "query": query,
+            "ranked": [
+                [os.path.basename(paths[i]), round(float(row[i]), 4)]
+                for i in row.argsort()[::-1][: args.top_k]
+            ],
+        }
+        for query, row in zip(args.query, similarity)
+    ]
     report = {"images": len(paths), "results": results}
     print(json.dumps(report))
     return report

@@ -24,8 +24,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", help="Directory for model.keras and tokenizer/.")
     args = parser.parse_args(argv)
-    report, model, tokenizer = shapes_training.train_on_shapes(
-        args.batch_size, return_model=True, **shapes_training.settings(args))
+    from keras_clip.training import train_on_shapes
+
+    report, model, tokenizer = train_on_shapes(
+        args.batch_size, **shapes_training.settings(args)
+    )
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         model.save(os.path.join(args.output, "model.keras"))

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def load(args):
     """(model, tokenizer) from --pretrained or --model-dir."""
     import keras_clip
-    from keras_clip.cli_common import load_model_dir
+    from keras_clip.cli.common import load_model_dir
 
     if args.pretrained:
         model = keras_clip.CLIP.from_pretrained(args.pretrained)
@@ -31,7 +31,9 @@ def load(args):
 
 
 def add_model_arguments(parser):
-    parser.add_argument("--model-dir", default=os.path.join(ROOT, "saved_models", "shapes_clip"))
+    parser.add_argument(
+        "--model-dir", default=os.path.join(ROOT, "saved_models", "shapes_clip")
+    )
     parser.add_argument("--pretrained", help="A checkpoint for CLIP.from_pretrained.")
     parser.add_argument("--tokenizer", help="Tokenizer files, if not beside --pretrained.")
 
@@ -39,10 +41,15 @@ def add_model_arguments(parser):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="*", help="Image files (JPEG, PNG, GIF, BMP).")
-    parser.add_argument("--classes", help="Comma-separated class names (default: the 30 "
-                                          "shapes classes).")
-    parser.add_argument("--generate", type=int, default=0,
-                        help="Classify N generated shapes images and report accuracy.")
+    parser.add_argument(
+        "--classes", help="Comma-separated class names (default: the 30 shapes classes)."
+    )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        help="Classify N generated shapes images and report accuracy.",
+    )
     parser.add_argument("--top-k", type=int, default=3)
     add_model_arguments(parser)
     args = parser.parse_args(argv)
@@ -57,22 +64,37 @@ def main(argv=None):
     from keras_clip.export import image_size_of
 
     model, tokenizer = load(args)
-    class_names = ([c.strip() for c in args.classes.split(",")] if args.classes
-                   else list(shapes.CLASS_NAMES))
+    class_names = (
+        [c.strip() for c in args.classes.split(",")]
+        if args.classes
+        else list(shapes.CLASS_NAMES)
+    )
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, class_names)
     if args.generate:
         test = shapes.load(args.generate, image_size_of(model), seed=12345)
-        labels = np.array([class_names.index(shapes.CLASS_NAMES[i]) for i in test["labels"]])
-        report = {"images": args.generate,
-                  "top1": round(classifier.accuracy(test["images"], labels), 4),
-                  "top5": round(classifier.accuracy(test["images"], labels, k=5), 4),
-                  "chance_top1": round(1 / len(class_names), 4)}
+        labels = np.array(
+            [class_names.index(shapes.CLASS_NAMES[i]) for i in test["labels"]]
+        )
+        report = {
+            "images": args.generate,
+            "top1": round(classifier.accuracy(test["images"], labels), 4),
+            "top5": round(classifier.accuracy(test["images"], labels, k=5), 4),
+            "chance_top1": round(1 / len(class_names), 4),
+        }
     else:
         probabilities = classifier.predict(load_images(args.images, image_size_of(model)))
-        report = {"predictions": [
-            {"image": path, "ranked": [[class_names[i], round(float(row[i]), 4)]
-                                       for i in row.argsort()[::-1][: args.top_k]]}
-            for path, row in zip(args.images, probabilities)]}
+        report = {
+            "predictions": [
+                {
+                    "image": path,
+                    "ranked": [
+                        [class_names[i], round(float(row[i]), 4)]
+                        for i in row.argsort()[::-1][: args.top_k]
+                    ],
+                }
+                for path, row in zip(args.images, probabilities)
+            ]
+        }
     print(json.dumps(report))
     return report
 

@@ -39,4 +39,5 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         raise NonFiniteLossError(
             f"The loss became {float(loss)} at step {step} (epoch {self._epoch + 1}, "
             f"batch {batch + 1}); training stopped. Lower the learning rate, check "
-            "the inputs for NaN or infinite values, or train in float32.")
+            "the inputs for NaN or infinite values, or train in float32."
+        )

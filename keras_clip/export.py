@@ -51,9 +51,7 @@ def image_size_of(model):
     """The side, in pixels, of the images the model's image tower takes."""
     shape = tower_input_shape(model.image_encoder, "images")
     if shape is None:
-        raise ValueError(
-            "Cannot tell the image encoder's input size; pass image_size=."
-        )
+        raise ValueError("Cannot tell the image encoder's input size; pass image_size=.")
     return int(shape[1])
 
 
@@ -77,8 +75,9 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     mean = tuple(mean or getattr(model, "image_mean", OPENAI_MEAN))
     std = tuple(std or getattr(model, "image_std", OPENAI_STD))
     if keras.backend.backend() == "torch":
-        return _export_from_tensorflow_process(model, tokenizer, path, image_size,
-                                               mean, std)
+        return _export_from_tensorflow_process(
+            model, tokenizer, path, image_size, mean, std
+        )
     image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
@@ -99,22 +98,29 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     encode_normalized_images = archive.add_endpoint(
         "encode_normalized_images",
         lambda images: {"embeddings": model.encode_image(images)},
-        input_signature=[tf.TensorSpec([None, image_size, image_size, 3],
-                                       tf.float32, name="images")],
+        input_signature=[
+            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
+        ],
     )
-    logit_scale = tf.Variable(float(keras.ops.convert_to_numpy(model.logit_scale)),
-                              trainable=False, name="logit_scale")
+    logit_scale = tf.Variable(
+        float(keras.ops.convert_to_numpy(model.logit_scale)),
+        trainable=False,
+        name="logit_scale",
+    )
     archive.track(logit_scale)
 
     # SavedModel signatures check dtypes, not static dimensions: check sizes.
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8,
-                                                name="images")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")]
+    )
     def encode_image(images):
         shape = tf.shape(images)
         tf.debugging.assert_equal(
-            shape[1:], tf.constant([image_size, image_size, 3]),
+            shape[1:],
+            tf.constant([image_size, image_size, 3]),
             message=f"images must be uint8 RGB [batch, {image_size}, "
-                    f"{image_size}, 3]; use encode_image_bytes to resize")
+            f"{image_size}, 3]; use encode_image_bytes to resize",
+        )
         images = normalize(images, mean, std)
         return encode_normalized_images(images)
 
@@ -124,25 +130,31 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
-        images = tf.map_fn(lambda b: center_crop(decode_rgb(b), image_size), image_bytes,
-                           fn_output_signature=tf.TensorSpec(
-                               [image_size, image_size, 3], tf.uint8))
+        images = tf.map_fn(
+            lambda b: center_crop(decode_rgb(b), image_size),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
+        )
         return encode_image(images)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name="image_bytes"),
-        tf.TensorSpec([None], tf.string, name="texts"),
-    ])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes"),
+            tf.TensorSpec([None], tf.string, name="texts"),
+        ]
+    )
     def serving_default(image_bytes, texts):
         images = encode_image_bytes(image_bytes)["embeddings"]
         text = encode_text(texts)["embeddings"]
         logits = logit_scale * tf.matmul(images, text, transpose_b=True)
         return {"image_embeddings": images, "text_embeddings": text, "logits": logits}
 
-    for name, fn in (("encode_image", encode_image),
-                     ("encode_text", encode_text),
-                     ("encode_image_bytes", encode_image_bytes),
-                     ("serving_default", serving_default)):
+    for name, fn in (
+        ("encode_image", encode_image),
+        ("encode_text", encode_text),
+        ("encode_image_bytes", encode_image_bytes),
+        ("serving_default", serving_default),
+    ):
         archive.add_endpoint(name, fn)
     archive.write_out(path, verbose=False)
     return path
@@ -163,12 +175,15 @@ def _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, st
             "size, mean, std = json.loads(sys.argv[4])\n"
             "export_saved_model(model, tokenizer, sys.argv[3], size, mean, std)\n"
         )
-        settings = json.dumps([image_size, [float(m) for m in mean],
-                               [float(s) for s in std]])
+        settings = json.dumps(
+            [image_size, [float(m) for m in mean], [float(s) for s in std]]
+        )
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         result = subprocess.run(
             [sys.executable, "-c", code, model_path, tokenizer_path, path, settings],
-            env=env, capture_output=True, text=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if result.returncode:
             raise RuntimeError(

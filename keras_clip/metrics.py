@@ -10,30 +10,14 @@ import math
 import keras
 from keras import ops
 
-from keras_clip import losses
+from keras_clip.objectives import functional
 
 DIRECTIONS = ("image_to_text", "text_to_image")
 ESTIMATORS = ("infonce", "jsd")
 
 
-class _BatchMeanMetric(keras.metrics.Metric):
-    """Accumulates a weighted sum and a count; reports their ratio."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-
-    def _accumulate(self, value_sum, count):
-        self.total.assign_add(ops.cast(value_sum, self.dtype))
-        self.count.assign_add(ops.cast(count, self.dtype))
-
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
-
-
 @keras.saving.register_keras_serializable(package="keras_clip")
-class RetrievalRecall(_BatchMeanMetric):
+class RetrievalRecall(keras.metrics.Mean):
     """In-batch recall@k: the share of queries whose match ranks in the top k.
 
     Ties count against the query: a query is a hit only if fewer than k
@@ -72,14 +56,14 @@ class RetrievalRecall(_BatchMeanMetric):
         # Candidates scoring at least as high as the match, the match excluded.
         rivals = ops.sum(ops.cast(logits >= positives, "float32"), axis=1) - 1.0
         hits = ops.cast(rivals < self.k, "float32")
-        self._accumulate(ops.sum(hits), ops.shape(logits)[0])
+        super().update_state(hits)
 
     def get_config(self):
         return {**super().get_config(), "k": self.k, "direction": self.direction}
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class MutualInformation(_BatchMeanMetric):
+class MutualInformation(keras.metrics.Mean):
     """The value of a mutual-information lower bound, in nats.
 
     - "infonce": log N - L_InfoNCE (symmetric), the bound CLIP maximises;
@@ -110,13 +94,13 @@ class MutualInformation(_BatchMeanMetric):
         logits = ops.cast(logits, "float32")
         if self.estimator == "infonce":
             size = ops.cast(ops.shape(logits)[0], "float32")
-            value = ops.log(size) - losses.infonce_from_logits(logits)
+            value = ops.log(size) - functional.infonce_from_logits(logits)
         else:
-            value = math.log(4.0) - losses.jsd_from_logits(logits)
+            value = math.log(4.0) - functional.jsd_from_logits(logits)
         # Weighted by the batch size (a smaller last batch counts less; an
         # empty one not at all).
         rows = ops.cast(ops.shape(logits)[0], "float32")
-        self._accumulate(ops.where(rows > 0, value * rows, 0.0), rows)
+        super().update_state(ops.where(rows > 0, value, 0.0), sample_weight=rows)
 
     def get_config(self):
         return {**super().get_config(), "estimator": self.estimator}

@@ -20,12 +20,23 @@ def normalize_images(images, mean=OPENAI_MEAN, std=OPENAI_STD):
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise ValueError(
-            f"normalize_images expects uint8 RGB images, got {images.dtype}."
-        )
+        raise ValueError(f"normalize_images expects uint8 RGB images, got {images.dtype}.")
     if images.ndim < 3 or images.shape[-1] != 3:
         raise ValueError(
             f"normalize_images expects (..., height, width, 3), got {images.shape}."
         )
     scaled = images.astype("float32") / 255.0
     return (scaled - np.asarray(mean, "float32")) / np.asarray(std, "float32")
+
+
+def image_constants(mean=None, std=None):
+    """(mean, std) as 3-tuples of floats, OpenAI's where None; raises
+    ValueError unless each has 3 values and the deviations are positive."""
+    mean = tuple(float(x) for x in (mean or OPENAI_MEAN))
+    std = tuple(float(x) for x in (std or OPENAI_STD))
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(
+            "image_mean and image_std need 3 values each, the standard "
+            f"deviations positive; got {mean} and {std}."
+        )
+    return mean, std

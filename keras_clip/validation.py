@@ -58,8 +58,7 @@ def check_token_ids(token_ids, context_length=None, name="token_ids"):
     dtype = _dtype(token_ids)
     if "int" not in dtype:
         raise ValueError(
-            f"{name} must be integers (use keras_clip.Tokenizer); received "
-            f"dtype {dtype}."
+            f"{name} must be integers (use keras_clip.Tokenizer); received dtype {dtype}."
         )
     if context_length is not None and shape[1] is not None:
         if shape[1] > context_length:
@@ -78,4 +77,42 @@ def check_same_batch(images, token_ids):
         raise ValueError(
             f"images and token_ids have different batch sizes: {a} images "
             f"and {b} captions. Each image needs exactly one caption."
+        )
+
+
+def check_model_inputs(inputs, keys=("images", "token_ids")):
+    """Raises ValueError unless `inputs` is a dict of some of `keys` whose
+    images and token ids (when both are given) have the same batch size."""
+    if not isinstance(inputs, dict) or not set(inputs) & set(keys):
+        received = type(inputs).__name__
+        if isinstance(inputs, dict):
+            received += f" with keys {sorted(inputs)}"
+        raise ValueError(
+            f"CLIP takes a dict with 'images' and/or 'token_ids'; received {received}."
+        )
+    unknown = set(inputs) - set(keys)
+    if unknown:
+        raise ValueError(f"Unknown input keys {sorted(unknown)}; CLIP takes {list(keys)}.")
+    if len(inputs) == 2:
+        check_same_batch(inputs["images"], inputs["token_ids"])
+
+
+def check_no_targets(method, args, kwargs):
+    """Raises ValueError when `fit`/`evaluate` get targets, sample weights or
+    class weights: a contrastive model learns from the pairs alone, and
+    Keras would drop sample weights without targets silently."""
+    given = [
+        name
+        for name, value in (
+            ("targets (y)", args[1] if len(args) > 1 else kwargs.get("y")),
+            ("sample_weight", kwargs.get("sample_weight")),
+            ("class_weight", kwargs.get("class_weight")),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ValueError(
+            f"CLIP learns from the image-caption pairs alone; {method} takes no "
+            f"{' or '.join(given)}. Pass only the inputs dict (or a dataset of "
+            "inputs dicts)."
         )

@@ -13,7 +13,7 @@ import sys
 import keras
 
 from keras_clip import cli
-from keras_clip import cli_train
+from keras_clip import training
 
 
 class _KillAtStep(keras.callbacks.Callback):
@@ -28,12 +28,12 @@ class _KillAtStep(keras.callbacks.Callback):
 
 def main():
     kill_at = int(sys.argv[1])
-    build_callbacks = cli_train._callbacks
+    build_callbacks = training.training_callbacks
 
     def with_kill(*args):
         return build_callbacks(*args) + ([_KillAtStep(kill_at)] if kill_at else [])
 
-    cli_train._callbacks = with_kill
+    training.training_callbacks = with_kill
     return cli.main(sys.argv[2:])
 
 

@@ -20,7 +20,8 @@ else:
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -31,16 +32,21 @@ from tests.helpers import tiny_batch  # noqa: E402
 
 def build(objective, local_negatives, weights=None):
     if objective == "jsd":  # both directions, to cover the text-side roll
-        layer = keras_clip.layers.JSDLoss(symmetric=True, local_negatives=local_negatives)
+        layer = keras_clip.objectives.JSDLoss(
+            symmetric=True, local_negatives=local_negatives
+        )
     elif objective == "siglip":
         # Bias 0, not -10: at -10 the negatives barely move the loss at
         # initialisation, and the check could not show the gather matters.
-        layer = keras_clip.layers.SigLIPLoss(init_logit_bias=0.0,
-                                             local_negatives=local_negatives)
+        layer = keras_clip.objectives.SigLIPLoss(
+            init_logit_bias=0.0, local_negatives=local_negatives
+        )
     elif objective == "infonce-chunked":  # blocks of 3 rows, not dividing 4
-        layer = keras_clip.layers.InfoNCELoss(local_negatives=local_negatives, chunk_size=3)
+        layer = keras_clip.objectives.InfoNCELoss(
+            local_negatives=local_negatives, chunk_size=3
+        )
     else:
-        layer = keras_clip.layers.InfoNCELoss(local_negatives=local_negatives)
+        layer = keras_clip.objectives.InfoNCELoss(local_negatives=local_negatives)
     model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
     if weights is not None:
         model.set_weights(weights)
@@ -70,11 +76,15 @@ def compare(initial, single, distributed):
     loss_b, weights_b = distributed[:2]
     largest_step = max(float(np.max(np.abs(a - w))) for a, w in zip(weights_a, initial))
     difference = max(float(np.max(np.abs(a - b))) for a, b in zip(weights_a, weights_b))
-    report = {"loss": loss_a, "loss_difference": abs(loss_a - loss_b),
-              "gradient_difference": difference / largest_step}
+    report = {
+        "loss": loss_a,
+        "loss_difference": abs(loss_a - loss_b),
+        "gradient_difference": difference / largest_step,
+    }
     if len(single) > 2 and len(distributed) > 2:  # the in-training metrics
-        report["metric_difference"] = max(abs(single[2][name] - distributed[2][name])
-                                          for name in METRICS)
+        report["metric_difference"] = max(
+            abs(single[2][name] - distributed[2][name]) for name in METRICS
+        )
     return report
 
 
@@ -97,9 +107,13 @@ def check(objective):
     report = {}
     if BACKEND == "jax":
         devices = keras.distribution.list_devices("cpu")
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=devices)
+        )
         report["devices"] = len(devices)
-        report["global"] = compare(initial, single, step(build(objective, False, initial), batch))
+        report["global"] = compare(
+            initial, single, step(build(objective, False, initial), batch)
+        )
         keras.distribution.set_distribution(None)
     else:
         strategy = mirrored_strategy()
@@ -111,9 +125,13 @@ def check(objective):
         report["local"] = compare(initial, single, local)
         # The same per-replica objective run by hand on each half: the
         # distributed step must equal the mean of the two halves.
-        halves = [step(build(objective, True, initial),
-                       {k: v[i * 4:(i + 1) * 4] for k, v in batch.items()})[:2]
-                  for i in range(2)]
+        halves = [
+            step(
+                build(objective, True, initial),
+                {k: v[i * 4 : (i + 1) * 4] for k, v in batch.items()},
+            )[:2]
+            for i in range(2)
+        ]
         mean_loss = (halves[0][0] + halves[1][0]) / 2
         mean_weights = [(a + b) / 2 for a, b in zip(halves[0][1], halves[1][1])]
         report["local_vs_halves"] = compare(initial, (mean_loss, mean_weights), local)

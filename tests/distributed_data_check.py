@@ -11,7 +11,9 @@ import sys
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 import keras_clip  # noqa: E402
 from keras_clip import data  # noqa: E402
@@ -24,12 +26,20 @@ def main(folder):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = keras_clip.CLIP.from_architecture(
-            "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16)
+            "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16
+        )
         model.compile()
     report = data.DataReportCallback(train, log=lambda line: None)
     history = model.fit(train, epochs=2, callbacks=[report], verbose=0)
-    print(json.dumps({"loss": history.history["loss"], "counts": report.history,
-                      "replicas": strategy.num_replicas_in_sync}))
+    print(
+        json.dumps(
+            {
+                "loss": history.history["loss"],
+                "counts": report.history,
+                "replicas": strategy.num_replicas_in_sync,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

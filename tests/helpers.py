@@ -5,7 +5,8 @@ import numpy as np
 
 
 def gradients(fn, *arrays):
-    """Gradients of the scalar `fn(*tensors)` w.r.t. each float32 input."""
+    """Gradients of the scalar `fn(*tensors)` w.r.t. each float32 input
+    (zeros for an input the value does not depend on)."""
     backend = keras.backend.backend()
     arrays = [np.asarray(a, "float32") for a in arrays]
     if backend == "tensorflow":
@@ -14,19 +15,23 @@ def gradients(fn, *arrays):
         variables = [tf.Variable(a) for a in arrays]
         with tf.GradientTape() as tape:
             value = fn(*variables)
-        return [g.numpy() for g in tape.gradient(value, variables)]
+        grads = tape.gradient(
+            value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        return [g.numpy() for g in grads]
     if backend == "jax":
         import jax
 
-        grads = jax.grad(lambda *a: fn(*a), argnums=tuple(range(len(arrays))))(
-            *arrays
-        )
+        grads = jax.grad(lambda *a: fn(*a), argnums=tuple(range(len(arrays))))(*arrays)
         return [np.asarray(g) for g in grads]
     import torch
 
     tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
     fn(*tensors).backward()
-    return [t.grad.numpy() for t in tensors]
+    return [
+        np.zeros_like(a) if t.grad is None else t.grad.numpy()
+        for a, t in zip(arrays, tensors)
+    ]
 
 
 def finite_differences(fn, *arrays, eps=1e-6):
@@ -50,8 +55,9 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def tiny_batch(model_config=None, batch=8, seed=0, image_size=32, context=16,
-               vocabulary=100):
+def tiny_batch(
+    model_config=None, batch=8, seed=0, image_size=32, context=16, vocabulary=100
+):
     """A fixed batch of float images and token ids ending in the largest id."""
     rng = np.random.default_rng(seed)
     images = rng.normal(size=(batch, image_size, image_size, 3)).astype("float32")
@@ -59,5 +65,5 @@ def tiny_batch(model_config=None, batch=8, seed=0, image_size=32, context=16,
     lengths = rng.integers(3, context, size=batch)
     for row, length in enumerate(lengths):
         token_ids[row, length] = vocabulary - 1
-        token_ids[row, length + 1:] = 0
+        token_ids[row, length + 1 :] = 0
     return {"images": images, "token_ids": token_ids}

@@ -23,7 +23,7 @@ def _image(index, size=(36, 44)):
     rng = np.random.default_rng(index)
     image = np.zeros(size + (3,), "uint8")
     image[: size[0] // 2] = rng.integers(0, 255, 3)
-    image[size[0] // 2:] = rng.integers(0, 255, 3)
+    image[size[0] // 2 :] = rng.integers(0, 255, 3)
     return np.clip(image + rng.integers(0, 30, image.shape), 0, 255).astype("uint8")
 
 
@@ -42,7 +42,7 @@ def save_good_image(folder, index):
     elif kind == 4:
         name, image = f"good{index}_palette.png", pixels.convert("P")
     else:
-        gray16 = (np.asarray(pixels.convert("L")).astype("uint16") * 257)
+        gray16 = np.asarray(pixels.convert("L")).astype("uint16") * 257
         name, image = f"good{index}_16bit.png", Image.fromarray(gray16)
     image.save(os.path.join(folder, name))
     return name
@@ -73,14 +73,21 @@ def build_folder(folder, captions_format="csv"):
         not_image = f"notes{index}.jpg"
         with open(os.path.join(folder, not_image), "w") as f:
             f.write("this is not a picture" * (index + 1))
-        rows += [{"file": truncated, "caption": "a truncated file"},
-                 {"file": not_image, "caption": "a text file"},
-                 {"file": f"missing{index}.png", "caption": "a missing file"},
-                 {"file": f"good{6 * (index + 1)}.png", "caption": " \t "},
-                 {"file": "", "caption": "no file named"}]
-    counts = {"unreadable_image": BAD_PER_KIND, "not_an_image": BAD_PER_KIND,
-              "missing_file": BAD_PER_KIND, "empty_caption": BAD_PER_KIND,
-              "missing_field": BAD_PER_KIND, "malformed_row": 0}
+        rows += [
+            {"file": truncated, "caption": "a truncated file"},
+            {"file": not_image, "caption": "a text file"},
+            {"file": f"missing{index}.png", "caption": "a missing file"},
+            {"file": f"good{6 * (index + 1)}.png", "caption": " \t "},
+            {"file": "", "caption": "no file named"},
+        ]
+    counts = {
+        "unreadable_image": BAD_PER_KIND,
+        "not_an_image": BAD_PER_KIND,
+        "missing_file": BAD_PER_KIND,
+        "empty_caption": BAD_PER_KIND,
+        "missing_field": BAD_PER_KIND,
+        "malformed_row": 0,
+    }
     order = np.random.default_rng(0).permutation(len(rows))
     rows = [rows[i] for i in order]
     if captions_format == "csv":
@@ -117,10 +124,14 @@ def jpeg_bytes(pixels, orientation=1, quality=95):
     turns them back upright."""
     image = Image.fromarray(pixels)
     stored = {
-        1: image, 2: image.transpose(Image.FLIP_LEFT_RIGHT),
-        3: image.transpose(Image.ROTATE_180), 4: image.transpose(Image.FLIP_TOP_BOTTOM),
-        5: image.transpose(Image.TRANSPOSE), 6: image.transpose(Image.ROTATE_90),
-        7: image.transpose(Image.TRANSVERSE), 8: image.transpose(Image.ROTATE_270),
+        1: image,
+        2: image.transpose(Image.FLIP_LEFT_RIGHT),
+        3: image.transpose(Image.ROTATE_180),
+        4: image.transpose(Image.FLIP_TOP_BOTTOM),
+        5: image.transpose(Image.TRANSPOSE),
+        6: image.transpose(Image.ROTATE_90),
+        7: image.transpose(Image.TRANSVERSE),
+        8: image.transpose(Image.ROTATE_270),
     }[orientation]
     exif = Image.Exif()
     exif[0x0112] = orientation

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the test suite once per Keras backend (Keras fixes its backend at import).
+# Checks the code with ruff (lint, import order, format; settings in
+# pyproject.toml), then runs the test suite once per Keras backend (Keras
+# fixes its backend at import).
 #   bash tests/run.sh --install   # first installs the package with its test extras
 #   BACKENDS="jax" bash tests/run.sh -k losses   # a subset; extra args go to pytest
 #   PARALLEL=0 bash tests/run.sh  # one backend after the other
@@ -14,6 +16,9 @@ if [ "${1:-}" = "--install" ]; then
     python3 -m pip install -q -e ".[test]" || exit 1
 fi
 export TF_CPP_MIN_LOG_LEVEL=3
+lint=0
+echo "=== ruff"
+ruff check . && ruff format --check . || lint=1
 read -r -a backends <<< "${BACKENDS:-tensorflow jax torch}"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
@@ -39,7 +44,7 @@ if [ "${PARALLEL:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && [ "${#backends[@]}" -ge 
 else
     run_backends "${backends[@]}" -- "$@"
 fi
-status=0
+status=$lint
 for backend in "${backends[@]}"; do
     echo "=== KERAS_BACKEND=$backend"
     cat "$logs/$backend.log"

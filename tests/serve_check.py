@@ -15,7 +15,6 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_text  # noqa: E402,F401  (registers the tokenizer's ops)
 
-
 MESSAGES = []
 
 
@@ -36,10 +35,15 @@ def main(path, inputs_path, outputs_path):
     image_bytes = tf.constant(list(data["image_bytes"]))
     results = {
         "encode_text": sig["encode_text"](texts=texts)["embeddings"].numpy(),
-        "encode_image": sig["encode_image"](images=tf.constant(data["images"]))["embeddings"].numpy(),
-        "encode_image_bytes": sig["encode_image_bytes"](image_bytes=image_bytes)["embeddings"].numpy(),
+        "encode_image": sig["encode_image"](images=tf.constant(data["images"]))[
+            "embeddings"
+        ].numpy(),
+        "encode_image_bytes": sig["encode_image_bytes"](image_bytes=image_bytes)[
+            "embeddings"
+        ].numpy(),
         "encode_token_ids": sig["encode_token_ids"](
-            token_ids=tf.constant(data["token_ids"]))["embeddings"].numpy(),
+            token_ids=tf.constant(data["token_ids"])
+        )["embeddings"].numpy(),
     }
     both = sig["serving_default"](image_bytes=image_bytes, texts=texts)
     results.update({f"serving_default_{k}": v.numpy() for k, v in both.items()})
@@ -49,16 +53,24 @@ def main(path, inputs_path, outputs_path):
         "long_string": lambda: sig["encode_text"](texts=tf.constant(["circle " * 1500])),
         "non_utf8": lambda: sig["encode_text"](texts=tf.constant([b"\xff\xfe red \xc3"])),
         "wrong_image_size": lambda: sig["encode_image"](
-            images=tf.zeros([1, size + 1, size + 1, 3], tf.uint8)),
-        "wrong_channels": lambda: sig["encode_image"](images=tf.zeros([1, size, size, 4], tf.uint8)),
+            images=tf.zeros([1, size + 1, size + 1, 3], tf.uint8)
+        ),
+        "wrong_channels": lambda: sig["encode_image"](
+            images=tf.zeros([1, size, size, 4], tf.uint8)
+        ),
         "corrupt_bytes": lambda: sig["encode_image_bytes"](
-            image_bytes=tf.constant([b"\x89PNG\r\n\x1a\nnot really a png"])),
+            image_bytes=tf.constant([b"\x89PNG\r\n\x1a\nnot really a png"])
+        ),
         "grayscale_png": lambda: sig["encode_image_bytes"](
-            image_bytes=tf.constant([tf.io.encode_png(tf.zeros([7, 5, 1], tf.uint8)).numpy()])),
+            image_bytes=tf.constant(
+                [tf.io.encode_png(tf.zeros([7, 5, 1], tf.uint8)).numpy()]
+            )
+        ),
     }
     report = {name: outcome(fn) for name, fn in bad.items()}
-    np.savez(outputs_path, report=json.dumps(report), messages="\n".join(MESSAGES),
-             **results)
+    np.savez(
+        outputs_path, report=json.dumps(report), messages="\n".join(MESSAGES), **results
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from keras_clip import chunked_loss
-from keras_clip import losses
+from keras_clip.objectives import chunked as chunked_loss
+from keras_clip.objectives import functional as losses
 from tests.helpers import gradients
 
 
@@ -17,8 +17,9 @@ def _embeddings(rows, columns=None, dim=12, seed=0):
 
 
 def _assert_same_loss_and_gradients(chunked, plain, *inputs):
-    np.testing.assert_allclose(float(chunked(*inputs)), float(plain(*inputs)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        float(chunked(*inputs)), float(plain(*inputs)), rtol=1e-5, atol=1e-6
+    )
     for got, want in zip(gradients(chunked, *inputs), gradients(plain, *inputs)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
@@ -45,7 +46,9 @@ def test_chunked_rows_against_the_global_batch_with_an_offset():
     def plain(i, t, s):
         return losses.infonce_from_row_logits(
             losses.similarity_logits(i[rows], t, s, normalize=False, paired=False),
-            losses.similarity_logits(t[rows], i, s, normalize=False, paired=False), 8)
+            losses.similarity_logits(t[rows], i, s, normalize=False, paired=False),
+            8,
+        )
 
     def chunked(i, t, s):
         return chunked_loss.chunked_infonce(i[rows], t[rows], i, t, s, 8, 3)
@@ -63,7 +66,7 @@ def test_infonce_layer_with_chunks_trains_like_the_plain_layer():
     results = []
     for chunk_size in (None, 10):
         keras.utils.set_random_seed(0)
-        layer = keras_clip.layers.InfoNCELoss(chunk_size=chunk_size)
+        layer = keras_clip.objectives.InfoNCELoss(chunk_size=chunk_size)
         model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
         model.compile(optimizer=keras.optimizers.SGD(0.5))
         history = model.fit(batch, batch_size=24, epochs=2, verbose=0)
@@ -71,7 +74,7 @@ def test_infonce_layer_with_chunks_trains_like_the_plain_layer():
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    restored = keras_clip.layers.InfoNCELoss.from_config(layer.get_config())
+    restored = keras_clip.objectives.InfoNCELoss.from_config(layer.get_config())
     assert restored.chunk_size == 10
     with pytest.raises(ValueError, match="label_smoothing=0"):
-        keras_clip.layers.InfoNCELoss(chunk_size=8, label_smoothing=0.1)
+        keras_clip.objectives.InfoNCELoss(chunk_size=8, label_smoothing=0.1)

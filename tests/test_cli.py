@@ -1,6 +1,8 @@
 """The keras-clip command line."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -9,15 +11,72 @@ import pytest
 from keras_clip import cli
 
 
-def test_demo_runs_small_and_reports_json(capsys, tmp_path):
-    code = cli.main(["demo", "--architecture", "tiny-vit", "--train-size", "64",
-                     "--test-size", "30", "--epochs", "1", "--batch-size", "16",
-                     "--verbose", "0", "--output", str(tmp_path / "out")])
-    assert code == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_demo_writes_a_new_folder_and_prints_its_json_once(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output is relative: outputs/demo-*/
+    args = [
+        "demo",
+        "--architecture",
+        "tiny-vit",
+        "--train-size",
+        "64",
+        "--test-size",
+        "30",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "0",
+        "--no-xla",
+    ]
+    assert cli.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("keras-clip demo: backend ") and "computing on" in lines[0]
+    reports = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(reports) == 1
+    report = reports[0]
     assert 0.0 <= report["zero_shot_top1"] <= report["zero_shot_top5"] <= 1.0
-    assert (tmp_path / "out" / "model.keras").exists()
-    assert (tmp_path / "out" / "tokenizer" / "vocabulary.txt").exists()
+    (written,) = (tmp_path / "outputs").iterdir()
+    assert written.name.startswith("demo-") and report["output"] == str(
+        pathlib.Path("outputs", written.name)
+    )
+    assert lines[-1].startswith(f"Saved the model in {report['output']}/")
+    assert (written / "model.keras").exists()
+    assert (written / "tokenizer" / "vocabulary.txt").exists()
+    assert json.loads((written / "demo_report.json").read_text()) == report
+    assert not (tmp_path / "saved_models").exists()
+
+
+@pytest.mark.backend("tensorflow")
+def test_the_command_hides_tensorflow_native_logging_unless_asked(tmp_path):
+    def stderr_of(level):
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        if level is not None:
+            env["TF_CPP_MIN_LOG_LEVEL"] = level
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "keras_clip_command",
+                "export",
+                "--model-dir",
+                str(tmp_path),
+                "--output",
+                str(tmp_path / "x"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert result.returncode == 2
+        return result.stderr.strip().splitlines()
+
+    assert stderr_of(None) == [
+        f"keras-clip export: error: No model.keras in {str(tmp_path)!r}; run "
+        "`keras-clip demo` or `keras-clip train` first."
+    ]
+    assert len(stderr_of("0")) > 1  # TensorFlow's own lines come back
 
 
 def test_bad_arguments_exit_non_zero_with_one_line(capsys):
@@ -31,8 +90,12 @@ def test_bad_arguments_exit_non_zero_with_one_line(capsys):
 
 @pytest.mark.backend("tensorflow")
 def test_help_of_the_console_script():
-    result = subprocess.run([sys.executable, "-m", "keras_clip.cli", "demo", "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_clip.cli", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "--train-size" in result.stdout
 
 
@@ -44,27 +107,77 @@ def test_train_from_a_folder_with_checkpoints_tensorboard_and_report(capsys, tmp
 
     folder = tmp_path / "photos"
     expected = image_folders.build_folder(str(folder), "jsonl")
-    args = ["train", str(folder), "--architecture", "tiny-vit", "--epochs", "2",
-            "--batch-size", "8", "--vocabulary-size", "100", "--context-length", "16",
-            "--validation", str(folder / "captions.jsonl"), "--verbose", "0",
-            "--output", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
-            "--tensorboard", str(tmp_path / "tb"), "--no-xla"]
+    args = [
+        "train",
+        str(folder),
+        "--architecture",
+        "tiny-vit",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--vocabulary-size",
+        "100",
+        "--context-length",
+        "16",
+        "--validation",
+        str(folder / "captions.jsonl"),
+        "--verbose",
+        "0",
+        "--output",
+        str(tmp_path / "out"),
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+        "--tensorboard",
+        str(tmp_path / "tb"),
+        "--no-xla",
+    ]
     assert cli.main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["model"] == "CLIP" and summary["epochs"] == 2
     report = json.loads((tmp_path / "out" / "train_report.json").read_text())
     assert len(report["history"]["loss"]) == 2 and "val_loss" in report["history"]
-    assert report["skipped_per_epoch"] == {"train": [expected["counts"]] * 2,
-                                           "validation": [expected["counts"]] * 2}
-    for path in ("out/model.keras", "out/tokenizer/tokenizer.json",
-                 "out/saved_model/saved_model.pb", "ckpt/last.keras", "ckpt/best.keras"):
+    assert report["skipped_per_epoch"] == {
+        "train": [expected["counts"]] * 2,
+        "validation": [expected["counts"]] * 2,
+    }
+    for path in (
+        "out/model.keras",
+        "out/tokenizer/tokenizer.json",
+        "out/saved_model/saved_model.pb",
+        "ckpt/last.keras",
+        "ckpt/best.keras",
+    ):
         assert (tmp_path / path).exists(), path
     assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
     # The trained directory serves the other commands.
-    assert cli.main(["zero-shot", str(folder / "good0.png"), "--classes", "picture,view",
-                     "--model-dir", str(tmp_path / "out")]) == 0
-    assert cli.main(["evaluate", "--data", str(folder), "--model-dir", str(tmp_path / "out"),
-                     "--output", str(tmp_path / "eval")]) == 0
+    assert (
+        cli.main(
+            [
+                "zero-shot",
+                str(folder / "good0.png"),
+                "--classes",
+                "picture,view",
+                "--model-dir",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--data",
+                str(folder),
+                "--model-dir",
+                str(tmp_path / "out"),
+                "--output",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     evaluation = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert evaluation["skipped"] == expected["counts"]
     retrieval = evaluation["retrieval"]
@@ -76,10 +189,16 @@ def test_train_from_a_folder_with_checkpoints_tensorboard_and_report(capsys, tmp
 
 def test_train_bad_inputs_exit_non_zero_with_one_line(capsys, tmp_path):
     assert cli.main(["train", str(tmp_path / "nothing"), "--output", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip().startswith(
-        "keras-clip train: error: No such file or folder")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .startswith("keras-clip train: error: No such file or folder")
+    )
     (tmp_path / "captions.csv").write_text("name,text\nx.png,a cat\n")
     assert cli.main(["train", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no image column" in capsys.readouterr().err
     assert cli.main(["train", str(tmp_path), "--output", "o", "--epochs", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "keras-clip train: error: --epochs must be positive."
+    assert (
+        capsys.readouterr().err.strip()
+        == "keras-clip train: error: --epochs must be positive."
+    )

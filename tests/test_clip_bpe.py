@@ -7,25 +7,64 @@ import pytest
 import tensorflow as tf
 
 import keras_clip
-from keras_clip.clip_bpe import ClipBPETokenizer
-
+from keras_clip.tokenizers import ClipBPETokenizer
 
 # The tokenizer is tensorflow-text graph code, the same whatever the Keras
 # backend: it is tested once, in the TensorFlow run of the suite.
 pytestmark = pytest.mark.backend("tensorflow")
 
 # Learned in order: every rule's symbols exist before it (as in real BPE).
-MERGES = ["t h", "th e</w>", "p h", "ph o", "pho t", "phot o</w>", "o f</w>",
-          "c a", "ca t</w>", "d o", "do g</w>", "i n", "in g</w>", "a a", "aa a",
-          ". .", ".. .", "! !", "r e", "re d</w>", "c i", "ci r", "cir c",
-          "circ l", "circl e</w>", "Ã ©</w>", "Ã ©", "a f", "c af", "caf Ã©</w>"]
+MERGES = [
+    "t h",
+    "th e</w>",
+    "p h",
+    "ph o",
+    "pho t",
+    "phot o</w>",
+    "o f</w>",
+    "c a",
+    "ca t</w>",
+    "d o",
+    "do g</w>",
+    "i n",
+    "in g</w>",
+    "a a",
+    "aa a",
+    ". .",
+    ".. .",
+    "! !",
+    "r e",
+    "re d</w>",
+    "c i",
+    "ci r",
+    "cir c",
+    "circ l",
+    "circl e</w>",
+    "Ã ©</w>",
+    "Ã ©",
+    "a f",
+    "c af",
+    "caf Ã©</w>",
+]
 TRICKY = [
-    "a photo of the cat.", "A  PHOTO\tof a dog!!", "", "   ", "café naïve 123",
-    "emoji 🐱🐶 ok 👍🏽", "it's don't we'LL", "<|endoftext|> x <|startoftext|>",
-    "aaaaa ...... !!!!! ?!?", "ÉCOLE Ünïcödé Ωμέγα 東京", "tab\u00a0nbsp\u3000wide",
-    "3.14159, 2,718; 1e-10", "e\u0301 combining", "red circle " * 3,
-    " ".join(["The", "cat's", "photo,", "café", "12", "🐱", "circle."][i % 7]
-             for i in range(1000)),
+    "a photo of the cat.",
+    "A  PHOTO\tof a dog!!",
+    "",
+    "   ",
+    "café naïve 123",
+    "emoji 🐱🐶 ok 👍🏽",
+    "it's don't we'LL",
+    "<|endoftext|> x <|startoftext|>",
+    "aaaaa ...... !!!!! ?!?",
+    "ÉCOLE Ünïcödé Ωμέγα 東京",
+    "tab\u00a0nbsp\u3000wide",
+    "3.14159, 2,718; 1e-10",
+    "e\u0301 combining",
+    "red circle " * 3,
+    " ".join(
+        ["The", "cat's", "photo,", "café", "12", "🐱", "circle."][i % 7]
+        for i in range(1000)
+    ),
 ]
 
 
@@ -52,6 +91,26 @@ def test_same_ids_as_keras_hub_clip_tokenizer(merges_path):
     assert 2000 < len(expected) < 4094  # the 1,000-word string, untruncated
 
 
+def test_keras_hub_tokenizer_differs_in_graph_mode_ours_does_not(merges_path):
+    """Why keras-clip keeps its own BPE: keras-hub's CLIPTokenizer runs in
+    tf.data and a SavedModel, but there (graph mode) it neither lower-cases
+    nor splits digits as it does eagerly, so a served model would see other
+    ids than the one in the notebook. Ours gives the same ids both ways.
+    (If the first assertion fails, keras-hub fixed it: reconsider.)"""
+    import keras_hub
+
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path, context_length=32)
+    vocabulary = {token: i for i, token in enumerate(tokenizer.vocabulary)}
+    reference = keras_hub.models.CLIPTokenizer(vocabulary=vocabulary, merges=MERGES)
+    texts = ["Hello World 123", "a photo of a cat."]
+    eager = [list(np.asarray(reference(t))) for t in texts]
+    graph = tf.data.Dataset.from_tensor_slices(texts).map(reference)
+    in_graph = [list(np.asarray(ids)) for ids in graph]
+    assert in_graph[0] != eager[0] and in_graph[1] == eager[1]
+    ours_graph = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(tokenizer.tokenize)
+    np.testing.assert_array_equal(next(iter(ours_graph)).numpy(), tokenizer(texts))
+
+
 def test_vocabulary_layout_and_truncation(merges_path):
     tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path)
     assert isinstance(tokenizer, keras_clip.Tokenizer)
@@ -61,8 +120,9 @@ def test_vocabulary_layout_and_truncation(merges_path):
     ids = tokenizer(["a photo of the red circle", "red circle " * 100])
     assert ids.shape == (2, 77) and ids.dtype == np.int32
     assert list(ids[0, :7]) == [tokenizer.start_id] + [
-        tokenizer.vocabulary.index(t) for t in
-        ("a</w>", "photo</w>", "of</w>", "the</w>", "red</w>", "circle</w>")]
+        tokenizer.vocabulary.index(t)
+        for t in ("a</w>", "photo</w>", "of</w>", "the</w>", "red</w>", "circle</w>")
+    ]
     assert ids[1, -1] == tokenizer.end_id and 0 not in ids[1]
     assert tokenizer.detokenize(ids[:1]) == ["a photo of the red circle"]
 
@@ -76,8 +136,9 @@ def test_runs_in_tf_data_and_saved_model_and_round_trips(merges_path, tmp_path):
 
     module = tf.Module()
     module.resources = tokenizer.tf_resources()
-    module.encode = tf.function(tokenizer.tokenize,
-                                input_signature=[tf.TensorSpec([None], tf.string)])
+    module.encode = tf.function(
+        tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
+    )
     tf.saved_model.save(module, str(tmp_path / "saved"))
     served = tf.saved_model.load(str(tmp_path / "saved"))
     np.testing.assert_array_equal(served.encode(tf.constant(texts)).numpy(), eager)

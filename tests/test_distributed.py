@@ -22,8 +22,14 @@ OBJECTIVES = ["infonce", "infonce-chunked", "siglip", "jsd"]
 def reports():
     """All objectives checked in one process (one engine start-up)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "tests.distributed_check", *OBJECTIVES],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.distributed_check", *OBJECTIVES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -63,14 +69,27 @@ def test_multi_worker_mirrored_strategy_two_processes_match_one_device(tmp_path)
     ports = [str(p) for p in _free_ports(2)]
     outputs = [str(tmp_path / f"worker{i}.npz") for i in range(2)]
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.multiworker_check", str(i),
-                                 *ports, outputs[i]], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.multiworker_check", str(i), *ports, outputs[i]],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for worker in workers:
         _, stderr = worker.communicate(timeout=600)
         assert worker.returncode == 0, stderr[-3000:]
     results = [np.load(path) for path in outputs]
+    # Keras 3.15's bugs that keras_clip.keras_workarounds works around: when
+    # plain Keras' fit runs here, Keras has fixed one and its workaround can go.
+    for path in outputs:
+        with open(path + ".bugs.json") as f:
+            bugs = json.load(f)
+        assert bugs["build"] != "fit ran" and bugs["logs"] != "fit ran", bugs
     assert [int(r["replicas"]) for r in results] == [2, 2]
     assert np.isfinite(results[0]["loss"])
     # Global negatives across the two processes: one device's result.

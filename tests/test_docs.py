@@ -14,8 +14,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("script", ["make_loss_walkthrough.py", "make_jsd_walkthrough.py"])
 def test_generated_page_is_what_the_code_gives(script):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, f"docs/{script}", "--check"],
-                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, f"docs/{script}", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
 
 
@@ -48,7 +54,11 @@ def test_jsd_numbers_agree_with_a_numpy_hand_calculation():
 def test_batch_size_study_page_is_what_its_results_give():
     """docs/batch-size-study.md and its table are regenerated from the
     committed results.json (the study itself takes half an hour)."""
-    result = subprocess.run([sys.executable, "examples/batch_size_study.py", "--report-only",
-                             "--check"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "examples/batch_size_study.py", "--report-only", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]

@@ -13,13 +13,15 @@ def vit():
 
 
 def text(end_token_id=None):
-    return encoders.TextTransformer(50, 8, width=16, num_layers=1, num_heads=2,
-                                    end_token_id=end_token_id)
+    return encoders.TextTransformer(
+        50, 8, width=16, num_layers=1, num_heads=2, end_token_id=end_token_id
+    )
 
 
 def resnet():
-    return encoders.ModifiedResNet((1, 1, 1, 1), width=8, num_heads=2,
-                                   image_size=64, output_dim=12)
+    return encoders.ModifiedResNet(
+        (1, 1, 1, 1), width=8, num_heads=2, image_size=64, output_dim=12
+    )
 
 
 IMAGES = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -50,8 +52,9 @@ def test_text_pools_at_largest_id_without_end_token_id():
     ids = np.array([[1, 5, 49, 0, 0, 0, 0, 0]], "int32")
     changed = ids.copy()
     changed[0, 3:] = 3
-    np.testing.assert_allclose(to_numpy(encoder(changed)), to_numpy(encoder(ids)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(encoder(changed)), to_numpy(encoder(ids)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_shorter_token_sequences_are_accepted():
@@ -59,12 +62,15 @@ def test_shorter_token_sequences_are_accepted():
     assert tuple(encoder(np.array([[1, 2, 49]], "int32")).shape) == (1, 16)
 
 
-@pytest.mark.parametrize("images, message", [
-    (np.zeros((2, 32, 32), "float32"), "rank 4"),
-    (np.zeros((2, 32, 32, 4), "float32"), "3 \\(RGB\\) channels"),
-    (np.zeros((2, 16, 16, 3), "float32"), "32x32"),
-    (np.zeros((2, 32, 32, 3), "uint8"), "floating point"),
-])
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.zeros((2, 32, 32), "float32"), "rank 4"),
+        (np.zeros((2, 32, 32, 4), "float32"), "3 \\(RGB\\) channels"),
+        (np.zeros((2, 16, 16, 3), "float32"), "32x32"),
+        (np.zeros((2, 32, 32, 3), "uint8"), "floating point"),
+    ],
+)
 def test_bad_images_raise(images, message):
     with pytest.raises(ValueError, match=message):
         vit()(images)
@@ -77,25 +83,52 @@ def test_bad_token_ids_raise():
         text()(np.ones((2, 8), "float32"))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: encoders.VisionTransformer(0, 8, 16, 1, 2),
-    lambda: encoders.VisionTransformer(30, 8, 16, 1, 2),
-    lambda: encoders.VisionTransformer(32, 8, 15, 1, 2),
-    lambda: encoders.TextTransformer(50, -1, 16, 1, 2),
-    lambda: encoders.TextTransformer(50, 8, 16, 1, 2, end_token_id=50),
-    lambda: encoders.ModifiedResNet((1, 1, 1), 8),
-    lambda: encoders.ModifiedResNet((1, 1, 1, 1), 8, image_size=50),
-])
-def test_bad_sizes_raise(make):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: encoders.VisionTransformer(0, 8, 16, 1, 2),
+            "image_size must be a positive",
+        ),
+        (
+            lambda: encoders.VisionTransformer(30, 8, 16, 1, 2),
+            "image_size=30 is not a multiple of patch_size=8",
+        ),
+        (
+            lambda: encoders.VisionTransformer(32, 8, 15, 1, 2),
+            "width=15 is not divisible by num_heads=2",
+        ),
+        (
+            lambda: encoders.TextTransformer(50, -1, 16, 1, 2),
+            "context_length must be a positive integer, got -1",
+        ),
+        (
+            lambda: encoders.TextTransformer(50, 8, 16, 1, 2, end_token_id=50),
+            r"end_token_id=50 is outside the vocabulary \[0, 50\)",
+        ),
+        (
+            lambda: encoders.ModifiedResNet((1, 1, 1), 8),
+            r"stage_blocks must list 4 stages, got \(1, 1, 1\)",
+        ),
+        (
+            lambda: encoders.ModifiedResNet((1, 1, 1, 1), 8, image_size=50),
+            "image_size=50 is not a multiple of 32",
+        ),
+    ],
+)
+def test_bad_sizes_raise(make, message):
+    with pytest.raises(ValueError, match=message):
         make()
 
 
-@pytest.mark.parametrize("make, inputs", [
-    (vit, IMAGES),
-    (text, np.array([[1, 5, 49, 0, 0, 0, 0, 0]], "int32")),
-    (resnet, np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")),
-])
+@pytest.mark.parametrize(
+    "make, inputs",
+    [
+        (vit, IMAGES),
+        (text, np.array([[1, 5, 49, 0, 0, 0, 0, 0]], "int32")),
+        (resnet, np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")),
+    ],
+)
 def test_encoder_config_round_trip(make, inputs):
     encoder = make()
     expected = to_numpy(encoder(inputs))

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 import keras_clip
-from keras_clip.evaluation import retrieval_metrics, retrieval_ranks
+from keras_clip.evaluation import retrieval_metrics
+from keras_clip.evaluation import retrieval_ranks
 from keras_clip.preprocessing import normalize_images
 from tests.helpers import tiny_batch
+from tests.helpers import to_numpy
 
 
 def brute_force_rank(scores, positive):
@@ -19,10 +21,13 @@ def reference(images, texts, caption_to_image):
     images = images / np.linalg.norm(images, axis=1, keepdims=True)
     texts = texts / np.linalg.norm(texts, axis=1, keepdims=True)
     scores = (images @ texts.T).astype("float32")
-    image_ranks = [brute_force_rank(scores[i], caption_to_image == i)
-                   for i in range(len(images))]
-    text_ranks = [brute_force_rank(scores[:, c], np.arange(len(images)) == caption_to_image[c])
-                  for c in range(len(texts))]
+    image_ranks = [
+        brute_force_rank(scores[i], caption_to_image == i) for i in range(len(images))
+    ]
+    text_ranks = [
+        brute_force_rank(scores[:, c], np.arange(len(images)) == caption_to_image[c])
+        for c in range(len(texts))
+    ]
     return np.array(image_ranks), np.array(text_ranks)
 
 
@@ -64,28 +69,66 @@ def test_retrieval_input_errors():
 def test_evaluate_retrieval_and_zero_shot_on_a_model():
     model = keras_clip.CLIP.from_architecture("tiny-vit")
     batch = tiny_batch()
-    report = keras_clip.evaluate_retrieval(model, batch["images"], batch["token_ids"], ks=(1, 8))
-    assert report["image_to_text_recall@8"] == 1.0
-    vocabulary = ["[PAD]", "[UNK]", "a", "red", "blue", "green", "photo", "of", ".",
-                  "[START]", "[END]"]
-    tokenizer = keras_clip.Tokenizer(vocabulary, context_length=16)
+    report = keras_clip.evaluate_retrieval(
+        model, batch["images"], batch["token_ids"], ks=(1, 3)
+    )
+    similarity = (
+        to_numpy(model.encode_image(batch["images"]))
+        @ to_numpy(model.encode_text(batch["token_ids"])).T
+    )
+    # 0-based rank of each image's own caption among the 8 (no ties here).
+    image_ranks = (similarity > np.diag(similarity)[:, None]).sum(axis=1)
+    text_ranks = (similarity.T > np.diag(similarity)[:, None]).sum(axis=1)
+    for k in (1, 3):
+        assert report[f"image_to_text_recall@{k}"] == pytest.approx(
+            np.mean(image_ranks < k)
+        )
+        assert report[f"text_to_image_recall@{k}"] == pytest.approx(np.mean(text_ranks < k))
+    assert report["image_to_text_recall@3"] < 1.0  # an untrained model misses some
+    vocabulary = [
+        "[PAD]",
+        "[UNK]",
+        "a",
+        "red",
+        "blue",
+        "green",
+        "photo",
+        "of",
+        ".",
+        "[START]",
+        "[END]",
+    ]
+    tokenizer = keras_clip.tokenizers.WordPieceTokenizer(vocabulary, context_length=16)
     labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
-    result = keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels,
-                                           ["red", "blue", "green"])
+    classes = ["red", "blue", "green"]
+    result = keras_clip.evaluate_zero_shot(
+        model, tokenizer, batch["images"], labels, classes, ks=(1, 2)
+    )
+    scores = keras_clip.ZeroShotClassifier(model, tokenizer, classes).scores(
+        batch["images"]
+    )
+    ranked = np.argsort(-scores, axis=1)
+    assert result["top1"] == pytest.approx(np.mean(ranked[:, 0] == labels))
+    assert result["top2"] == pytest.approx(
+        np.mean((ranked[:, :2] == labels[:, None]).any(1))
+    )
     confusion = np.array(result["confusion_matrix"])
-    assert confusion.sum() == 8 and confusion.shape == (3, 3)
-    assert result["top1"] == pytest.approx(np.trace(confusion) / 8)
-    assert result["top5"] == 1.0  # only 3 classes
+    expected = np.zeros((3, 3), int)
+    np.add.at(expected, (labels, ranked[:, 0]), 1)
+    np.testing.assert_array_equal(confusion, expected)
     with pytest.raises(ValueError, match="labels must lie"):
-        keras_clip.evaluate_zero_shot(model, tokenizer, batch["images"], labels + 5,
-                                      ["red", "blue", "green"])
+        keras_clip.evaluate_zero_shot(
+            model, tokenizer, batch["images"], labels + 5, ["red", "blue", "green"]
+        )
 
 
 def test_zero_shot_normalises_uint8_images_with_the_model_constants():
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     model = keras_clip.CLIP.from_architecture("tiny-vit", image_mean=mean, image_std=std)
-    tokenizer = keras_clip.Tokenizer(["[PAD]", "[UNK]", "a", "red", "blue", "photo", "of",
-                                      ".", "[START]", "[END]"], context_length=16)
+    tokenizer = keras_clip.tokenizers.WordPieceTokenizer(
+        ["[PAD]", "[UNK]", "a", "red", "blue", "photo", "of", ".", "[START]", "[END]"],
+        context_length=16,
+    )
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, ["red", "blue"])
     pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
     own = classifier.scores(normalize_images(pixels, mean, std))
@@ -112,7 +155,8 @@ def test_linear_probe_on_a_model_reports_accuracies():
     model = keras_clip.CLIP.from_architecture("tiny-vit")
     batch = tiny_batch()
     labels = np.array([0, 1] * 4)
-    report = keras_clip.evaluation.linear_probe(model, batch["images"], labels,
-                                                batch["images"], labels, epochs=50)
+    report = keras_clip.evaluation.linear_probe(
+        model, batch["images"], labels, batch["images"], labels, epochs=50
+    )
     assert report["num_classes"] == 2
     assert report["train_accuracy"] == report["test_accuracy"]  # same images

@@ -14,8 +14,14 @@ def run_example(name, *args, backend=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if backend:
         env["KERAS_BACKEND"] = backend
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
-                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", name), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -46,8 +52,16 @@ def run_in_process(name, *args):
 
 
 def test_train_shapes_example_trains_clip_lite(tmp_path):
-    report = run_in_process("train_shapes.py", "--smoke", "--objective", "clip-lite",
-                            "--batch-size", "16", "--output", str(tmp_path / "model"))
+    report = run_in_process(
+        "train_shapes.py",
+        "--smoke",
+        "--objective",
+        "clip-lite",
+        "--batch-size",
+        "16",
+        "--output",
+        str(tmp_path / "model"),
+    )
     assert report["objective"] == "clip-lite" and 0 < report["final_loss"] < 10
     assert 0 <= report["zero_shot_top1"] <= 1
     assert (tmp_path / "model" / "model.keras").exists()
@@ -59,9 +73,18 @@ def test_zero_shot_example_beats_chance_tenfold():
 
 
 def test_search_folder_example_finds_the_described_shapes(tmp_path):
-    report = run_in_process("search_folder.py", str(tmp_path / "shapes"), "--demo-folder",
-                            "60", "--query", "a photo of a red circle.", "--query",
-                            "a blue cross", "--top-k", "3")
+    report = run_in_process(
+        "search_folder.py",
+        str(tmp_path / "shapes"),
+        "--demo-folder",
+        "60",
+        "--query",
+        "a photo of a red circle.",
+        "--query",
+        "a blue cross",
+        "--top-k",
+        "3",
+    )
     assert report["images"] == 60
     red_circle, blue_cross = (result["ranked"] for result in report["results"])
     assert "red_circle" in red_circle[0][0] and "blue_cross" in blue_cross[0][0]
@@ -82,13 +105,25 @@ def test_export_and_serve_example(tmp_path):
 
 
 def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
-    first = run_in_process("batch_size_study.py", "--smoke", "--output", str(tmp_path),
-                           "--objectives", "infonce")
+    first = run_in_process(
+        "batch_size_study.py",
+        "--smoke",
+        "--output",
+        str(tmp_path),
+        "--objectives",
+        "infonce",
+    )
     assert first["runs"] == 1  # 1 objective x 1 batch size x 1 seed
     saved = json.loads((tmp_path / "results.json").read_text())["runs"]
     # The second run keeps that one (same settings) and trains only the variant.
-    report = run_in_process("batch_size_study.py", "--smoke", "--output", str(tmp_path),
-                            "--objectives", "infonce,clip-lite-symmetric")
+    report = run_in_process(
+        "batch_size_study.py",
+        "--smoke",
+        "--output",
+        str(tmp_path),
+        "--objectives",
+        "infonce,clip-lite-symmetric",
+    )
     assert report["runs"] == 2
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["runs"][:1] == saved
@@ -100,13 +135,20 @@ def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
     assert table.count("\n| CLIP (InfoNCE) | 8 |") == 1
     assert table.count("\n| CLIP-Lite (JSD, symmetric) | 8 |") == 1
     with pytest.raises(SystemExit, match="other learning_rate"):
-        run_in_process("batch_size_study.py", "--smoke", "--output", str(tmp_path),
-                       "--learning-rate", "0.01")
+        run_in_process(
+            "batch_size_study.py",
+            "--smoke",
+            "--output",
+            str(tmp_path),
+            "--learning-rate",
+            "0.01",
+        )
 
 
 def test_compositional_zero_shot_smoke(tmp_path):
-    report = run_in_process("compositional_zero_shot.py", "--smoke", "--output",
-                            str(tmp_path))
+    report = run_in_process(
+        "compositional_zero_shot.py", "--smoke", "--output", str(tmp_path)
+    )
     assert len(report["runs"]) == 2
     for run in report["runs"]:
         assert 0 <= run["held_out_top1_of_30"] <= 1 and 0 <= run["held_out_top1_of_6"] <= 1

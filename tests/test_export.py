@@ -18,8 +18,14 @@ from keras_clip.preprocessing import normalize_images
 
 HERE = os.path.dirname(__file__)
 MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)
-SIGNATURES = ("encode_text", "encode_image", "encode_image_bytes", "serving_default",
-              "encode_token_ids", "encode_normalized_images")
+SIGNATURES = (
+    "encode_text",
+    "encode_image",
+    "encode_image_bytes",
+    "serving_default",
+    "encode_token_ids",
+    "encode_normalized_images",
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +38,12 @@ def exported(tmp_path_factory):
     data = shapes.load(8, image_size=32, seed=5)
     tokenizer = keras_clip.Tokenizer.from_corpus(data["captions"], 60, 16)
     model = keras_clip.CLIP.from_architecture(
-        "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16,
-        image_mean=MEAN, image_std=STD)
+        "tiny-vit",
+        vocabulary_size=tokenizer.vocabulary_size,
+        context_length=16,
+        image_mean=MEAN,
+        image_std=STD,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     images = normalize_images(data["images"], MEAN, STD)
     token_ids = tokenizer(data["captions"])
@@ -44,41 +54,78 @@ def exported(tmp_path_factory):
     big = np.repeat(np.repeat(data["images"], 2, axis=1), 2, axis=2)[:, :, 8:56]
     png = [tf.io.encode_png(image).numpy() for image in big]
     inputs = str(workdir / "inputs.npz")
-    np.savez(inputs, texts=np.array(data["captions"], object), images=data["images"],
-             token_ids=token_ids, image_bytes=np.array(png, object))
+    np.savez(
+        inputs,
+        texts=np.array(data["captions"], object),
+        images=data["images"],
+        token_ids=token_ids,
+        image_bytes=np.array(png, object),
+    )
     outputs = str(workdir / "outputs.npz")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    result = subprocess.run([sys.executable, os.path.join(HERE, "serve_check.py"), path,
-                             inputs, outputs], capture_output=True, text=True, env=env,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, os.path.join(HERE, "serve_check.py"), path, inputs, outputs],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     served = dict(np.load(outputs, allow_pickle=True))
     report = json.loads(str(served.pop("report")))
     messages = str(served.pop("messages"))
     keras_images = model.predict({"images": images}, verbose=0)["image_embeddings"]
     keras_bytes = model.predict(
-        {"images": normalize_images(
-            # 64x48: the short side (48) goes to 32, the long side to
-            # int(64 * 32 / 48) = 42 as in torchvision; rows 5:37 kept.
-            np.stack([tf.image.resize(b, (42, 32), "bicubic", antialias=True).numpy()
-                      [5:37].round().clip(0, 255).astype("uint8") for b in big]),
-            MEAN, STD)},
-        verbose=0)["image_embeddings"]
+        {
+            "images": normalize_images(
+                # 64x48: the short side (48) goes to 32, the long side to
+                # int(64 * 32 / 48) = 42 as in torchvision; rows 5:37 kept.
+                np.stack(
+                    [
+                        tf.image.resize(b, (42, 32), "bicubic", antialias=True)
+                        .numpy()[5:37]
+                        .round()
+                        .clip(0, 255)
+                        .astype("uint8")
+                        for b in big
+                    ]
+                ),
+                MEAN,
+                STD,
+            )
+        },
+        verbose=0,
+    )["image_embeddings"]
     keras_text = model.predict({"token_ids": token_ids}, verbose=0)["text_embeddings"]
     scale = float(keras.ops.convert_to_numpy(model.logit_scale))
-    return dict(path=path, served=served, report=report, messages=messages, keras_images=keras_images,
-                keras_text=keras_text, keras_bytes=keras_bytes, scale=scale)
+    return dict(
+        path=path,
+        served=served,
+        report=report,
+        messages=messages,
+        keras_images=keras_images,
+        keras_text=keras_text,
+        keras_bytes=keras_bytes,
+        scale=scale,
+    )
 
 
 def test_every_signature_matches_keras(exported):
     served = exported["served"]
     np.testing.assert_allclose(served["encode_text"], exported["keras_text"], atol=1e-5)
-    np.testing.assert_allclose(served["encode_token_ids"], exported["keras_text"], atol=1e-5)
+    np.testing.assert_allclose(
+        served["encode_token_ids"], exported["keras_text"], atol=1e-5
+    )
     np.testing.assert_allclose(served["encode_image"], exported["keras_images"], atol=1e-5)
-    np.testing.assert_allclose(served["encode_image_bytes"], exported["keras_bytes"], atol=1e-5)
-    np.testing.assert_allclose(served["serving_default_text_embeddings"],
-                               exported["keras_text"], atol=1e-5)
-    expected_logits = exported["scale"] * served["encode_image_bytes"] @ exported["keras_text"].T
+    np.testing.assert_allclose(
+        served["encode_image_bytes"], exported["keras_bytes"], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        served["serving_default_text_embeddings"], exported["keras_text"], atol=1e-5
+    )
+    expected_logits = (
+        exported["scale"] * served["encode_image_bytes"] @ exported["keras_text"].T
+    )
     np.testing.assert_allclose(served["serving_default_logits"], expected_logits, atol=1e-4)
 
 
@@ -89,7 +136,10 @@ def test_bad_inputs_give_errors_or_documented_results(exported):
     assert report["grayscale_png"] == "ok"  # decoded as RGB, resized
     for name in ("wrong_image_size", "wrong_channels", "corrupt_bytes"):
         assert report[name] != "ok" and report[name].split(":")[0] in (
-            "ValueError", "TypeError", "InvalidArgumentError"), report[name]
+            "ValueError",
+            "TypeError",
+            "InvalidArgumentError",
+        ), report[name]
     assert report["non_utf8"] == "ok"  # tokenised without error (documented)
     assert "images must be uint8 RGB [batch, 32, 32, 3]" in exported["messages"]
 
@@ -99,8 +149,12 @@ def test_saved_model_cli_lists_the_signatures(exported):
     cli = shutil.which("saved_model_cli")
     if cli is None:
         pytest.skip("saved_model_cli is not on PATH")
-    result = subprocess.run([cli, "show", "--all", "--dir", exported["path"]],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [cli, "show", "--all", "--dir", exported["path"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     for name in SIGNATURES:
         assert f"signature_def['{name}']" in result.stdout

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_clip import losses
-from tests.helpers import finite_differences, gradients, to_numpy
+from keras_clip.objectives import functional as losses
+from tests.helpers import finite_differences
+from tests.helpers import gradients
+from tests.helpers import to_numpy
 
 
 def np_normalize(x):
@@ -64,8 +66,9 @@ def test_clip_loss_matches_numpy(normalize, smoothing):
     rng = np.random.default_rng(1)
     image = rng.normal(size=(6, 5)).astype("float32")
     text = rng.normal(size=(6, 5)).astype("float32")
-    expected = np_clip_loss(image.astype("float64"), text.astype("float64"), 3.0,
-                            normalize, smoothing)
+    expected = np_clip_loss(
+        image.astype("float64"), text.astype("float64"), 3.0, normalize, smoothing
+    )
     actual = losses.clip_loss(image, text, 3.0, normalize, label_smoothing=smoothing)
     assert to_numpy(actual).dtype == np.float32
     np.testing.assert_allclose(to_numpy(actual), expected, rtol=1e-5, atol=1e-6)
@@ -86,8 +89,9 @@ def test_siglip_loss_matches_numpy(normalize):
     rng = np.random.default_rng(3)
     image = rng.normal(size=(5, 4)).astype("float32")
     text = rng.normal(size=(5, 4)).astype("float32")
-    expected = np_siglip_loss(image.astype("float64"), text.astype("float64"),
-                              10.0, -10.0, normalize)
+    expected = np_siglip_loss(
+        image.astype("float64"), text.astype("float64"), 10.0, -10.0, normalize
+    )
     actual = losses.siglip_loss(image, text, 10.0, -10.0, normalize)
     np.testing.assert_allclose(to_numpy(actual), expected, rtol=1e-5)
 
@@ -115,12 +119,8 @@ def test_siglip_loss_gradient_matches_finite_differences():
     rng = np.random.default_rng(6)
     image = rng.normal(size=(4, 3))
     text = rng.normal(size=(4, 3))
-    analytic = gradients(
-        lambda i, t: losses.siglip_loss(i, t, 5.0, -2.0), image, text
-    )
-    numeric = finite_differences(
-        lambda i, t: np_siglip_loss(i, t, 5.0, -2.0), image, text
-    )
+    analytic = gradients(lambda i, t: losses.siglip_loss(i, t, 5.0, -2.0), image, text)
+    numeric = finite_differences(lambda i, t: np_siglip_loss(i, t, 5.0, -2.0), image, text)
     for a, n in zip(analytic, numeric):
         np.testing.assert_allclose(a, n, rtol=1e-3, atol=2e-5)
 
@@ -130,8 +130,7 @@ def test_losses_stay_finite_at_huge_logits():
     text = np.roll(np.eye(4, dtype="float32"), 1, axis=0)  # all pairs wrong
     clip = to_numpy(losses.clip_loss(image, text, 1e6))
     siglip = to_numpy(losses.siglip_loss(image, text, 1e6, 0.0))
-    jsd = to_numpy(losses.jsd_loss(np.array([-1e6], "float32"),
-                                   np.array([1e6], "float32")))
+    jsd = to_numpy(losses.jsd_loss(np.array([-1e6], "float32"), np.array([1e6], "float32")))
     assert np.isfinite([clip, siglip, jsd]).all()
     np.testing.assert_allclose(clip, 1e6, rtol=1e-6)
     np.testing.assert_allclose(jsd, 2e6, rtol=1e-6)
@@ -142,9 +141,11 @@ def test_losses_compute_in_float32(dtype):
     rng = np.random.default_rng(7)
     image = ops.cast(rng.normal(size=(4, 8)), dtype)
     text = ops.cast(rng.normal(size=(4, 8)), dtype)
-    for value in (losses.clip_loss(image, text, 100.0),
-                  losses.siglip_loss(image, text, 10.0, -10.0),
-                  losses.jsd_loss(image[:, 0], text[:, 0])):
+    for value in (
+        losses.clip_loss(image, text, 100.0),
+        losses.siglip_loss(image, text, 10.0, -10.0),
+        losses.jsd_loss(image[:, 0], text[:, 0]),
+    ):
         assert keras.backend.standardize_dtype(value.dtype) == "float32"
 
 
@@ -156,16 +157,19 @@ def test_mismatched_batch_sizes_raise():
 
 
 def test_jsd_row_slices_average_to_the_full_matrix():
-    from keras_clip import losses
+    from keras_clip.objectives import functional as losses
 
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(8, 8)).astype("float32") * 3
     full = float(losses.jsd_from_logits(logits))
-    slices = [float(losses.jsd_from_row_logits(logits[i:i + 2], i)) for i in range(0, 8, 2)]
+    slices = [
+        float(losses.jsd_from_row_logits(logits[i : i + 2], i)) for i in range(0, 8, 2)
+    ]
     np.testing.assert_allclose(np.mean(slices), full, rtol=1e-6)
     # By hand: positives on the diagonal, negatives one column to the right.
     positives = np.diag(logits)
     negatives = logits[np.arange(8), (np.arange(8) + 1) % 8]
     softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
-    np.testing.assert_allclose(full, softplus(-positives).mean() + softplus(negatives).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        full, softplus(-positives).mean() + softplus(negatives).mean(), rtol=1e-5
+    )

@@ -1,8 +1,9 @@
-"""The dependency-free PNG heatmaps decode to the expected pixels."""
+"""The PNG heatmaps decode to the expected pixels."""
 
 import numpy as np
 
-from keras_clip.evaluation.plots import colorize, save_heatmap
+from keras_clip.evaluation.plots import colorize
+from keras_clip.evaluation.plots import save_heatmap
 
 
 def test_heatmap_png_decodes_to_the_colour_map(tmp_path):

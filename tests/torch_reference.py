@@ -24,11 +24,15 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(4 * planes)
         self.downsample = None
         if stride > 1 or inplanes != 4 * planes:
-            self.downsample = nn.Sequential(collections.OrderedDict([
-                ("-1", nn.AvgPool2d(stride)),
-                ("0", nn.Conv2d(inplanes, 4 * planes, 1, bias=False)),
-                ("1", nn.BatchNorm2d(4 * planes)),
-            ]))
+            self.downsample = nn.Sequential(
+                collections.OrderedDict(
+                    [
+                        ("-1", nn.AvgPool2d(stride)),
+                        ("0", nn.Conv2d(inplanes, 4 * planes, 1, bias=False)),
+                        ("1", nn.BatchNorm2d(4 * planes)),
+                    ]
+                )
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -43,8 +47,9 @@ class AttentionPool(nn.Module):
 
     def __init__(self, grid, channels, heads, output_dim):
         super().__init__()
-        self.positional_embedding = nn.Parameter(torch.randn(grid * grid + 1, channels)
-                                                 / channels**0.5)
+        self.positional_embedding = nn.Parameter(
+            torch.randn(grid * grid + 1, channels) / channels**0.5
+        )
         self.q_proj = nn.Linear(channels, channels)
         self.k_proj = nn.Linear(channels, channels)
         self.v_proj = nn.Linear(channels, channels)
@@ -62,7 +67,9 @@ class AttentionPool(nn.Module):
 
         query = split(self.q_proj(tokens[:, :1]))
         key, value = split(self.k_proj(tokens)), split(self.v_proj(tokens))
-        weights = torch.softmax(query @ key.transpose(-1, -2) / (channels // self.heads)**0.5, -1)
+        weights = torch.softmax(
+            query @ key.transpose(-1, -2) / (channels // self.heads) ** 0.5, -1
+        )
         pooled = (weights @ value).transpose(1, 2).reshape(batch, channels)
         return self.c_proj(pooled)
 

@@ -1,10 +1,17 @@
 """tf.data input pipelines for image-caption collections (imports TensorFlow).
 
+Reading sources (`sources`, `shards`), decoding (`images`), the pipeline
+(`pipeline`, `ordering`), the skipped-example report (`report`) and writing
+shards (`writing`) are separate modules.
+
 Example:
 
->>> from keras_clip import data
->>> train = data.image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
->>> model.fit(train, epochs=5, callbacks=[data.DataReportCallback(train)])
+```python
+from keras_clip import data
+
+train = data.image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
+model.fit(train, epochs=5, callbacks=[data.DataReportCallback(train)])
+```
 """
 
 from keras_clip.data.images import center_crop
@@ -17,4 +24,4 @@ from keras_clip.data.report import REASONS
 from keras_clip.data.report import DataReport
 from keras_clip.data.report import DataReportCallback
 from keras_clip.data.sources import read_source
-from keras_clip.data.tfrecords import write_tfrecords
+from keras_clip.data.writing import write_tfrecords

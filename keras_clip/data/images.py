@@ -31,8 +31,9 @@ def is_image_bytes(encoded):
     """True when a scalar string starts like a JPEG, PNG, GIF, BMP or WebP."""
     head = tf.strings.substr(tf.strings.join([encoded, b"\0" * 12]), 0, 12)
     known = [tf.strings.substr(head, 0, len(s)) == s for s in _SIGNATURES]
-    webp = tf.logical_and(tf.strings.substr(head, 0, 4) == b"RIFF",
-                          tf.strings.substr(head, 8, 4) == b"WEBP")
+    webp = tf.logical_and(
+        tf.strings.substr(head, 0, 4) == b"RIFF", tf.strings.substr(head, 8, 4) == b"WEBP"
+    )
     return tf.reduce_any(tf.stack(known + [webp]))
 
 
@@ -48,7 +49,7 @@ def exif_orientation(encoded):
     span = tf.maximum(size - len(_EXIF_HEADER) + 1, 0)
     found = tf.ones([span], tf.bool)
     for offset, byte in enumerate(_EXIF_HEADER):
-        found = tf.logical_and(found, data[offset:offset + span] == byte)
+        found = tf.logical_and(found, data[offset : offset + span] == byte)
     positions = tf.where(found)[:, 0]
 
     def byte_at(index):
@@ -71,13 +72,16 @@ def exif_orientation(encoded):
         entries = ifd + 2 + 12 * tf.range(_MAX_IFD_ENTRIES)
         tags = read(entries, 2)
         values = read(entries + 8, 2)
-        is_orientation = tf.logical_and(tags == _ORIENTATION_TAG,
-                                        tf.range(_MAX_IFD_ENTRIES) < count)
+        is_orientation = tf.logical_and(
+            tags == _ORIENTATION_TAG, tf.range(_MAX_IFD_ENTRIES) < count
+        )
         in_bounds = entries + 10 <= size
         matches = tf.where(tf.logical_and(is_orientation, in_bounds))[:, 0]
-        value = tf.cond(tf.size(matches) > 0,
-                        lambda: tf.gather(values, matches[0]),
-                        lambda: tf.constant(1))
+        value = tf.cond(
+            tf.size(matches) > 0,
+            lambda: tf.gather(values, matches[0]),
+            lambda: tf.constant(1),
+        )
         return tf.where((value >= 1) & (value <= 8), value, 1)
 
     return tf.cond(tf.size(positions) > 0, parse, lambda: tf.constant(1))
@@ -101,11 +105,11 @@ def apply_orientation(image, orientation):
 
 def decode_rgb(encoded):
     """Encoded JPEG/PNG/GIF/BMP/WebP bytes -> upright uint8 RGB (H, W, 3)."""
-    image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8,
-                               expand_animations=False)
+    image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
     is_jpeg = tf.strings.substr(encoded, 0, 3) == _SIGNATURES[0]
-    orientation = tf.cond(is_jpeg, lambda: exif_orientation(encoded),
-                          lambda: tf.constant(1))
+    orientation = tf.cond(
+        is_jpeg, lambda: exif_orientation(encoded), lambda: tf.constant(1)
+    )
     image = apply_orientation(image, orientation)
     image.set_shape([None, None, 3])
     return image
@@ -133,11 +137,10 @@ def center_crop(image, image_size):
     resized = _resize_to_uint8(image, new_size)
     top = (new_size[0] - image_size) // 2
     left = (new_size[1] - image_size) // 2
-    return resized[top:top + image_size, left:left + image_size]
+    return resized[top : top + image_size, left : left + image_size]
 
 
-def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0),
-                        ratio=(3 / 4, 4 / 3)):
+def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3)):
     """A random crop of `scale` of the area and `ratio` aspect, resized.
 
     Args:
@@ -151,9 +154,15 @@ def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0),
         uint8 (image_size, image_size, 3).
     """
     begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image), bounding_boxes=tf.zeros([1, 0, 4]), seed=seed,
-        min_object_covered=0.0, aspect_ratio_range=ratio, area_range=scale,
-        max_attempts=10, use_image_if_no_bounding_boxes=True)
+        tf.shape(image),
+        bounding_boxes=tf.zeros([1, 0, 4]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=ratio,
+        area_range=scale,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
     crop = tf.slice(image, begin, crop_size)
     return _resize_to_uint8(crop, [image_size, image_size])
 
@@ -201,7 +210,11 @@ def load_images(paths, image_size):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
-            images.append(center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy())
+            images.append(
+                center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy()
+            )
         except tf.errors.InvalidArgumentError:
-            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.")
+            raise ValueError(
+                f"{path!r} is not a readable JPEG, PNG, GIF or BMP image."
+            ) from None
     return np.stack(images)

@@ -17,9 +17,9 @@ def epoch_permutation(size, seed, epoch):
         current = epoch.assign_add(1) - 1
         indices = tf.random.experimental.stateless_shuffle(
             tf.range(size, dtype=tf.int64),
-            seed=tf.stack([tf.constant(seed, tf.int64), current]))
-        return tf.data.Dataset.from_tensor_slices(
-            (tf.fill([size], current), indices))
+            seed=tf.stack([tf.constant(seed, tf.int64), current]),
+        )
+        return tf.data.Dataset.from_tensor_slices((tf.fill([size], current), indices))
 
     return tf.data.Dataset.from_tensors(0).flat_map(order)
 
@@ -28,5 +28,4 @@ def element_seeds(seed, epoch, position):
     """Three stateless seeds for one element of one epoch's pass (`epoch`:
     the pass's own epoch, carried by its elements)."""
     key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, position])
-    return tf.random.stateless_uniform([3], key, minval=0, maxval=2**31 - 1,
-                                       dtype=tf.int64)
+    return tf.random.stateless_uniform([3], key, minval=0, maxval=2**31 - 1, dtype=tf.int64)

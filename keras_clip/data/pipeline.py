@@ -6,11 +6,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_clip.data import images as image_ops
-from keras_clip.data import tfrecords
+from keras_clip.data import shards
 from keras_clip.data.ordering import element_seeds
 from keras_clip.data.ordering import epoch_permutation
 from keras_clip.data.report import DataReport
 from keras_clip.data.sources import read_source
+from keras_clip.keras_workarounds import full_batches_only
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
 from keras_clip.validation import check_positive_ints
@@ -19,11 +20,24 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_RECORD_SHUFFLE_BUFFER = 2048
 
 
-def image_text_dataset(source, tokenizer, image_size, batch_size, training=True, *,
-                       seed=None, shuffle_buffer=None, crop_scale=(0.9, 1.0),
-                       crop_ratio=(3 / 4, 4 / 3), horizontal_flip=False,
-                       mean=OPENAI_MEAN, std=OPENAI_STD, image_column=None,
-                       caption_column=None, with_image_index=False):
+def image_text_dataset(
+    source,
+    tokenizer,
+    image_size,
+    batch_size,
+    training=True,
+    *,
+    seed=None,
+    shuffle_buffer=None,
+    crop_scale=(0.9, 1.0),
+    crop_ratio=(3 / 4, 4 / 3),
+    horizontal_flip=False,
+    mean=OPENAI_MEAN,
+    std=OPENAI_STD,
+    image_column=None,
+    caption_column=None,
+    with_image_index=False,
+):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
 
     Training datasets shuffle, pick one of an image's captions at random
@@ -78,13 +92,17 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
     if not hasattr(tokenizer, "tokenize"):
-        raise TypeError("tokenizer must be a keras_clip.Tokenizer (it needs a "
-                        f"TensorFlow tokenize method); got {type(tokenizer).__name__}.")
+        raise TypeError(
+            "tokenizer must be a keras_clip.Tokenizer (it needs a "
+            f"TensorFlow tokenize method); got {type(tokenizer).__name__}."
+        )
     examples = read_source(source, image_column, caption_column)
     if training and examples.kind != "tfrecord" and len(examples) < batch_size:
-        raise ValueError(f"{examples.origin} has {len(examples)} usable images, fewer "
-                         f"than batch_size={batch_size}: a training dataset drops "
-                         "partial batches, so it would be empty.")
+        raise ValueError(
+            f"{examples.origin} has {len(examples)} usable images, fewer "
+            f"than batch_size={batch_size}: a training dataset drops "
+            "partial batches, so it would be empty."
+        )
     report = DataReport(examples.skipped, examples.origin)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     # The epoch each pass draws its order and augmentations from: advanced
@@ -92,41 +110,54 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
     # so a run resumed at epoch k (BackupAndRestore) sees epoch k's data.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     if examples.kind == "tfrecord":
-        dataset = tfrecords.read_shards(examples.images, training, seed, epoch)
+        dataset = shards.read_shards(examples.images, training, seed, epoch)
         if training:
-            dataset = dataset.shuffle(shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER,
-                                      seed=seed, reshuffle_each_iteration=False)
+            dataset = dataset.shuffle(
+                shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER,
+                seed=seed,
+                reshuffle_each_iteration=False,
+            )
     else:
         dataset = _indexed_elements(examples, seed, epoch if training else None)
     if training:
-        dataset = dataset.enumerate().map(lambda position, element: (
-            element, element_seeds(seed, element["epoch"], position)))
+        dataset = dataset.enumerate().map(
+            lambda position, element: (
+                element,
+                element_seeds(seed, element["epoch"], position),
+            )
+        )
     else:
         dataset = dataset.map(lambda element: (element, tf.zeros([3], tf.int64)))
 
-    settings = dict(image_size=image_size, training=training, crop_scale=crop_scale,
-                    crop_ratio=crop_ratio, horizontal_flip=horizontal_flip)
+    settings = dict(
+        image_size=image_size,
+        training=training,
+        crop_scale=crop_scale,
+        crop_ratio=crop_ratio,
+        horizontal_flip=horizontal_flip,
+    )
     dataset = dataset.map(lambda element, seeds: _screen(element, seeds, report))
     dataset = dataset.filter(lambda element: element["usable"])
-    dataset = dataset.map(lambda element: _decode(element, report, examples.kind,
-                                                  settings),
-                          num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(
+        lambda element: _decode(element, report, examples.kind, settings),
+        num_parallel_calls=AUTOTUNE,
+    )
     dataset = dataset.ignore_errors().filter(lambda element: element["usable"])
     if training:
         dataset = dataset.map(lambda e: {"image": e["image"], "caption": e["caption"]})
     else:
         dataset = dataset.flat_map(_pairs)
-    dataset = dataset.batch(batch_size)
     if training:
-        # Full batches only, filtered rather than drop_remainder=True: with a
-        # static batch size and unknown cardinality (skipped examples make
-        # it unknown), Keras 3.15 adds a phantom zero batch to every epoch's
-        # metrics (a loss of L is reported as 2L/3 over two batches).
-        dataset = dataset.filter(lambda batch: tf.shape(batch["caption"])[0] == batch_size)
+        # Skipped examples make the cardinality unknown (see the workaround).
+        dataset = full_batches_only(dataset, batch_size, "caption")
+    else:
+        dataset = dataset.batch(batch_size)
 
     def finish(batch):
-        outputs = {"images": image_ops.normalize(batch["image"], mean, std),
-                   "token_ids": tokenizer.tokenize(batch["caption"])}
+        outputs = {
+            "images": image_ops.normalize(batch["image"], mean, std),
+            "token_ids": tokenizer.tokenize(batch["caption"]),
+        }
         if with_image_index:
             outputs["image_index"] = batch["index"]
         return outputs
@@ -139,12 +170,17 @@ def image_text_dataset(source, tokenizer, image_size, batch_size, training=True,
 
 
 def _check_range(name, value, low, high):
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and low < value[0] <= value[1] and (high is None or value[1] <= high))
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and low < value[0] <= value[1]
+        and (high is None or value[1] <= high)
+    )
     if not ok:
         bound = f"<= {high}" if high is not None else ""
-        raise ValueError(f"{name} must be (min, max) with {low} < min <= max {bound}; "
-                         f"got {value!r}.")
+        raise ValueError(
+            f"{name} must be (min, max) with {low} < min <= max {bound}; got {value!r}."
+        )
 
 
 def _indexed_elements(examples, seed, epoch):
@@ -156,12 +192,17 @@ def _indexed_elements(examples, seed, epoch):
     splits = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), tf.int64)
 
     def element(pass_epoch, index):
-        return {"image": tf.gather(images, index), "index": index, "epoch": pass_epoch,
-                "captions": flat[splits[index]:splits[index + 1]]}
+        return {
+            "image": tf.gather(images, index),
+            "index": index,
+            "epoch": pass_epoch,
+            "captions": flat[splits[index] : splits[index + 1]],
+        }
 
     if epoch is None:
         indices = tf.data.Dataset.range(len(examples)).map(
-            lambda index: (tf.constant(0, tf.int64), index))
+            lambda index: (tf.constant(0, tf.int64), index)
+        )
     else:
         indices = epoch_permutation(len(examples), seed, epoch)
     return indices.map(element)
@@ -198,23 +239,28 @@ def _decode(element, report, kind, settings):
         if not settings["training"]:
             return image_ops.center_crop(image, size)
         return image_ops.random_resized_crop(
-            image, size, tf.stack([seeds[0], 0]), settings["crop_scale"],
-            settings["crop_ratio"])
+            image,
+            size,
+            tf.stack([seeds[0], 0]),
+            settings["crop_scale"],
+            settings["crop_ratio"],
+        )
 
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
     image.set_shape([size, size, 3])
     if not settings["training"]:
         result = {"captions": captions, "index": element["index"]}
     else:
-        pick = tf.random.stateless_uniform([], tf.stack([seeds[1], 1]), 0,
-                                           tf.size(captions), tf.int32)
+        pick = tf.random.stateless_uniform(
+            [], tf.stack([seeds[1], 1]), 0, tf.size(captions), tf.int32
+        )
         caption = captions[pick]
         if settings["horizontal_flip"]:
             flip = tf.random.stateless_uniform([], tf.stack([seeds[2], 2])) < 0.5
-            image = tf.cond(flip, lambda: tf.image.flip_left_right(image),
-                            lambda: image)
-            caption = tf.cond(flip, lambda: image_ops.swap_left_right(caption),
-                              lambda: caption)
+            image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
+            caption = tf.cond(
+                flip, lambda: image_ops.swap_left_right(caption), lambda: caption
+            )
         result = {"caption": caption}
     with tf.control_dependencies([image]):  # count only decoded images
         count = report.record_image(is_image)
@@ -229,5 +275,9 @@ def _pairs(element):
     count = tf.size(element["captions"])
     images = tf.repeat(element["image"][None], count, axis=0)
     return tf.data.Dataset.from_tensor_slices(
-        {"image": images, "caption": element["captions"],
-         "index": tf.fill([count], element["index"])})
+        {
+            "image": images,
+            "caption": element["captions"],
+            "index": tf.fill([count], element["index"]),
+        }
+    )

@@ -43,27 +43,41 @@ class DataReport:
     def __init__(self, static_counts=None, origin="dataset"):
         self.static_counts = collections.Counter(static_counts or {})
         self.origin = origin
-        self._counts = tf.Variable(tf.zeros([len(SCREENED_REASONS) + 2], tf.int64),
-                                   trainable=False, name="skipped_examples")
+        self._counts = tf.Variable(
+            tf.zeros([len(SCREENED_REASONS) + 2], tf.int64),
+            trainable=False,
+            name="skipped_examples",
+        )
 
     def record_screening(self, empty_captions, usable):
         """In-graph: counts one element's empty captions, and whether it
         goes on to decoding."""
-        return self._counts.assign_add(tf.stack([
-            tf.constant(0, tf.int64), tf.cast(empty_captions, tf.int64),
-            tf.cast(usable, tf.int64), tf.constant(0, tf.int64)]))
+        return self._counts.assign_add(
+            tf.stack(
+                [
+                    tf.constant(0, tf.int64),
+                    tf.cast(empty_captions, tf.int64),
+                    tf.cast(usable, tf.int64),
+                    tf.constant(0, tf.int64),
+                ]
+            )
+        )
 
     def record_image(self, is_image):
         """In-graph, after decoding: one image decoded, or not an image."""
         is_image = tf.cast(is_image, tf.int64)
-        return self._counts.assign_add(tf.stack([
-            1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image]))
+        return self._counts.assign_add(
+            tf.stack(
+                [1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image]
+            )
+        )
 
     def counts(self):
         """dict reason -> number skipped in the current pass (all reasons)."""
         values = self._counts.numpy()
-        counts = {reason: int(self.static_counts.get(reason, 0))
-                  for reason in STATIC_REASONS}
+        counts = {
+            reason: int(self.static_counts.get(reason, 0)) for reason in STATIC_REASONS
+        }
         counts.update({reason: int(values[i]) for i, reason in enumerate(SCREENED_REASONS)})
         counts["unreadable_image"] = int(values[_ENTERED] - values[_DECODED] - values[0])
         return counts
@@ -111,8 +125,10 @@ class DataReportCallback(keras.callbacks.Callback):
         self.epoch_variables = [d.epoch for d in datasets if hasattr(d, "epoch")]
         for report in self.reports:
             if not isinstance(report, DataReport):
-                raise TypeError("DataReportCallback takes datasets made by "
-                                "keras_clip.data.image_text_dataset or DataReports.")
+                raise TypeError(
+                    "DataReportCallback takes datasets made by "
+                    "keras_clip.data.image_text_dataset or DataReports."
+                )
         self.log = log
         self.history = []
 

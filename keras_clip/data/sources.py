@@ -24,10 +24,11 @@ import os
 
 import numpy as np
 
+from keras_clip.data import shards
+from keras_clip.data.shards import TFRECORD_SUFFIX
+
 CAPTION_FILES = ("captions.csv", "captions.jsonl")
-TFRECORD_SUFFIX = ".tfrecord"
-IMAGE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path",
-                 "filepath")
+IMAGE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "filepath")
 CAPTION_COLUMNS = ("caption", "captions", "text")
 
 
@@ -52,25 +53,22 @@ class Examples:
     _record_count: int = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self):
-        return len(self.images)
+        """The number of images (for shards: records, not shards)."""
+        return self.num_images()
 
     def num_images(self):
         """Images in the source (for shards: records, counted by reading once)."""
         if self.kind != "tfrecord":
             return len(self.images)
         if self._record_count is None:
-            from keras_clip.data.tfrecords import count_records
-
-            self._record_count = count_records(self.images)
+            self._record_count = shards.count_records(self.images)
         return self._record_count
 
     def all_captions(self):
         """Every caption, as a flat list of str (e.g. to learn a vocabulary)."""
         if self.kind != "tfrecord":
             return [c for captions in self.captions for c in captions]
-        from keras_clip.data.tfrecords import read_captions
-
-        return read_captions(self.images)
+        return shards.read_captions(self.images)
 
 
 def read_source(source, image_column=None, caption_column=None):
@@ -78,24 +76,31 @@ def read_source(source, image_column=None, caption_column=None):
     if isinstance(source, dict):
         missing = {"images", "captions"} - set(source)
         if missing:
-            raise ValueError(f"An in-memory source needs the keys 'images' and "
-                             f"'captions'; missing {sorted(missing)}.")
+            raise ValueError(
+                f"An in-memory source needs the keys 'images' and "
+                f"'captions'; missing {sorted(missing)}."
+            )
         return _from_memory(source["images"], source["captions"])
     if isinstance(source, tuple) and len(source) == 2:
         return _from_memory(*source)
-    if isinstance(source, (list, tuple)) and source and all(
-            isinstance(s, (str, os.PathLike)) for s in source):
+    if (
+        isinstance(source, (list, tuple))
+        and source
+        and all(isinstance(s, (str, os.PathLike)) for s in source)
+    ):
         return _from_shards([os.fspath(s) for s in source], origin="shard list")
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "source must be (images, captions), a dict, a folder, a captions "
-            f"file, a TFRecord pattern or a list of shards; got {type(source).__name__}.")
+            f"file, a TFRecord pattern or a list of shards; got {type(source).__name__}."
+        )
     path = os.fspath(source)
     if os.path.isdir(path):
         found = [f for f in CAPTION_FILES if os.path.isfile(os.path.join(path, f))]
         if len(found) > 1:
-            raise ValueError(f"{path!r} has both {found[0]} and {found[1]}; "
-                             "pass the one to use.")
+            raise ValueError(
+                f"{path!r} has both {found[0]} and {found[1]}; pass the one to use."
+            )
         if found:
             path = os.path.join(path, found[0])
         else:
@@ -103,7 +108,8 @@ def read_source(source, image_column=None, caption_column=None):
             if not shards:
                 raise FileNotFoundError(
                     f"{path!r} has no captions.csv, captions.jsonl or "
-                    f"*{TFRECORD_SUFFIX} shards.")
+                    f"*{TFRECORD_SUFFIX} shards."
+                )
             return _from_shards(shards, origin=path)
     elif any(c in path for c in "*?["):
         shards = sorted(glob.glob(path))
@@ -118,8 +124,10 @@ def read_source(source, image_column=None, caption_column=None):
         return _from_captions_file(path, _jsonl_rows(path), image_column, caption_column)
     if TFRECORD_SUFFIX in os.path.basename(path):
         return _from_shards([path], origin=path)
-    raise ValueError(f"Cannot tell what {path!r} holds: expected a .csv or .jsonl "
-                     f"captions file or a {TFRECORD_SUFFIX} shard.")
+    raise ValueError(
+        f"Cannot tell what {path!r} holds: expected a .csv or .jsonl "
+        f"captions file or a {TFRECORD_SUFFIX} shard."
+    )
 
 
 def _from_shards(paths, origin):
@@ -130,8 +138,11 @@ def _caption_list(value):
     """A caption cell -> list of str, or None when the field is unusable."""
     if isinstance(value, str):
         return [value]
-    if isinstance(value, (list, tuple)) and value and all(
-            isinstance(v, str) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, str) for v in value)
+    ):
         return list(value)
     return None
 
@@ -139,11 +150,15 @@ def _caption_list(value):
 def _from_memory(images, captions):
     captions = list(captions) if not isinstance(captions, str) else None
     if captions is None:
-        raise TypeError("captions must be a list of strings (or of lists of "
-                        "strings), not a single string.")
+        raise TypeError(
+            "captions must be a list of strings (or of lists of "
+            "strings), not a single string."
+        )
     if len(images) != len(captions):
-        raise ValueError(f"Got {len(images)} images but {len(captions)} captions; "
-                         "an in-memory source needs one caption entry per image.")
+        raise ValueError(
+            f"Got {len(images)} images but {len(captions)} captions; "
+            "an in-memory source needs one caption entry per image."
+        )
     skipped = collections.Counter()
     kept_images, kept_captions = [], []
     for image, caption in zip(images, captions):
@@ -154,8 +169,9 @@ def _from_memory(images, captions):
         kept_images.append(image)
         kept_captions.append(caption)
     if not kept_images:
-        raise ValueError("The in-memory source has no usable example "
-                         f"(skipped: {dict(skipped)}).")
+        raise ValueError(
+            f"The in-memory source has no usable example (skipped: {dict(skipped)})."
+        )
     kind, kept_images = _image_kind(kept_images)
     return Examples(kind, kept_images, kept_captions, skipped, "in-memory arrays")
 
@@ -166,11 +182,15 @@ def _image_kind(images):
     arrays = [np.asarray(image) for image in images]
     for index, array in enumerate(arrays):
         if array.dtype != np.uint8:
-            raise ValueError(f"Image {index} has dtype {array.dtype}; in-memory "
-                             "images must be uint8 arrays or encoded bytes.")
+            raise ValueError(
+                f"Image {index} has dtype {array.dtype}; in-memory "
+                "images must be uint8 arrays or encoded bytes."
+            )
         if array.ndim == 3 and array.shape[-1] not in (1, 3, 4) or array.ndim not in (2, 3):
-            raise ValueError(f"Image {index} has shape {array.shape}; expected "
-                             "(height, width) or (height, width, 1, 3 or 4).")
+            raise ValueError(
+                f"Image {index} has shape {array.shape}; expected "
+                "(height, width) or (height, width, 1, 3 or 4)."
+            )
     arrays = [_to_rgb(array) for array in arrays]
     if len({a.shape for a in arrays}) == 1:
         return "pixels", np.stack(arrays)
@@ -223,22 +243,25 @@ def _jsonl_rows(path):
 def _pick_column(path, columns, requested, candidates, what):
     if requested is not None:
         if requested not in columns:
-            raise ValueError(f"The captions file {path!r} has no {what} column "
-                             f"{requested!r}; its columns are {columns}.")
+            raise ValueError(
+                f"The captions file {path!r} has no {what} column "
+                f"{requested!r}; its columns are {columns}."
+            )
         return requested
     for name in candidates:
         if name in columns:
             return name
-    raise ValueError(f"The captions file {path!r} has no {what} column: expected "
-                     f"one of {list(candidates)} (or pass {what}_column=); its "
-                     f"columns are {columns}.")
+    raise ValueError(
+        f"The captions file {path!r} has no {what} column: expected "
+        f"one of {list(candidates)} (or pass {what}_column=); its "
+        f"columns are {columns}."
+    )
 
 
 def _from_captions_file(path, columns_and_rows, image_column, caption_column):
     columns, rows = columns_and_rows
     image_column = _pick_column(path, columns, image_column, IMAGE_COLUMNS, "image")
-    caption_column = _pick_column(path, columns, caption_column, CAPTION_COLUMNS,
-                                  "caption")
+    caption_column = _pick_column(path, columns, caption_column, CAPTION_COLUMNS, "caption")
     root = os.path.dirname(os.path.abspath(path))
     skipped = collections.Counter()
     captions_by_file = {}
@@ -262,5 +285,6 @@ def _from_captions_file(path, columns_and_rows, image_column, caption_column):
     if not files:
         raise ValueError(
             f"The captions file {path!r} (columns {image_column!r} and "
-            f"{caption_column!r}) names no usable example; skipped: {dict(skipped)}.")
+            f"{caption_column!r}) names no usable example; skipped: {dict(skipped)}."
+        )
     return Examples("files", files, captions, skipped, path)

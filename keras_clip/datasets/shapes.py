@@ -110,18 +110,27 @@ def load(num_examples, image_size=64, seed=0, classes=None):
         raise ValueError(f"Unknown classes {unknown}; choose from {CLASS_NAMES}.")
     rng = np.random.default_rng(seed)
     images = np.empty((num_examples, image_size, image_size, 3), "uint8")
-    data = {key: [] for key in ("captions", "labels", "colors", "shapes", "sizes", "positions")}
+    data = {
+        key: [] for key in ("captions", "labels", "colors", "shapes", "sizes", "positions")
+    }
     for index in range(num_examples):
         color, shape = classes[rng.integers(len(classes))].split(" ")
         size = SIZES[rng.integers(len(SIZES))]
         position = list(POSITIONS)[rng.integers(len(POSITIONS))]
         images[index] = render(color, shape, size, position, image_size, rng)
         template = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))]
-        data["captions"].append(template.format(
-            size=size, color=color, shape=shape, where=POSITIONS[position][1]))
+        data["captions"].append(
+            template.format(
+                size=size, color=color, shape=shape, where=POSITIONS[position][1]
+            )
+        )
         data["labels"].append(CLASS_NAMES.index(f"{color} {shape}"))
-        for key, value in (("colors", color), ("shapes", shape), ("sizes", size),
-                           ("positions", position)):
+        for key, value in (
+            ("colors", color),
+            ("shapes", shape),
+            ("sizes", size),
+            ("positions", position),
+        ):
             data[key].append(value)
     data["labels"] = np.asarray(data["labels"], "int32")
     return {"images": images, "class_names": list(CLASS_NAMES), **data}

@@ -14,12 +14,19 @@ def _conv_norm(filters, kernel_size, policy, name, strides=1):
     if kernel_size > 1:
         stack.append(keras.layers.ZeroPadding2D(kernel_size // 2, dtype=policy))
     stack.append(
-        keras.layers.Conv2D(filters, kernel_size, strides=strides,
-                            use_bias=False, dtype=policy, name=f"{name}_conv")
+        keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            use_bias=False,
+            dtype=policy,
+            name=f"{name}_conv",
+        )
     )
     stack.append(
-        keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9,
-                                        dtype=policy, name=f"{name}_bn")
+        keras.layers.BatchNormalization(
+            epsilon=1e-5, momentum=0.9, dtype=policy, name=f"{name}_bn"
+        )
     )
     return stack
 
@@ -61,11 +68,12 @@ class Bottleneck(keras.layers.Layer):
         policy = self.dtype_policy
         out = self.planes * self.expansion
         # === Layers ===
-        self.main = _conv_norm(self.planes, 1, policy, "1") + [
-            keras.layers.ReLU(dtype=policy)
-        ] + _conv_norm(self.planes, 3, policy, "2") + [
-            keras.layers.ReLU(dtype=policy)
-        ]
+        self.main = (
+            _conv_norm(self.planes, 1, policy, "1")
+            + [keras.layers.ReLU(dtype=policy)]
+            + _conv_norm(self.planes, 3, policy, "2")
+            + [keras.layers.ReLU(dtype=policy)]
+        )
         if self.stride > 1:
             self.main.append(keras.layers.AveragePooling2D(self.stride, dtype=policy))
         self.main += _conv_norm(out, 1, policy, "3")
@@ -125,16 +133,24 @@ class ModifiedResNet(keras.Model):
     >>> encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 512)
     """
 
-    def __init__(self, stage_blocks=(3, 4, 6, 3), width=64, num_heads=None,
-                 image_size=224, output_dim=None, **kwargs):
+    def __init__(
+        self,
+        stage_blocks=(3, 4, 6, 3),
+        width=64,
+        num_heads=None,
+        image_size=224,
+        output_dim=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         stage_blocks = tuple(stage_blocks)
         if len(stage_blocks) != 4:
-            raise ValueError(
-                f"stage_blocks must list 4 stages, got {stage_blocks}."
-            )
-        check_positive_ints(width=width, image_size=image_size,
-                            **{f"stage_blocks[{i}]": n for i, n in enumerate(stage_blocks)})
+            raise ValueError(f"stage_blocks must list 4 stages, got {stage_blocks}.")
+        check_positive_ints(
+            width=width,
+            image_size=image_size,
+            **{f"stage_blocks[{i}]": n for i, n in enumerate(stage_blocks)},
+        )
         if image_size % 32:
             raise ValueError(f"image_size={image_size} is not a multiple of 32.")
         num_heads = num_heads or max(1, width * 32 // 64)
@@ -149,9 +165,12 @@ class ModifiedResNet(keras.Model):
         policy = self.dtype_policy
         relu = lambda: keras.layers.ReLU(dtype=policy)  # noqa: E731
         self.stem = (
-            _conv_norm(width // 2, 3, policy, "stem_1", strides=2) + [relu()]
-            + _conv_norm(width // 2, 3, policy, "stem_2") + [relu()]
-            + _conv_norm(width, 3, policy, "stem_3") + [relu()]
+            _conv_norm(width // 2, 3, policy, "stem_1", strides=2)
+            + [relu()]
+            + _conv_norm(width // 2, 3, policy, "stem_2")
+            + [relu()]
+            + _conv_norm(width, 3, policy, "stem_3")
+            + [relu()]
             + [keras.layers.AveragePooling2D(2, dtype=policy)]
         )
         self.stages = []
@@ -159,12 +178,19 @@ class ModifiedResNet(keras.Model):
             planes = width * 2**index
             stride = 1 if index == 0 else 2
             self.stages += [
-                Bottleneck(planes, stride if i == 0 else 1, dtype=policy,
-                           name=f"layer{index + 1}_{i}")
+                Bottleneck(
+                    planes,
+                    stride if i == 0 else 1,
+                    dtype=policy,
+                    name=f"layer{index + 1}_{i}",
+                )
                 for i in range(blocks)
             ]
         self.attention_pool = AttentionPool2D(
-            image_size // 32, num_heads, output_dim, dtype=policy,
+            image_size // 32,
+            num_heads,
+            output_dim,
+            dtype=policy,
             name="attnpool",
         )
 

@@ -45,17 +45,28 @@ class TextTransformer(ExplicitSignatures, keras.Model):
     >>> encoder(np.ones((2, 32), "int32")).shape  # (2, 128)
     """
 
-    def __init__(self, vocabulary_size, context_length, width, num_layers,
-                 num_heads, end_token_id=None, mlp_ratio=4.0,
-                 activation="quick_gelu", **kwargs):
+    def __init__(
+        self,
+        vocabulary_size,
+        context_length,
+        width,
+        num_layers,
+        num_heads,
+        end_token_id=None,
+        mlp_ratio=4.0,
+        activation="quick_gelu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        check_positive_ints(vocabulary_size=vocabulary_size,
-                            context_length=context_length, width=width,
-                            num_layers=num_layers, num_heads=num_heads)
+        check_positive_ints(
+            vocabulary_size=vocabulary_size,
+            context_length=context_length,
+            width=width,
+            num_layers=num_layers,
+            num_heads=num_heads,
+        )
         if width % num_heads:
-            raise ValueError(
-                f"width={width} is not divisible by num_heads={num_heads}."
-            )
+            raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
         if end_token_id is not None and not 0 <= end_token_id < vocabulary_size:
             raise ValueError(
                 f"end_token_id={end_token_id} is outside the vocabulary "
@@ -73,14 +84,21 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         # === Layers ===
         policy = self.dtype_policy
         self.token_embedding = keras.layers.Embedding(
-            vocabulary_size, width,
+            vocabulary_size,
+            width,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
-            dtype=policy, name="token_embedding",
+            dtype=policy,
+            name="token_embedding",
         )
         self.blocks = [
-            TransformerBlock(num_heads, mlp_ratio, activation,
-                             use_causal_mask=True, dtype=policy,
-                             name=f"resblock_{i}")
+            TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                activation,
+                use_causal_mask=True,
+                dtype=policy,
+                name=f"resblock_{i}",
+            )
             for i in range(num_layers)
         ]
         self.final_norm = keras.layers.LayerNormalization(
@@ -88,8 +106,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         )
 
     def build(self, input_shape):
-        check_token_ids(keras.KerasTensor(input_shape, "int32"),
-                        self.context_length)
+        check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
         self.positional_embedding = self.add_weight(
             shape=(self.context_length, self.width),
             initializer=keras.initializers.RandomNormal(stddev=0.01),

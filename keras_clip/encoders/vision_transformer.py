@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_clip.layers.transformer_block import TransformerBlock
-from keras_clip.validation import check_images
 from keras_clip.serialization import base_model_config
+from keras_clip.validation import check_images
 from keras_clip.validation import check_positive_ints
 
 
@@ -39,21 +39,31 @@ class VisionTransformer(keras.Model):
     >>> encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 128)
     """
 
-    def __init__(self, image_size, patch_size, width, num_layers, num_heads,
-                 mlp_ratio=4.0, activation="quick_gelu", **kwargs):
+    def __init__(
+        self,
+        image_size,
+        patch_size,
+        width,
+        num_layers,
+        num_heads,
+        mlp_ratio=4.0,
+        activation="quick_gelu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        check_positive_ints(image_size=image_size, patch_size=patch_size,
-                            width=width, num_layers=num_layers,
-                            num_heads=num_heads)
+        check_positive_ints(
+            image_size=image_size,
+            patch_size=patch_size,
+            width=width,
+            num_layers=num_layers,
+            num_heads=num_heads,
+        )
         if image_size % patch_size:
             raise ValueError(
-                f"image_size={image_size} is not a multiple of "
-                f"patch_size={patch_size}."
+                f"image_size={image_size} is not a multiple of patch_size={patch_size}."
             )
         if width % num_heads:
-            raise ValueError(
-                f"width={width} is not divisible by num_heads={num_heads}."
-            )
+            raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
         self.image_size = image_size
         self.patch_size = patch_size
         self.width = width
@@ -66,15 +76,20 @@ class VisionTransformer(keras.Model):
         # === Layers ===
         policy = self.dtype_policy
         self.patch_embedding = keras.layers.Conv2D(
-            width, patch_size, strides=patch_size, use_bias=False,
-            dtype=policy, name="conv1",
+            width,
+            patch_size,
+            strides=patch_size,
+            use_bias=False,
+            dtype=policy,
+            name="conv1",
         )
         self.pre_norm = keras.layers.LayerNormalization(
             epsilon=1e-5, dtype=policy, name="ln_pre"
         )
         self.blocks = [
-            TransformerBlock(num_heads, mlp_ratio, activation, dtype=policy,
-                             name=f"resblock_{i}")
+            TransformerBlock(
+                num_heads, mlp_ratio, activation, dtype=policy, name=f"resblock_{i}"
+            )
             for i in range(num_layers)
         ]
         self.post_norm = keras.layers.LayerNormalization(

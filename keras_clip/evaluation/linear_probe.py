@@ -4,8 +4,16 @@ import keras
 import numpy as np
 
 
-def fit_linear_probe(train_features, train_labels, num_classes=None, l2=1e-4,
-                     epochs=200, learning_rate=1e-2, batch_size=512, seed=0):
+def fit_linear_probe(
+    train_features,
+    train_labels,
+    num_classes=None,
+    l2=1e-4,
+    epochs=200,
+    learning_rate=1e-2,
+    batch_size=512,
+    seed=0,
+):
     """Trains softmax regression (L2-regularised) on fixed features.
 
     Args:
@@ -33,19 +41,30 @@ def fit_linear_probe(train_features, train_labels, num_classes=None, l2=1e-4,
         )
     num_classes = num_classes or int(labels.max()) + 1
     keras.utils.set_random_seed(seed)
-    probe = keras.Sequential([
-        keras.Input((features.shape[1],)),
-        keras.layers.Dense(num_classes,
-                           kernel_regularizer=keras.regularizers.L2(l2)),
-    ])
-    probe.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    probe = keras.Sequential(
+        [
+            keras.Input((features.shape[1],)),
+            keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(l2)),
+        ]
+    )
+    probe.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     probe.fit(features, labels, epochs=epochs, batch_size=batch_size, verbose=0)
     return probe
 
 
-def linear_probe(model, train_images, train_labels, test_images, test_labels,
-                 num_classes=None, batch_size=256, **probe_kwargs):
+def linear_probe(
+    model,
+    train_images,
+    train_labels,
+    test_images,
+    test_labels,
+    num_classes=None,
+    batch_size=256,
+    **probe_kwargs,
+):
     """Linear-probe accuracy of a CLIP model's image embeddings.
 
     The image tower and projection stay frozen; a softmax regression learns
@@ -67,9 +86,11 @@ def linear_probe(model, train_images, train_labels, test_images, test_labels,
 
     >>> linear_probe(model, x_train, y_train, x_test, y_test)["test_accuracy"]
     """
+
     def embed(images):
-        return model.predict({"images": images}, batch_size=batch_size,
-                             verbose=0)["image_embeddings"]
+        return model.predict({"images": images}, batch_size=batch_size, verbose=0)[
+            "image_embeddings"
+        ]
 
     train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
@@ -80,6 +101,8 @@ def linear_probe(model, train_images, train_labels, test_images, test_labels,
         predictions = probe.predict(features, verbose=0).argmax(axis=-1)
         return float(np.mean(predictions == labels))
 
-    return {"train_accuracy": accuracy(train_features, train_labels),
-            "test_accuracy": accuracy(embed(test_images), test_labels),
-            "num_classes": num_classes}
+    return {
+        "train_accuracy": accuracy(train_features, train_labels),
+        "test_accuracy": accuracy(embed(test_images), test_labels),
+        "num_classes": num_classes,
+    }

@@ -1,13 +1,11 @@
-"""PNG heatmaps of similarity and confusion matrices (NumPy + zlib only)."""
-
-import struct
-import zlib
+"""PNG heatmaps of similarity and confusion matrices."""
 
 import numpy as np
 
 # Anchor colours of a perceptually ordered map (dark blue -> teal -> yellow).
-_ANCHORS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98],
-                     [253, 231, 37]], "float64")
+_ANCHORS = np.array(
+    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], "float64"
+)
 
 
 def colorize(matrix):
@@ -22,30 +20,18 @@ def colorize(matrix):
     return rgb.round().astype("uint8")
 
 
-def encode_png(rgb):
-    """uint8 (H, W, 3) -> PNG bytes."""
-    rgb = np.ascontiguousarray(rgb, "uint8")
-    height, width, _ = rgb.shape
-
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + rgb[y].tobytes() for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
-
-
 def save_heatmap(matrix, path, cell_size=8):
     """Writes `matrix` as a heatmap PNG, each entry a cell_size square.
 
     Example:
 
-    >>> save_heatmap(confusion_matrix, "confusion.png")
+    ```python
+    save_heatmap(np.eye(3), "confusion.png")
+    ```
     """
+    import tensorflow as tf
+
     rgb = colorize(matrix)
     rgb = np.repeat(np.repeat(rgb, cell_size, axis=0), cell_size, axis=1)
-    with open(path, "wb") as f:
-        f.write(encode_png(rgb))
+    tf.io.write_file(path, tf.io.encode_png(rgb))
     return path

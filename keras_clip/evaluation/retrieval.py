@@ -17,8 +17,9 @@ def _summary(ranks, ks, prefix):
     return out
 
 
-def retrieval_ranks(image_embeddings, text_embeddings, caption_to_image=None,
-                    block_size=1024):
+def retrieval_ranks(
+    image_embeddings, text_embeddings, caption_to_image=None, block_size=1024
+):
     """1-based rank of the first correct match for every query, both ways.
 
     Ties count against the query: a match ranks behind every wrong
@@ -74,8 +75,9 @@ def retrieval_ranks(image_embeddings, text_embeddings, caption_to_image=None,
     return image_ranks, text_ranks
 
 
-def retrieval_metrics(image_embeddings, text_embeddings, caption_to_image=None,
-                      ks=(1, 5, 10), block_size=1024):
+def retrieval_metrics(
+    image_embeddings, text_embeddings, caption_to_image=None, ks=(1, 5, 10), block_size=1024
+):
     """Recall@k, mean and median rank both ways, from embeddings.
 
     Example:
@@ -85,13 +87,22 @@ def retrieval_metrics(image_embeddings, text_embeddings, caption_to_image=None,
     image_ranks, text_ranks = retrieval_ranks(
         image_embeddings, text_embeddings, caption_to_image, block_size
     )
-    return {**_summary(image_ranks, ks, "image_to_text"),
-            **_summary(text_ranks, ks, "text_to_image")}
+    return {
+        **_summary(image_ranks, ks, "image_to_text"),
+        **_summary(text_ranks, ks, "text_to_image"),
+    }
 
 
-def evaluate_retrieval(model, images, captions, tokenizer=None,
-                       caption_to_image=None, ks=(1, 5, 10), batch_size=256,
-                       block_size=1024):
+def evaluate_retrieval(
+    model,
+    images,
+    captions,
+    tokenizer=None,
+    caption_to_image=None,
+    ks=(1, 5, 10),
+    batch_size=256,
+    block_size=1024,
+):
     """Encodes a collection with `model` and measures retrieval both ways.
 
     Args:
@@ -116,9 +127,12 @@ def evaluate_retrieval(model, images, captions, tokenizer=None,
     >>> evaluate_retrieval(model, images, captions, tokenizer=tokenizer)
     """
     token_ids = tokenizer(list(captions)) if tokenizer is not None else captions
-    image_embeddings = model.predict({"images": images}, batch_size=batch_size,
-                                     verbose=0)["image_embeddings"]
-    text_embeddings = model.predict({"token_ids": np.asarray(token_ids)},
-                                    batch_size=batch_size, verbose=0)["text_embeddings"]
-    return retrieval_metrics(image_embeddings, text_embeddings, caption_to_image,
-                             ks, block_size)
+    image_embeddings = model.predict({"images": images}, batch_size=batch_size, verbose=0)[
+        "image_embeddings"
+    ]
+    text_embeddings = model.predict(
+        {"token_ids": np.asarray(token_ids)}, batch_size=batch_size, verbose=0
+    )["text_embeddings"]
+    return retrieval_metrics(
+        image_embeddings, text_embeddings, caption_to_image, ks, block_size
+    )

@@ -45,8 +45,7 @@ class ZeroShotClassifier:
     >>> top5 = classifier.top_k(images, k=5)
     """
 
-    def __init__(self, model, tokenizer, class_names, templates=None,
-                 batch_size=256):
+    def __init__(self, model, tokenizer, class_names, templates=None, batch_size=256):
         class_names = [str(name) for name in class_names]
         if not class_names:
             raise ValueError("class_names is empty.")
@@ -80,8 +79,11 @@ class ZeroShotClassifier:
     def _as_model_input(self, images):
         if getattr(images, "dtype", None) != np.uint8:
             return images
-        return normalize_images(images, getattr(self.model, "image_mean", OPENAI_MEAN),
-                                getattr(self.model, "image_std", OPENAI_STD))
+        return normalize_images(
+            images,
+            getattr(self.model, "image_mean", OPENAI_MEAN),
+            getattr(self.model, "image_std", OPENAI_STD),
+        )
 
     def predict(self, images):
         """Class probabilities, float32 (batch, num_classes)."""
@@ -100,8 +102,9 @@ class ZeroShotClassifier:
         return float(np.mean(np.any(self.top_k(images, k) == labels[:, None], axis=1)))
 
 
-def evaluate_zero_shot(model, tokenizer, images, labels, class_names,
-                       templates=None, ks=(1, 5)):
+def evaluate_zero_shot(
+    model, tokenizer, images, labels, class_names, templates=None, ks=(1, 5)
+):
     """Zero-shot accuracy of `model` on labelled images.
 
     Args:
@@ -134,8 +137,10 @@ def evaluate_zero_shot(model, tokenizer, images, labels, class_names,
         raise ValueError(f"labels must lie in [0, {num_classes}).")
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
     ranked = classifier.top_k(images, k=max(ks))
-    report = {f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1)))
-              for k in ks}
+    report = {
+        f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1)))
+        for k in ks
+    }
     confusion = np.zeros((num_classes, num_classes), "int64")
     np.add.at(confusion, (labels, ranked[:, 0]), 1)
     with np.errstate(invalid="ignore", divide="ignore"):

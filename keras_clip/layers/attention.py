@@ -34,14 +34,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         width = input_shape[-1]
         if width % self.num_heads:
             raise ValueError(
-                f"The width {width} is not divisible by num_heads="
-                f"{self.num_heads}."
+                f"The width {width} is not divisible by num_heads={self.num_heads}."
             )
         self.head_dim = width // self.num_heads
         # === Layers ===
-        self.qkv_dense = keras.layers.Dense(
-            3 * width, dtype=self.dtype_policy, name="qkv"
-        )
+        self.qkv_dense = keras.layers.Dense(3 * width, dtype=self.dtype_policy, name="qkv")
         self.qkv_dense.build(input_shape)
         self.output_dense = keras.layers.Dense(
             width, dtype=self.dtype_policy, name="output"

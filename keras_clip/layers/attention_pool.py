@@ -35,8 +35,7 @@ class AttentionPool2D(keras.layers.Layer):
         channels = input_shape[-1]
         if channels % self.num_heads:
             raise ValueError(
-                f"{channels} channels are not divisible by num_heads="
-                f"{self.num_heads}."
+                f"{channels} channels are not divisible by num_heads={self.num_heads}."
             )
         self.head_dim = channels // self.num_heads
         num_tokens = self.spatial_size**2 + 1
@@ -59,8 +58,12 @@ class AttentionPool2D(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             self.output_dim or channels, dtype=self.dtype_policy, name="c_proj"
         )
-        for layer in (self.query_dense, self.key_dense, self.value_dense,
-                      self.output_dense):
+        for layer in (
+            self.query_dense,
+            self.key_dense,
+            self.value_dense,
+            self.output_dense,
+        ):
             layer.build(token_shape)
 
     def call(self, feature_map):

@@ -34,18 +34,12 @@ class ProjectionBlock(keras.layers.Layer):
         self.hidden_dense = keras.layers.Dense(
             hidden_dim, use_bias=False, dtype=policy, name="hidden"
         )
-        self.hidden_norm = keras.layers.BatchNormalization(
-            dtype=policy, name="hidden_norm"
-        )
-        self.output_dense = keras.layers.Dense(
-            self.output_dim, dtype=policy, name="output"
-        )
+        self.hidden_norm = keras.layers.BatchNormalization(dtype=policy, name="hidden_norm")
+        self.output_dense = keras.layers.Dense(self.output_dim, dtype=policy, name="output")
         self.shortcut_dense = keras.layers.Dense(
             self.output_dim, use_bias=False, dtype=policy, name="shortcut"
         )
-        self.output_norm = keras.layers.LayerNormalization(
-            dtype=policy, name="output_norm"
-        )
+        self.output_norm = keras.layers.LayerNormalization(dtype=policy, name="output_norm")
         hidden_shape = tuple(input_shape[:-1]) + (hidden_dim,)
         output_shape = tuple(input_shape[:-1]) + (self.output_dim,)
         self.hidden_dense.build(input_shape)
@@ -64,7 +58,5 @@ class ProjectionBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"output_dim": self.output_dim, "hidden_dim": self.hidden_dim}
-        )
+        config.update({"output_dim": self.output_dim, "hidden_dim": self.hidden_dim})
         return config

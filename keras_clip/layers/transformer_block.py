@@ -25,8 +25,15 @@ class TransformerBlock(keras.layers.Layer):
     >>> block(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
     """
 
-    def __init__(self, num_heads, mlp_ratio=4.0, activation="quick_gelu",
-                 use_causal_mask=False, layer_norm_epsilon=1e-5, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        mlp_ratio=4.0,
+        activation="quick_gelu",
+        use_causal_mask=False,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio}.")
@@ -56,8 +63,7 @@ class TransformerBlock(keras.layers.Layer):
             name="c_fc",
         )
         self.mlp_output = keras.layers.Dense(width, dtype=policy, name="c_proj")
-        for layer in (self.attention_norm, self.attention, self.mlp_norm,
-                      self.mlp_hidden):
+        for layer in (self.attention_norm, self.attention, self.mlp_norm, self.mlp_hidden):
             layer.build(input_shape)
         self.mlp_output.build(tuple(input_shape[:-1]) + (round(width * self.mlp_ratio),))
 

@@ -4,20 +4,34 @@ from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 
-_OPENAI_TEXT = dict(vocabulary_size=49408, context_length=77, text_width=512,
-                    text_layers=12, text_heads=8)
+_OPENAI_TEXT = dict(
+    vocabulary_size=49408, context_length=77, text_width=512, text_layers=12, text_heads=8
+)
 
 
 def _vit(image_size, patch_size, width, layers, heads, embed_dim, **text):
-    return dict(vision="vit", image_size=image_size, patch_size=patch_size,
-                vision_width=width, vision_layers=layers, vision_heads=heads,
-                embed_dim=embed_dim, **{**_OPENAI_TEXT, **text})
+    return dict(
+        vision="vit",
+        image_size=image_size,
+        patch_size=patch_size,
+        vision_width=width,
+        vision_layers=layers,
+        vision_heads=heads,
+        embed_dim=embed_dim,
+        **{**_OPENAI_TEXT, **text},
+    )
 
 
 def _resnet(stage_blocks, width, image_size, embed_dim, **text):
-    return dict(vision="resnet", stage_blocks=stage_blocks, vision_width=width,
-                vision_heads=width * 32 // 64, image_size=image_size,
-                embed_dim=embed_dim, **{**_OPENAI_TEXT, **text})
+    return dict(
+        vision="resnet",
+        stage_blocks=stage_blocks,
+        vision_width=width,
+        vision_heads=width * 32 // 64,
+        image_size=image_size,
+        embed_dim=embed_dim,
+        **{**_OPENAI_TEXT, **text},
+    )
 
 
 _SMALL_TEXT = dict(vocabulary_size=1000, context_length=32)
@@ -30,21 +44,46 @@ ARCHITECTURES = {
     "ViT-B-32": _vit(224, 32, 768, 12, 12, 512),
     "ViT-B-16": _vit(224, 16, 768, 12, 12, 512),
     "ViT-L-14": _vit(224, 14, 1024, 24, 16, 768, text_width=768, text_heads=12),
-    "ViT-L-14-336": _vit(336, 14, 1024, 24, 16, 768, text_width=768,
-                         text_heads=12),
+    "ViT-L-14-336": _vit(336, 14, 1024, 24, 16, 768, text_width=768, text_heads=12),
     # CPU-sized shapes for the demo, benchmarks and tests.
-    "shapes-vit": _vit(64, 8, 128, 4, 4, 128, text_width=128, text_layers=2,
-                       text_heads=4, **_SMALL_TEXT),
-    "bench-vit": _vit(64, 8, 192, 4, 3, 128, text_width=192, text_layers=4,
-                      text_heads=3, **_SMALL_TEXT),
-    "tiny-vit": _vit(32, 8, 32, 2, 2, 16, text_width=32, text_layers=2,
-                     text_heads=2, vocabulary_size=100, context_length=16),
-    "tiny-rn": _resnet((1, 1, 1, 1), 8, 64, 16, text_width=32, text_layers=2,
-                       text_heads=2, vocabulary_size=100, context_length=16),
+    "shapes-vit": _vit(
+        64, 8, 128, 4, 4, 128, text_width=128, text_layers=2, text_heads=4, **_SMALL_TEXT
+    ),
+    "bench-vit": _vit(
+        64, 8, 192, 4, 3, 128, text_width=192, text_layers=4, text_heads=3, **_SMALL_TEXT
+    ),
+    "tiny-vit": _vit(
+        32,
+        8,
+        32,
+        2,
+        2,
+        16,
+        text_width=32,
+        text_layers=2,
+        text_heads=2,
+        vocabulary_size=100,
+        context_length=16,
+    ),
+    "tiny-rn": _resnet(
+        (1, 1, 1, 1),
+        8,
+        64,
+        16,
+        text_width=32,
+        text_layers=2,
+        text_heads=2,
+        vocabulary_size=100,
+        context_length=16,
+    ),
 }
 
 SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
-    "end_token_id", "activation", "vision_mlp_ratio", "text_mlp_ratio"}
+    "end_token_id",
+    "activation",
+    "vision_mlp_ratio",
+    "text_mlp_ratio",
+}
 
 
 def architecture_config(name, **overrides):
@@ -60,8 +99,9 @@ def build_architecture(model_class, name, **overrides):
     """Builds `model_class` (CLIP or CLIPLite) with a named shape."""
     shape_overrides = {k: v for k, v in overrides.items() if k in SHAPE_FIELDS}
     model_kwargs = {k: v for k, v in overrides.items() if k not in SHAPE_FIELDS}
-    return build_from_shape(model_class, architecture_config(name, **shape_overrides),
-                            **model_kwargs)
+    return build_from_shape(
+        model_class, architecture_config(name, **shape_overrides), **model_kwargs
+    )
 
 
 def build_from_shape(model_class, config, **model_kwargs):
@@ -69,24 +109,35 @@ def build_from_shape(model_class, config, **model_kwargs):
     activation = config.get("activation", "quick_gelu")
     if config["vision"] == "vit":
         image_encoder = VisionTransformer(
-            config["image_size"], config["patch_size"], config["vision_width"],
-            config["vision_layers"], config["vision_heads"],
+            config["image_size"],
+            config["patch_size"],
+            config["vision_width"],
+            config["vision_layers"],
+            config["vision_heads"],
             mlp_ratio=config.get("vision_mlp_ratio", 4.0),
-            activation=activation, name="image_encoder",
+            activation=activation,
+            name="image_encoder",
         )
     else:
         # OpenAI's ResNets project to embed_dim in the attention pool.
         image_encoder = ModifiedResNet(
-            config["stage_blocks"], config["vision_width"],
-            config["vision_heads"], config["image_size"],
-            output_dim=config["embed_dim"], name="image_encoder",
+            config["stage_blocks"],
+            config["vision_width"],
+            config["vision_heads"],
+            config["image_size"],
+            output_dim=config["embed_dim"],
+            name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
     text_encoder = TextTransformer(
-        config["vocabulary_size"], config["context_length"],
-        config["text_width"], config["text_layers"], config["text_heads"],
-        end_token_id=config.get("end_token_id"), activation=activation,
-        mlp_ratio=config.get("text_mlp_ratio", 4.0), name="text_encoder",
+        config["vocabulary_size"],
+        config["context_length"],
+        config["text_width"],
+        config["text_layers"],
+        config["text_heads"],
+        end_token_id=config.get("end_token_id"),
+        activation=activation,
+        mlp_ratio=config.get("text_mlp_ratio", 4.0),
+        name="text_encoder",
     )
-    return model_class(image_encoder, text_encoder, config["embed_dim"],
-                       **model_kwargs)
+    return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)

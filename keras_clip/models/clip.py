@@ -4,30 +4,34 @@ import keras
 from keras import ops
 
 from keras_clip import distribute
-from keras_clip import losses
-from keras_clip.layers.contrastive_objective import get_objective
-from keras_clip.layers.jsd_loss import JSDLoss
+from keras_clip import objectives
+from keras_clip.keras_workarounds import DistributedBuild
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
 from keras_clip.models.micro_batches import encode_in_slices
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
 from keras_clip.models.optimizer import default_optimizer
+from keras_clip.objectives.functional import l2_normalize
+from keras_clip.preprocessing import image_constants
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
 from keras_clip.validation import check_images
+from keras_clip.validation import check_model_inputs
+from keras_clip.validation import check_no_targets
 from keras_clip.validation import check_positive_ints
-from keras_clip.validation import check_same_batch
 from keras_clip.validation import check_token_ids
 
 PROJECTIONS = ("linear", "mlp")
+# The readers and writers of published checkpoints behind `from_pretrained`
+# and `save_pretrained`: `keras_clip.pretrained`, a floor above the models,
+# plugs them in when it is imported (as `import keras_clip` does).
+CHECKPOINT_IO = {}
 INPUT_KEYS = ("images", "token_ids")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class CLIP(ExplicitSignatures, keras.Model):
+class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
     """Contrastive language-image model (Radford et al. 2021).
 
     Each tower's features are pooled (see `keras_clip.models.towers`),
@@ -35,7 +39,8 @@ class CLIP(ExplicitSignatures, keras.Model):
     `compute_loss` scores every image against every caption of the batch
     with the objective layer, which owns the objective's weights (e.g. the
     learnable logit scale), and updates in-batch recall@1 in both directions
-    and the objective's mutual-information estimate.
+    and, where the objective bounds one (InfoNCE, JSD), its
+    mutual-information estimate ("mi").
 
     Args:
         image_encoder: Keras model, images -> features (see
@@ -44,7 +49,7 @@ class CLIP(ExplicitSignatures, keras.Model):
         text_encoder: Keras model, int token ids -> features.
         embed_dim: int. Width of the joint embedding space.
         objective: "infonce", "jsd", "siglip" or a loss layer from
-            `keras_clip.layers` (e.g. `InfoNCELoss(temperature=0.05)`).
+            `keras_clip.objectives` (e.g. `InfoNCELoss(temperature=0.05)`).
         projection: "linear" (bias-free Dense, CLIP) or "mlp"
             (`ProjectionBlock`, CLIP-Lite).
         image_pooling: how a sequence from the image tower is pooled:
@@ -59,8 +64,10 @@ class CLIP(ExplicitSignatures, keras.Model):
         micro_batches: int. In training, run each tower on this many slices
             of the batch with gradient checkpointing
             (`keras_clip.models.micro_batches`): the loss still contrasts
-            the whole batch, and the activation memory is one slice's. Can
-            be changed on a built model (`model.micro_batches = 8`).
+            the whole batch, and the activation memory is one slice's. The
+            projection heads see the whole batch (CLIP-Lite's BatchNorm
+            included). Can be changed on a built model
+            (`model.micro_batches = 8`).
         image_mean: 3 floats or None. The per-channel mean (0-1 scale) the
             image tower expects, saved with the model for the data pipeline,
             zero-shot and export (None: OpenAI's).
@@ -76,22 +83,35 @@ class CLIP(ExplicitSignatures, keras.Model):
 
     Example:
 
-    >>> model = keras_clip.CLIP.from_architecture("tiny-vit")
-    >>> model.compile()
-    >>> model.fit({"images": images, "token_ids": token_ids}, batch_size=32)
-    >>> model.encode_image(images)
+    ```python
+    model = keras_clip.CLIP.from_architecture("tiny-vit")
+    model.compile()
+    model.fit({"images": images, "token_ids": token_ids}, batch_size=32)
+    model.encode_image(images)
+    ```
     """
 
-    def __init__(self, image_encoder, text_encoder, embed_dim,
-                 objective="infonce", projection="linear", image_pooling="auto",
-                 text_pooling="auto", end_token_id=None, project_image=True,
-                 micro_batches=1, image_mean=None, image_std=None, **kwargs):
+    def __init__(
+        self,
+        image_encoder,
+        text_encoder,
+        embed_dim,
+        objective="infonce",
+        projection="linear",
+        image_pooling="auto",
+        text_pooling="auto",
+        end_token_id=None,
+        project_image=True,
+        micro_batches=1,
+        image_mean=None,
+        image_std=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
             raise ValueError(
-                f"Unknown projection {projection!r}; expected one of "
-                f"{PROJECTIONS}."
+                f"Unknown projection {projection!r}; expected one of {PROJECTIONS}."
             )
         towers.check_pooling(image_pooling, text_pooling)
         if end_token_id is None:
@@ -103,11 +123,7 @@ class CLIP(ExplicitSignatures, keras.Model):
         self.end_token_id = end_token_id
         self.project_image = project_image
         self.micro_batches = micro_batches
-        self.image_mean = tuple(float(x) for x in (image_mean or OPENAI_MEAN))
-        self.image_std = tuple(float(x) for x in (image_std or OPENAI_STD))
-        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
-            raise ValueError("image_mean and image_std need 3 values each, the standard "
-                             f"deviations positive; got {image_mean} and {image_std}.")
+        self.image_mean, self.image_std = image_constants(image_mean, image_std)
 
         # === Layers ===
         self.image_encoder = image_encoder
@@ -116,20 +132,20 @@ class CLIP(ExplicitSignatures, keras.Model):
             self._make_projection("image_projection") if project_image else None
         )
         self.text_projection = self._make_projection("text_projection")
-        self.objective = get_objective(objective)
+        self.objective = objectives.get(objective)
         if not self.objective.built:
             self.objective.build((None, embed_dim))
 
         # === Metrics ===
         self.image_to_text_recall = RetrievalRecall(1, "image_to_text")
         self.text_to_image_recall = RetrievalRecall(1, "text_to_image")
-        self.mutual_information = MutualInformation(
-            self.objective.mutual_information_estimator, name="mi"
+        estimator = self.objective.mutual_information_estimator
+        self.mutual_information = (
+            None if estimator is None else MutualInformation(estimator, name="mi")
         )
         input_shape = {
             key: towers.tower_input_shape(encoder, key)
-            for key, encoder in (("images", image_encoder),
-                                 ("token_ids", text_encoder))
+            for key, encoder in (("images", image_encoder), ("token_ids", text_encoder))
         }
         if all(shape is not None for shape in input_shape.values()):
             self.build(input_shape)
@@ -154,28 +170,34 @@ class CLIP(ExplicitSignatures, keras.Model):
 
     def _make_projection(self, name):
         if self.projection == "mlp":
-            return ProjectionBlock(self.embed_dim, dtype=self.dtype_policy,
-                                   name=name)
-        return keras.layers.Dense(self.embed_dim, use_bias=False,
-                                  dtype=self.dtype_policy, name=name)
+            return ProjectionBlock(self.embed_dim, dtype=self.dtype_policy, name=name)
+        return keras.layers.Dense(
+            self.embed_dim, use_bias=False, dtype=self.dtype_policy, name=name
+        )
 
     # === Encoding ===
 
     def encode_image(self, images, training=False):
         """Normalised float32 image embeddings, (batch, embed_dim)."""
-        check_images(images)
-        features = towers.call_tower(self.image_encoder, images, "images", training)
-        features = towers.pool_image_features(features, self.image_pooling)
+        features = self._image_features(images, training)
         return self._project(self.image_projection, features, training)
 
     def encode_text(self, token_ids, training=False):
         """Normalised float32 text embeddings, (batch, embed_dim)."""
+        features = self._text_features(token_ids, training)
+        return self._project(self.text_projection, features, training)
+
+    def _image_features(self, images, training):
+        check_images(images)
+        features = towers.call_tower(self.image_encoder, images, "images", training)
+        return towers.pool_image_features(features, self.image_pooling)
+
+    def _text_features(self, token_ids, training):
         check_token_ids(token_ids, getattr(self.text_encoder, "context_length", None))
         features = towers.call_tower(self.text_encoder, token_ids, "token_ids", training)
-        features = towers.pool_text_features(
+        return towers.pool_text_features(
             features, token_ids, self.text_pooling, self.end_token_id
         )
-        return self._project(self.text_projection, features, training)
 
     def _project(self, head, features, training):
         if head is None:
@@ -190,32 +212,25 @@ class CLIP(ExplicitSignatures, keras.Model):
             embeddings = head(features, training=training)
         else:
             embeddings = head(features)
-        return losses.l2_normalize(embeddings)
+        return l2_normalize(embeddings)
 
     def call(self, inputs, training=None):
-        if not isinstance(inputs, dict) or not set(inputs) & set(INPUT_KEYS):
-            raise ValueError(
-                "CLIP takes a dict with 'images' and/or 'token_ids'; received "
-                f"{type(inputs).__name__}"
-                + (f" with keys {sorted(inputs)}." if isinstance(inputs, dict) else ".")
-            )
-        unknown = set(inputs) - set(INPUT_KEYS)
-        if unknown:
-            raise ValueError(
-                f"Unknown input keys {sorted(unknown)}; CLIP takes "
-                f"{list(INPUT_KEYS)}."
-            )
-        if len(inputs) == 2:
-            check_same_batch(inputs["images"], inputs["token_ids"])
+        check_model_inputs(inputs, INPUT_KEYS)
         outputs = {}
         micro_batches = self.micro_batches if training else 1
-        for key, name, encode in (("images", "image_embeddings", self.encode_image),
-                                  ("token_ids", "text_embeddings", self.encode_text)):
+        for key, name, tower_features, head in (
+            ("images", "image_embeddings", self._image_features, self.image_projection),
+            ("token_ids", "text_embeddings", self._text_features, self.text_projection),
+        ):
             if key in inputs:
-                outputs[name] = encode_in_slices(
-                    lambda x, encode=encode: encode(x, training),
-                    inputs[key], micro_batches, self,
+                # Towers a slice at a time; the heads see the whole batch.
+                features = encode_in_slices(
+                    lambda x, tower_features=tower_features: tower_features(x, training),
+                    inputs[key],
+                    micro_batches,
+                    self,
                 )
+                outputs[name] = self._project(head, features, training)
         return outputs
 
     # === Training ===
@@ -230,6 +245,14 @@ class CLIP(ExplicitSignatures, keras.Model):
             )
         super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
 
+    def fit(self, *args, **kwargs):
+        check_no_targets("fit", args, kwargs)
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        check_no_targets("evaluate", args, kwargs)
+        return super().evaluate(*args, **kwargs)
+
     def compile_from_config(self, config):
         """Recompiles a loaded model (optimizer and its state included)."""
         config = keras.saving.deserialize_keras_object(config)
@@ -238,26 +261,9 @@ class CLIP(ExplicitSignatures, keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # TensorFlow trainer hook: build from one replica's batch (see
-        # distribute.one_replica_batch), so that dict batches also work under
-        # MultiWorkerMirroredStrategy.
-        strategy = getattr(self, "_distribute_strategy", None)
-        if iterator is not None and strategy is not None:
-            for _, _, batches in iterator:
-                data_batch = distribute.one_replica_batch(strategy, next(batches))
-                break
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    def train_step(self, *args, **kwargs):
-        return distribute.logs_for_multi_worker(super().train_step(*args, **kwargs))
-
-    def test_step(self, *args, **kwargs):
-        return distribute.logs_for_multi_worker(super().test_step(*args, **kwargs))
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
-                     training=True):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y is not None or sample_weight is not None:  # e.g. from a dataset
+            check_no_targets("compute_loss", (x, y), {"sample_weight": sample_weight})
         if y_pred is None:
             y_pred = self(x, training=training)
         missing = {"image_embeddings", "text_embeddings"} - set(y_pred)
@@ -276,9 +282,13 @@ class CLIP(ExplicitSignatures, keras.Model):
         loss, logits = self.objective.compute(
             image_embeddings, text_embeddings, training=training
         )
-        for metric in (self.image_to_text_recall, self.text_to_image_recall,
-                       self.mutual_information):
-            metric.update_state(logits)
+        for metric in (
+            self.image_to_text_recall,
+            self.text_to_image_recall,
+            self.mutual_information,
+        ):
+            if metric is not None:
+                metric.update_state(logits)
         if self.losses:
             regularization = [ops.cast(term, "float32") for term in self.losses]
             loss = loss + ops.sum(ops.stack(regularization))
@@ -331,7 +341,9 @@ class CLIP(ExplicitSignatures, keras.Model):
 
         Example:
 
-        >>> CLIP.from_architecture("ViT-B-32", vocabulary_size=8000)
+        ```python
+        CLIP.from_architecture("ViT-B-32", vocabulary_size=8000)
+        ```
         """
         from keras_clip.models.architectures import build_architecture
 
@@ -361,11 +373,11 @@ class CLIP(ExplicitSignatures, keras.Model):
 
         Example:
 
-        >>> model = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
+        ```python
+        model = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
+        ```
         """
-        from keras_clip.pretrained.loading import from_pretrained
-
-        return from_pretrained(cls, path, architecture, **kwargs)
+        return CHECKPOINT_IO["load"](cls, path, architecture, **kwargs)
 
     def save_pretrained(self, path, format="huggingface"):
         """Writes the model for the PyTorch world.
@@ -379,39 +391,8 @@ class CLIP(ExplicitSignatures, keras.Model):
 
         Example:
 
-        >>> model.save_pretrained("fine-tuned/", format="huggingface")
+        ```python
+        model.save_pretrained("fine-tuned/", format="huggingface")
+        ```
         """
-        from keras_clip.pretrained.loading import save_pretrained
-
-        save_pretrained(self, path, format)
-
-
-@keras.saving.register_keras_serializable(package="keras_clip")
-class CLIPLite(CLIP):
-    """CLIP-Lite (Shrivastava et al. 2021): CLIP's towers trained with JSD.
-
-    The projection heads are CLIP-Lite's `ProjectionBlock`s (f and g) and the
-    objective is `JSDLoss` with a dot-product critic on their normalised
-    outputs, so the critic scores in the same space that zero-shot and
-    retrieval use, with one negative per positive.
-
-    Args:
-        image_encoder: Keras model, images -> features.
-        text_encoder: Keras model, token ids -> features.
-        embed_dim: int. Width of the critic's (and the embeddings') space.
-        objective: a `JSDLoss` (default `JSDLoss()`), or any objective.
-        projection: "mlp" (default) or "linear".
-        **kwargs: as `CLIP`.
-
-    Example:
-
-    >>> model = keras_clip.CLIPLite.from_architecture("tiny-vit")
-    """
-
-    def __init__(self, image_encoder, text_encoder, embed_dim, objective=None,
-                 projection="mlp", **kwargs):
-        super().__init__(
-            image_encoder, text_encoder, embed_dim,
-            objective=JSDLoss() if objective is None else objective,
-            projection=projection, **kwargs,
-        )
+        CHECKPOINT_IO["save"](self, path, format)

@@ -55,7 +55,7 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
         start = index * size
         if isinstance(batch, int) and start >= batch:
             break  # a static batch smaller than micro_batches x size
-        outputs.append(encode_slice(inputs[start:start + size]))
+        outputs.append(encode_slice(inputs[start : start + size]))
     return ops.concatenate(outputs, axis=0)
 
 
@@ -78,8 +78,9 @@ class _PureSlice:
 
     def pure(self, inputs, trainable_values, state):
         """(outputs, new state) of `encode(inputs)` with the given values."""
-        mapping = list(zip(self.trainable + self.non_trainable,
-                           list(trainable_values) + list(state)))
+        mapping = list(
+            zip(self.trainable + self.non_trainable, list(trainable_values) + list(state))
+        )
         with keras.StatelessScope(state_mapping=mapping) as scope:
             outputs = self.encode(inputs)
         return outputs, [scope.get_current_value(v) for v in self.non_trainable]
@@ -98,8 +99,9 @@ class _PureSlice:
             outputs, state = self.pure(inputs, values[:count], values[count:])
             return [outputs] + state
 
-        values = ([v.value for v in self.trainable]
-                  + [ops.copy(v.value) for v in self.non_trainable])
+        values = [v.value for v in self.trainable] + [
+            ops.copy(v.value) for v in self.non_trainable
+        ]
         outputs, *state = keras.remat(rematerialized)(*values)
         self._assign(state)
         return outputs
@@ -107,8 +109,9 @@ class _PureSlice:
     def scan(self, inputs, micro_batches):
         """All slices in one `ops.scan`, the state carried from slice to slice."""
         batch = ops.shape(inputs)[0]
-        slices = ops.reshape(inputs, (micro_batches, batch // micro_batches)
-                             + tuple(inputs.shape[1:]))
+        slices = ops.reshape(
+            inputs, (micro_batches, batch // micro_batches) + tuple(inputs.shape[1:])
+        )
         trainable_values = [v.value for v in self.trainable]
         step = keras.remat(lambda state, x: self.pure(x, trainable_values, state)[::-1])
         state, outputs = ops.scan(step, [v.value for v in self.non_trainable], slices)

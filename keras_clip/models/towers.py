@@ -25,13 +25,11 @@ TEXT_POOLING = ("auto", "end_token", "first", "mean")
 def check_pooling(image_pooling, text_pooling):
     if image_pooling not in IMAGE_POOLING:
         raise ValueError(
-            f"Unknown image_pooling {image_pooling!r}; expected one of "
-            f"{IMAGE_POOLING}."
+            f"Unknown image_pooling {image_pooling!r}; expected one of {IMAGE_POOLING}."
         )
     if text_pooling not in TEXT_POOLING:
         raise ValueError(
-            f"Unknown text_pooling {text_pooling!r}; expected one of "
-            f"{TEXT_POOLING}."
+            f"Unknown text_pooling {text_pooling!r}; expected one of {TEXT_POOLING}."
         )
 
 
@@ -70,7 +68,8 @@ def tower_input_shape(encoder, key):
         shape = (None, encoder.image_size, encoder.image_size, 3)
     if key == "token_ids" and (shape is None or shape[1:] == (None,)):
         length = getattr(encoder, "context_length", None) or getattr(
-            encoder, "max_sequence_length", None)
+            encoder, "max_sequence_length", None
+        )
         shape = (None, length) if length else None
     if shape is None or None in shape[1:]:
         return None

@@ -1,6 +1,6 @@
 """Reading checkpoint files into NumPy, safely.
 
-safetensors files are read without PyTorch (`safetensors_io`). Pickled
+safetensors files are read without PyTorch (`safetensors_io`, on the safetensors package). Pickled
 PyTorch files (`.bin`, `.pt`, `.pth`) can run code when unpickled, so they
 are read only through `torch.load(weights_only=True)`, which refuses
 anything but tensors and plain containers; OpenAI's original checkpoints
@@ -26,7 +26,8 @@ def _torch(path):
         raise ImportError(
             f"{path} is a pickled PyTorch file; reading it needs PyTorch "
             "(pip install torch==2.13.0 installs a CPU build), or convert it to "
-            ".safetensors, which keras-clip reads without PyTorch.") from None
+            ".safetensors, which keras-clip reads without PyTorch."
+        ) from None
     return torch
 
 
@@ -35,7 +36,9 @@ def is_torchscript(path):
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
+        return any(
+            name.split("/", 1)[-1].startswith("code/") for name in archive.namelist()
+        )
 
 
 def read_state_dict(path):
@@ -56,8 +59,10 @@ def read_state_dict(path):
     if path.endswith(".safetensors"):
         return read_safetensors(path)
     if not path.endswith(PICKLE_SUFFIXES):
-        raise ValueError(f"Unknown checkpoint file {path}: expected .safetensors, "
-                         f"or {', '.join(PICKLE_SUFFIXES)} (PyTorch).")
+        raise ValueError(
+            f"Unknown checkpoint file {path}: expected .safetensors, "
+            f"or {', '.join(PICKLE_SUFFIXES)} (PyTorch)."
+        )
     torch = _torch(path)
     if is_torchscript(path):
         state = torch.jit.load(path, map_location="cpu").state_dict()
@@ -68,19 +73,25 @@ def read_state_dict(path):
             raise ValueError(
                 f"{path} could not be read with torch.load(weights_only=True): it "
                 f"holds more than tensors ({type(error).__name__}: "
-                f"{str(error).splitlines()[0][:200]}).") from None
+                f"{str(error).splitlines()[0][:200]})."
+            ) from None
     for key in ("state_dict", "model"):  # training checkpoints wrap the weights
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__}).")
+        raise ValueError(
+            f"{path} does not hold a state dict (found {type(state).__name__})."
+        )
     tensors = {}
     for name, value in state.items():
         if name.startswith("module."):  # saved from DistributedDataParallel
-            name = name[len("module."):]
+            name = name[len("module.") :]
         if hasattr(value, "detach"):
-            tensors[name] = value.detach().to(torch.float32 if value.is_floating_point()
-                                              else value.dtype).numpy()
+            tensors[name] = (
+                value.detach()
+                .to(torch.float32 if value.is_floating_point() else value.dtype)
+                .numpy()
+            )
         else:
             tensors[name] = np.asarray(value)
     return tensors

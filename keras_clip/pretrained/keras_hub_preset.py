@@ -20,7 +20,8 @@ from keras_clip.pretrained.weight_map import tensor
 def is_keras_hub_preset(config):
     """Whether a directory's parsed config.json is a keras-hub preset's."""
     return "keras_hub" in str(config.get("registered_name", "")) or str(
-        config.get("module", "")).startswith("keras_hub")
+        config.get("module", "")
+    ).startswith("keras_hub")
 
 
 def read_keras_hub_preset(path):
@@ -33,22 +34,29 @@ def read_keras_hub_preset(path):
     if len(activations) > 1 or not activations <= {"quick_gelu", "gelu"}:
         raise ValueError(f"{path}: unsupported activations {sorted(activations)}.")
     shape = dict(
-        vision="vit", image_size=vision.image_shape[0], patch_size=vision.patch_size,
-        vision_width=vision.hidden_dim, vision_layers=vision.num_layers,
+        vision="vit",
+        image_size=vision.image_shape[0],
+        patch_size=vision.patch_size,
+        vision_width=vision.hidden_dim,
+        vision_layers=vision.num_layers,
         vision_heads=vision.num_heads,
         vision_mlp_ratio=vision.intermediate_dim / vision.hidden_dim,
-        embed_dim=backbone.projection_dim, vocabulary_size=text.vocabulary_size,
-        context_length=text.max_sequence_length, text_width=text.hidden_dim,
-        text_layers=text.num_layers, text_heads=text.num_heads,
+        embed_dim=backbone.projection_dim,
+        vocabulary_size=text.vocabulary_size,
+        context_length=text.max_sequence_length,
+        text_width=text.hidden_dim,
+        text_layers=text.num_layers,
+        text_heads=text.num_heads,
         text_mlp_ratio=text.intermediate_dim / text.hidden_dim,
-        end_token_id=None, activation=activations.pop(),
+        end_token_id=None,
+        activation=activations.pop(),
     )
     tensors = {}
     for key, encoder in (("vision_encoder", vision), ("text_encoder", text)):
         prefix = f"{encoder.name}_"
         for variable in encoder.weights:
             name = variable.path.split("/", 1)
-            name[0] = name[0][len(prefix):] if name[0].startswith(prefix) else name[0]
+            name[0] = name[0][len(prefix) :] if name[0].startswith(prefix) else name[0]
             tensors[f"{key}/{'/'.join(name)}"] = ops.convert_to_numpy(variable)
     # keras-hub looks the vision position embeddings up by its stored
     # `position_ids` (an arange in converted presets): the rows used, in order.
@@ -79,9 +87,12 @@ def _mean_and_std(path):
 
 def _heads_kernel(dense, names):
     """A fused (width, 3 * width) Dense from (width, heads, head_dim) kernels."""
-    return Entry(dense.kernel, names,
-                 lambda *a: np.concatenate([x.reshape(x.shape[0], -1) for x in a], axis=1),
-                 None)
+    return Entry(
+        dense.kernel,
+        names,
+        lambda *a: np.concatenate([x.reshape(x.shape[0], -1) for x in a], axis=1),
+        None,
+    )
 
 
 def _block(block, prefix):
@@ -90,13 +101,21 @@ def _block(block, prefix):
     return [
         tensor(block.attention_norm.gamma, f"{prefix}/layer_norm_1/gamma"),
         tensor(block.attention_norm.beta, f"{prefix}/layer_norm_1/beta"),
-        _heads_kernel(block.attention.qkv_dense,
-                      tuple(f"{attention}/{k}/kernel" for k in kinds)),
-        Entry(block.attention.qkv_dense.bias, tuple(f"{attention}/{k}/bias" for k in kinds),
-              lambda *a: np.concatenate([x.reshape(-1) for x in a]), None),
-        Entry(block.attention.output_dense.kernel,
-              (f"{attention}/attention_output/kernel",),
-              lambda a: a.reshape(-1, a.shape[-1]), None),
+        _heads_kernel(
+            block.attention.qkv_dense, tuple(f"{attention}/{k}/kernel" for k in kinds)
+        ),
+        Entry(
+            block.attention.qkv_dense.bias,
+            tuple(f"{attention}/{k}/bias" for k in kinds),
+            lambda *a: np.concatenate([x.reshape(-1) for x in a]),
+            None,
+        ),
+        Entry(
+            block.attention.output_dense.kernel,
+            (f"{attention}/attention_output/kernel",),
+            lambda a: a.reshape(-1, a.shape[-1]),
+            None,
+        ),
         tensor(block.attention.output_dense.bias, f"{attention}/attention_output/bias"),
         tensor(block.mlp_norm.gamma, f"{prefix}/layer_norm_2/gamma"),
         tensor(block.mlp_norm.beta, f"{prefix}/layer_norm_2/beta"),
@@ -111,24 +130,30 @@ def keras_hub_weight_map(model):
     """Entries from a keras-hub `CLIPBackbone`'s variables (read only)."""
     vision, text = model.image_encoder, model.text_encoder
     v, t = "vision_encoder", "text_encoder"
-    entries = [tensor(vision.patch_embedding.kernel, f"{v}/embedding/patch_embedding/kernel"),
-               tensor(vision.class_embedding, f"{v}/embedding/class_embedding"),
-               tensor(vision.positional_embedding,
-                      f"{v}/embedding/position_embedding/embeddings"),
-               tensor(vision.pre_norm.gamma, f"{v}/pre_layer_norm/gamma"),
-               tensor(vision.pre_norm.beta, f"{v}/pre_layer_norm/beta")]
+    entries = [
+        tensor(vision.patch_embedding.kernel, f"{v}/embedding/patch_embedding/kernel"),
+        tensor(vision.class_embedding, f"{v}/embedding/class_embedding"),
+        tensor(vision.positional_embedding, f"{v}/embedding/position_embedding/embeddings"),
+        tensor(vision.pre_norm.gamma, f"{v}/pre_layer_norm/gamma"),
+        tensor(vision.pre_norm.beta, f"{v}/pre_layer_norm/beta"),
+    ]
     for i, block in enumerate(vision.blocks):
         entries += _block(block, f"{v}/encoder_block_{i}")
-    entries += [tensor(vision.post_norm.gamma, f"{v}/layer_norm/gamma"),
-                tensor(vision.post_norm.beta, f"{v}/layer_norm/beta"),
-                tensor(text.token_embedding.embeddings,
-                       f"{t}/embedding/token_embedding/embeddings"),
-                tensor(text.positional_embedding, f"{t}/embedding/position_embedding/embeddings")]
+    entries += [
+        tensor(vision.post_norm.gamma, f"{v}/layer_norm/gamma"),
+        tensor(vision.post_norm.beta, f"{v}/layer_norm/beta"),
+        tensor(
+            text.token_embedding.embeddings, f"{t}/embedding/token_embedding/embeddings"
+        ),
+        tensor(text.positional_embedding, f"{t}/embedding/position_embedding/embeddings"),
+    ]
     for i, block in enumerate(text.blocks):
         entries += _block(block, f"{t}/encoder_block_{i}")
-    entries += [tensor(text.final_norm.gamma, f"{t}/layer_norm/gamma"),
-                tensor(text.final_norm.beta, f"{t}/layer_norm/beta"),
-                tensor(model.image_projection.kernel, "vision_projection/kernel"),
-                tensor(model.text_projection.kernel, "text_projection/kernel"),
-                tensor(model.objective.log_logit_scale, "clip_head/logit_scale")]
+    entries += [
+        tensor(text.final_norm.gamma, f"{t}/layer_norm/gamma"),
+        tensor(text.final_norm.beta, f"{t}/layer_norm/beta"),
+        tensor(model.image_projection.kernel, "vision_projection/kernel"),
+        tensor(model.text_projection.kernel, "text_projection/kernel"),
+        tensor(model.objective.log_logit_scale, "clip_head/logit_scale"),
+    ]
     return entries

@@ -23,32 +23,49 @@ OPENAI_NON_WEIGHTS = ("input_resolution", "context_length", "vocab_size")
 
 
 def is_non_weight(name):
-    return (name in OPENAI_NON_WEIGHTS or name.endswith("position_ids")
-            or name.endswith("num_batches_tracked") or name.endswith("attn_mask"))
+    return (
+        name in OPENAI_NON_WEIGHTS
+        or name.endswith("position_ids")
+        or name.endswith("num_batches_tracked")
+        or name.endswith("attn_mask")
+    )
 
 
 def _openai_block(block, prefix):
-    return (layer_norm(block.attention_norm, f"{prefix}.ln_1")
-            + dense(block.attention.qkv_dense, f"{prefix}.attn.in_proj_weight",
-                    f"{prefix}.attn.in_proj_bias")
-            + dense(block.attention.output_dense, f"{prefix}.attn.out_proj.weight",
-                    f"{prefix}.attn.out_proj.bias")
-            + layer_norm(block.mlp_norm, f"{prefix}.ln_2")
-            + dense(block.mlp_hidden, f"{prefix}.mlp.c_fc.weight", f"{prefix}.mlp.c_fc.bias")
-            + dense(block.mlp_output, f"{prefix}.mlp.c_proj.weight",
-                    f"{prefix}.mlp.c_proj.bias"))
+    return (
+        layer_norm(block.attention_norm, f"{prefix}.ln_1")
+        + dense(
+            block.attention.qkv_dense,
+            f"{prefix}.attn.in_proj_weight",
+            f"{prefix}.attn.in_proj_bias",
+        )
+        + dense(
+            block.attention.output_dense,
+            f"{prefix}.attn.out_proj.weight",
+            f"{prefix}.attn.out_proj.bias",
+        )
+        + layer_norm(block.mlp_norm, f"{prefix}.ln_2")
+        + dense(block.mlp_hidden, f"{prefix}.mlp.c_fc.weight", f"{prefix}.mlp.c_fc.bias")
+        + dense(
+            block.mlp_output, f"{prefix}.mlp.c_proj.weight", f"{prefix}.mlp.c_proj.bias"
+        )
+    )
 
 
 def _huggingface_block(block, prefix):
     attention = f"{prefix}.self_attn"
-    return (layer_norm(block.attention_norm, f"{prefix}.layer_norm1")
-            + split_dense(block.attention.qkv_dense,
-                          [f"{attention}.{p}_proj" for p in "qkv"])
-            + dense(block.attention.output_dense, f"{attention}.out_proj.weight",
-                    f"{attention}.out_proj.bias")
-            + layer_norm(block.mlp_norm, f"{prefix}.layer_norm2")
-            + dense(block.mlp_hidden, f"{prefix}.mlp.fc1.weight", f"{prefix}.mlp.fc1.bias")
-            + dense(block.mlp_output, f"{prefix}.mlp.fc2.weight", f"{prefix}.mlp.fc2.bias"))
+    return (
+        layer_norm(block.attention_norm, f"{prefix}.layer_norm1")
+        + split_dense(block.attention.qkv_dense, [f"{attention}.{p}_proj" for p in "qkv"])
+        + dense(
+            block.attention.output_dense,
+            f"{attention}.out_proj.weight",
+            f"{attention}.out_proj.bias",
+        )
+        + layer_norm(block.mlp_norm, f"{prefix}.layer_norm2")
+        + dense(block.mlp_hidden, f"{prefix}.mlp.fc1.weight", f"{prefix}.mlp.fc1.bias")
+        + dense(block.mlp_output, f"{prefix}.mlp.fc2.weight", f"{prefix}.mlp.fc2.bias")
+    )
 
 
 def _named(layers, name):
@@ -58,24 +75,36 @@ def _named(layers, name):
 def _openai_resnet(encoder):
     entries = []
     for index in (1, 2, 3):
-        entries += conv(_named(encoder.stem, f"stem_{index}_conv"), f"visual.conv{index}.weight")
+        entries += conv(
+            _named(encoder.stem, f"stem_{index}_conv"), f"visual.conv{index}.weight"
+        )
         entries += batch_norm(_named(encoder.stem, f"stem_{index}_bn"), f"visual.bn{index}")
     for block in encoder.stages:
-        stage, position = block.name[len("layer"):].split("_")
+        stage, position = block.name[len("layer") :].split("_")
         prefix = f"visual.layer{stage}.{position}"
         for index in (1, 2, 3):
-            entries += conv(_named(block.main, f"{index}_conv"), f"{prefix}.conv{index}.weight")
+            entries += conv(
+                _named(block.main, f"{index}_conv"), f"{prefix}.conv{index}.weight"
+            )
             entries += batch_norm(_named(block.main, f"{index}_bn"), f"{prefix}.bn{index}")
         if block.shortcut:
-            entries += conv(_named(block.shortcut, "downsample_conv"),
-                            f"{prefix}.downsample.0.weight")
-            entries += batch_norm(_named(block.shortcut, "downsample_bn"),
-                                  f"{prefix}.downsample.1")
+            entries += conv(
+                _named(block.shortcut, "downsample_conv"), f"{prefix}.downsample.0.weight"
+            )
+            entries += batch_norm(
+                _named(block.shortcut, "downsample_bn"), f"{prefix}.downsample.1"
+            )
     pool = encoder.attention_pool
     entries.append(tensor(pool.position_embedding, "visual.attnpool.positional_embedding"))
-    for layer, name in ((pool.query_dense, "q_proj"), (pool.key_dense, "k_proj"),
-                        (pool.value_dense, "v_proj"), (pool.output_dense, "c_proj")):
-        entries += dense(layer, f"visual.attnpool.{name}.weight", f"visual.attnpool.{name}.bias")
+    for layer, name in (
+        (pool.query_dense, "q_proj"),
+        (pool.key_dense, "k_proj"),
+        (pool.value_dense, "v_proj"),
+        (pool.output_dense, "c_proj"),
+    ):
+        entries += dense(
+            layer, f"visual.attnpool.{name}.weight", f"visual.attnpool.{name}.bias"
+        )
     return entries
 
 
@@ -85,21 +114,29 @@ def openai_weight_map(model):
     if isinstance(vision, ModifiedResNet):
         entries = _openai_resnet(vision)
     else:
-        entries = (conv(vision.patch_embedding, "visual.conv1.weight")
-                   + [tensor(vision.class_embedding, "visual.class_embedding"),
-                      tensor(vision.positional_embedding, "visual.positional_embedding")]
-                   + layer_norm(vision.pre_norm, "visual.ln_pre"))
+        entries = (
+            conv(vision.patch_embedding, "visual.conv1.weight")
+            + [
+                tensor(vision.class_embedding, "visual.class_embedding"),
+                tensor(vision.positional_embedding, "visual.positional_embedding"),
+            ]
+            + layer_norm(vision.pre_norm, "visual.ln_pre")
+        )
         for i, block in enumerate(vision.blocks):
             entries += _openai_block(block, f"visual.transformer.resblocks.{i}")
         entries += layer_norm(vision.post_norm, "visual.ln_post")
         entries.append(tensor(model.image_projection.kernel, "visual.proj"))
-    entries += [tensor(text.token_embedding.embeddings, "token_embedding.weight"),
-                tensor(text.positional_embedding, "positional_embedding")]
+    entries += [
+        tensor(text.token_embedding.embeddings, "token_embedding.weight"),
+        tensor(text.positional_embedding, "positional_embedding"),
+    ]
     for i, block in enumerate(text.blocks):
         entries += _openai_block(block, f"transformer.resblocks.{i}")
     entries += layer_norm(text.final_norm, "ln_final")
-    entries += [tensor(model.text_projection.kernel, "text_projection"),
-                tensor(model.objective.log_logit_scale, "logit_scale")]
+    entries += [
+        tensor(model.text_projection.kernel, "text_projection"),
+        tensor(model.objective.log_logit_scale, "logit_scale"),
+    ]
     return entries
 
 
@@ -107,23 +144,34 @@ def huggingface_weight_map(model):
     """Entries for Hugging Face `CLIPModel` names (ViT image towers only)."""
     vision, text = model.image_encoder, model.text_encoder
     if isinstance(vision, ModifiedResNet):
-        raise ValueError("Hugging Face's CLIPModel has no ResNet image tower; save a "
-                         "ResNet CLIP with format='open_clip'.")
+        raise ValueError(
+            "Hugging Face's CLIPModel has no ResNet image tower; save a "
+            "ResNet CLIP with format='open_clip'."
+        )
     v, t = "vision_model", "text_model"
-    entries = (conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight")
-               + [tensor(vision.class_embedding, f"{v}.embeddings.class_embedding"),
-                  tensor(vision.positional_embedding,
-                         f"{v}.embeddings.position_embedding.weight")]
-               + layer_norm(vision.pre_norm, f"{v}.pre_layrnorm"))
+    entries = (
+        conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight")
+        + [
+            tensor(vision.class_embedding, f"{v}.embeddings.class_embedding"),
+            tensor(
+                vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"
+            ),
+        ]
+        + layer_norm(vision.pre_norm, f"{v}.pre_layrnorm")
+    )
     for i, block in enumerate(vision.blocks):
         entries += _huggingface_block(block, f"{v}.encoder.layers.{i}")
     entries += layer_norm(vision.post_norm, f"{v}.post_layernorm")
-    entries += [tensor(text.token_embedding.embeddings, f"{t}.embeddings.token_embedding.weight"),
-                tensor(text.positional_embedding, f"{t}.embeddings.position_embedding.weight")]
+    entries += [
+        tensor(text.token_embedding.embeddings, f"{t}.embeddings.token_embedding.weight"),
+        tensor(text.positional_embedding, f"{t}.embeddings.position_embedding.weight"),
+    ]
     for i, block in enumerate(text.blocks):
         entries += _huggingface_block(block, f"{t}.encoder.layers.{i}")
     entries += layer_norm(text.final_norm, f"{t}.final_layer_norm")
-    entries += (dense(model.image_projection, "visual_projection.weight")
-                + dense(model.text_projection, "text_projection.weight")
-                + [tensor(model.objective.log_logit_scale, "logit_scale")])
+    entries += (
+        dense(model.image_projection, "visual_projection.weight")
+        + dense(model.text_projection, "text_projection.weight")
+        + [tensor(model.objective.log_logit_scale, "logit_scale")]
+    )
     return entries

@@ -18,16 +18,17 @@ Recognised forms of a local path:
 import json
 import os
 
+from keras_clip.models.clip import CHECKPOINT_IO
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
-from keras_clip.pretrained import shapes
 from keras_clip.pretrained.files import is_torchscript
+from keras_clip.pretrained.files import read_json
+from keras_clip.pretrained.files import read_state_dict
 from keras_clip.pretrained.keras_hub_preset import is_keras_hub_preset
 from keras_clip.pretrained.keras_hub_preset import keras_hub_weight_map
 from keras_clip.pretrained.keras_hub_preset import read_keras_hub_preset
-from keras_clip.pretrained.files import read_json
-from keras_clip.pretrained.files import read_state_dict
 from keras_clip.pretrained.safetensors_io import write_safetensors
 from keras_clip.pretrained.weight_map import export_weight_map
 from keras_clip.pretrained.weight_map import load_weight_map
@@ -47,16 +48,18 @@ def _read_weights(directory, names):
             return tensors
         if os.path.exists(os.path.join(directory, name)):
             return read_state_dict(os.path.join(directory, name))
-    raise FileNotFoundError(f"{directory} has none of the weight files {names} (whole, "
-                            "or sharded with NAME.index.json).")
+    raise FileNotFoundError(
+        f"{directory} has none of the weight files {names} (whole, "
+        "or sharded with NAME.index.json)."
+    )
 
 
 def _resolve_architecture(architecture):
     if isinstance(architecture, dict):
-        return shapes.from_open_clip_config(architecture.get("model_cfg", architecture))
+        return configs.from_open_clip_config(architecture.get("model_cfg", architecture))
     if isinstance(architecture, str) and architecture.endswith(".json"):
         return _resolve_architecture(read_json(architecture))
-    return shapes.from_architecture_name(architecture)
+    return configs.from_architecture_name(architecture)
 
 
 def read_checkpoint(path, architecture=None):
@@ -71,30 +74,44 @@ def read_checkpoint(path, architecture=None):
         if os.path.exists(os.path.join(path, "open_clip_config.json")):
             config = read_json(os.path.join(path, "open_clip_config.json"))
             shape = _resolve_architecture(architecture or config)
-            tensors = _read_weights(path, ["open_clip_model.safetensors",
-                                           "open_clip_pytorch_model.bin"])
+            tensors = _read_weights(
+                path, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+            )
             preprocess = config.get("preprocess_cfg", {})
-            return shape, tensors, "open_clip", (preprocess.get("mean", OPENAI_MEAN),
-                                                 preprocess.get("std", OPENAI_STD))
+            return (
+                shape,
+                tensors,
+                "open_clip",
+                (preprocess.get("mean", OPENAI_MEAN), preprocess.get("std", OPENAI_STD)),
+            )
         if "vision_config" in config:
-            shape = shapes.from_huggingface_config(config)
+            shape = configs.from_huggingface_config(config)
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
             processor = os.path.join(path, "preprocessor_config.json")
             processor = read_json(processor) if os.path.exists(processor) else {}
-            return shape, tensors, "huggingface", (processor.get("image_mean", OPENAI_MEAN),
-                                                   processor.get("image_std", OPENAI_STD))
+            return (
+                shape,
+                tensors,
+                "huggingface",
+                (
+                    processor.get("image_mean", OPENAI_MEAN),
+                    processor.get("image_std", OPENAI_STD),
+                ),
+            )
         raise ValueError(
             f"{path} is not a Hugging Face CLIPModel directory (config.json with "
             "vision_config), an open_clip one (open_clip_config.json) or a keras-hub "
-            "CLIP preset.")
+            "CLIP preset."
+        )
     tensors = read_state_dict(path)
     if architecture is None:
         if not is_torchscript(path):
             raise ValueError(
                 f"{path} is a state dict without its architecture: pass "
                 "architecture='ViT-B-32' (open_clip's name; '-quickgelu' for OpenAI's "
-                "weights), or its open_clip model config.")
-        shape = shapes.from_openai_state(tensors)
+                "weights), or its open_clip model config."
+            )
+        shape = configs.from_openai_state(tensors)
     else:
         shape = _resolve_architecture(architecture)
     return shape, tensors, "open_clip", (OPENAI_MEAN, OPENAI_STD)
@@ -106,7 +123,7 @@ def _from_keras_file(path, model_kwargs):
     objective's own only when it is kept; the optimizer state is not)."""
     import keras
 
-    from keras_clip.layers.contrastive_objective import get_objective
+    from keras_clip import objectives
 
     model = keras.saving.load_model(path)
     if not model_kwargs:
@@ -114,11 +131,14 @@ def _from_keras_file(path, model_kwargs):
     config = model.get_config()
     unknown = sorted(set(model_kwargs) - set(config))
     if unknown:
-        raise ValueError(f"Unknown model arguments {unknown} for {path}; expected some of "
-                         f"{sorted(config)}.")
+        raise ValueError(
+            f"Unknown model arguments {unknown} for {path}; expected some of "
+            f"{sorted(config)}."
+        )
     if "objective" in model_kwargs:
         model_kwargs["objective"] = keras.saving.serialize_keras_object(
-            get_objective(model_kwargs["objective"]))
+            objectives.get(model_kwargs["objective"])
+        )
     rebuilt = type(model).from_config({**config, **model_kwargs})
     keep_objective = "objective" not in model_kwargs
 
@@ -136,7 +156,6 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
 
     See `CLIP.from_pretrained`.
     """
-    import keras
 
     from keras_clip.models.architectures import build_from_shape
 
@@ -146,9 +165,11 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     model_kwargs.setdefault("image_mean", tuple(mean))
     model_kwargs.setdefault("image_std", tuple(std))
     model = build_from_shape(model_class, shape, **model_kwargs)
-    entries = {"huggingface": layouts.huggingface_weight_map,
-               "keras_hub": keras_hub_weight_map,
-               "open_clip": layouts.openai_weight_map}[layout](model)
+    entries = {
+        "huggingface": layouts.huggingface_weight_map,
+        "keras_hub": keras_hub_weight_map,
+        "open_clip": layouts.openai_weight_map,
+    }[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
 
@@ -161,28 +182,44 @@ def save_pretrained(model, path, format="huggingface"):
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; expected one of {FORMATS}.")
     try:
-        shape = shapes.model_shape(model)
+        shape = configs.model_shape(model)
     except AttributeError:
-        raise ValueError("save_pretrained needs keras-clip's own towers (ViT or "
-                         "modified ResNet and TextTransformer).") from None
+        raise ValueError(
+            "save_pretrained needs keras-clip's own towers (ViT or "
+            "modified ResNet and TextTransformer)."
+        ) from None
     os.makedirs(path, exist_ok=True)
     mean, std = model.image_mean, model.image_std
     if format == "huggingface":
         tensors = export_weight_map(layouts.huggingface_weight_map(model))
-        config = shapes.to_huggingface_config(shape)
-        files = {"config.json": config, "preprocessor_config.json": {
-            "image_processor_type": "CLIPImageProcessor", "image_mean": list(mean),
-            "image_std": list(std), "size": {"shortest_edge": shape["image_size"]},
-            "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
-            "do_resize": True, "do_center_crop": True, "resample": 3}}
+        config = configs.to_huggingface_config(shape)
+        files = {
+            "config.json": config,
+            "preprocessor_config.json": {
+                "image_processor_type": "CLIPImageProcessor",
+                "image_mean": list(mean),
+                "image_std": list(std),
+                "size": {"shortest_edge": shape["image_size"]},
+                "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
+                "do_resize": True,
+                "do_center_crop": True,
+                "resample": 3,
+            },
+        }
         weights = "model.safetensors"
     else:
         tensors = export_weight_map(layouts.openai_weight_map(model))
-        files = {"open_clip_config.json": {
-            "model_cfg": shapes.to_open_clip_config(shape),
-            "preprocess_cfg": {"mean": list(mean), "std": list(std)}}}
+        files = {
+            "open_clip_config.json": {
+                "model_cfg": configs.to_open_clip_config(shape),
+                "preprocess_cfg": {"mean": list(mean), "std": list(std)},
+            }
+        }
         weights = "open_clip_model.safetensors"
     for name, content in files.items():
         with open(os.path.join(path, name), "w") as f:
             json.dump(content, f, indent=2)
     write_safetensors(os.path.join(path, weights), tensors, metadata={"format": "pt"})
+
+
+CHECKPOINT_IO.update(load=from_pretrained, save=save_pretrained)

@@ -45,10 +45,15 @@ def split_dense(layer, prefixes):
     weights = tuple(f"{p}.weight" for p in prefixes)
     biases = tuple(f"{p}.bias" for p in prefixes)
     return [
-        Entry(layer.kernel, weights, lambda *a: np.concatenate([x.T for x in a], axis=1),
-              lambda a: tuple(x.T for x in split(a, 1))),
-        Entry(layer.bias, biases, lambda *a: np.concatenate(a, axis=0),
-              lambda a: split(a, 0)),
+        Entry(
+            layer.kernel,
+            weights,
+            lambda *a: np.concatenate([x.T for x in a], axis=1),
+            lambda a: tuple(x.T for x in split(a, 1)),
+        ),
+        Entry(
+            layer.bias, biases, lambda *a: np.concatenate(a, axis=0), lambda a: split(a, 0)
+        ),
     ]
 
 
@@ -57,15 +62,24 @@ def layer_norm(layer, prefix):
 
 
 def batch_norm(layer, prefix):
-    return [tensor(layer.gamma, f"{prefix}.weight"), tensor(layer.beta, f"{prefix}.bias"),
-            tensor(layer.moving_mean, f"{prefix}.running_mean"),
-            tensor(layer.moving_variance, f"{prefix}.running_var")]
+    return [
+        tensor(layer.gamma, f"{prefix}.weight"),
+        tensor(layer.beta, f"{prefix}.bias"),
+        tensor(layer.moving_mean, f"{prefix}.running_mean"),
+        tensor(layer.moving_variance, f"{prefix}.running_var"),
+    ]
 
 
 def conv(layer, name):
     """A bias-free Keras Conv2D from a PyTorch Conv2d weight."""
-    return [Entry(layer.kernel, (name,), lambda a: a.transpose(2, 3, 1, 0),
-                  lambda a: (a.transpose(3, 2, 0, 1),))]
+    return [
+        Entry(
+            layer.kernel,
+            (name,),
+            lambda a: a.transpose(2, 3, 1, 0),
+            lambda a: (a.transpose(3, 2, 0, 1),),
+        )
+    ]
 
 
 def load_weight_map(entries, tensors, source, ignored=()):
@@ -88,15 +102,18 @@ def load_weight_map(entries, tensors, source, ignored=()):
         raise ValueError(
             f"{source}: tensor {missing[0]!r} is missing"
             + (f" ({len(missing)} missing in all)" if len(missing) > 1 else "")
-            + "; the checkpoint does not match the architecture.")
+            + "; the checkpoint does not match the architecture."
+        )
     expected = set(expected)
-    unexpected = sorted(n for n in tensors if n not in expected and not
-                        (ignored and ignored(n)))
+    unexpected = sorted(
+        n for n in tensors if n not in expected and not (ignored and ignored(n))
+    )
     if unexpected:
         raise ValueError(
             f"{source}: unexpected tensor {unexpected[0]!r}"
             + (f" ({len(unexpected)} unexpected in all)" if len(unexpected) > 1 else "")
-            + "; the checkpoint does not match the architecture.")
+            + "; the checkpoint does not match the architecture."
+        )
     values = []
     for entry in entries:
         arrays = [np.asarray(tensors[name], "float32") for name in entry.names]
@@ -108,7 +125,8 @@ def load_weight_map(entries, tensors, source, ignored=()):
             shapes = ", ".join(f"{n} {tuple(a.shape)}" for n, a in zip(entry.names, arrays))
             raise ValueError(
                 f"{source}: tensor {entry.names[0]!r} has the wrong shape ({shapes}); "
-                f"the model's {entry.variable.path} needs {tuple(entry.variable.shape)}.")
+                f"the model's {entry.variable.path} needs {tuple(entry.variable.shape)}."
+            )
         values.append(value)
     for entry, value in zip(entries, values):
         entry.variable.assign(value.astype(entry.variable.dtype))

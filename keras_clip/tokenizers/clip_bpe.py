@@ -17,15 +17,18 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_clip.tokenizer import CONFIG_FILE
-from keras_clip.tokenizer import Tokenizer
+from keras_clip.tokenizers.base import Tokenizer
+from keras_clip.tokenizers.base import check_context_length
+from keras_clip.tokenizers.loading import check_vocabulary
 
 START_OF_TEXT = "<|startoftext|>"
 END_OF_TEXT = "<|endoftext|>"
 END_OF_WORD = "</w>"
 CLIP_NUM_MERGES = 49152 - 256 - 2
-SPLIT_PATTERN = (r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|"
-                 r"\p{L}+|\p{N}|[^\s\p{L}\p{N}]+")
+SPLIT_PATTERN = (
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|"
+    r"\p{L}+|\p{N}|[^\s\p{L}\p{N}]+"
+)
 # Python's \s (as in OpenAI's whitespace_clean) is wider than RE2's.
 WHITESPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
 _MERGES_FILE = "merges.txt"
@@ -39,11 +42,15 @@ def byte_symbols():
         list of (byte value, symbol) pairs: printable Latin-1 bytes stand
         for themselves, the other bytes for characters from U+0100 on.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     others = [b for b in range(256) if b not in printable]
-    return ([(b, chr(b)) for b in printable]
-            + [(b, chr(256 + i)) for i, b in enumerate(others)])
+    return [(b, chr(b)) for b in printable] + [
+        (b, chr(256 + i)) for i, b in enumerate(others)
+    ]
 
 
 def read_merges(path, num_merges=None):
@@ -57,8 +64,10 @@ def read_merges(path, num_merges=None):
     merges = [tuple(line.split()) for line in lines if line.strip()]
     bad = [i for i, merge in enumerate(merges) if len(merge) != 2]
     if bad:
-        raise ValueError(f"{path!r}: merge rule(s) at line(s) {[i + 2 for i in bad[:5]]} "
-                         "are not two space-separated symbols.")
+        raise ValueError(
+            f"{path!r}: merge rule(s) at line(s) {[i + 2 for i in bad[:5]]} "
+            "are not two space-separated symbols."
+        )
     return merges if num_merges is None else merges[:num_merges]
 
 
@@ -78,14 +87,16 @@ class ClipBPETokenizer(Tokenizer):
 
     Example:
 
-    >>> tokenizer = Tokenizer.from_clip_bpe("bpe_simple_vocab_16e6.txt.gz")
-    >>> tokenizer(["a photo of a cat."]).shape  # (1, 77)
+    ```python
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe("bpe_simple_vocab_16e6.txt.gz")
+    tokenizer(["a photo of a cat."]).shape  # (1, 77)
+    ```
     """
 
+    type_name = "clip_bpe"
+
     def __init__(self, merges, context_length=77):
-        if not isinstance(context_length, int) or context_length < 3:
-            raise ValueError(
-                f"context_length must be an integer >= 3, got {context_length!r}.")
+        check_context_length(context_length)
         self.merges = [tuple(m) for m in merges]
         symbols = [symbol for _, symbol in byte_symbols()]
         vocabulary = symbols + [s + END_OF_WORD for s in symbols]
@@ -95,7 +106,8 @@ class ClipBPETokenizer(Tokenizer):
             if first not in known or second not in known:
                 raise ValueError(
                     f"Merge rule {rank} ({first!r} {second!r}) uses a symbol that "
-                    "no earlier rule makes.")
+                    "no earlier rule makes."
+                )
             known.add(first + second)
         self.vocabulary = vocabulary + [START_OF_TEXT, END_OF_TEXT]
         self.context_length = context_length
@@ -113,6 +125,18 @@ class ClipBPETokenizer(Tokenizer):
             num_merges = CLIP_NUM_MERGES
         return cls(read_merges(os.fspath(path), num_merges), context_length)
 
+    @classmethod
+    def from_files(cls, files, context_length=77):
+        """Reads a checkpoint's layout (see `tokenizers.loading`): OpenAI's
+        merges file (its first 48,894 merges, as CLIP uses), or a Hugging Face
+        `merges.txt` (all of it) checked id for id against its `vocab.json`."""
+        if files["layout"] == "openai":
+            return cls.from_merges_file(files["merges"], context_length)
+        tokenizer = cls(read_merges(files["merges"]), context_length)
+        if files["vocabulary"] is not None:
+            check_vocabulary(files["vocabulary"], tokenizer.vocabulary)
+        return tokenizer
+
     def tf_resources(self):
         return [self._tables]
 
@@ -122,14 +146,22 @@ class ClipBPETokenizer(Tokenizer):
         texts = tf.strings.lower(tf.strings.strip(texts), encoding="utf-8")
         pieces = tf_text.regex_split(texts, SPLIT_PATTERN, SPLIT_PATTERN)
         pieces = tf.ragged.boolean_mask(
-            pieces, tf.strings.length(tf.strings.strip(pieces)) > 0)
+            pieces, tf.strings.length(tf.strings.strip(pieces)) > 0
+        )
         words, index = tf.unique(pieces.flat_values)
         is_start, is_end = words == START_OF_TEXT, words == END_OF_TEXT
         is_special = tf.logical_or(is_start, is_end)
         word_ids = self._tables.encode_words(tf.where(is_special, "", words))
         special_ids = tf.where(is_start, self.start_id, self.end_id)
-        word_ids = tf.concat([word_ids, tf.RaggedTensor.from_tensor(
-            special_ids[:, None], lengths=tf.cast(is_special, tf.int64))], axis=1)
+        word_ids = tf.concat(
+            [
+                word_ids,
+                tf.RaggedTensor.from_tensor(
+                    special_ids[:, None], lengths=tf.cast(is_special, tf.int64)
+                ),
+            ],
+            axis=1,
+        )
         per_piece = tf.gather(word_ids, index)
         return pieces.with_flat_values(per_piece).merge_dims(1, 2)
 
@@ -145,17 +177,16 @@ class ClipBPETokenizer(Tokenizer):
             rows.append(data.decode("utf-8", errors="replace").strip())
         return rows
 
-    def save(self, path):
-        """Writes the merges and settings to the directory `path`."""
-        os.makedirs(path, exist_ok=True)
+    def _save_files(self, path):
         with open(os.path.join(path, _MERGES_FILE), "w", encoding="utf-8") as f:
             f.write("#version: keras-clip\n")
             f.write("".join(f"{a} {b}\n" for a, b in self.merges))
-        with open(os.path.join(path, CONFIG_FILE), "w", encoding="utf-8") as f:
-            f.write(f'{{"type": "clip_bpe", "context_length": {self.context_length}}}\n')
+
+    def _config(self):
+        return {"context_length": self.context_length}
 
     @classmethod
-    def load_directory(cls, path, config):
+    def _from_directory(cls, path, config):
         merges = read_merges(os.path.join(path, _MERGES_FILE))
         return cls(merges, config["context_length"])
 
@@ -168,14 +199,23 @@ class _BPETables(tf.Module):
         table = tf.lookup.StaticHashTable
         init = tf.lookup.KeyValueTensorInitializer
         pairs = byte_symbols()
-        self.byte_to_symbol = table(init(
-            tf.constant([bytes([b]) for b, _ in pairs]),
-            tf.constant([s for _, s in pairs])), "")
-        self.merge_rank = table(init(
-            tf.constant([f"{a} {b}" for a, b in merges] or ["\0"], tf.string),
-            tf.constant(list(range(len(merges))) or [_NO_RANK], tf.int32)), _NO_RANK)
-        self.token_id = table(init(tf.constant(vocabulary),
-                                   tf.range(len(vocabulary), dtype=tf.int32)), -1)
+        self.byte_to_symbol = table(
+            init(
+                tf.constant([bytes([b]) for b, _ in pairs]),
+                tf.constant([s for _, s in pairs]),
+            ),
+            "",
+        )
+        self.merge_rank = table(
+            init(
+                tf.constant([f"{a} {b}" for a, b in merges] or ["\0"], tf.string),
+                tf.constant(list(range(len(merges))) or [_NO_RANK], tf.int32),
+            ),
+            _NO_RANK,
+        )
+        self.token_id = table(
+            init(tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int32)), -1
+        )
 
     def encode_words(self, words):
         """1-D strings (one word each) -> int32 ragged (words, None) ids."""
@@ -186,8 +226,10 @@ class _BPETables(tf.Module):
         dense = tf.where(last, tf.strings.join([dense, END_OF_WORD]), dense)
         dense, lengths = tf.while_loop(
             lambda dense, lengths: tf.reduce_any(self._best_positions(dense, lengths)[1]),
-            self._merge_once, (dense, lengths),
-            shape_invariants=(tf.TensorShape([None, None]), tf.TensorShape([None])))
+            self._merge_once,
+            (dense, lengths),
+            shape_invariants=(tf.TensorShape([None, None]), tf.TensorShape([None])),
+        )
         merged = tf.RaggedTensor.from_tensor(dense, lengths=lengths)
         return tf.ragged.map_flat_values(self.token_id.lookup, merged)
 
@@ -198,11 +240,14 @@ class _BPETables(tf.Module):
         pairs = tf.strings.join([dense[:, :-1], dense[:, 1:]], separator=" ")
         valid = tf.range(width - 1)[None, :] < (lengths - 1)[:, None]
         ranks = tf.where(valid, self.merge_rank.lookup(pairs), _NO_RANK)
-        best = tf.reduce_min(tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1],
-                                                         _NO_RANK)], 1), axis=1)
-        position = tf.argmin(tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1],
-                                                        _NO_RANK)], 1), axis=1,
-                             output_type=tf.int32)
+        best = tf.reduce_min(
+            tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1], _NO_RANK)], 1), axis=1
+        )
+        position = tf.argmin(
+            tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1], _NO_RANK)], 1),
+            axis=1,
+            output_type=tf.int32,
+        )
         return position, best < _NO_RANK
 
     def _merge_once(self, dense, lengths):
@@ -214,7 +259,8 @@ class _BPETables(tf.Module):
         width = tf.shape(dense)[1]
         merge_here = tf.logical_and(
             tf.one_hot(position, width, on_value=True, off_value=False, dtype=tf.bool),
-            active[:, None])
+            active[:, None],
+        )
         following = tf.concat([dense[:, 1:], tf.fill([tf.shape(dense)[0], 1], "")], 1)
         merged = tf.where(merge_here, tf.strings.join([dense, following]), dense)
         dropped = tf.concat([tf.zeros_like(merge_here[:, :1]), merge_here[:, :-1]], 1)

@@ -42,17 +42,20 @@ def chunked_cross_entropy(queries, keys, logit_scale, offset=0, chunk_size=1024)
     return _chunked(queries, keys, logit_scale, offset, chunk_size)
 
 
-def chunked_infonce(image_rows, text_rows, all_images, all_texts, logit_scale,
-                    offset=0, chunk_size=1024):
+def chunked_infonce(
+    image_rows, text_rows, all_images, all_texts, logit_scale, offset=0, chunk_size=1024
+):
     """Symmetric InfoNCE of local rows against the global batch, in chunks.
 
-    Equal to `losses.infonce_from_row_logits` (and, with all rows local and
-    offset 0, to `losses.clip_loss` on normalised embeddings).
+    Equal to `functional.infonce_from_row_logits` (and, with all rows local and
+    offset 0, to `functional.clip_loss` on normalised embeddings).
     """
-    image_to_text = chunked_cross_entropy(image_rows, all_texts, logit_scale, offset,
-                                          chunk_size)
-    text_to_image = chunked_cross_entropy(text_rows, all_images, logit_scale, offset,
-                                          chunk_size)
+    image_to_text = chunked_cross_entropy(
+        image_rows, all_texts, logit_scale, offset, chunk_size
+    )
+    text_to_image = chunked_cross_entropy(
+        text_rows, all_images, logit_scale, offset, chunk_size
+    )
     return (image_to_text + text_to_image) / 2.0
 
 
@@ -81,8 +84,9 @@ def _chunked_forward(queries, keys, logit_scale, offset, chunk_size):
 
     def body(index, state):
         total, lse_all = state
-        _, logits, targets, valid = _block(padded, rows, offset, index, chunk_size,
-                                           keys, logit_scale)
+        _, logits, targets, valid = _block(
+            padded, rows, offset, index, chunk_size, keys, logit_scale
+        )
         lse = ops.logsumexp(logits, axis=1)
         target_logits = ops.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
         total = total + ops.sum((lse - target_logits) * valid)
@@ -101,15 +105,18 @@ def _chunked_backward(queries, keys, logit_scale, offset, chunk_size, lse_all, u
 
     def body(index, state):
         query_grads, key_grads, scale_grad = state
-        block, logits, targets, valid = _block(padded, rows, offset, index, chunk_size,
-                                               keys, logit_scale)
+        block, logits, targets, valid = _block(
+            padded, rows, offset, index, chunk_size, keys, logit_scale
+        )
         lse = ops.slice(lse_all, (index * chunk_size,), (chunk_size,))
         probabilities = ops.exp(logits - lse[:, None])
         targets_one_hot = ops.one_hot(targets, columns, dtype="float32")
         logit_grads = (probabilities - targets_one_hot) * (valid * weight)[:, None]
         query_grads = ops.slice_update(
-            query_grads, (index * chunk_size, 0),
-            logit_scale * ops.matmul(logit_grads, keys))
+            query_grads,
+            (index * chunk_size, 0),
+            logit_scale * ops.matmul(logit_grads, keys),
+        )
         key_grads = key_grads + logit_scale * ops.matmul(ops.transpose(logit_grads), block)
         scale_grad = scale_grad + ops.sum(logit_grads * logits) / logit_scale
         return query_grads, key_grads, scale_grad
@@ -124,14 +131,25 @@ def _chunked(queries, keys, logit_scale, offset, chunk_size):
     def loss_fn(queries, keys, logit_scale):
         # Stopped inputs: an eager TensorFlow tape would otherwise record the
         # forward blocks (and keep every one alive) besides this gradient.
-        loss, lse_all = _chunked_forward(ops.stop_gradient(queries),
-                                         ops.stop_gradient(keys),
-                                         ops.stop_gradient(logit_scale), offset, chunk_size)
+        loss, lse_all = _chunked_forward(
+            ops.stop_gradient(queries),
+            ops.stop_gradient(keys),
+            ops.stop_gradient(logit_scale),
+            offset,
+            chunk_size,
+        )
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            return _chunked_backward(queries, keys, logit_scale, offset, chunk_size,
-                                     lse_all, ops.cast(upstream, "float32"))
+            return _chunked_backward(
+                queries,
+                keys,
+                logit_scale,
+                offset,
+                chunk_size,
+                lse_all,
+                ops.cast(upstream, "float32"),
+            )
 
         return loss, grad
 

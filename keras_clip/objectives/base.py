@@ -1,4 +1,4 @@
-"""The base class of the loss layers, and the objective-name resolver."""
+"""The base class of the objectives: float32, the global batch, a clamped log-scale."""
 
 import math
 
@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from keras_clip import distribute
-from keras_clip import losses
-from keras_clip.layers.constraints import MaxValue
+from keras_clip.objectives import functional
+from keras_clip.objectives.constraints import MaxValue
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -22,7 +22,9 @@ class ContrastiveObjective(keras.layers.Layer):
     dtype policy, so losses stay exact under mixed precision.
 
     `mutual_information_estimator` names the bound that
-    `keras_clip.metrics.MutualInformation` reports for this objective.
+    `keras_clip.metrics.MutualInformation` reports for this objective
+    ("infonce" or "jsd"), or is None where the objective bounds none
+    (SigLIP): the model then logs no "mi".
 
     Under a `tf.distribute` strategy, objectives that use global negatives
     (InfoNCE, SigLIP) score each replica's rows against the whole global
@@ -34,7 +36,7 @@ class ContrastiveObjective(keras.layers.Layer):
         local_negatives: bool. Contrast only within each replica's batch.
     """
 
-    mutual_information_estimator = "infonce"
+    mutual_information_estimator = None
 
     def __init__(self, local_negatives=False, **kwargs):
         kwargs["dtype"] = "float32"
@@ -56,14 +58,18 @@ class ContrastiveObjective(keras.layers.Layer):
         the ratios equal one device's. (With `local_negatives=True` the
         "global" batch is the replica's own.)
         """
-        return ops.stop_gradient(losses.similarity_logits(
-            all_images, all_texts, logit_scale, normalize=normalize))
+        return ops.stop_gradient(
+            functional.similarity_logits(
+                all_images, all_texts, logit_scale, normalize=normalize
+            )
+        )
 
     def get_config(self):
         return {**super().get_config(), "local_negatives": self.local_negatives}
 
-    def add_log_scale(self, initial_scale, trainable=True, max_scale=None,
-                      name="log_logit_scale"):
+    def add_log_scale(
+        self, initial_scale, trainable=True, max_scale=None, name="log_logit_scale"
+    ):
         """Adds a scalar weight holding log(scale), optionally capped."""
         constraint = None if max_scale is None else MaxValue(math.log(max_scale))
         return self.add_weight(
@@ -91,37 +97,8 @@ class ContrastiveObjective(keras.layers.Layer):
         return ()
 
 
-def _check_positive(**values):
+def check_positive(**values):
+    """Raises ValueError naming the first value that is set but not > 0."""
     for name, value in values.items():
         if value is not None and not value > 0:
             raise ValueError(f"{name} must be positive, got {value}.")
-
-
-def get_objective(identifier, **options):
-    """Resolves "infonce", "jsd", "siglip", a config dict or a layer.
-
-    Args:
-        identifier: an objective name, a serialised layer or a layer.
-        **options: with a name, the layer's keyword arguments (e.g.
-            `symmetric=True` for "jsd").
-    """
-    from keras_clip.layers.infonce_loss import InfoNCELoss
-    from keras_clip.layers.jsd_loss import JSDLoss
-    from keras_clip.layers.siglip_loss import SigLIPLoss
-
-    by_name = {"infonce": InfoNCELoss, "jsd": JSDLoss, "siglip": SigLIPLoss}
-    if options and not isinstance(identifier, str):
-        raise ValueError(
-            f"Objective options {sorted(options)} go with an objective name, "
-            f"not with {type(identifier).__name__}."
-        )
-    if isinstance(identifier, ContrastiveObjective):
-        return identifier
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str) and identifier.lower() in by_name:
-        return by_name[identifier.lower()](**options)
-    raise ValueError(
-        f"Unknown objective {identifier!r}. Expected one of "
-        f"{sorted(by_name)} or a keras_clip.layers loss-layer instance."
-    )

@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from keras_clip import losses
-from keras_clip.layers.contrastive_objective import ContrastiveObjective
-from keras_clip.layers.contrastive_objective import _check_positive
-from keras_clip.layers.prior_discriminator import PriorDiscriminator
 from keras_clip.layers.projection_block import ProjectionBlock
+from keras_clip.objectives import functional
+from keras_clip.objectives.base import ContrastiveObjective
+from keras_clip.objectives.base import check_positive
+from keras_clip.objectives.prior import PriorDiscriminator
 
 CRITICS = ("dot", "projection")
 
@@ -53,16 +53,26 @@ class JSDLoss(ContrastiveObjective):
 
     mutual_information_estimator = "jsd"
 
-    def __init__(self, critic="dot", projection_dim=None, symmetric=False,
-                 prior_weight=0.0, temperature=0.07, learnable_temperature=True,
-                 max_logit_scale=100.0, local_negatives=True, **kwargs):
+    def __init__(
+        self,
+        critic="dot",
+        projection_dim=None,
+        symmetric=False,
+        prior_weight=0.0,
+        temperature=0.07,
+        learnable_temperature=True,
+        max_logit_scale=100.0,
+        local_negatives=True,
+        **kwargs,
+    ):
         super().__init__(local_negatives=local_negatives, **kwargs)
         if critic not in CRITICS:
-            raise ValueError(
-                f"Unknown critic {critic!r}; expected one of {CRITICS}."
-            )
-        _check_positive(temperature=temperature, max_logit_scale=max_logit_scale,
-                        projection_dim=projection_dim)
+            raise ValueError(f"Unknown critic {critic!r}; expected one of {CRITICS}.")
+        check_positive(
+            temperature=temperature,
+            max_logit_scale=max_logit_scale,
+            projection_dim=projection_dim,
+        )
         if prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0, got {prior_weight}.")
         self.critic = critic
@@ -103,26 +113,29 @@ class JSDLoss(ContrastiveObjective):
         if self.image_critic is not None:
             image_features = self.image_critic(image_features, training=training)
             text_features = self.text_critic(text_features, training=training)
-        image_features = losses.l2_normalize(image_features)
-        text_features = losses.l2_normalize(text_features)
+        image_features = functional.l2_normalize(image_features)
+        text_features = functional.l2_normalize(text_features)
         all_images, all_texts, offset, replicas = self.global_batch(
-            image_features, text_features)
-        logits = losses.similarity_logits(
+            image_features, text_features
+        )
+        logits = functional.similarity_logits(
             image_features, all_texts, self.logit_scale, normalize=False
         )
         # Image i against caption i + 1 (the text batch rolled by one).
         if replicas == 1:
-            loss = losses.jsd_from_logits(logits)
+            loss = functional.jsd_from_logits(logits)
             if self.symmetric:  # Caption i against image i + 1.
-                loss = (loss + losses.jsd_from_logits(ops.transpose(logits))) / 2.0
+                loss = (loss + functional.jsd_from_logits(ops.transpose(logits))) / 2.0
         else:
-            loss = losses.jsd_from_row_logits(logits, offset)
+            loss = functional.jsd_from_row_logits(logits, offset)
             if self.symmetric:
-                text_to_image = losses.similarity_logits(
-                    text_features, all_images, self.logit_scale, normalize=False)
-                loss = (loss + losses.jsd_from_row_logits(text_to_image, offset)) / 2.0
-            logits = self.global_scores(all_images, all_texts, self.logit_scale,
-                                        normalize=False)
+                text_to_image = functional.similarity_logits(
+                    text_features, all_images, self.logit_scale, normalize=False
+                )
+                loss = (loss + functional.jsd_from_row_logits(text_to_image, offset)) / 2.0
+            logits = self.global_scores(
+                all_images, all_texts, self.logit_scale, normalize=False
+            )
         if self.prior is not None:
             features = ops.concatenate([image_features, text_features], axis=0)
             loss = loss + self.prior_weight * self.prior(features)

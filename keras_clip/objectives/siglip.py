@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_clip import losses
-from keras_clip.layers.contrastive_objective import ContrastiveObjective
-from keras_clip.layers.contrastive_objective import _check_positive
+from keras_clip.objectives import functional
+from keras_clip.objectives.base import ContrastiveObjective
+from keras_clip.objectives.base import check_positive
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -29,7 +29,7 @@ class SigLIPLoss(ContrastiveObjective):
 
     def __init__(self, init_logit_scale=10.0, init_logit_bias=-10.0, **kwargs):
         super().__init__(**kwargs)
-        _check_positive(init_logit_scale=init_logit_scale)
+        check_positive(init_logit_scale=init_logit_scale)
         self.init_logit_scale = init_logit_scale
         self.init_logit_bias = init_logit_bias
 
@@ -49,13 +49,18 @@ class SigLIPLoss(ContrastiveObjective):
         all_images, all_texts, offset, replicas = self.global_batch(
             image_embeddings, text_embeddings
         )
-        logits = losses.similarity_logits(
-            image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
-        ) + self.logit_bias
-        loss = losses.siglip_from_logits(logits, offset)
+        logits = (
+            functional.similarity_logits(
+                image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
+            )
+            + self.logit_bias
+        )
+        loss = functional.siglip_from_logits(logits, offset)
         if replicas > 1:
-            logits = self.global_scores(all_images, all_texts, self.logit_scale) + \
-                self.logit_bias
+            logits = (
+                self.global_scores(all_images, all_texts, self.logit_scale)
+                + self.logit_bias
+            )
         return loss, logits
 
     def get_config(self):

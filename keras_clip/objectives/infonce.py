@@ -3,10 +3,10 @@
 import keras
 from keras import ops
 
-from keras_clip import losses
-from keras_clip.chunked_loss import chunked_infonce
-from keras_clip.layers.contrastive_objective import ContrastiveObjective
-from keras_clip.layers.contrastive_objective import _check_positive
+from keras_clip.objectives import functional
+from keras_clip.objectives.base import ContrastiveObjective
+from keras_clip.objectives.base import check_positive
+from keras_clip.objectives.chunked import chunked_infonce
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -26,7 +26,7 @@ class InfoNCELoss(ContrastiveObjective):
         local_negatives: bool. Under tf.distribute, contrast only within each
             replica's batch (default: against the whole global batch).
         chunk_size: int or None. Compute the loss `chunk_size` rows at a time
-            with a hand-written gradient (`keras_clip.chunked_loss`), so the
+            with a hand-written gradient (`keras_clip.objectives.chunked`), so the
             memory is O(chunk_size x global batch) instead of the whole
             (local x global) logits; the in-training metrics then score the
             first `chunk_size` pairs among themselves. Needs
@@ -38,21 +38,27 @@ class InfoNCELoss(ContrastiveObjective):
     >>> loss = loss_layer(image_embeddings, text_embeddings)
     """
 
-    def __init__(self, temperature=0.07, learnable_temperature=True,
-                 max_logit_scale=100.0, label_smoothing=0.0, chunk_size=None,
-                 **kwargs):
+    mutual_information_estimator = "infonce"
+
+    def __init__(
+        self,
+        temperature=0.07,
+        learnable_temperature=True,
+        max_logit_scale=100.0,
+        label_smoothing=0.0,
+        chunk_size=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        _check_positive(temperature=temperature, max_logit_scale=max_logit_scale)
+        check_positive(temperature=temperature, max_logit_scale=max_logit_scale)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
-                f"label_smoothing must be in [0, 1), got {label_smoothing}."
-            )
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         self.temperature = temperature
         self.learnable_temperature = learnable_temperature
         self.max_logit_scale = max_logit_scale
         self.label_smoothing = label_smoothing
         if chunk_size is not None:
-            _check_positive(chunk_size=chunk_size)
+            check_positive(chunk_size=chunk_size)
             if label_smoothing:
                 raise ValueError("chunk_size needs label_smoothing=0.")
         self.chunk_size = chunk_size
@@ -73,31 +79,40 @@ class InfoNCELoss(ContrastiveObjective):
             image_embeddings, text_embeddings
         )
         if self.chunk_size:
-            return self._compute_in_chunks(image_embeddings, text_embeddings,
-                                           all_images, all_texts, offset)
-        image_to_text = losses.similarity_logits(
+            return self._compute_in_chunks(
+                image_embeddings, text_embeddings, all_images, all_texts, offset
+            )
+        image_to_text = functional.similarity_logits(
             image_embeddings, all_texts, self.logit_scale, paired=replicas == 1
         )
         if replicas == 1:
-            loss = losses.infonce_from_logits(image_to_text, self.label_smoothing)
+            loss = functional.infonce_from_logits(image_to_text, self.label_smoothing)
             return loss, image_to_text
-        text_to_image = losses.similarity_logits(
+        text_to_image = functional.similarity_logits(
             text_embeddings, all_images, self.logit_scale, paired=False
         )
-        loss = losses.infonce_from_row_logits(
+        loss = functional.infonce_from_row_logits(
             image_to_text, text_to_image, offset, self.label_smoothing
         )
         return loss, self.global_scores(all_images, all_texts, self.logit_scale)
 
     def _compute_in_chunks(self, images, texts, all_images, all_texts, offset):
-        normalize = losses.l2_normalize
-        loss = chunked_infonce(normalize(images), normalize(texts), normalize(all_images),
-                               normalize(all_texts), self.logit_scale, offset,
-                               self.chunk_size)
+        normalize = functional.l2_normalize
+        loss = chunked_infonce(
+            normalize(images),
+            normalize(texts),
+            normalize(all_images),
+            normalize(all_texts),
+            self.logit_scale,
+            offset,
+            self.chunk_size,
+        )
         # Metrics: the first chunk's pairs, scored among themselves.
         first = images[: self.chunk_size]
         rows = ops.shape(first)[0]
-        logits = losses.similarity_logits(first, all_texts, self.logit_scale, paired=False)
+        logits = functional.similarity_logits(
+            first, all_texts, self.logit_scale, paired=False
+        )
         return loss, ops.slice(logits, (0, offset), (rows, rows))
 
     def get_config(self):

@@ -3,27 +3,33 @@
 import json
 import os
 
-from keras_clip.cli_common import DEMO_OUTPUT
-from keras_clip.cli_common import load_model_dir
+from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import load_model_dir
 
 
-def add_evaluate_parser(subparsers):
+def add_parser(subparsers):
     evaluate = subparsers.add_parser(
-        "evaluate", help="Zero-shot and retrieval report with PNG plots.",
+        "evaluate",
+        help="Zero-shot and retrieval report with PNG plots.",
         description="Evaluates MODEL_DIR on held-out generated shapes: zero-shot "
-                    "(top-1/5, per-class, confusion matrix) and image-text retrieval "
-                    "(recall@k, ranks), or with --data on your own captioned images "
-                    "(retrieval, several captions per image allowed). Writes "
-                    "OUTPUT/report.json, similarity.png (the first 32 images against "
-                    "their captions) and confusion.png.")
-    evaluate.add_argument("--model-dir", default=DEMO_OUTPUT)
+        "(top-1/5, per-class, confusion matrix) and image-text retrieval "
+        "(recall@k, ranks), or with --data on your own captioned images "
+        "(retrieval, several captions per image allowed). Writes "
+        "OUTPUT/report.json, similarity.png (the first 32 images against "
+        "their captions) and confusion.png.",
+    )
+    evaluate.add_argument("--model-dir", default=SHIPPED_MODEL)
     evaluate.add_argument("--output", required=True)
-    evaluate.add_argument("--data", help="Your own image-caption data (folder, CSV/JSONL, "
-                                         "TFRecords): retrieval only, no zero-shot.")
+    evaluate.add_argument(
+        "--data",
+        help="Your own image-caption data (folder, CSV/JSONL, "
+        "TFRecords): retrieval only, no zero-shot.",
+    )
     evaluate.add_argument("--num-examples", type=int, default=1000)
-    evaluate.add_argument("--seed", type=int, default=10_000,
-                          help="Data seed (the demo trains on seed 0).")
-    evaluate.set_defaults(handler=run_evaluate)
+    evaluate.add_argument(
+        "--seed", type=int, default=10_000, help="Data seed (the demo trains on seed 0)."
+    )
+    evaluate.set_defaults(handler=run)
     return evaluate
 
 
@@ -40,30 +46,40 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
     from keras_clip.data import image_text_dataset
     from keras_clip.export import image_size_of
 
-    dataset = image_text_dataset(source, tokenizer, image_size_of(model), batch_size,
-                                 mean=model.image_mean, std=model.image_std,
-                                 training=False, with_image_index=True)
+    dataset = image_text_dataset(
+        source,
+        tokenizer,
+        image_size_of(model),
+        batch_size,
+        mean=model.image_mean,
+        std=model.image_std,
+        training=False,
+        with_image_index=True,
+    )
     images, texts, owners = [], [], []
     progress = keras.utils.Progbar(None, unit_name="pair")
     for batch in dataset.as_numpy_iterator():
-        new = np.concatenate([[True], batch["image_index"][1:] != batch["image_index"][:-1]])
+        new = np.concatenate(
+            [[True], batch["image_index"][1:] != batch["image_index"][:-1]]
+        )
         if owners and batch["image_index"][0] == owners[-1][-1]:
             new[0] = False
         if new.any():
-            images.append(model.predict_on_batch(
-                {"images": batch["images"][new]})["image_embeddings"])
-        texts.append(model.predict_on_batch(
-            {"token_ids": batch["token_ids"]})["text_embeddings"])
+            images.append(
+                model.predict_on_batch({"images": batch["images"][new]})["image_embeddings"]
+            )
+        texts.append(
+            model.predict_on_batch({"token_ids": batch["token_ids"]})["text_embeddings"]
+        )
         owners.append(batch["image_index"])
         progress.add(len(batch["token_ids"]))
     if not texts:
         raise ValueError(f"{source!r} has no usable image-caption pair.")
     _, caption_to_image = np.unique(np.concatenate(owners), return_inverse=True)
-    return (np.concatenate(images), np.concatenate(texts), caption_to_image,
-            dataset.report)
+    return (np.concatenate(images), np.concatenate(texts), caption_to_image, dataset.report)
 
 
-def run_evaluate(args):
+def run(args):
     import numpy as np
 
     from keras_clip.datasets import shapes
@@ -78,11 +94,16 @@ def run_evaluate(args):
     model, tokenizer = load_model_dir(args.model_dir)
     if args.data:
         image_embeddings, text_embeddings, caption_to_image, data_report = encode_pairs(
-            model, tokenizer, args.data)
-        report = {"model_dir": args.model_dir, "data": args.data,
-                  "skipped": data_report.counts(),
-                  "retrieval": retrieval_metrics(image_embeddings, text_embeddings,
-                                                 caption_to_image)}
+            model, tokenizer, args.data
+        )
+        report = {
+            "model_dir": args.model_dir,
+            "data": args.data,
+            "skipped": data_report.counts(),
+            "retrieval": retrieval_metrics(
+                image_embeddings, text_embeddings, caption_to_image
+            ),
+        }
         first_captions = np.unique(caption_to_image, return_index=True)[1]
         text_embeddings = text_embeddings[first_captions]
     else:
@@ -91,13 +112,19 @@ def run_evaluate(args):
         # Encode the collection once: retrieval and the similarity plot share it.
         embeddings = model.predict(
             {"images": images, "token_ids": tokenizer(data["captions"])},
-            batch_size=256, verbose=1)
+            batch_size=256,
+            verbose=1,
+        )
         image_embeddings = embeddings["image_embeddings"]
         text_embeddings = embeddings["text_embeddings"]
-        report = {"model_dir": args.model_dir, "data": f"shapes (seed {args.seed})",
-                  "zero_shot": evaluate_zero_shot(model, tokenizer, images,
-                                                  data["labels"], data["class_names"]),
-                  "retrieval": retrieval_metrics(image_embeddings, text_embeddings)}
+        report = {
+            "model_dir": args.model_dir,
+            "data": f"shapes (seed {args.seed})",
+            "zero_shot": evaluate_zero_shot(
+                model, tokenizer, images, data["labels"], data["class_names"]
+            ),
+            "retrieval": retrieval_metrics(image_embeddings, text_embeddings),
+        }
     os.makedirs(args.output, exist_ok=True)
     with open(os.path.join(args.output, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
@@ -107,13 +134,19 @@ def run_evaluate(args):
     written = "report.json, similarity.png"
     summary = ""
     if "zero_shot" in report:
-        save_heatmap(np.asarray(report["zero_shot"]["confusion_matrix"]),
-                     os.path.join(args.output, "confusion.png"))
+        save_heatmap(
+            np.asarray(report["zero_shot"]["confusion_matrix"]),
+            os.path.join(args.output, "confusion.png"),
+        )
         written += ", confusion.png"
         zero_shot = report["zero_shot"]
-        summary = f"zero-shot top-1 {zero_shot['top1']:.1%}, top-5 {zero_shot['top5']:.1%}; "
+        summary = (
+            f"zero-shot top-1 {zero_shot['top1']:.1%}, top-5 {zero_shot['top5']:.1%}; "
+        )
     retrieval = report["retrieval"]
-    print(f"{summary}retrieval R@1 image->text {retrieval['image_to_text_recall@1']:.1%}, "
-          f"text->image {retrieval['text_to_image_recall@1']:.1%}; "
-          f"wrote {written} to {args.output}")
+    print(
+        f"{summary}retrieval R@1 image->text {retrieval['image_to_text_recall@1']:.1%}, "
+        f"text->image {retrieval['text_to_image_recall@1']:.1%}; "
+        f"wrote {written} to {args.output}"
+    )
     return report

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_clip import losses
+from keras_clip.objectives import functional
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -54,8 +54,12 @@ class PriorDiscriminator(keras.layers.Layer):
         )
 
     def discriminate(self, z, frozen=False):
-        weights = (self.hidden_kernel, self.hidden_bias, self.output_kernel,
-                   self.output_bias)
+        weights = (
+            self.hidden_kernel,
+            self.hidden_bias,
+            self.output_kernel,
+            self.output_bias,
+        )
         if frozen:
             weights = [ops.stop_gradient(w) for w in weights]
         hidden_kernel, hidden_bias, output_kernel, output_bias = weights
@@ -64,12 +68,12 @@ class PriorDiscriminator(keras.layers.Layer):
 
     def call(self, z):
         z = ops.cast(z, "float32")
-        prior = losses.l2_normalize(
+        prior = functional.l2_normalize(
             keras.random.normal(ops.shape(z), seed=self.seed_generator)
         )
-        discriminator_loss = ops.mean(
-            ops.softplus(-self.discriminate(prior))
-        ) + ops.mean(ops.softplus(self.discriminate(ops.stop_gradient(z))))
+        discriminator_loss = ops.mean(ops.softplus(-self.discriminate(prior))) + ops.mean(
+            ops.softplus(self.discriminate(ops.stop_gradient(z)))
+        )
         encoder_loss = ops.mean(ops.softplus(-self.discriminate(z, frozen=True)))
         return discriminator_loss + encoder_loss
 

@@ -1,0 +1,84 @@
+"""What the keras-clip commands share: the model directory layout, progress
+settings and the line that says where training runs."""
+
+import os
+import sys
+
+SHIPPED_MODEL = os.path.join("saved_models", "shapes_clip")
+
+
+def default_verbosity():
+    """Keras progress bars on a terminal, one line per epoch in logs."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def add_verbose_argument(parser):
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=None,
+        choices=[0, 1, 2],
+        help="0 silent, 1 progress bar (default on a terminal), 2 one "
+        "line per epoch (default otherwise).",
+    )
+
+
+def add_no_xla_argument(parser):
+    parser.add_argument(
+        "--no-xla",
+        action="store_true",
+        help="TensorFlow: compile the training step without XLA (on by "
+        "default; for a few steps compiling costs more than it saves).",
+    )
+
+
+def verbosity(args):
+    return default_verbosity() if args.verbose is None else args.verbose
+
+
+def device_line():
+    """One line naming the backend and the devices Keras computes on."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+    else:
+        devices = keras.distribution.list_devices()
+    accelerators = [d for d in devices if not d.lower().startswith("cpu")]
+    where = ", ".join(accelerators) if accelerators else f"CPU ({os.cpu_count()} cores)"
+    return f"backend {backend}, computing on {where}"
+
+
+def save_model_dir(model, tokenizer, directory):
+    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads).
+
+    Saves an inference copy: the same weights without the optimizer's state
+    (which would more than double the files).
+    """
+    from keras_clip.export import export_saved_model
+
+    os.makedirs(directory, exist_ok=True)
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    copy.save(os.path.join(directory, "model.keras"))
+    tokenizer.save(os.path.join(directory, "tokenizer"))
+    export_saved_model(copy, tokenizer, os.path.join(directory, "saved_model"))
+
+
+def load_model_dir(directory):
+    """Loads the model and tokenizer that `save_model_dir` wrote."""
+    import keras
+
+    from keras_clip.tokenizers import Tokenizer
+
+    model_path = os.path.join(directory, "model.keras")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(
+            f"No model.keras in {directory!r}; run `keras-clip demo` or "
+            "`keras-clip train` first."
+        )
+    model = keras.saving.load_model(model_path)
+    return model, Tokenizer.load(os.path.join(directory, "tokenizer"))

@@ -1,0 +1,209 @@
+"""`keras-clip train`: fit a CLIP or CLIP-Lite on a user's image-caption data."""
+
+import json
+import os
+import time
+
+from keras_clip.cli.common import add_no_xla_argument
+from keras_clip.cli.common import add_verbose_argument
+from keras_clip.cli.common import device_line
+from keras_clip.cli.common import verbosity
+from keras_clip.training import OBJECTIVES
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="Train on your own images and captions.",
+        description="Trains a CLIP (or CLIP-Lite) on DATA: a folder with captions.csv or "
+        "captions.jsonl, such a file, or TFRecord shards (a folder or a glob). "
+        "Bad entries are skipped and reported each epoch. Writes OUTPUT/"
+        "model.keras, tokenizer/, saved_model/ and train_report.json.",
+    )
+    parser.add_argument("data", help="Training data (folder, CSV/JSONL, TFRecords).")
+    parser.add_argument("--output", required=True, help="Directory for the results.")
+    parser.add_argument("--validation", help="Validation data, same forms as DATA.")
+    parser.add_argument("--architecture", default="ViT-B-32")
+    parser.add_argument(
+        "--image-size", type=int, help="Override the architecture's image size."
+    )
+    parser.add_argument(
+        "--objective",
+        default="infonce",
+        choices=OBJECTIVES,
+        help="'clip-lite' trains keras_clip.CLIPLite (JSD).",
+    )
+    parser.add_argument(
+        "--pretrained",
+        help="Fine-tune a checkpoint (see CLIP.from_pretrained): a Hugging "
+        "Face or open_clip directory, a keras-hub preset, OpenAI's "
+        "file or a state dict (with --pretrained-architecture).",
+    )
+    parser.add_argument(
+        "--pretrained-architecture",
+        help="For a state-dict file: open_clip's name, e.g. ViT-B-32.",
+    )
+    parser.add_argument("--tokenizer", help="A saved tokenizer directory to use.")
+    parser.add_argument("--clip-bpe", help="OpenAI's BPE merges file (.txt or .txt.gz).")
+    parser.add_argument(
+        "--vocabulary-size",
+        type=int,
+        default=8000,
+        help="WordPiece vocabulary learned from the captions when "
+        "neither --tokenizer nor --clip-bpe is given.",
+    )
+    parser.add_argument("--context-length", type=int, default=77)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--micro-batches",
+        type=int,
+        default=1,
+        help="Run the towers on this many slices of each batch (less "
+        "memory); the loss still contrasts the whole batch.",
+    )
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument("--weight-decay", type=float, default=0.2)
+    parser.add_argument(
+        "--mixed-precision", choices=("none", "bfloat16", "float16"), default="none"
+    )
+    parser.add_argument("--horizontal-flip", action="store_true")
+    parser.add_argument(
+        "--checkpoint-dir",
+        help="Keep last.keras (each epoch), best.keras (lowest val_loss) "
+        "and a backup that resumes an interrupted run.",
+    )
+    parser.add_argument("--tensorboard", help="TensorBoard log directory.")
+    parser.add_argument("--seed", type=int, default=0)
+    add_no_xla_argument(parser)
+    add_verbose_argument(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _tokenizer(args, source):
+    from keras_clip.tokenizers import Tokenizer
+
+    if args.tokenizer:
+        return Tokenizer.load(args.tokenizer)
+    if args.clip_bpe:
+        return Tokenizer.from_clip_bpe(args.clip_bpe, args.context_length)
+    if args.pretrained:
+        return Tokenizer.from_pretrained(args.pretrained)
+    return Tokenizer.from_corpus(
+        source.all_captions(), args.vocabulary_size, args.context_length
+    )
+
+
+def run(args):
+    import keras
+
+    from keras_clip import data
+    from keras_clip.cli.common import save_model_dir
+    from keras_clip.models.architectures import architecture_config
+    from keras_clip.training import build_model
+    from keras_clip.training import compile_for_training
+    from keras_clip.training import training_callbacks
+
+    for name in (
+        "batch_size",
+        "epochs",
+        "vocabulary_size",
+        "context_length",
+        "micro_batches",
+    ):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive.")
+    if args.tokenizer and args.clip_bpe:
+        raise ValueError("Pass --tokenizer or --clip-bpe, not both.")
+    start = time.time()
+    keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision != "none":
+        keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
+    source = data.read_source(args.data)
+    tokenizer = _tokenizer(args, source)
+    if args.pretrained:
+        if args.objective != "infonce":
+            raise ValueError("--pretrained fine-tunes with CLIP's own objective, infonce.")
+        import keras_clip
+
+        model = keras_clip.CLIP.from_pretrained(
+            args.pretrained, args.pretrained_architecture, micro_batches=args.micro_batches
+        )
+        image_size = model.image_encoder.image_size
+    else:
+        image_size = args.image_size or architecture_config(args.architecture)["image_size"]
+        model = build_model(
+            args.objective,
+            args.architecture,
+            tokenizer,
+            args.image_size,
+            args.micro_batches,
+        )
+    constants = {"mean": model.image_mean, "std": model.image_std}
+    train = data.image_text_dataset(
+        args.data,
+        tokenizer,
+        image_size,
+        args.batch_size,
+        seed=args.seed,
+        horizontal_flip=args.horizontal_flip,
+        **constants,
+    )
+    validation = None
+    if args.validation:
+        validation = data.image_text_dataset(
+            args.validation,
+            tokenizer,
+            image_size,
+            args.batch_size,
+            training=False,
+            **constants,
+        )
+    steps_per_epoch = max(1, source.num_images() // args.batch_size)
+    compile_for_training(
+        model,
+        args.epochs * steps_per_epoch,
+        args.learning_rate,
+        args.weight_decay,
+        xla=not args.no_xla,
+    )
+    print(
+        f"keras-clip train: {device_line()}; {type(model).__name__} "
+        f"{args.pretrained or args.architecture} ({model.count_params():,} parameters), "
+        f"{source.num_images()} images from {source.origin}, about {steps_per_epoch} "
+        f"steps per epoch",
+        flush=True,
+    )
+    callbacks = training_callbacks(train, validation, args.checkpoint_dir, args.tensorboard)
+    history = model.fit(
+        train,
+        epochs=args.epochs,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=verbosity(args),
+    )
+    save_model_dir(model, tokenizer, args.output)
+    report = {
+        "backend": keras.backend.backend(),
+        "model": type(model).__name__,
+        "architecture": args.architecture,
+        "pretrained": args.pretrained,
+        "objective": args.objective,
+        "epochs": args.epochs,
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "skipped_per_epoch": {
+            "train": callbacks[0].history,
+            "validation": callbacks[1].history if args.validation else None,
+        },
+        "seconds": round(time.time() - start, 1),
+        "output": args.output,
+    }
+    with open(os.path.join(args.output, "train_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    print(
+        json.dumps(
+            {k: report[k] for k in ("model", "objective", "epochs", "seconds", "output")}
+        )
+    )
+    return report

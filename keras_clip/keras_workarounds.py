@@ -1,0 +1,91 @@
+"""Workarounds for Keras 3.15 bugs, in one place.
+
+Each one names the bug, and `tests/test_keras_workarounds.py` (plus the
+multi-worker check) reproduces the bug on plain Keras: when such a test
+starts failing, Keras has fixed the bug and the workaround can go.
+
+- `DistributedBuild._maybe_symbolic_build`: under a `tf.distribute`
+  strategy Keras builds a model from `strategy.reduce` of the whole nested
+  batch, which `MultiWorkerMirroredStrategy` rejects for a dict.
+- `DistributedBuild.train_step` / `test_step`: under
+  `MultiWorkerMirroredStrategy` Keras reduces every step log with
+  `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars.
+- `full_batches_only`: with a static batch size and unknown cardinality
+  (`drop_remainder=True` after a filter), Keras adds a phantom empty batch
+  to each epoch's metrics (a loss of L is reported as 2L/3 over 2 batches).
+
+TensorFlow is imported only when the TensorFlow backend is in use.
+"""
+
+import keras
+from keras import ops
+
+
+class DistributedBuild:
+    """Model mixin: builds from one replica's batch, and shapes step logs
+    so that multi-worker reduction works (see the module docstring)."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                data_batch = one_replica_batch(strategy, next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, *args, **kwargs):
+        return logs_for_multi_worker(super().train_step(*args, **kwargs))
+
+    def test_step(self, *args, **kwargs):
+        return logs_for_multi_worker(super().test_step(*args, **kwargs))
+
+
+def one_replica_batch(strategy, batch):
+    """The first local replica's part of a distributed batch (other values
+    pass through): it has the shapes a build needs."""
+    import tensorflow as tf
+
+    def first(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    return tf.nest.map_structure(first, batch)
+
+
+def _in_multi_worker_mode():
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
+
+
+def logs_for_multi_worker(logs):
+    """Step logs shaped (1,) under multi-worker training (each then reduces
+    to the scalar mean over replicas); elsewhere `logs` unchanged."""
+    if not _in_multi_worker_mode():
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+
+
+def full_batches_only(dataset, batch_size, key):
+    """`dataset` batched to `batch_size`, partial batches filtered out.
+
+    A filter rather than `drop_remainder=True`, which gives a static batch
+    size and so meets the phantom-batch bug when the cardinality is unknown.
+
+    Args:
+        dataset: a `tf.data.Dataset` of dicts.
+        batch_size: int.
+        key: a key of the elements, whose leading size is the batch's.
+    """
+    import tensorflow as tf
+
+    dataset = dataset.batch(batch_size)
+    return dataset.filter(lambda batch: tf.shape(batch[key])[0] == batch_size)

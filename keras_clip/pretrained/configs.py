@@ -1,0 +1,272 @@
+"""A checkpoint's architecture, read from its config or its tensors.
+
+Every function returns (or reads) the shape fields of
+`keras_clip.models.architectures` ("vision", "image_size", "vision_width",
+...), from which `CLIP.from_architecture` builds the matching model.
+"""
+
+from keras_clip.models.architectures import ARCHITECTURES
+
+
+def _count(state, prefix):
+    """How many distinct indices follow `prefix` in the tensor names."""
+    return len(
+        {name[len(prefix) :].split(".")[0] for name in state if name.startswith(prefix)}
+    )
+
+
+def _side(length, name):
+    side = round(length**0.5)
+    if side * side != length:
+        raise ValueError(f"{name} has {length} positions, not a square grid.")
+    return side
+
+
+def from_openai_state(state, head_width=64):
+    """Shape fields read off an OpenAI-layout state dict, as OpenAI's
+    `build_model` does (heads = width / `head_width`; QuickGELU)."""
+    try:
+        text_width = state["ln_final.weight"].shape[0]
+        shape = dict(
+            embed_dim=state["text_projection"].shape[1],
+            context_length=state["positional_embedding"].shape[0],
+            vocabulary_size=state["token_embedding.weight"].shape[0],
+            text_width=text_width,
+            text_heads=max(1, text_width // head_width),
+            text_layers=_count(state, "transformer.resblocks."),
+            text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
+            / text_width,
+            activation="quick_gelu",
+        )
+        if "visual.proj" in state:
+            width, _, patch, _ = state["visual.conv1.weight"].shape
+            grid = _side(
+                state["visual.positional_embedding"].shape[0] - 1,
+                "visual.positional_embedding",
+            )
+            shape.update(
+                vision="vit",
+                vision_width=width,
+                patch_size=patch,
+                image_size=patch * grid,
+                vision_heads=max(1, width // head_width),
+                vision_layers=_count(state, "visual.transformer.resblocks."),
+                vision_mlp_ratio=state[
+                    "visual.transformer.resblocks.0.mlp.c_fc.weight"
+                ].shape[0]
+                / width,
+            )
+        else:
+            width = state["visual.layer1.0.conv1.weight"].shape[0]
+            grid = _side(
+                state["visual.attnpool.positional_embedding"].shape[0] - 1,
+                "visual.attnpool.positional_embedding",
+            )
+            shape.update(
+                vision="resnet",
+                vision_width=width,
+                image_size=grid * 32,
+                vision_heads=max(1, width * 32 // head_width),
+                stage_blocks=tuple(
+                    _count(state, f"visual.layer{i}.") for i in (1, 2, 3, 4)
+                ),
+            )
+    except KeyError as error:
+        raise ValueError(
+            f"Not an OpenAI / open_clip CLIP state dict: tensor {error.args[0]!r} is "
+            "missing."
+        ) from None
+    return shape
+
+
+def from_open_clip_config(config):
+    """Shape fields from an open_clip model config (its JSON as a dict)."""
+    vision, text = config["vision_cfg"], config["text_cfg"]
+    layers = vision["layers"]
+    shape = dict(
+        embed_dim=config["embed_dim"],
+        image_size=vision["image_size"],
+        vision_width=vision["width"],
+        context_length=text.get("context_length", 77),
+        vocabulary_size=text.get("vocab_size", 49408),
+        text_width=text["width"],
+        text_heads=text["heads"],
+        text_layers=text["layers"],
+        vision_mlp_ratio=vision.get("mlp_ratio", 4.0),
+        text_mlp_ratio=text.get("mlp_ratio", 4.0),
+        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
+    )
+    head_width = vision.get("head_width", 64)
+    if isinstance(layers, (list, tuple)):
+        shape.update(
+            vision="resnet",
+            stage_blocks=tuple(layers),
+            vision_heads=vision["width"] * 32 // head_width,
+        )
+    else:
+        shape.update(
+            vision="vit",
+            patch_size=vision["patch_size"],
+            vision_layers=layers,
+            vision_heads=vision["width"] // head_width,
+        )
+    return shape
+
+
+def to_open_clip_config(shape):
+    """The open_clip model config of a keras-clip shape."""
+    vision = {"image_size": shape["image_size"], "width": shape["vision_width"]}
+    if shape["vision"] == "vit":
+        vision.update(
+            layers=shape["vision_layers"],
+            patch_size=shape["patch_size"],
+            head_width=shape["vision_width"] // shape["vision_heads"],
+            mlp_ratio=shape.get("vision_mlp_ratio", 4.0),
+        )
+    else:
+        vision.update(
+            layers=list(shape["stage_blocks"]),
+            head_width=shape["vision_width"] * 32 // shape["vision_heads"],
+        )
+    return {
+        "embed_dim": shape["embed_dim"],
+        "quick_gelu": shape.get("activation", "quick_gelu") == "quick_gelu",
+        "vision_cfg": vision,
+        "text_cfg": {
+            "context_length": shape["context_length"],
+            "vocab_size": shape["vocabulary_size"],
+            "width": shape["text_width"],
+            "heads": shape["text_heads"],
+            "layers": shape["text_layers"],
+            "mlp_ratio": shape.get("text_mlp_ratio", 4.0),
+        },
+    }
+
+
+def from_huggingface_config(config):
+    """Shape fields from a Hugging Face `CLIPConfig` (config.json as a dict)."""
+    vision, text = config.get("vision_config", {}), config.get("text_config", {})
+    if config.get("model_type", "clip") != "clip":
+        raise ValueError(
+            f"config.json describes a {config['model_type']!r} model, not a CLIPModel."
+        )
+    activations = {
+        vision.get("hidden_act", "quick_gelu"),
+        text.get("hidden_act", "quick_gelu"),
+    }
+    if len(activations) > 1 or not activations <= {"quick_gelu", "gelu"}:
+        raise ValueError(
+            f"Unsupported hidden_act {sorted(activations)}: keras-clip builds "
+            "'quick_gelu' or 'gelu' towers, the same in both."
+        )
+    for side in (vision, text):
+        if side.get("layer_norm_eps", 1e-5) != 1e-5:
+            raise ValueError("Only layer_norm_eps=1e-5 (CLIP's) is supported.")
+    eos = text.get("eos_token_id", 2)
+    vision_width = vision.get("hidden_size", 768)
+    text_width = text.get("hidden_size", 512)
+    return dict(
+        vision="vit",
+        image_size=vision.get("image_size", 224),
+        patch_size=vision.get("patch_size", 32),
+        vision_width=vision_width,
+        vision_layers=vision.get("num_hidden_layers", 12),
+        vision_heads=vision.get("num_attention_heads", 12),
+        vision_mlp_ratio=vision.get("intermediate_size", 3072) / vision_width,
+        embed_dim=config.get("projection_dim", 512),
+        vocabulary_size=text.get("vocab_size", 49408),
+        context_length=text.get("max_position_embeddings", 77),
+        text_width=text_width,
+        text_layers=text.get("num_hidden_layers", 12),
+        text_heads=text.get("num_attention_heads", 8),
+        text_mlp_ratio=text.get("intermediate_size", 2048) / text_width,
+        # Hugging Face pools at the largest id when eos_token_id is the
+        # legacy 2 (OpenAI's end-of-text is the largest id): so does None.
+        end_token_id=None if eos == 2 else eos,
+        activation=activations.pop(),
+    )
+
+
+def to_huggingface_config(shape, logit_scale_init=2.6592):
+    """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
+    end_token = shape.get("end_token_id")
+    text = {
+        "vocab_size": shape["vocabulary_size"],
+        "hidden_size": shape["text_width"],
+        "intermediate_size": round(shape["text_width"] * shape.get("text_mlp_ratio", 4.0)),
+        "num_hidden_layers": shape["text_layers"],
+        "num_attention_heads": shape["text_heads"],
+        "max_position_embeddings": shape["context_length"],
+        "hidden_act": shape.get("activation", "quick_gelu"),
+        "layer_norm_eps": 1e-5,
+        "projection_dim": shape["embed_dim"],
+        "eos_token_id": 2 if end_token is None else end_token,
+    }
+    vision = {
+        "hidden_size": shape["vision_width"],
+        "intermediate_size": round(
+            shape["vision_width"] * shape.get("vision_mlp_ratio", 4.0)
+        ),
+        "num_hidden_layers": shape["vision_layers"],
+        "num_attention_heads": shape["vision_heads"],
+        "num_channels": 3,
+        "image_size": shape["image_size"],
+        "patch_size": shape["patch_size"],
+        "hidden_act": shape.get("activation", "quick_gelu"),
+        "layer_norm_eps": 1e-5,
+        "projection_dim": shape["embed_dim"],
+    }
+    return {
+        "architectures": ["CLIPModel"],
+        "model_type": "clip",
+        "projection_dim": shape["embed_dim"],
+        "logit_scale_init_value": logit_scale_init,
+        "text_config": text,
+        "vision_config": vision,
+    }
+
+
+def from_architecture_name(name):
+    """open_clip-style names: "ViT-B-32", "RN50", with "-quickgelu" for
+    QuickGELU (OpenAI's weights); open_clip's own weights use GELU."""
+    base = name[: -len("-quickgelu")] if name.endswith("-quickgelu") else name
+    if base not in ARCHITECTURES:
+        raise ValueError(
+            f"Unknown architecture {name!r}. Available: "
+            f"{sorted(ARCHITECTURES)} (optionally with '-quickgelu')."
+        )
+    return {
+        **ARCHITECTURES[base],
+        "activation": "quick_gelu" if name.endswith("-quickgelu") else "gelu",
+    }
+
+
+def model_shape(model):
+    """The shape fields of a built keras-clip `CLIP` (for writing configs)."""
+    vision, text = model.image_encoder, model.text_encoder
+    shape = dict(
+        embed_dim=model.embed_dim,
+        vocabulary_size=text.vocabulary_size,
+        context_length=text.context_length,
+        text_width=text.width,
+        text_layers=text.num_layers,
+        text_heads=text.num_heads,
+        text_mlp_ratio=text.mlp_ratio,
+        end_token_id=text.end_token_id,
+        activation=text.activation,
+        image_size=vision.image_size,
+        vision_width=vision.width,
+    )
+    if hasattr(vision, "patch_size"):
+        shape.update(
+            vision="vit",
+            patch_size=vision.patch_size,
+            vision_layers=vision.num_layers,
+            vision_heads=vision.num_heads,
+            vision_mlp_ratio=vision.mlp_ratio,
+        )
+    else:
+        shape.update(
+            vision="resnet", stage_blocks=vision.stage_blocks, vision_heads=vision.num_heads
+        )
+    return shape

@@ -1,0 +1,21 @@
+"""Caption tokenizers on tensorflow-text ops (imports TensorFlow).
+
+`Tokenizer` is the contract and the way in (`Tokenizer.from_corpus`,
+`from_clip_bpe`, `from_pretrained`, `load`); `WordPieceTokenizer` and
+`ClipBPETokenizer` are the two types. Both run in tf.data and in an
+exported SavedModel.
+
+Example:
+
+```python
+from keras_clip.tokenizers import Tokenizer
+
+tokenizer = Tokenizer.from_corpus(["a red circle", "a blue square"], vocabulary_size=100)
+tokenizer.save("tokenizer/")
+same = Tokenizer.load("tokenizer/")
+```
+"""
+
+from keras_clip.tokenizers.base import Tokenizer
+from keras_clip.tokenizers.clip_bpe import ClipBPETokenizer
+from keras_clip.tokenizers.wordpiece import WordPieceTokenizer

@@ -1,0 +1,136 @@
+"""The package's shape: imports only run downward, modules stay short.
+
+Reads the source (nothing is imported), so it runs once, in the TensorFlow
+run of the suite.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+pytestmark = pytest.mark.backend("tensorflow")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "keras_clip"
+MAX_LINES = 400
+
+
+def _module_name(path):
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path, name):
+    """Every keras_clip module `path` imports, at any depth (function-level
+    imports included), with the packages each import runs on the way."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for target in targets:
+            if target.split(".")[0] != "keras_clip":
+                continue
+            # Importing a.b.c runs a/__init__ and a/b/__init__ first, except
+            # the packages this module lives in (already being imported).
+            parts = target.split(".")
+            found.update(
+                prefix
+                for i in range(2, len(parts) + 1)
+                if not name.startswith((prefix := ".".join(parts[:i])) + ".")
+            )
+    return found
+
+
+def _graph():
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {
+        name: sorted(_imports(path, name) & set(modules) - {name})
+        for name, path in modules.items()
+    }
+
+
+def _cycle(graph):
+    """One import circle as a list of modules, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for child in graph[node]:
+            if state.get(child) == "open":
+                return stack[stack.index(child) :] + [child]
+            if child not in state:
+                found = visit(child)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_circle():
+    graph = _graph()
+    assert len(graph) > 50
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_the_cycle_finder_finds_a_planted_circle():
+    graph = {"a": ["b"], "b": ["c"], "c": ["a"], "d": []}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": ["b"], "b": []}) is None
+
+
+def test_relative_and_function_level_imports_are_seen(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from keras_clip.objectives import functional\n")
+    assert "keras_clip.objectives.functional" in _imports(module, "keras_clip.x")
+
+
+def test_model_code_does_not_import_the_layers_above_it():
+    graph = _graph()
+    floors = (
+        "keras_clip.objectives",
+        "keras_clip.layers",
+        "keras_clip.encoders",
+        "keras_clip.models",
+        "keras_clip.metrics",
+    )
+    above = (
+        "keras_clip.tokenizers",
+        "keras_clip.data",
+        "keras_clip.training",
+        "keras_clip.cli",
+        "keras_clip.export",
+        "keras_clip.evaluation",
+        "keras_clip.pretrained",
+    )
+    for name, children in graph.items():
+        if name.startswith(floors):
+            wrong = [c for c in children if c.startswith(above)]
+            assert not wrong, f"{name} imports {wrong}"
+
+
+def test_no_module_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long

@@ -1,0 +1,106 @@
+"""The README and docs work as written: every `keras_clip...` name they use
+resolves, and the README's Python snippets run (training shortened to one
+step). The five-line OpenAI snippet runs in tests/test_pretrained.py, on
+OpenAI-style files of a tiny model."""
+
+import importlib
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.backend("tensorflow")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _python_blocks(path):
+    return re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+
+
+def _resolve(dotted):
+    """The object a dotted name names, importing modules as Python would."""
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for index, part in enumerate(parts[1:], start=1):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(".".join(parts[: index + 1]))
+    return obj
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_keras_clip_name_on_the_page_resolves(page):
+    names = set(re.findall(r"\bkeras_clip(?:\.[A-Za-z_]\w*)+", page.read_text()))
+    for name in sorted(names):
+        _resolve(name.rstrip("."))
+
+
+def test_the_name_check_fails_on_a_missing_name():
+    with pytest.raises((AttributeError, ModuleNotFoundError)):
+        _resolve("keras_clip.no_such_thing")
+    assert _resolve("keras_clip.export.export_saved_model").__name__ == (
+        "export_saved_model"
+    )
+
+
+def _snippet(marker):
+    (block,) = [b for b in _python_blocks(ROOT / "README.md") if marker in b]
+    return block
+
+
+@pytest.fixture
+def one_step_fits(monkeypatch):
+    """`fit` runs one step of one epoch: the snippets' training, shortened."""
+    fit = keras.Model.fit
+
+    def one_step(self, *args, **kwargs):
+        kwargs.update(epochs=1, steps_per_epoch=1)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", one_step)
+
+
+def test_readme_serving_snippet_runs(monkeypatch):
+    monkeypatch.chdir(ROOT)  # it reads the shipped saved_models/shapes_clip
+    namespace = {}
+    exec(_snippet("tf.saved_model.load"), namespace)
+    embeddings = namespace["served"].signatures["encode_text"](
+        texts=namespace["tf"].constant(["a photo of a red circle."])
+    )["embeddings"]
+    assert embeddings.shape == (1, 128)
+    np.testing.assert_allclose(np.linalg.norm(embeddings.numpy(), axis=1), 1, rtol=1e-5)
+
+
+def test_readme_ten_lines_of_clip_run(one_step_fits):
+    namespace = {}
+    exec(_snippet("shapes.load(4096"), namespace)
+    assert int(namespace["model"].optimizer.iterations) == 1
+    probabilities = namespace["classifier"].predict(namespace["data"]["images"][:4])
+    assert probabilities.shape == (4, 30)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_readme_own_images_snippet_runs(tmp_path, monkeypatch, one_step_fits):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rows = ["file,caption"]
+    colours = ("red", "green", "blue")
+    for index in range(70):
+        colour = np.zeros(3, "uint8")
+        colour[index % 3] = 200
+        Image.fromarray(np.full((40, 48, 3), colour)).save(photos / f"{index}.png")
+        rows.append(f"{index}.png,a {colours[index % 3]} square number {index}")
+    (photos / "captions.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(_snippet('data.read_source("photos/")'), namespace)
+    assert len(namespace["captions"]) == 70
+    assert int(namespace["model"].optimizer.iterations) == 1
+    assert set(namespace["train"].report.counts().values()) == {0}  # none skipped
