@@ -120,9 +120,7 @@ def main():
     parser.add_argument("--sizes", default="1024,2048,4096,8192,16384,32768")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument(
-        "--child", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--child", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(int(args.child[0]), args.child[1], args.repeats)))
@@ -135,11 +133,7 @@ def main():
             needed = PLAIN_COPIES * 4 * size * size
             if mode == "plain" and needed > budget:
                 results.append(
-                    {
-                        "size": size,
-                        "mode": mode,
-                        "skipped": f"needs about {needed / 2**30:.0f} GiB",
-                    }
+                    {"size": size, "mode": mode, "skipped": f"needs about {needed / 2**30:.0f} GiB"}
                 )
                 continue
             child = subprocess.run(

@@ -77,11 +77,7 @@ def _xla_temporary_megabytes(model, batch):
     ]
     grad = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
     compiled = (
-        jax.jit(
-            lambda s, x: grad(
-                *s[:3], x, None, None, training=True, optimizer_variables=s[3]
-            )
-        )
+        jax.jit(lambda s, x: grad(*s[:3], x, None, None, training=True, optimizer_variables=s[3]))
         .lower(state, batch)
         .compile()
     )

@@ -43,9 +43,7 @@ def write_folder(folder, count, seed=0):
     rows = []
     for index in range(count):
         height, width = rng.integers(224, 321, size=2)
-        coarse = rng.integers(
-            0, 255, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8
-        )
+        coarse = rng.integers(0, 255, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
         image = Image.fromarray(coarse).resize((int(width), int(height)), Image.BICUBIC)
         name = f"image{index:05d}.jpg"
         image.save(os.path.join(folder, name), quality=90)
@@ -128,9 +126,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--tokenizer", choices=("wordpiece", "clip_bpe"), default="wordpiece"
-    )
+    parser.add_argument("--tokenizer", choices=("wordpiece", "clip_bpe"), default="wordpiece")
     parser.add_argument("--architecture", default="ViT-B-32")
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)

@@ -117,12 +117,8 @@ def run_keras(backend, jit, policy, steps, warmup):
     model.compile(optimizer=keras_clip.models.default_optimizer(1e-4), jit_compile=jit)
     rng = np.random.default_rng(0)
     batch = {
-        "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype(
-            "float32"
-        ),
-        "token_ids": rng.integers(1, s["vocabulary"], (s["batch"], s["context"])).astype(
-            "int32"
-        ),
+        "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype("float32"),
+        "token_ids": rng.integers(1, s["vocabulary"], (s["batch"], s["context"])).astype("int32"),
     }
     times = []
     for _ in range(warmup + steps):
@@ -190,9 +186,7 @@ def run_torch_peer(steps, warmup, compiled=False):
 
     torch.manual_seed(0)
     model = TorchCLIP()
-    return _median_torch_step(
-        model, torch.compile(model) if compiled else model, steps, warmup
-    )
+    return _median_torch_step(model, torch.compile(model) if compiled else model, steps, warmup)
 
 
 def _median_torch_step(model, loss_of, steps, warmup):
@@ -255,9 +249,7 @@ def run_transformers_peer(steps, warmup):
     model = CLIPModel(config)
     return _median_torch_step(
         model,
-        lambda images, tokens: (
-            model(input_ids=tokens, pixel_values=images, return_loss=True).loss
-        ),
+        lambda images, tokens: model(input_ids=tokens, pixel_values=images, return_loss=True).loss,
         steps,
         warmup,
     )
@@ -363,9 +355,7 @@ def main():
         "rounds": args.repeats,
         "matmul_gflops": {k: round(v, 1) for k, v in rates.items()},
         "torch_peer": peer,
-        "transformers_peer": summarise(
-            outcomes.pop("transformers-peer"), flops, peak, peer_rate
-        ),
+        "transformers_peer": summarise(outcomes.pop("transformers-peer"), flops, peak, peer_rate),
     }
     report["keras_clip"] = {
         name.replace(":", "/"): summarise(rounds, flops, peak, peer_rate)

@@ -112,11 +112,7 @@ rolled by one): the pairs {", ".join(pairs)}.
         + "\n".join(
             f"| {name} | {p:.4f} | {pt:.6f} | {q:.4f} | {qt:.6f} |"
             for name, p, pt, q, qt in zip(
-                NAMES,
-                n["positives"],
-                n["positive_terms"],
-                n["negatives"],
-                n["negative_terms"],
+                NAMES, n["positives"], n["positive_terms"], n["negatives"], n["negative_terms"]
             )
         )
         + f"""

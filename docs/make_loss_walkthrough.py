@@ -22,12 +22,8 @@ NAMES = ("cat", "dog", "bird")
 TEMPERATURE = 0.07
 # Three images and their captions in a 4-d embedding space (before
 # normalisation); each caption is close to its own image, not identical.
-IMAGES = np.array(
-    [[2.0, 0.5, 0.1, 0.3], [0.4, 1.5, 0.6, 0.1], [0.2, 0.3, 1.8, 0.9]], "float32"
-)
-TEXTS = np.array(
-    [[1.8, 0.9, 0.2, 0.1], [0.6, 1.2, 0.2, 0.5], [0.1, 0.8, 1.5, 0.4]], "float32"
-)
+IMAGES = np.array([[2.0, 0.5, 0.1, 0.3], [0.4, 1.5, 0.6, 0.1], [0.2, 0.3, 1.8, 0.9]], "float32")
+TEXTS = np.array([[1.8, 0.9, 0.2, 0.1], [0.6, 1.2, 0.2, 0.5], [0.1, 0.8, 1.5, 0.4]], "float32")
 
 
 def _numpy(x):
@@ -38,8 +34,7 @@ def _matrix(values, rows=NAMES, columns=NAMES, row_label="image \\ caption"):
     head = f"| {row_label} | " + " | ".join(columns) + " |"
     rule = "|---" * (len(columns) + 1) + "|"
     body = [
-        f"| {r} | " + " | ".join(f"{v:.4f}" for v in row) + " |"
-        for r, row in zip(rows, values)
+        f"| {r} | " + " | ".join(f"{v:.4f}" for v in row) + " |" for r, row in zip(rows, values)
     ]
     return "\n".join([head, rule, *body])
 
@@ -59,9 +54,7 @@ def walkthrough(normalize):
     row_softmax /= row_softmax.sum(1, keepdims=True)
     column_softmax = np.exp(logits - logits.max(0, keepdims=True))
     column_softmax /= column_softmax.sum(0, keepdims=True)
-    image_to_text, text_to_image = (
-        float(x) for x in losses.contrastive_cross_entropies(logits)
-    )
+    image_to_text, text_to_image = (float(x) for x in losses.contrastive_cross_entropies(logits))
     total = float(losses.clip_loss(IMAGES, TEXTS, scale, normalize=normalize))
     name = (
         "with L2 normalisation (what CLIP does)"
@@ -152,9 +145,7 @@ def write_or_check(path, text, script):
     """Writes the page, or with --check exits 1 when `path` differs from `text`."""
     parser = argparse.ArgumentParser(description=f"Writes {os.path.basename(path)}.")
     parser.add_argument(
-        "--check",
-        action="store_true",
-        help="Exit 1 if the page differs from what the code gives.",
+        "--check", action="store_true", help="Exit 1 if the page differs from what the code gives."
     )
     args = parser.parse_args()
     if args.check:

@@ -84,11 +84,7 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
     ).repeat()
     _, model_objective, options = VARIANTS[objective]
     model = build_model(
-        model_objective,
-        args.architecture,
-        tokenizer,
-        args.image_size,
-        objective_options=options,
+        model_objective, args.architecture, tokenizer, args.image_size, objective_options=options
     )
     compile_for_training(model, args.steps, args.learning_rate, 0.1, xla=not args.smoke)
     start = time.time()
@@ -98,9 +94,7 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
     seconds = time.time() - start
     images = normalize_images(test["images"])
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
-    retrieval = keras_clip.evaluate_retrieval(
-        model, images, test["captions"], tokenizer, ks=(1,)
-    )
+    retrieval = keras_clip.evaluate_retrieval(model, images, test["captions"], tokenizer, ks=(1,))
     mi = [round(float(v), 4) for v in history.history["mi"]]
     return {
         "objective": objective,
@@ -124,10 +118,7 @@ def summarise(runs):
         groups.setdefault((run["objective"], run["batch_size"]), []).append(run)
     return {
         key: {
-            m: (
-                statistics.mean(r[m] for r in group),
-                statistics.pstdev(r[m] for r in group),
-            )
+            m: (statistics.mean(r[m] for r in group), statistics.pstdev(r[m] for r in group))
             for m in METRICS
         }
         for key, group in sorted(
@@ -263,9 +254,7 @@ def main(argv=None):
     objectives = args.objectives.split(",")
     unknown = sorted(set(objectives) - set(VARIANTS))
     if unknown:
-        raise SystemExit(
-            f"Unknown objectives {unknown}; expected some of {list(VARIANTS)}."
-        )
+        raise SystemExit(f"Unknown objectives {unknown}; expected some of {list(VARIANTS)}.")
     runs = [] if args.restart else saved_runs(args)
     done = {(r["objective"], r["batch_size"], r["seed"]) for r in runs}
     pool = shapes.load(args.pool_size, args.image_size, seed=100)
@@ -277,9 +266,7 @@ def main(argv=None):
             for batch_size in batch_sizes:
                 if (objective, batch_size, seed) in done:
                     continue
-                runs.append(
-                    train_one(objective, batch_size, seed, args, pool, test, tokenizer)
-                )
+                runs.append(train_one(objective, batch_size, seed, args, pool, test, tokenizer))
                 print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
                 save_runs(runs, args)
     return write_report(runs, settings_of(runs, args), args.output)
@@ -352,9 +339,7 @@ def check_report(runs, settings, output):
     for path, text in expected.items():
         with open(path, encoding="utf-8") as f:
             if f.read() != text:
-                raise SystemExit(
-                    f"{path} is stale: run examples/batch_size_study.py --report-only"
-                )
+                raise SystemExit(f"{path} is stale: run examples/batch_size_study.py --report-only")
     print("up to date")
     return {"checked": sorted(expected)}
 

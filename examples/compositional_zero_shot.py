@@ -66,9 +66,7 @@ def main(argv=None):
     seen = [c for c in shapes.CLASS_NAMES if c not in held_out]
     pool = shapes.load(args.pool_size, args.image_size, seed=100, classes=seen)
     tests = {
-        "held_out": shapes.load(
-            args.test_size, args.image_size, seed=300, classes=held_out
-        ),
+        "held_out": shapes.load(args.test_size, args.image_size, seed=300, classes=held_out),
         "seen": shapes.load(args.test_size, args.image_size, seed=301, classes=seen),
     }
     tokenizer = keras_clip.Tokenizer.from_corpus(pool["captions"], 1000, context_length=16)

@@ -21,10 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--simulated-devices",
-        type=int,
-        default=2,
-        help="Logical CPU devices when there is no GPU.",
+        "--simulated-devices", type=int, default=2, help="Logical CPU devices when there is no GPU."
     )
     parser.add_argument("--per-replica-batch", type=int, default=32)
     parser.add_argument(
@@ -58,9 +55,7 @@ def main():
         objective_options=options,
         **shapes_training.settings(args),
     )
-    shapes_training.print_report(
-        {"strategy": "MirroredStrategy", "replicas": replicas, **report}
-    )
+    shapes_training.print_report({"strategy": "MirroredStrategy", "replicas": replicas, **report})
 
 
 if __name__ == "__main__":

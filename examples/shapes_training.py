@@ -27,9 +27,7 @@ def add_common_arguments(parser):
     parser.add_argument("--objective", default="infonce", choices=OBJECTIVES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="A seconds-long run with a tiny model (for tests).",
+        "--smoke", action="store_true", help="A seconds-long run with a tiny model (for tests)."
     )
 
 

@@ -26,9 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from keras_clip.training import train_on_shapes
 
-    report, model, tokenizer = train_on_shapes(
-        args.batch_size, **shapes_training.settings(args)
-    )
+    report, model, tokenizer = train_on_shapes(args.batch_size, **shapes_training.settings(args))
     if args.output:
         os.makedirs(args.output, exist_ok=True)
         model.save(os.path.join(args.output, "model.keras"))

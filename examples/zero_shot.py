@@ -31,9 +31,7 @@ def load(args):
 
 
 def add_model_arguments(parser):
-    parser.add_argument(
-        "--model-dir", default=os.path.join(ROOT, "saved_models", "shapes_clip")
-    )
+    parser.add_argument("--model-dir", default=os.path.join(ROOT, "saved_models", "shapes_clip"))
     parser.add_argument("--pretrained", help="A checkpoint for CLIP.from_pretrained.")
     parser.add_argument("--tokenizer", help="Tokenizer files, if not beside --pretrained.")
 
@@ -65,16 +63,12 @@ def main(argv=None):
 
     model, tokenizer = load(args)
     class_names = (
-        [c.strip() for c in args.classes.split(",")]
-        if args.classes
-        else list(shapes.CLASS_NAMES)
+        [c.strip() for c in args.classes.split(",")] if args.classes else list(shapes.CLASS_NAMES)
     )
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, class_names)
     if args.generate:
         test = shapes.load(args.generate, image_size_of(model), seed=12345)
-        labels = np.array(
-            [class_names.index(shapes.CLASS_NAMES[i]) for i in test["labels"]]
-        )
+        labels = np.array([class_names.index(shapes.CLASS_NAMES[i]) for i in test["labels"]])
         report = {
             "images": args.generate,
             "top1": round(classifier.accuracy(test["images"], labels), 4),

@@ -19,8 +19,10 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     Example:
 
-    >>> model.fit(train, epochs=10, callbacks=[StopOnNonFiniteLoss()])
-    NonFiniteLossError: The loss became nan at step 1234 (epoch 3, batch 17) ...
+    ```python
+    model.fit(train, epochs=10, callbacks=[StopOnNonFiniteLoss()])
+    # NonFiniteLossError: The loss became nan at step 1234 (epoch 3, batch 17) ...
+    ```
     """
 
     def __init__(self):

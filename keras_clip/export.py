@@ -68,16 +68,16 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
 
     Example:
 
-    >>> export_saved_model(model, tokenizer, "saved_models/shapes_clip")
-    >>> served = tf.saved_model.load("saved_models/shapes_clip")
-    >>> served.signatures["encode_text"](texts=tf.constant(["a red circle"]))
+    ```python
+    export_saved_model(model, tokenizer, "saved_models/shapes_clip")
+    served = tf.saved_model.load("saved_models/shapes_clip")
+    served.signatures["encode_text"](texts=tf.constant(["a red circle"]))
+    ```
     """
     mean = tuple(mean or getattr(model, "image_mean", OPENAI_MEAN))
     std = tuple(std or getattr(model, "image_std", OPENAI_STD))
     if keras.backend.backend() == "torch":
-        return _export_from_tensorflow_process(
-            model, tokenizer, path, image_size, mean, std
-        )
+        return _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, std)
     image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
@@ -103,16 +103,12 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
         ],
     )
     logit_scale = tf.Variable(
-        float(keras.ops.convert_to_numpy(model.logit_scale)),
-        trainable=False,
-        name="logit_scale",
+        float(keras.ops.convert_to_numpy(model.logit_scale)), trainable=False, name="logit_scale"
     )
     archive.track(logit_scale)
 
     # SavedModel signatures check dtypes, not static dimensions: check sizes.
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")]
-    )
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
     def encode_image(images):
         shape = tf.shape(images)
         tf.debugging.assert_equal(
@@ -175,9 +171,7 @@ def _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, st
             "size, mean, std = json.loads(sys.argv[4])\n"
             "export_saved_model(model, tokenizer, sys.argv[3], size, mean, std)\n"
         )
-        settings = json.dumps(
-            [image_size, [float(m) for m in mean], [float(s) for s in std]]
-        )
+        settings = json.dumps([image_size, [float(m) for m in mean], [float(s) for s in std]])
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         result = subprocess.run(
             [sys.executable, "-c", code, model_path, tokenizer_path, path, settings],

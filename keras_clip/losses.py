@@ -6,8 +6,7 @@ import warnings
 from keras_clip.objectives import functional
 
 warnings.warn(
-    "keras_clip.losses is deprecated and goes in 0.3; use "
-    "keras_clip.objectives.functional.",
+    "keras_clip.losses is deprecated and goes in 0.3; use keras_clip.objectives.functional.",
     DeprecationWarning,
     stacklevel=2,
 )

@@ -31,16 +31,16 @@ class RetrievalRecall(keras.metrics.Mean):
 
     Example:
 
-    >>> metric = RetrievalRecall(k=1, direction="text_to_image")
-    >>> metric.update_state(logits)
-    >>> metric.result()
+    ```python
+    metric = RetrievalRecall(k=1, direction="text_to_image")
+    metric.update_state(logits)
+    metric.result()
+    ```
     """
 
     def __init__(self, k=1, direction="image_to_text", name=None, **kwargs):
         if direction not in DIRECTIONS:
-            raise ValueError(
-                f"Unknown direction {direction!r}; expected one of {DIRECTIONS}."
-            )
+            raise ValueError(f"Unknown direction {direction!r}; expected one of {DIRECTIONS}.")
         if k < 1:
             raise ValueError(f"k must be a positive integer, got {k}.")
         short = "i2t" if direction == "image_to_text" else "t2i"
@@ -78,15 +78,15 @@ class MutualInformation(keras.metrics.Mean):
 
     Example:
 
-    >>> metric = MutualInformation("infonce")
-    >>> metric.update_state(logits)
+    ```python
+    metric = MutualInformation("infonce")
+    metric.update_state(logits)
+    ```
     """
 
     def __init__(self, estimator="infonce", name="mutual_information", **kwargs):
         if estimator not in ESTIMATORS:
-            raise ValueError(
-                f"Unknown estimator {estimator!r}; expected one of {ESTIMATORS}."
-            )
+            raise ValueError(f"Unknown estimator {estimator!r}; expected one of {ESTIMATORS}.")
         super().__init__(name=name, **kwargs)
         self.estimator = estimator
 

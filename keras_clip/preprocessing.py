@@ -16,15 +16,15 @@ def normalize_images(images, mean=OPENAI_MEAN, std=OPENAI_STD):
 
     Example:
 
-    >>> normalize_images(np.zeros((2, 64, 64, 3), "uint8")).dtype  # float32
+    ```python
+    normalize_images(np.zeros((2, 64, 64, 3), "uint8")).dtype  # float32
+    ```
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"normalize_images expects uint8 RGB images, got {images.dtype}.")
     if images.ndim < 3 or images.shape[-1] != 3:
-        raise ValueError(
-            f"normalize_images expects (..., height, width, 3), got {images.shape}."
-        )
+        raise ValueError(f"normalize_images expects (..., height, width, 3), got {images.shape}.")
     scaled = images.astype("float32") / 255.0
     return (scaled - np.asarray(mean, "float32")) / np.asarray(std, "float32")
 

@@ -7,7 +7,8 @@ Example:
 ```python
 from keras_clip import training
 
-report, model, tokenizer = training.train_on_shapes(64, train_size=1024, epochs=1)
+report, model, tokenizer = training.train_on_shapes(
+    32, train_size=256, test_size=60, epochs=1, architecture="tiny-vit")
 ```
 """
 
@@ -21,12 +22,7 @@ OBJECTIVES = ("infonce", "jsd", "siglip", "clip-lite")
 
 
 def build_model(
-    objective,
-    architecture,
-    tokenizer,
-    image_size=None,
-    micro_batches=1,
-    objective_options=None,
+    objective, architecture, tokenizer, image_size=None, micro_batches=1, objective_options=None
 ):
     """A randomly initialised model of a named shape for `tokenizer`.
 
@@ -88,9 +84,7 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=Tr
         import tensorflow as tf
 
         jit = xla and not tf.distribute.has_strategy()
-    model.compile(
-        optimizer=default_optimizer(schedule, weight_decay=weight_decay), jit_compile=jit
-    )
+    model.compile(optimizer=default_optimizer(schedule, weight_decay=weight_decay), jit_compile=jit)
 
 
 def training_callbacks(train, validation=None, checkpoint_dir=None, tensorboard=None):
@@ -114,9 +108,7 @@ def training_callbacks(train, validation=None, checkpoint_dir=None, tensorboard=
     callbacks.append(StopOnNonFiniteLoss())
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup"))
-        )
+        callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
         callbacks.append(
             keras.callbacks.ModelCheckpoint(os.path.join(checkpoint_dir, "last.keras"))
         )
@@ -205,18 +197,13 @@ def train_on_shapes(
     )
     steps = epochs * (train_size // batch_size)
     with build_scope or contextlib.nullcontext():
-        model = build_model(
-            objective, architecture, tokenizer, objective_options=objective_options
-        )
+        model = build_model(objective, architecture, tokenizer, objective_options=objective_options)
         compile_for_training(model, steps, learning_rate, weight_decay, xla=xla)
     if on_model_built is not None:
         on_model_built(model)
     start = time.time()
     history = model.fit(
-        dataset,
-        epochs=epochs,
-        verbose=verbose,
-        callbacks=[data.DataReportCallback(dataset)],
+        dataset, epochs=epochs, verbose=verbose, callbacks=[data.DataReportCallback(dataset)]
     )
     seconds = time.time() - start
     classifier = ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)

@@ -15,6 +15,14 @@ def check_positive_ints(**values):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def check_transformer_shape(width, num_layers, num_heads, **more):
+    """Raises ValueError unless the sizes (and `more`) are positive integers
+    and `width` splits evenly into `num_heads` heads."""
+    check_positive_ints(width=width, num_layers=num_layers, num_heads=num_heads, **more)
+    if width % num_heads:
+        raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
+
+
 def _dtype(x):
     return keras.backend.standardize_dtype(getattr(x, "dtype", "float32"))
 
@@ -24,8 +32,7 @@ def check_images(images, image_size=None, name="images"):
     shape = tuple(images.shape)
     if len(shape) != 4:
         raise ValueError(
-            f"{name} must have rank 4 (batch, height, width, channels); "
-            f"received shape {shape}."
+            f"{name} must have rank 4 (batch, height, width, channels); received shape {shape}."
         )
     if shape[-1] is not None and shape[-1] != 3:
         raise ValueError(
@@ -43,8 +50,7 @@ def check_images(images, image_size=None, name="images"):
         for size in shape[1:3]:
             if size is not None and size != image_size:
                 raise ValueError(
-                    f"{name} must be {image_size}x{image_size} pixels; "
-                    f"received shape {shape}."
+                    f"{name} must be {image_size}x{image_size} pixels; received shape {shape}."
                 )
 
 
@@ -52,9 +58,7 @@ def check_token_ids(token_ids, context_length=None, name="token_ids"):
     """Token ids must be integer (batch, length) with length <= context."""
     shape = tuple(token_ids.shape)
     if len(shape) != 2:
-        raise ValueError(
-            f"{name} must have rank 2 (batch, sequence); received shape {shape}."
-        )
+        raise ValueError(f"{name} must have rank 2 (batch, sequence); received shape {shape}.")
     dtype = _dtype(token_ids)
     if "int" not in dtype:
         raise ValueError(

@@ -19,9 +19,7 @@ else:
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -32,9 +30,7 @@ from tests.helpers import tiny_batch  # noqa: E402
 
 def build(objective, local_negatives, weights=None):
     if objective == "jsd":  # both directions, to cover the text-side roll
-        layer = keras_clip.objectives.JSDLoss(
-            symmetric=True, local_negatives=local_negatives
-        )
+        layer = keras_clip.objectives.JSDLoss(symmetric=True, local_negatives=local_negatives)
     elif objective == "siglip":
         # Bias 0, not -10: at -10 the negatives barely move the loss at
         # initialisation, and the check could not show the gather matters.
@@ -42,9 +38,7 @@ def build(objective, local_negatives, weights=None):
             init_logit_bias=0.0, local_negatives=local_negatives
         )
     elif objective == "infonce-chunked":  # blocks of 3 rows, not dividing 4
-        layer = keras_clip.objectives.InfoNCELoss(
-            local_negatives=local_negatives, chunk_size=3
-        )
+        layer = keras_clip.objectives.InfoNCELoss(local_negatives=local_negatives, chunk_size=3)
     else:
         layer = keras_clip.objectives.InfoNCELoss(local_negatives=local_negatives)
     model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
@@ -107,13 +101,9 @@ def check(objective):
     report = {}
     if BACKEND == "jax":
         devices = keras.distribution.list_devices("cpu")
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices)
-        )
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         report["devices"] = len(devices)
-        report["global"] = compare(
-            initial, single, step(build(objective, False, initial), batch)
-        )
+        report["global"] = compare(initial, single, step(build(objective, False, initial), batch))
         keras.distribution.set_distribution(None)
     else:
         strategy = mirrored_strategy()

@@ -15,9 +15,7 @@ def gradients(fn, *arrays):
         variables = [tf.Variable(a) for a in arrays]
         with tf.GradientTape() as tape:
             value = fn(*variables)
-        grads = tape.gradient(
-            value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
-        )
+        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return [g.numpy() for g in grads]
     if backend == "jax":
         import jax
@@ -28,10 +26,7 @@ def gradients(fn, *arrays):
 
     tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
     fn(*tensors).backward()
-    return [
-        np.zeros_like(a) if t.grad is None else t.grad.numpy()
-        for a, t in zip(arrays, tensors)
-    ]
+    return [np.zeros_like(a) if t.grad is None else t.grad.numpy() for a, t in zip(arrays, tensors)]
 
 
 def finite_differences(fn, *arrays, eps=1e-6):
@@ -55,9 +50,7 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def tiny_batch(
-    model_config=None, batch=8, seed=0, image_size=32, context=16, vocabulary=100
-):
+def tiny_batch(model_config=None, batch=8, seed=0, image_size=32, context=16, vocabulary=100):
     """A fixed batch of float images and token ids ending in the largest id."""
     rng = np.random.default_rng(seed)
     images = rng.normal(size=(batch, image_size, image_size, 3)).astype("float32")

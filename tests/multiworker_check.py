@@ -36,9 +36,7 @@ def main():
     batch = tiny_batch(batch=24)
     dataset = tf.data.Dataset.from_tensor_slices(batch).batch(8)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = dataset.with_options(options)
     # The reference: one device, the same global batches, the same start.
     single = keras_clip.CLIP.from_architecture("tiny-vit")
@@ -52,12 +50,9 @@ def main():
         model.set_weights(initial)
         model.compile(optimizer=keras.optimizers.SGD(0.5))
     history = model.fit(dataset, epochs=1, verbose=0)
-    largest_step = max(
-        float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), initial)
-    )
+    largest_step = max(float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), initial))
     difference = max(
-        float(np.abs(a - b).max())
-        for a, b in zip(single.get_weights(), model.get_weights())
+        float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), model.get_weights())
     )
     np.savez(
         OUTPUT,

@@ -41,9 +41,9 @@ def main(path, inputs_path, outputs_path):
         "encode_image_bytes": sig["encode_image_bytes"](image_bytes=image_bytes)[
             "embeddings"
         ].numpy(),
-        "encode_token_ids": sig["encode_token_ids"](
-            token_ids=tf.constant(data["token_ids"])
-        )["embeddings"].numpy(),
+        "encode_token_ids": sig["encode_token_ids"](token_ids=tf.constant(data["token_ids"]))[
+            "embeddings"
+        ].numpy(),
     }
     both = sig["serving_default"](image_bytes=image_bytes, texts=texts)
     results.update({f"serving_default_{k}": v.numpy() for k, v in both.items()})
@@ -62,15 +62,11 @@ def main(path, inputs_path, outputs_path):
             image_bytes=tf.constant([b"\x89PNG\r\n\x1a\nnot really a png"])
         ),
         "grayscale_png": lambda: sig["encode_image_bytes"](
-            image_bytes=tf.constant(
-                [tf.io.encode_png(tf.zeros([7, 5, 1], tf.uint8)).numpy()]
-            )
+            image_bytes=tf.constant([tf.io.encode_png(tf.zeros([7, 5, 1], tf.uint8)).numpy()])
         ),
     }
     report = {name: outcome(fn) for name, fn in bad.items()}
-    np.savez(
-        outputs_path, report=json.dumps(report), messages="\n".join(MESSAGES), **results
-    )
+    np.savez(outputs_path, report=json.dumps(report), messages="\n".join(MESSAGES), **results)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ def _embeddings(rows, columns=None, dim=12, seed=0):
 
 
 def _assert_same_loss_and_gradients(chunked, plain, *inputs):
-    np.testing.assert_allclose(
-        float(chunked(*inputs)), float(plain(*inputs)), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(float(chunked(*inputs)), float(plain(*inputs)), rtol=1e-5, atol=1e-6)
     for got, want in zip(gradients(chunked, *inputs), gradients(plain, *inputs)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 

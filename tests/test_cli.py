@@ -48,35 +48,18 @@ def test_demo_writes_a_new_folder_and_prints_its_json_once(capsys, tmp_path, mon
 
 
 @pytest.mark.backend("tensorflow")
-def test_the_command_hides_tensorflow_native_logging_unless_asked(tmp_path):
-    def stderr_of(level):
+def test_the_command_hides_tensorflow_native_logging_unless_asked():
+    def run(level):
         env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
         if level is not None:
             env["TF_CPP_MIN_LOG_LEVEL"] = level
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "keras_clip_command",
-                "export",
-                "--model-dir",
-                str(tmp_path),
-                "--output",
-                str(tmp_path / "x"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-        )
-        assert result.returncode == 2
-        return result.stderr.strip().splitlines()
+        command = [sys.executable, "-m", "keras_clip_command", "demo", "--help"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0 and "--train-size" in result.stdout
+        return result.stderr.strip()
 
-    assert stderr_of(None) == [
-        f"keras-clip export: error: No model.keras in {str(tmp_path)!r}; run "
-        "`keras-clip demo` or `keras-clip train` first."
-    ]
-    assert len(stderr_of("0")) > 1  # TensorFlow's own lines come back
+    assert run(None) == ""  # the console script's own path, quiet
+    assert run("0") != ""  # TensorFlow's native lines come back when asked
 
 
 def test_bad_arguments_exit_non_zero_with_one_line(capsys):
@@ -86,17 +69,6 @@ def test_bad_arguments_exit_non_zero_with_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", "--objective", "hinge"])
     assert exit_info.value.code == 2
-
-
-@pytest.mark.backend("tensorflow")
-def test_help_of_the_console_script():
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_clip.cli", "demo", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0 and "--train-size" in result.stdout
 
 
 # TensorFlow only, to keep the suite short: the command is backend-neutral
@@ -198,7 +170,4 @@ def test_train_bad_inputs_exit_non_zero_with_one_line(capsys, tmp_path):
     assert cli.main(["train", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no image column" in capsys.readouterr().err
     assert cli.main(["train", str(tmp_path), "--output", "o", "--epochs", "0"]) == 2
-    assert (
-        capsys.readouterr().err.strip()
-        == "keras-clip train: error: --epochs must be positive."
-    )
+    assert capsys.readouterr().err.strip() == "keras-clip train: error: --epochs must be positive."

@@ -61,10 +61,7 @@ TRICKY = [
     "3.14159, 2,718; 1e-10",
     "e\u0301 combining",
     "red circle " * 3,
-    " ".join(
-        ["The", "cat's", "photo,", "café", "12", "🐱", "circle."][i % 7]
-        for i in range(1000)
-    ),
+    " ".join(["The", "cat's", "photo,", "café", "12", "🐱", "circle."][i % 7] for i in range(1000)),
 ]
 
 

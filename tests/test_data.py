@@ -69,13 +69,9 @@ def _reference_images(folder, names):
 
 @PIPELINE_ONLY
 @pytest.mark.parametrize("captions_format", ["csv", "jsonl"])
-def test_folder_evaluation_yields_exactly_the_valid_pairs(
-    tmp_path, tokenizer, captions_format
-):
+def test_folder_evaluation_yields_exactly_the_valid_pairs(tmp_path, tokenizer, captions_format):
     expected = image_folders.build_folder(str(tmp_path), captions_format)
-    dataset = data.image_text_dataset(
-        str(tmp_path), tokenizer, IMAGE_SIZE, 16, training=False
-    )
+    dataset = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 16, training=False)
     images, token_ids = _collect(dataset)
     names = [name for name, _ in expected["pairs"]]
     np.testing.assert_array_equal(token_ids, tokenizer([c for _, c in expected["pairs"]]))
@@ -120,9 +116,7 @@ def test_shards_are_counted_once(shards, monkeypatch):
 
     calls = []
     counter = shard_reading.count_records
-    monkeypatch.setattr(
-        shard_reading, "count_records", lambda p: calls.append(p) or counter(p)
-    )
+    monkeypatch.setattr(shard_reading, "count_records", lambda p: calls.append(p) or counter(p))
     source = data.read_source(shards[0])
     assert len(source.images) == len(shards[1]["shards"]) == 6  # shard paths
     assert source.num_images() == len(source) == 54 and len(calls) == 1
@@ -174,19 +168,13 @@ def test_in_memory_sources_arrays_lists_and_bytes(tokenizer):
     encoded.append(b"definitely not an image")
     captions = ["picture 1", "picture 2", "", None]
     for images in (list(same_size[:4]), mixed, encoded):
-        dataset = data.image_text_dataset(
-            (images, captions), tokenizer, 16, 2, training=False
-        )
+        dataset = data.image_text_dataset((images, captions), tokenizer, 16, 2, training=False)
         batch = list(dataset)
         assert sum(len(b["images"]) for b in batch) == 2
         counts = dataset.report.counts()
         assert counts["empty_caption"] == 1 and counts["missing_field"] == 1
     dataset = data.image_text_dataset(
-        {"images": same_size, "captions": ["picture 1"] * 6},
-        tokenizer,
-        24,
-        6,
-        training=False,
+        {"images": same_size, "captions": ["picture 1"] * 6}, tokenizer, 24, 6, training=False
     )
     images = next(iter(dataset))["images"].numpy()
     np.testing.assert_allclose(images, image_ops.normalize(same_size).numpy(), atol=1e-6)
@@ -207,11 +195,7 @@ def test_jpeg_exif_orientation_comes_out_upright(orientation):
 
     def quadrant_means(image):
         return np.array(
-            [
-                image[r : r + 12, c : c + 20].reshape(-1, 3).mean(0)
-                for r in (0, 12)
-                for c in (0, 20)
-            ]
+            [image[r : r + 12, c : c + 20].reshape(-1, 3).mean(0) for r in (0, 12) for c in (0, 20)]
         )
 
     np.testing.assert_allclose(quadrant_means(decoded), quadrant_means(pixels), atol=30)
@@ -303,24 +287,14 @@ def test_bad_captions_files_and_arguments_raise_clear_errors(tmp_path, tokenizer
     with pytest.raises(ValueError, match="names no usable example.*missing_file"):
         data.image_text_dataset(str(tmp_path), tokenizer, 32, 2, image_column="name")
     with pytest.raises(ValueError, match="3 images but 2 captions"):
-        data.image_text_dataset(
-            (np.zeros((3, 8, 8, 3), "uint8"), ["a", "b"]), tokenizer, 8, 1
-        )
+        data.image_text_dataset((np.zeros((3, 8, 8, 3), "uint8"), ["a", "b"]), tokenizer, 8, 1)
     with pytest.raises(ValueError, match="dtype float32"):
-        data.image_text_dataset(
-            (np.zeros((3, 8, 8, 3), "float32"), ["a"] * 3), tokenizer, 8, 1
-        )
+        data.image_text_dataset((np.zeros((3, 8, 8, 3), "float32"), ["a"] * 3), tokenizer, 8, 1)
     with pytest.raises(ValueError, match="fewer than batch_size=8"):
-        data.image_text_dataset(
-            (np.zeros((3, 8, 8, 3), "uint8"), ["a"] * 3), tokenizer, 8, 8
-        )
+        data.image_text_dataset((np.zeros((3, 8, 8, 3), "uint8"), ["a"] * 3), tokenizer, 8, 8)
     with pytest.raises(ValueError, match="crop_scale"):
         data.image_text_dataset(
-            (np.zeros((3, 8, 8, 3), "uint8"), ["a"] * 3),
-            tokenizer,
-            8,
-            1,
-            crop_scale=(0.5, 1.5),
+            (np.zeros((3, 8, 8, 3), "uint8"), ["a"] * 3), tokenizer, 8, 1, crop_scale=(0.5, 1.5)
         )
     with pytest.raises(FileNotFoundError, match="No such file or folder"):
         data.image_text_dataset(str(tmp_path / "does_not_exist"), tokenizer, 8, 1)
@@ -350,9 +324,7 @@ def test_counts_stay_exact_under_mirrored_strategy(csv_folder):
     assert report["counts"] == [expected["counts"]] * 2
 
 
-def test_a_resumed_epoch_sees_the_same_data_as_an_uninterrupted_run(
-    shards, csv_folder, tokenizer
-):
+def test_a_resumed_epoch_sees_the_same_data_as_an_uninterrupted_run(shards, csv_folder, tokenizer):
     for source in (csv_folder[0], shards[0]):
 
         def build(source=source):
@@ -386,9 +358,7 @@ def test_keras_reports_the_mean_over_the_batches(tokenizer):
     model.compile()
     dataset.epoch.assign(0)
     batches = list(dataset)
-    per_batch = [
-        model.evaluate(b, batch_size=16, verbose=0, return_dict=True) for b in batches
-    ]
+    per_batch = [model.evaluate(b, batch_size=16, verbose=0, return_dict=True) for b in batches]
     dataset.epoch.assign(0)  # the same pass again
     whole = model.evaluate(dataset, verbose=0, return_dict=True)
     assert len(batches) == 2

@@ -19,9 +19,7 @@ def text(end_token_id=None):
 
 
 def resnet():
-    return encoders.ModifiedResNet(
-        (1, 1, 1, 1), width=8, num_heads=2, image_size=64, output_dim=12
-    )
+    return encoders.ModifiedResNet((1, 1, 1, 1), width=8, num_heads=2, image_size=64, output_dim=12)
 
 
 IMAGES = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -86,10 +84,7 @@ def test_bad_token_ids_raise():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (
-            lambda: encoders.VisionTransformer(0, 8, 16, 1, 2),
-            "image_size must be a positive",
-        ),
+        (lambda: encoders.VisionTransformer(0, 8, 16, 1, 2), "image_size must be a positive"),
         (
             lambda: encoders.VisionTransformer(30, 8, 16, 1, 2),
             "image_size=30 is not a multiple of patch_size=8",
@@ -132,9 +127,7 @@ def test_bad_sizes_raise(make, message):
 def test_encoder_config_round_trip(make, inputs):
     encoder = make()
     expected = to_numpy(encoder(inputs))
-    clone = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(encoder)
-    )
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(encoder))
     clone(inputs)
     clone.set_weights(encoder.get_weights())
     np.testing.assert_array_equal(to_numpy(clone(inputs)), expected)

@@ -21,9 +21,7 @@ def reference(images, texts, caption_to_image):
     images = images / np.linalg.norm(images, axis=1, keepdims=True)
     texts = texts / np.linalg.norm(texts, axis=1, keepdims=True)
     scores = (images @ texts.T).astype("float32")
-    image_ranks = [
-        brute_force_rank(scores[i], caption_to_image == i) for i in range(len(images))
-    ]
+    image_ranks = [brute_force_rank(scores[i], caption_to_image == i) for i in range(len(images))]
     text_ranks = [
         brute_force_rank(scores[:, c], np.arange(len(images)) == caption_to_image[c])
         for c in range(len(texts))
@@ -69,9 +67,7 @@ def test_retrieval_input_errors():
 def test_evaluate_retrieval_and_zero_shot_on_a_model():
     model = keras_clip.CLIP.from_architecture("tiny-vit")
     batch = tiny_batch()
-    report = keras_clip.evaluate_retrieval(
-        model, batch["images"], batch["token_ids"], ks=(1, 3)
-    )
+    report = keras_clip.evaluate_retrieval(model, batch["images"], batch["token_ids"], ks=(1, 3))
     similarity = (
         to_numpy(model.encode_image(batch["images"]))
         @ to_numpy(model.encode_text(batch["token_ids"])).T
@@ -80,9 +76,7 @@ def test_evaluate_retrieval_and_zero_shot_on_a_model():
     image_ranks = (similarity > np.diag(similarity)[:, None]).sum(axis=1)
     text_ranks = (similarity.T > np.diag(similarity)[:, None]).sum(axis=1)
     for k in (1, 3):
-        assert report[f"image_to_text_recall@{k}"] == pytest.approx(
-            np.mean(image_ranks < k)
-        )
+        assert report[f"image_to_text_recall@{k}"] == pytest.approx(np.mean(image_ranks < k))
         assert report[f"text_to_image_recall@{k}"] == pytest.approx(np.mean(text_ranks < k))
     assert report["image_to_text_recall@3"] < 1.0  # an untrained model misses some
     vocabulary = [
@@ -104,14 +98,10 @@ def test_evaluate_retrieval_and_zero_shot_on_a_model():
     result = keras_clip.evaluate_zero_shot(
         model, tokenizer, batch["images"], labels, classes, ks=(1, 2)
     )
-    scores = keras_clip.ZeroShotClassifier(model, tokenizer, classes).scores(
-        batch["images"]
-    )
+    scores = keras_clip.ZeroShotClassifier(model, tokenizer, classes).scores(batch["images"])
     ranked = np.argsort(-scores, axis=1)
     assert result["top1"] == pytest.approx(np.mean(ranked[:, 0] == labels))
-    assert result["top2"] == pytest.approx(
-        np.mean((ranked[:, :2] == labels[:, None]).any(1))
-    )
+    assert result["top2"] == pytest.approx(np.mean((ranked[:, :2] == labels[:, None]).any(1)))
     confusion = np.array(result["confusion_matrix"])
     expected = np.zeros((3, 3), int)
     np.add.at(expected, (labels, ranked[:, 0]), 1)

@@ -106,12 +106,7 @@ def test_export_and_serve_example(tmp_path):
 
 def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
     first = run_in_process(
-        "batch_size_study.py",
-        "--smoke",
-        "--output",
-        str(tmp_path),
-        "--objectives",
-        "infonce",
+        "batch_size_study.py", "--smoke", "--output", str(tmp_path), "--objectives", "infonce"
     )
     assert first["runs"] == 1  # 1 objective x 1 batch size x 1 seed
     saved = json.loads((tmp_path / "results.json").read_text())["runs"]
@@ -136,19 +131,12 @@ def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
     assert table.count("\n| CLIP-Lite (JSD, symmetric) | 8 |") == 1
     with pytest.raises(SystemExit, match="other learning_rate"):
         run_in_process(
-            "batch_size_study.py",
-            "--smoke",
-            "--output",
-            str(tmp_path),
-            "--learning-rate",
-            "0.01",
+            "batch_size_study.py", "--smoke", "--output", str(tmp_path), "--learning-rate", "0.01"
         )
 
 
 def test_compositional_zero_shot_smoke(tmp_path):
-    report = run_in_process(
-        "compositional_zero_shot.py", "--smoke", "--output", str(tmp_path)
-    )
+    report = run_in_process("compositional_zero_shot.py", "--smoke", "--output", str(tmp_path))
     assert len(report["runs"]) == 2
     for run in report["runs"]:
         assert 0 <= run["held_out_top1_of_30"] <= 1 and 0 <= run["held_out_top1_of_6"] <= 1

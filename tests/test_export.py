@@ -113,19 +113,13 @@ def exported(tmp_path_factory):
 def test_every_signature_matches_keras(exported):
     served = exported["served"]
     np.testing.assert_allclose(served["encode_text"], exported["keras_text"], atol=1e-5)
-    np.testing.assert_allclose(
-        served["encode_token_ids"], exported["keras_text"], atol=1e-5
-    )
+    np.testing.assert_allclose(served["encode_token_ids"], exported["keras_text"], atol=1e-5)
     np.testing.assert_allclose(served["encode_image"], exported["keras_images"], atol=1e-5)
-    np.testing.assert_allclose(
-        served["encode_image_bytes"], exported["keras_bytes"], atol=1e-5
-    )
+    np.testing.assert_allclose(served["encode_image_bytes"], exported["keras_bytes"], atol=1e-5)
     np.testing.assert_allclose(
         served["serving_default_text_embeddings"], exported["keras_text"], atol=1e-5
     )
-    expected_logits = (
-        exported["scale"] * served["encode_image_bytes"] @ exported["keras_text"].T
-    )
+    expected_logits = exported["scale"] * served["encode_image_bytes"] @ exported["keras_text"].T
     np.testing.assert_allclose(served["serving_default_logits"], expected_logits, atol=1e-4)
 
 

@@ -64,11 +64,7 @@ def test_sigkill_mid_epoch_then_restart_equals_an_uninterrupted_run(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # The restart resumed at epoch 2 (it ran 2 epochs, not 3) ...
     epochs_run = [
-        len(
-            json.load(open(os.path.join(work, name, "train_report.json")))["history"][
-                "loss"
-            ]
-        )
+        len(json.load(open(os.path.join(work, name, "train_report.json")))["history"]["loss"])
         for name in ("straight", "crashed")
     ]
     assert epochs_run == [3, 2]

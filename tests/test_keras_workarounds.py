@@ -21,9 +21,7 @@ def _batches(drop_remainder):
 def _constant_loss_model():
     import keras
 
-    model = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")]
-    )
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")])
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # loss 1 always
     return model
 

@@ -54,8 +54,7 @@ def _imports(path, name):
 def _graph():
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {
-        name: sorted(_imports(path, name) & set(modules) - {name})
-        for name, path in modules.items()
+        name: sorted(_imports(path, name) & set(modules) - {name}) for name, path in modules.items()
     }
 
 

@@ -79,9 +79,7 @@ def test_jsd_loss_matches_numpy():
     positive = rng.normal(size=7).astype("float32") * 3
     negative = rng.normal(size=7).astype("float32") * 3
     expected = np_jsd_loss(positive.astype("float64"), negative.astype("float64"))
-    np.testing.assert_allclose(
-        to_numpy(losses.jsd_loss(positive, negative)), expected, rtol=1e-5
-    )
+    np.testing.assert_allclose(to_numpy(losses.jsd_loss(positive, negative)), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("normalize", [True, False])
@@ -162,9 +160,7 @@ def test_jsd_row_slices_average_to_the_full_matrix():
     rng = np.random.default_rng(3)
     logits = rng.normal(size=(8, 8)).astype("float32") * 3
     full = float(losses.jsd_from_logits(logits))
-    slices = [
-        float(losses.jsd_from_row_logits(logits[i : i + 2], i)) for i in range(0, 8, 2)
-    ]
+    slices = [float(losses.jsd_from_row_logits(logits[i : i + 2], i)) for i in range(0, 8, 2)]
     np.testing.assert_allclose(np.mean(slices), full, rtol=1e-6)
     # By hand: positives on the diagonal, negatives one column to the right.
     positives = np.diag(logits)

@@ -59,8 +59,4 @@ def test_metric_errors_and_config():
         metrics.MutualInformation("nwj")
     metric = metrics.RetrievalRecall(5, "text_to_image")
     revived = metrics.RetrievalRecall.from_config(metric.get_config())
-    assert (revived.k, revived.direction, revived.name) == (
-        5,
-        "text_to_image",
-        "t2i_recall@5",
-    )
+    assert (revived.k, revived.direction, revived.name) == (5, "text_to_image", "t2i_recall@5")

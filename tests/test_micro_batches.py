@@ -19,9 +19,7 @@ def _objective(name):
 
 def _build(objective, micro_batches=1):
     if objective == "clip-lite":  # BatchNorm in its projection heads
-        return keras_clip.CLIPLite.from_architecture(
-            "tiny-vit", micro_batches=micro_batches
-        )
+        return keras_clip.CLIPLite.from_architecture("tiny-vit", micro_batches=micro_batches)
     return keras_clip.CLIP.from_architecture(
         "tiny-vit", objective=_objective(objective), micro_batches=micro_batches
     )
@@ -37,9 +35,7 @@ def _sgd_model(objective, micro_batches, weights, jit_compile="auto"):
 def _step(model, batch, weights):
     """Loss and weights after one SGD(lr=1) step from `weights`."""
     model.set_weights(weights)
-    history = model.fit(
-        batch, batch_size=len(batch["images"]), epochs=1, shuffle=False, verbose=0
-    )
+    history = model.fit(batch, batch_size=len(batch["images"]), epochs=1, shuffle=False, verbose=0)
     return history.history["loss"][0], model.get_weights()
 
 
@@ -67,8 +63,7 @@ def test_four_micro_batches_of_16_train_as_one_batch_of_64(objective):
         # Averaging the gradients of 4 separate batches of 16 (plain
         # accumulation, 15 negatives each) gives a different step.
         quarters = [
-            _step(whole_model, {k: v[i::4] for k, v in batch.items()}, initial)[1]
-            for i in range(4)
+            _step(whole_model, {k: v[i::4] for k, v in batch.items()}, initial)[1] for i in range(4)
         ]
         averaged = [np.mean([q[n] for q in quarters], axis=0) for n in range(len(initial))]
         assert max(np.max(np.abs(a - b)) for a, b in zip(weights_whole, averaged)) > 1e-3
@@ -92,9 +87,7 @@ def test_uneven_slices_and_a_batch_smaller_than_the_slices():
     batch = tiny_batch(batch=10)
     whole = to_numpy(model.encode_text(batch["token_ids"]))
     for micro_batches in (4, 16):  # slices of 3, 3, 3, 1; and 10 slices of 1
-        sliced = encode_in_slices(
-            model.encode_text, batch["token_ids"], micro_batches, model
-        )
+        sliced = encode_in_slices(model.encode_text, batch["token_ids"], micro_batches, model)
         np.testing.assert_allclose(to_numpy(sliced), whole, atol=1e-6)
 
 

@@ -104,9 +104,7 @@ def test_mixed_precision_trains(policy):
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
     assert model.objective.log_logit_scale.dtype == "float32"
-    assert (
-        keras.backend.standardize_dtype(model(BATCH)["image_embeddings"].dtype) == "float32"
-    )
+    assert keras.backend.standardize_dtype(model(BATCH)["image_embeddings"].dtype) == "float32"
 
 
 @pytest.mark.parametrize(
@@ -150,9 +148,7 @@ def test_from_pretrained_keras_file_with_model_arguments(tmp_path):
     assert same_objective.micro_batches == 2
     assert float(to_numpy(same_objective.objective.log_logit_scale)) == 2.5
     assert isinstance(other_objective.objective, keras_clip.objectives.SigLIPLoss)
-    assert float(to_numpy(other_objective.logit_scale)) == pytest.approx(
-        10.0
-    )  # its own init
+    assert float(to_numpy(other_objective.logit_scale)) == pytest.approx(10.0)  # its own init
     for rebuilt in (same_objective, other_objective):
         for key, value in rebuilt.predict(BATCH, verbose=0).items():
             np.testing.assert_array_equal(value, expected[key])

@@ -49,16 +49,12 @@ def test_jsd_layer_uses_next_caption_as_negative():
     expected = np.mean(np_softplus(-positive)) + np.mean(np_softplus(negative))
     loss, logits = layer.compute(IMAGE, TEXT)
     np.testing.assert_allclose(to_numpy(loss), expected, rtol=1e-5)
-    np.testing.assert_allclose(
-        to_numpy(logits), scale * image @ text.T, rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(to_numpy(logits), scale * image @ text.T, rtol=1e-5, atol=1e-5)
     symmetric = objectives.JSDLoss(symmetric=True)
     symmetric.build((None, 8))
     text_negative = scale * np.sum(np.roll(image, -1, axis=0) * text, axis=1)
     other = np.mean(np_softplus(-positive)) + np.mean(np_softplus(text_negative))
-    np.testing.assert_allclose(
-        to_numpy(symmetric(IMAGE, TEXT)), (expected + other) / 2, rtol=1e-5
-    )
+    np.testing.assert_allclose(to_numpy(symmetric(IMAGE, TEXT)), (expected + other) / 2, rtol=1e-5)
 
 
 def test_jsd_projection_critic_and_prior_train():
@@ -121,9 +117,7 @@ def test_objective_names_and_errors():
         objectives.get("triplet")
     both_ways = objectives.get("jsd", symmetric=True, prior_weight=0.5)
     assert both_ways.symmetric and both_ways.prior_weight == 0.5
-    with pytest.raises(
-        ValueError, match=r"options \['symmetric'\] go with an objective name"
-    ):
+    with pytest.raises(ValueError, match=r"options \['symmetric'\] go with an objective name"):
         objectives.get(objectives.JSDLoss(), symmetric=True)
     with pytest.raises(ValueError, match="Unknown critic"):
         objectives.JSDLoss(critic="bilinear")
@@ -205,9 +199,7 @@ def test_causal_attention_ignores_future_tokens():
 
 def test_max_value_constraint():
     constraint = objectives.MaxValue(math.log(100.0))
-    assert to_numpy(constraint(keras.ops.convert_to_tensor(9.0))) == pytest.approx(
-        math.log(100.0)
-    )
+    assert to_numpy(constraint(keras.ops.convert_to_tensor(9.0))) == pytest.approx(math.log(100.0))
     assert objectives.MaxValue.from_config(constraint.get_config()).max_value == (
         constraint.max_value
     )

@@ -50,10 +50,7 @@ def _clip_config(
     )
     return transformers.CLIPConfig(
         text_config=dict(
-            vocab_size=vocabulary,
-            max_position_embeddings=context,
-            eos_token_id=end,
-            **tower,
+            vocab_size=vocabulary, max_position_embeddings=context, eos_token_id=end, **tower
         ),
         vision_config=dict(image_size=image_size, patch_size=patch_size, **tower),
         projection_dim=projection,
@@ -105,9 +102,7 @@ def _keras_outputs(model, images, token_ids):
 
 def _assert_match(actual, expected, tolerance=TOLERANCE):
     for key in ("image", "text", "logits"):
-        np.testing.assert_allclose(
-            actual[key], expected[key], atol=tolerance, rtol=0, err_msg=key
-        )
+        np.testing.assert_allclose(actual[key], expected[key], atol=tolerance, rtol=0, err_msg=key)
 
 
 def _openai_names(state):
@@ -119,20 +114,13 @@ def _openai_names(state):
         if ".self_attn.q_proj." in name:
             kind = name.rsplit(".", 1)[1]
             parts = [
-                state[name.replace("q_proj", p)].numpy()
-                for p in ("q_proj", "k_proj", "v_proj")
+                state[name.replace("q_proj", p)].numpy() for p in ("q_proj", "k_proj", "v_proj")
             ]
             tower, rest = name.split(".encoder.layers.")
             index = rest.split(".")[0]
-            out[f"{towers[tower]}.resblocks.{index}.attn.in_proj_{kind}"] = np.concatenate(
-                parts
-            )
+            out[f"{towers[tower]}.resblocks.{index}.attn.in_proj_{kind}"] = np.concatenate(parts)
             continue
-        if (
-            ".self_attn.k_proj." in name
-            or ".self_attn.v_proj." in name
-            or "position_ids" in name
-        ):
+        if ".self_attn.k_proj." in name or ".self_attn.v_proj." in name or "position_ids" in name:
             continue
         renamed = {
             "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
@@ -214,9 +202,7 @@ def reference(tmp_path_factory):
     _save_pickled_shards(model, root / "hf_bin")
     openai = _openai_names(model.state_dict())
     write_safetensors(str(root / "open_clip.safetensors"), openai)
-    torch.save(
-        {name: torch.tensor(v) for name, v in openai.items()}, root / "open_clip.bin"
-    )
+    torch.save({name: torch.tensor(v) for name, v in openai.items()}, root / "open_clip.bin")
     _save_torchscript(openai, str(root / "ViT-tiny.pt"))
     return {
         "root": root,
@@ -251,8 +237,7 @@ OPEN_CLIP_CONFIG = {
 
 
 @pytest.mark.parametrize(
-    "form",
-    ["hf", "hf_sharded", "hf_bin", "open_clip.safetensors", "open_clip.bin", "ViT-tiny.pt"],
+    "form", ["hf", "hf_sharded", "hf_bin", "open_clip.safetensors", "open_clip.bin", "ViT-tiny.pt"]
 )
 def test_every_form_matches_the_reference(reference, form):
     architecture = OPEN_CLIP_CONFIG if form.startswith("open_clip") else None
@@ -261,8 +246,7 @@ def test_every_form_matches_the_reference(reference, form):
     )
     assert model.image_encoder.activation == "quick_gelu"
     _assert_match(
-        _keras_outputs(model, reference["images"], reference["token_ids"]),
-        reference["expected"],
+        _keras_outputs(model, reference["images"], reference["token_ids"]), reference["expected"]
     )
 
 
@@ -293,9 +277,7 @@ def test_save_pretrained_reloads_in_transformers(reference, tmp_path):
     reloaded = transformers.CLIPModel.from_pretrained(str(tmp_path / "out")).eval()
     images, token_ids = reference["images"], reference["token_ids"]
     _assert_match(
-        _reference_outputs(reloaded, images, token_ids),
-        reference["expected"],
-        tolerance=1e-6,
+        _reference_outputs(reloaded, images, token_ids), reference["expected"], tolerance=1e-6
     )
     # Every tensor written back is the reference's, bit for bit.
     written = read_safetensors(str(tmp_path / "out" / "model.safetensors"))
@@ -322,8 +304,7 @@ def test_open_clip_directory_round_trip(reference, tmp_path):
     assert reloaded.image_mean == (0.5, 0.5, 0.5)  # preprocessing travels along
     assert reloaded.image_std == (0.25, 0.25, 0.25)
     _assert_match(
-        _keras_outputs(reloaded, reference["images"], reference["token_ids"]),
-        reference["expected"],
+        _keras_outputs(reloaded, reference["images"], reference["token_ids"]), reference["expected"]
     )
 
 
@@ -380,9 +361,7 @@ def test_safetensors_files_agree_with_the_safetensors_package(tmp_path):
         "b": np.array([1, -2], "int64"),
         "c": np.ones((), "float16"),
     }
-    write_safetensors(
-        str(tmp_path / "ours.safetensors"), tensors, metadata={"format": "pt"}
-    )
+    write_safetensors(str(tmp_path / "ours.safetensors"), tensors, metadata={"format": "pt"})
     theirs = safetensors_numpy.load_file(str(tmp_path / "ours.safetensors"))
     safetensors_numpy.save_file(tensors, str(tmp_path / "theirs.safetensors"))
     ours = read_safetensors(str(tmp_path / "theirs.safetensors"))
@@ -419,21 +398,14 @@ def test_modified_resnet_matches_the_torch_reference(reference, tmp_path):
         ModifiedResNet((1, 2, 1, 1), 8, 64, 4, 16), torch.Generator().manual_seed(3)
     )
     tensors = {f"visual.{k}": v.numpy() for k, v in visual.state_dict().items()}
-    tensors.update(
-        {k: v for k, v in reference["openai"].items() if not k.startswith("visual.")}
-    )
+    tensors.update({k: v for k, v in reference["openai"].items() if not k.startswith("visual.")})
     path = str(tmp_path / "rn.safetensors")
     write_safetensors(path, tensors)
     config = {
         "embed_dim": 16,
         "quick_gelu": True,
         "text_cfg": OPEN_CLIP_CONFIG["text_cfg"],
-        "vision_cfg": {
-            "image_size": 64,
-            "layers": [1, 2, 1, 1],
-            "width": 8,
-            "head_width": 64,
-        },
+        "vision_cfg": {"image_size": 64, "layers": [1, 2, 1, 1], "width": 8, "head_width": 64},
     }
     model = keras_clip.CLIP.from_pretrained(path, architecture=config)
 
@@ -496,11 +468,7 @@ def test_keras_hub_preset_matches_keras_hub(tmp_path):
     image /= np.linalg.norm(image, axis=1, keepdims=True)
     text_features /= np.linalg.norm(text_features, axis=1, keepdims=True)
     scale = float(np.exp(to_numpy(backbone.clip_head.logit_scale)))
-    expected = {
-        "image": image,
-        "text": text_features,
-        "logits": scale * image @ text_features.T,
-    }
+    expected = {"image": image, "text": text_features, "logits": scale * image @ text_features.T}
     _assert_match(_keras_outputs(model, images, token_ids), expected)
 
 
@@ -529,8 +497,7 @@ def test_readme_five_line_zero_shot_runs(tmp_path, monkeypatch):
         end=vocabulary - 1,
     )
     _save_torchscript(
-        _openai_names(transformers.CLIPModel(config).state_dict()),
-        str(tmp_path / "ViT-B-32.pt"),
+        _openai_names(transformers.CLIPModel(config).state_dict()), str(tmp_path / "ViT-B-32.pt")
     )
     pixels = np.random.default_rng(0).integers(0, 256, (300, 260, 3)).astype("uint8")
     (tmp_path / "pet.jpg").write_bytes(tf.io.encode_png(pixels).numpy())

@@ -71,10 +71,7 @@ def test_openai_file_and_saved_directory(tmp_path):
 def test_mismatched_vocabulary_names_the_token(tmp_path):
     folder = _huggingface_directory(tmp_path)
     vocabulary = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-    vocabulary["the</w>"], vocabulary["of</w>"] = (
-        vocabulary["of</w>"],
-        vocabulary["the</w>"],
-    )
+    vocabulary["the</w>"], vocabulary["of</w>"] = (vocabulary["of</w>"], vocabulary["the</w>"])
     (folder / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
     with pytest.raises(ValueError, match="token 'the</w>' has id"):
         keras_clip.Tokenizer.from_pretrained(str(folder))

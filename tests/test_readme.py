@@ -43,9 +43,7 @@ def test_every_keras_clip_name_on_the_page_resolves(page):
 def test_the_name_check_fails_on_a_missing_name():
     with pytest.raises((AttributeError, ModuleNotFoundError)):
         _resolve("keras_clip.no_such_thing")
-    assert _resolve("keras_clip.export.export_saved_model").__name__ == (
-        "export_saved_model"
-    )
+    assert _resolve("keras_clip.export.export_saved_model").__name__ == ("export_saved_model")
 
 
 def _snippet(marker):

@@ -37,9 +37,7 @@ def test_committed_saved_model_matches_the_keras_file(committed):
     served = tf.saved_model.load(os.path.join(MODEL_DIR, "saved_model"))
     prompts = ["a photo of a red circle.", "a small blue square on the left"]
     embeddings = served.signatures["encode_text"](texts=tf.constant(prompts))["embeddings"]
-    expected = model.predict({"token_ids": tokenizer(prompts)}, verbose=0)[
-        "text_embeddings"
-    ]
+    expected = model.predict({"token_ids": tokenizer(prompts)}, verbose=0)["text_embeddings"]
     np.testing.assert_allclose(embeddings.numpy(), expected, atol=1e-5)
 
 
@@ -73,10 +71,7 @@ def test_cli_zero_shot_ranks_the_right_label_for_png_files(tmp_path, capsys):
 def test_cli_zero_shot_bad_inputs_exit_with_one_line(tmp_path, capsys):
     corrupt = tmp_path / "bad.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnope")
-    assert (
-        cli.main(["zero-shot", str(corrupt), "--model-dir", MODEL_DIR, "--classes", "a,b"])
-        == 2
-    )
+    assert cli.main(["zero-shot", str(corrupt), "--model-dir", MODEL_DIR, "--classes", "a,b"]) == 2
     assert "is not a readable" in capsys.readouterr().err
     assert (
         cli.main(
@@ -92,10 +87,7 @@ def test_cli_zero_shot_bad_inputs_exit_with_one_line(tmp_path, capsys):
         == 2
     )
     assert (
-        cli.main(
-            ["zero-shot", str(corrupt), "--model-dir", str(tmp_path), "--classes", "a,b"]
-        )
-        == 2
+        cli.main(["zero-shot", str(corrupt), "--model-dir", str(tmp_path), "--classes", "a,b"]) == 2
     )
     assert "No model.keras" in capsys.readouterr().err
 
@@ -104,15 +96,7 @@ def test_cli_evaluate_writes_report_and_plots(tmp_path, capsys):
     out = tmp_path / "eval"
     assert (
         cli.main(
-            [
-                "evaluate",
-                "--model-dir",
-                MODEL_DIR,
-                "--output",
-                str(out),
-                "--num-examples",
-                "60",
-            ]
+            ["evaluate", "--model-dir", MODEL_DIR, "--output", str(out), "--num-examples", "60"]
         )
         == 0
     )

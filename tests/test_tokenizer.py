@@ -58,12 +58,8 @@ def test_runs_inside_tf_data_and_tf_function(tokenizer):
     dataset = tf.data.Dataset.from_tensor_slices(CORPUS[:4]).batch(2).map(tokenizer)
     batches = [b.numpy() for b in dataset]
     np.testing.assert_array_equal(np.concatenate(batches), tokenizer(CORPUS[:4]))
-    graph = tf.function(
-        tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)]
-    )
-    np.testing.assert_array_equal(
-        graph(tf.constant(CORPUS[:2])).numpy(), tokenizer(CORPUS[:2])
-    )
+    graph = tf.function(tokenizer.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+    np.testing.assert_array_equal(graph(tf.constant(CORPUS[:2])).numpy(), tokenizer(CORPUS[:2]))
 
 
 def test_save_and_load_give_the_same_ids(tokenizer, tmp_path):

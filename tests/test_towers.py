@@ -56,10 +56,7 @@ def test_keras_applications_backbone_as_image_tower():
     tower contract is backend-independent and covered there by the keras-hub
     test; compiling MobileNetV3 took half a minute of the JAX run.)"""
     backbone = keras.applications.MobileNetV3Small(
-        input_shape=(32, 32, 3),
-        include_top=False,
-        weights=None,
-        include_preprocessing=False,
+        input_shape=(32, 32, 3), include_top=False, weights=None, include_preprocessing=False
     )  # a feature map: mean-pooled
     text_encoder = keras_clip.encoders.TextTransformer(100, 16, 16, 1, 2)
     model = keras_clip.CLIP(backbone, text_encoder, embed_dim=8)

@@ -67,9 +67,7 @@ class AttentionPool(nn.Module):
 
         query = split(self.q_proj(tokens[:, :1]))
         key, value = split(self.k_proj(tokens)), split(self.v_proj(tokens))
-        weights = torch.softmax(
-            query @ key.transpose(-1, -2) / (channels // self.heads) ** 0.5, -1
-        )
+        weights = torch.softmax(query @ key.transpose(-1, -2) / (channels // self.heads) ** 0.5, -1)
         pooled = (weights @ value).transpose(1, 2).reshape(batch, channels)
         return self.c_proj(pooled)
 

@@ -77,8 +77,7 @@ def load_model_dir(directory):
     model_path = os.path.join(directory, "model.keras")
     if not os.path.exists(model_path):
         raise FileNotFoundError(
-            f"No model.keras in {directory!r}; run `keras-clip demo` or "
-            "`keras-clip train` first."
+            f"No model.keras in {directory!r}; run `keras-clip demo` or `keras-clip train` first."
         )
     model = keras.saving.load_model(model_path)
     return model, Tokenizer.load(os.path.join(directory, "tokenizer"))

@@ -59,18 +59,14 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
     images, texts, owners = [], [], []
     progress = keras.utils.Progbar(None, unit_name="pair")
     for batch in dataset.as_numpy_iterator():
-        new = np.concatenate(
-            [[True], batch["image_index"][1:] != batch["image_index"][:-1]]
-        )
+        new = np.concatenate([[True], batch["image_index"][1:] != batch["image_index"][:-1]])
         if owners and batch["image_index"][0] == owners[-1][-1]:
             new[0] = False
         if new.any():
             images.append(
                 model.predict_on_batch({"images": batch["images"][new]})["image_embeddings"]
             )
-        texts.append(
-            model.predict_on_batch({"token_ids": batch["token_ids"]})["text_embeddings"]
-        )
+        texts.append(model.predict_on_batch({"token_ids": batch["token_ids"]})["text_embeddings"])
         owners.append(batch["image_index"])
         progress.add(len(batch["token_ids"]))
     if not texts:
@@ -100,9 +96,7 @@ def run(args):
             "model_dir": args.model_dir,
             "data": args.data,
             "skipped": data_report.counts(),
-            "retrieval": retrieval_metrics(
-                image_embeddings, text_embeddings, caption_to_image
-            ),
+            "retrieval": retrieval_metrics(image_embeddings, text_embeddings, caption_to_image),
         }
         first_captions = np.unique(caption_to_image, return_index=True)[1]
         text_embeddings = text_embeddings[first_captions]
@@ -111,9 +105,7 @@ def run(args):
         images = normalize_images(data["images"], model.image_mean, model.image_std)
         # Encode the collection once: retrieval and the similarity plot share it.
         embeddings = model.predict(
-            {"images": images, "token_ids": tokenizer(data["captions"])},
-            batch_size=256,
-            verbose=1,
+            {"images": images, "token_ids": tokenizer(data["captions"])}, batch_size=256, verbose=1
         )
         image_embeddings = embeddings["image_embeddings"]
         text_embeddings = embeddings["text_embeddings"]
@@ -140,9 +132,7 @@ def run(args):
         )
         written += ", confusion.png"
         zero_shot = report["zero_shot"]
-        summary = (
-            f"zero-shot top-1 {zero_shot['top1']:.1%}, top-5 {zero_shot['top5']:.1%}; "
-        )
+        summary = f"zero-shot top-1 {zero_shot['top1']:.1%}, top-5 {zero_shot['top5']:.1%}; "
     retrieval = report["retrieval"]
     print(
         f"{summary}retrieval R@1 image->text {retrieval['image_to_text_recall@1']:.1%}, "

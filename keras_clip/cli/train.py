@@ -24,9 +24,7 @@ def add_parser(subparsers):
     parser.add_argument("--output", required=True, help="Directory for the results.")
     parser.add_argument("--validation", help="Validation data, same forms as DATA.")
     parser.add_argument("--architecture", default="ViT-B-32")
-    parser.add_argument(
-        "--image-size", type=int, help="Override the architecture's image size."
-    )
+    parser.add_argument("--image-size", type=int, help="Override the architecture's image size.")
     parser.add_argument(
         "--objective",
         default="infonce",
@@ -40,8 +38,7 @@ def add_parser(subparsers):
         "file or a state dict (with --pretrained-architecture).",
     )
     parser.add_argument(
-        "--pretrained-architecture",
-        help="For a state-dict file: open_clip's name, e.g. ViT-B-32.",
+        "--pretrained-architecture", help="For a state-dict file: open_clip's name, e.g. ViT-B-32."
     )
     parser.add_argument("--tokenizer", help="A saved tokenizer directory to use.")
     parser.add_argument("--clip-bpe", help="OpenAI's BPE merges file (.txt or .txt.gz).")
@@ -90,9 +87,7 @@ def _tokenizer(args, source):
         return Tokenizer.from_clip_bpe(args.clip_bpe, args.context_length)
     if args.pretrained:
         return Tokenizer.from_pretrained(args.pretrained)
-    return Tokenizer.from_corpus(
-        source.all_captions(), args.vocabulary_size, args.context_length
-    )
+    return Tokenizer.from_corpus(source.all_captions(), args.vocabulary_size, args.context_length)
 
 
 def run(args):
@@ -105,13 +100,7 @@ def run(args):
     from keras_clip.training import compile_for_training
     from keras_clip.training import training_callbacks
 
-    for name in (
-        "batch_size",
-        "epochs",
-        "vocabulary_size",
-        "context_length",
-        "micro_batches",
-    ):
+    for name in ("batch_size", "epochs", "vocabulary_size", "context_length", "micro_batches"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive.")
     if args.tokenizer and args.clip_bpe:
@@ -134,11 +123,7 @@ def run(args):
     else:
         image_size = args.image_size or architecture_config(args.architecture)["image_size"]
         model = build_model(
-            args.objective,
-            args.architecture,
-            tokenizer,
-            args.image_size,
-            args.micro_batches,
+            args.objective, args.architecture, tokenizer, args.image_size, args.micro_batches
         )
     constants = {"mean": model.image_mean, "std": model.image_std}
     train = data.image_text_dataset(
@@ -153,12 +138,7 @@ def run(args):
     validation = None
     if args.validation:
         validation = data.image_text_dataset(
-            args.validation,
-            tokenizer,
-            image_size,
-            args.batch_size,
-            training=False,
-            **constants,
+            args.validation, tokenizer, image_size, args.batch_size, training=False, **constants
         )
     steps_per_epoch = max(1, source.num_images() // args.batch_size)
     compile_for_training(
@@ -201,9 +181,5 @@ def run(args):
     }
     with open(os.path.join(args.output, "train_report.json"), "w") as f:
         json.dump(report, f, indent=2)
-    print(
-        json.dumps(
-            {k: report[k] for k in ("model", "objective", "epochs", "seconds", "output")}
-        )
-    )
+    print(json.dumps({k: report[k] for k in ("model", "objective", "epochs", "seconds", "output")}))
     return report

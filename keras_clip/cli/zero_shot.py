@@ -46,14 +46,9 @@ def run(args):
     results = []
     for path, row in zip(args.images, probabilities):
         order = row.argsort()[::-1][: args.top_k]
-        ranked = [
-            {"label": class_names[i], "probability": round(float(row[i]), 4)} for i in order
-        ]
+        ranked = [{"label": class_names[i], "probability": round(float(row[i]), 4)} for i in order]
         results.append({"image": path, "ranked": ranked})
-        print(
-            f"{path}: "
-            + ", ".join(f"{r['label']} ({r['probability']:.1%})" for r in ranked)
-        )
+        print(f"{path}: " + ", ".join(f"{r['label']} ({r['probability']:.1%})" for r in ranked))
     if args.json:
         print(json.dumps(results))
     return results

@@ -9,9 +9,11 @@ Both normalise with per-channel mean and standard deviation.
 
 Example:
 
->>> image = decode_rgb(tf.io.read_file("cat.jpg"))          # uint8 (H, W, 3)
->>> pixels = center_crop(image, 224)                        # uint8 (224, 224, 3)
->>> inputs = normalize(pixels)                              # float32
+```python
+image = decode_rgb(tf.io.read_file("cat.jpg"))          # uint8 (H, W, 3)
+pixels = center_crop(image, 224)                        # uint8 (224, 224, 3)
+inputs = normalize(pixels)                              # float32
+```
 """
 
 import tensorflow as tf
@@ -78,9 +80,7 @@ def exif_orientation(encoded):
         in_bounds = entries + 10 <= size
         matches = tf.where(tf.logical_and(is_orientation, in_bounds))[:, 0]
         value = tf.cond(
-            tf.size(matches) > 0,
-            lambda: tf.gather(values, matches[0]),
-            lambda: tf.constant(1),
+            tf.size(matches) > 0, lambda: tf.gather(values, matches[0]), lambda: tf.constant(1)
         )
         return tf.where((value >= 1) & (value <= 8), value, 1)
 
@@ -107,9 +107,7 @@ def decode_rgb(encoded):
     """Encoded JPEG/PNG/GIF/BMP/WebP bytes -> upright uint8 RGB (H, W, 3)."""
     image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
     is_jpeg = tf.strings.substr(encoded, 0, 3) == _SIGNATURES[0]
-    orientation = tf.cond(
-        is_jpeg, lambda: exif_orientation(encoded), lambda: tf.constant(1)
-    )
+    orientation = tf.cond(is_jpeg, lambda: exif_orientation(encoded), lambda: tf.constant(1))
     image = apply_orientation(image, orientation)
     image.set_shape([None, None, 3])
     return image
@@ -199,7 +197,9 @@ def load_images(paths, image_size):
 
     Example:
 
-    >>> images = load_images(["cat.jpg", "dog.png"], 224)
+    ```python
+    images = load_images(["cat.jpg", "dog.png"], 224)
+    ```
     """
     import os
 
@@ -210,11 +210,7 @@ def load_images(paths, image_size):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
-            images.append(
-                center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy()
-            )
+            images.append(center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy())
         except tf.errors.InvalidArgumentError:
-            raise ValueError(
-                f"{path!r} is not a readable JPEG, PNG, GIF or BMP image."
-            ) from None
+            raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.") from None
     return np.stack(images)

@@ -16,8 +16,7 @@ def epoch_permutation(size, seed, epoch):
     def order(_):
         current = epoch.assign_add(1) - 1
         indices = tf.random.experimental.stateless_shuffle(
-            tf.range(size, dtype=tf.int64),
-            seed=tf.stack([tf.constant(seed, tf.int64), current]),
+            tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), current])
         )
         return tf.data.Dataset.from_tensor_slices((tf.fill([size], current), indices))
 

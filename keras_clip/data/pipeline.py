@@ -82,9 +82,12 @@ def image_text_dataset(
 
     Example:
 
-    >>> tokenizer = keras_clip.Tokenizer.load("my_tokenizer")
-    >>> train = image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
-    >>> model.fit(train, epochs=5, callbacks=[DataReportCallback(train)])
+    ```python
+    tokenizer = keras_clip.Tokenizer.from_corpus(
+        keras_clip.data.read_source("photos/").all_captions(), vocabulary_size=8000)
+    train = image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
+    model.fit(train, epochs=5, callbacks=[DataReportCallback(train)])
+    ```
     """
     check_positive_ints(image_size=image_size, batch_size=batch_size)
     if with_image_index and training:
@@ -121,10 +124,7 @@ def image_text_dataset(
         dataset = _indexed_elements(examples, seed, epoch if training else None)
     if training:
         dataset = dataset.enumerate().map(
-            lambda position, element: (
-                element,
-                element_seeds(seed, element["epoch"], position),
-            )
+            lambda position, element: (element, element_seeds(seed, element["epoch"], position))
         )
     else:
         dataset = dataset.map(lambda element: (element, tf.zeros([3], tf.int64)))
@@ -239,11 +239,7 @@ def _decode(element, report, kind, settings):
         if not settings["training"]:
             return image_ops.center_crop(image, size)
         return image_ops.random_resized_crop(
-            image,
-            size,
-            tf.stack([seeds[0], 0]),
-            settings["crop_scale"],
-            settings["crop_ratio"],
+            image, size, tf.stack([seeds[0], 0]), settings["crop_scale"], settings["crop_ratio"]
         )
 
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
@@ -258,9 +254,7 @@ def _decode(element, report, kind, settings):
         if settings["horizontal_flip"]:
             flip = tf.random.stateless_uniform([], tf.stack([seeds[2], 2])) < 0.5
             image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
-            caption = tf.cond(
-                flip, lambda: image_ops.swap_left_right(caption), lambda: caption
-            )
+            caption = tf.cond(flip, lambda: image_ops.swap_left_right(caption), lambda: caption)
         result = {"caption": caption}
     with tf.control_dependencies([image]):  # count only decoded images
         count = report.record_image(is_image)

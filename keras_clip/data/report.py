@@ -35,9 +35,11 @@ class DataReport:
 
     Example:
 
-    >>> dataset = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
-    >>> for batch in dataset: ...
-    >>> dataset.report.counts()  # {"missing_file": 2, "unreadable_image": 1, ...}
+    ```python
+    dataset = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
+    for batch in dataset: ...
+    dataset.report.counts()  # {"missing_file": 2, "unreadable_image": 1, ...}
+    ```
     """
 
     def __init__(self, static_counts=None, origin="dataset"):
@@ -67,17 +69,13 @@ class DataReport:
         """In-graph, after decoding: one image decoded, or not an image."""
         is_image = tf.cast(is_image, tf.int64)
         return self._counts.assign_add(
-            tf.stack(
-                [1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image]
-            )
+            tf.stack([1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image])
         )
 
     def counts(self):
         """dict reason -> number skipped in the current pass (all reasons)."""
         values = self._counts.numpy()
-        counts = {
-            reason: int(self.static_counts.get(reason, 0)) for reason in STATIC_REASONS
-        }
+        counts = {reason: int(self.static_counts.get(reason, 0)) for reason in STATIC_REASONS}
         counts.update({reason: int(values[i]) for i, reason in enumerate(SCREENED_REASONS)})
         counts["unreadable_image"] = int(values[_ENTERED] - values[_DECODED] - values[0])
         return counts
@@ -113,8 +111,10 @@ class DataReportCallback(keras.callbacks.Callback):
 
     Example:
 
-    >>> train = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
-    >>> model.fit(train, epochs=3, callbacks=[DataReportCallback(train)])
+    ```python
+    train = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
+    model.fit(train, epochs=3, callbacks=[DataReportCallback(train)])
+    ```
     """
 
     def __init__(self, *datasets, log=None):

@@ -98,17 +98,14 @@ def read_source(source, image_column=None, caption_column=None):
     if os.path.isdir(path):
         found = [f for f in CAPTION_FILES if os.path.isfile(os.path.join(path, f))]
         if len(found) > 1:
-            raise ValueError(
-                f"{path!r} has both {found[0]} and {found[1]}; pass the one to use."
-            )
+            raise ValueError(f"{path!r} has both {found[0]} and {found[1]}; pass the one to use.")
         if found:
             path = os.path.join(path, found[0])
         else:
             shards = sorted(glob.glob(os.path.join(path, f"*{TFRECORD_SUFFIX}*")))
             if not shards:
                 raise FileNotFoundError(
-                    f"{path!r} has no captions.csv, captions.jsonl or "
-                    f"*{TFRECORD_SUFFIX} shards."
+                    f"{path!r} has no captions.csv, captions.jsonl or *{TFRECORD_SUFFIX} shards."
                 )
             return _from_shards(shards, origin=path)
     elif any(c in path for c in "*?["):
@@ -138,11 +135,7 @@ def _caption_list(value):
     """A caption cell -> list of str, or None when the field is unusable."""
     if isinstance(value, str):
         return [value]
-    if (
-        isinstance(value, (list, tuple))
-        and value
-        and all(isinstance(v, str) for v in value)
-    ):
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
     return None
 
@@ -151,8 +144,7 @@ def _from_memory(images, captions):
     captions = list(captions) if not isinstance(captions, str) else None
     if captions is None:
         raise TypeError(
-            "captions must be a list of strings (or of lists of "
-            "strings), not a single string."
+            "captions must be a list of strings (or of lists of strings), not a single string."
         )
     if len(images) != len(captions):
         raise ValueError(
@@ -169,9 +161,7 @@ def _from_memory(images, captions):
         kept_images.append(image)
         kept_captions.append(caption)
     if not kept_images:
-        raise ValueError(
-            f"The in-memory source has no usable example (skipped: {dict(skipped)})."
-        )
+        raise ValueError(f"The in-memory source has no usable example (skipped: {dict(skipped)}).")
     kind, kept_images = _image_kind(kept_images)
     return Examples(kind, kept_images, kept_captions, skipped, "in-memory arrays")
 

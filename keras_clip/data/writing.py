@@ -11,12 +11,7 @@ from keras_clip.validation import check_positive_ints
 
 
 def write_tfrecords(
-    source,
-    output_dir,
-    shard_size=1000,
-    prefix="shard",
-    image_column=None,
-    caption_column=None,
+    source, output_dir, shard_size=1000, prefix="shard", image_column=None, caption_column=None
 ):
     """Writes an image-caption source as TFRecord shards.
 
@@ -36,8 +31,12 @@ def write_tfrecords(
 
     Example:
 
-    >>> write_tfrecords("photos/captions.csv", "photos_tfrecords", shard_size=5000)
-    >>> train = image_text_dataset("photos_tfrecords", tokenizer, 224, 256)
+    ```python
+    from keras_clip.data import image_text_dataset
+
+    write_tfrecords("photos/captions.csv", "photos_tfrecords", shard_size=5000)
+    train = image_text_dataset("photos_tfrecords", tokenizer, 224, 64)
+    ```
     """
     check_positive_ints(shard_size=shard_size)
     examples = read_source(source, image_column, caption_column)
@@ -50,9 +49,7 @@ def write_tfrecords(
         name = f"{prefix}-{shard:05d}-of-{num_shards:05d}{TFRECORD_SUFFIX}"
         paths.append(os.path.join(output_dir, name))
         with tf.io.TFRecordWriter(paths[-1]) as writer:
-            for index in range(
-                shard * shard_size, min((shard + 1) * shard_size, len(examples))
-            ):
+            for index in range(shard * shard_size, min((shard + 1) * shard_size, len(examples))):
                 writer.write(_example(examples, index).SerializeToString())
     return {"shards": paths, "images": len(examples), "skipped": dict(examples.skipped)}
 

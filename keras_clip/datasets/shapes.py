@@ -10,10 +10,12 @@ len(COLORS) * len(SHAPES) = 30 classes (chance: 3.3%).
 
 Example:
 
->>> from keras_clip.datasets import shapes
->>> data = shapes.load(1000, image_size=64, seed=0)
->>> data["images"].shape, data["captions"][0], data["class_names"][0]
-((1000, 64, 64, 3), 'a small red circle on the left', 'red circle')
+```python
+from keras_clip.datasets import shapes
+data = shapes.load(1000, image_size=64, seed=0)
+data["images"].shape, data["captions"][0], data["class_names"][0]
+# ((1000, 64, 64, 3), 'a small red circle on the left', 'red circle')
+```
 """
 
 import itertools
@@ -110,9 +112,7 @@ def load(num_examples, image_size=64, seed=0, classes=None):
         raise ValueError(f"Unknown classes {unknown}; choose from {CLASS_NAMES}.")
     rng = np.random.default_rng(seed)
     images = np.empty((num_examples, image_size, image_size, 3), "uint8")
-    data = {
-        key: [] for key in ("captions", "labels", "colors", "shapes", "sizes", "positions")
-    }
+    data = {key: [] for key in ("captions", "labels", "colors", "shapes", "sizes", "positions")}
     for index in range(num_examples):
         color, shape = classes[rng.integers(len(classes))].split(" ")
         size = SIZES[rng.integers(len(SIZES))]
@@ -120,9 +120,7 @@ def load(num_examples, image_size=64, seed=0, classes=None):
         images[index] = render(color, shape, size, position, image_size, rng)
         template = CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))]
         data["captions"].append(
-            template.format(
-                size=size, color=color, shape=shape, where=POSITIONS[position][1]
-            )
+            template.format(size=size, color=color, shape=shape, where=POSITIONS[position][1])
         )
         data["labels"].append(CLASS_NAMES.index(f"{color} {shape}"))
         for key, value in (

@@ -15,18 +15,11 @@ def _conv_norm(filters, kernel_size, policy, name, strides=1):
         stack.append(keras.layers.ZeroPadding2D(kernel_size // 2, dtype=policy))
     stack.append(
         keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            use_bias=False,
-            dtype=policy,
-            name=f"{name}_conv",
+            filters, kernel_size, strides=strides, use_bias=False, dtype=policy, name=f"{name}_conv"
         )
     )
     stack.append(
-        keras.layers.BatchNormalization(
-            epsilon=1e-5, momentum=0.9, dtype=policy, name=f"{name}_bn"
-        )
+        keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9, dtype=policy, name=f"{name}_bn")
     )
     return stack
 
@@ -54,7 +47,9 @@ class Bottleneck(keras.layers.Layer):
 
     Example:
 
-    >>> Bottleneck(64, stride=2)(np.zeros((1, 56, 56, 64), "float32")).shape
+    ```python
+    Bottleneck(64, stride=2)(np.zeros((1, 56, 56, 64), "float32")).shape
+    ```
     """
 
     expansion = 4
@@ -80,9 +75,7 @@ class Bottleneck(keras.layers.Layer):
         self.shortcut = []
         if self.stride > 1 or input_shape[-1] != out:
             if self.stride > 1:
-                self.shortcut.append(
-                    keras.layers.AveragePooling2D(self.stride, dtype=policy)
-                )
+                self.shortcut.append(keras.layers.AveragePooling2D(self.stride, dtype=policy))
             self.shortcut += _conv_norm(out, 1, policy, "downsample")
         for stack in (self.main, self.shortcut):
             shape = input_shape
@@ -129,8 +122,10 @@ class ModifiedResNet(keras.Model):
 
     Example:
 
-    >>> encoder = ModifiedResNet((1, 1, 1, 1), width=16, image_size=64)
-    >>> encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 512)
+    ```python
+    encoder = ModifiedResNet((1, 1, 1, 1), width=16, image_size=64)
+    encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 512)
+    ```
     """
 
     def __init__(
@@ -179,19 +174,12 @@ class ModifiedResNet(keras.Model):
             stride = 1 if index == 0 else 2
             self.stages += [
                 Bottleneck(
-                    planes,
-                    stride if i == 0 else 1,
-                    dtype=policy,
-                    name=f"layer{index + 1}_{i}",
+                    planes, stride if i == 0 else 1, dtype=policy, name=f"layer{index + 1}_{i}"
                 )
                 for i in range(blocks)
             ]
         self.attention_pool = AttentionPool2D(
-            image_size // 32,
-            num_heads,
-            output_dim,
-            dtype=policy,
-            name="attnpool",
+            image_size // 32, num_heads, output_dim, dtype=policy, name="attnpool"
         )
 
     def build(self, input_shape):

@@ -8,8 +8,8 @@ from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import TransformerBlock
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
-from keras_clip.validation import check_positive_ints
 from keras_clip.validation import check_token_ids
+from keras_clip.validation import check_transformer_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -41,8 +41,10 @@ class TextTransformer(ExplicitSignatures, keras.Model):
 
     Example:
 
-    >>> encoder = TextTransformer(1000, 32, width=128, num_layers=4, num_heads=4)
-    >>> encoder(np.ones((2, 32), "int32")).shape  # (2, 128)
+    ```python
+    encoder = TextTransformer(1000, 32, width=128, num_layers=4, num_heads=4)
+    encoder(np.ones((2, 32), "int32")).shape  # (2, 128)
+    ```
     """
 
     def __init__(
@@ -58,19 +60,16 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_ints(
+        check_transformer_shape(
+            width,
+            num_layers,
+            num_heads,
             vocabulary_size=vocabulary_size,
             context_length=context_length,
-            width=width,
-            num_layers=num_layers,
-            num_heads=num_heads,
         )
-        if width % num_heads:
-            raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
         if end_token_id is not None and not 0 <= end_token_id < vocabulary_size:
             raise ValueError(
-                f"end_token_id={end_token_id} is outside the vocabulary "
-                f"[0, {vocabulary_size})."
+                f"end_token_id={end_token_id} is outside the vocabulary [0, {vocabulary_size})."
             )
         self.vocabulary_size = vocabulary_size
         self.context_length = context_length

@@ -6,7 +6,7 @@ from keras import ops
 from keras_clip.layers.transformer_block import TransformerBlock
 from keras_clip.serialization import base_model_config
 from keras_clip.validation import check_images
-from keras_clip.validation import check_positive_ints
+from keras_clip.validation import check_transformer_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -35,8 +35,10 @@ class VisionTransformer(keras.Model):
 
     Example:
 
-    >>> encoder = VisionTransformer(64, 8, width=128, num_layers=4, num_heads=4)
-    >>> encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 128)
+    ```python
+    encoder = VisionTransformer(64, 8, width=128, num_layers=4, num_heads=4)
+    encoder(np.zeros((2, 64, 64, 3), "float32")).shape  # (2, 128)
+    ```
     """
 
     def __init__(
@@ -51,19 +53,13 @@ class VisionTransformer(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_ints(
-            image_size=image_size,
-            patch_size=patch_size,
-            width=width,
-            num_layers=num_layers,
-            num_heads=num_heads,
+        check_transformer_shape(
+            width, num_layers, num_heads, image_size=image_size, patch_size=patch_size
         )
         if image_size % patch_size:
             raise ValueError(
                 f"image_size={image_size} is not a multiple of patch_size={patch_size}."
             )
-        if width % num_heads:
-            raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
         self.image_size = image_size
         self.patch_size = patch_size
         self.width = width
@@ -76,25 +72,14 @@ class VisionTransformer(keras.Model):
         # === Layers ===
         policy = self.dtype_policy
         self.patch_embedding = keras.layers.Conv2D(
-            width,
-            patch_size,
-            strides=patch_size,
-            use_bias=False,
-            dtype=policy,
-            name="conv1",
+            width, patch_size, strides=patch_size, use_bias=False, dtype=policy, name="conv1"
         )
-        self.pre_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=policy, name="ln_pre"
-        )
+        self.pre_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_pre")
         self.blocks = [
-            TransformerBlock(
-                num_heads, mlp_ratio, activation, dtype=policy, name=f"resblock_{i}"
-            )
+            TransformerBlock(num_heads, mlp_ratio, activation, dtype=policy, name=f"resblock_{i}")
             for i in range(num_layers)
         ]
-        self.post_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=policy, name="ln_post"
-        )
+        self.post_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_post")
 
     def build(self, input_shape):
         check_images(keras.KerasTensor(input_shape), self.image_size)

@@ -29,15 +29,16 @@ def fit_linear_probe(
 
     Example:
 
-    >>> probe = fit_linear_probe(features, labels)
-    >>> predictions = probe.predict(test_features).argmax(-1)
+    ```python
+    probe = fit_linear_probe(features, labels)
+    predictions = probe.predict(test_features).argmax(-1)
+    ```
     """
     features = np.asarray(train_features, "float32")
     labels = np.asarray(train_labels)
     if features.ndim != 2 or labels.shape != (len(features),):
         raise ValueError(
-            f"Expected features (N, D) and labels (N,); got {features.shape} and "
-            f"{labels.shape}."
+            f"Expected features (N, D) and labels (N,); got {features.shape} and {labels.shape}."
         )
     num_classes = num_classes or int(labels.max()) + 1
     keras.utils.set_random_seed(seed)
@@ -84,7 +85,9 @@ def linear_probe(
 
     Example:
 
-    >>> linear_probe(model, x_train, y_train, x_test, y_test)["test_accuracy"]
+    ```python
+    linear_probe(model, x_train, y_train, x_test, y_test)["test_accuracy"]
+    ```
     """
 
     def embed(images):

@@ -17,9 +17,7 @@ def _summary(ranks, ks, prefix):
     return out
 
 
-def retrieval_ranks(
-    image_embeddings, text_embeddings, caption_to_image=None, block_size=1024
-):
+def retrieval_ranks(image_embeddings, text_embeddings, caption_to_image=None, block_size=1024):
     """1-based rank of the first correct match for every query, both ways.
 
     Ties count against the query: a match ranks behind every wrong
@@ -82,7 +80,9 @@ def retrieval_metrics(
 
     Example:
 
-    >>> retrieval_metrics(image_embeddings, text_embeddings)["text_to_image_recall@1"]
+    ```python
+    retrieval_metrics(image_embeddings, text_embeddings)["text_to_image_recall@1"]
+    ```
     """
     image_ranks, text_ranks = retrieval_ranks(
         image_embeddings, text_embeddings, caption_to_image, block_size
@@ -124,7 +124,9 @@ def evaluate_retrieval(
 
     Example:
 
-    >>> evaluate_retrieval(model, images, captions, tokenizer=tokenizer)
+    ```python
+    evaluate_retrieval(model, images, captions, tokenizer=tokenizer)
+    ```
     """
     token_ids = tokenizer(list(captions)) if tokenizer is not None else captions
     image_embeddings = model.predict({"images": images}, batch_size=batch_size, verbose=0)[
@@ -133,6 +135,4 @@ def evaluate_retrieval(
     text_embeddings = model.predict(
         {"token_ids": np.asarray(token_ids)}, batch_size=batch_size, verbose=0
     )["text_embeddings"]
-    return retrieval_metrics(
-        image_embeddings, text_embeddings, caption_to_image, ks, block_size
-    )
+    return retrieval_metrics(image_embeddings, text_embeddings, caption_to_image, ks, block_size)

@@ -40,9 +40,11 @@ class ZeroShotClassifier:
 
     Example:
 
-    >>> classifier = ZeroShotClassifier(model, tokenizer, ["red circle", ...])
-    >>> probabilities = classifier.predict(images)
-    >>> top5 = classifier.top_k(images, k=5)
+    ```python
+    classifier = ZeroShotClassifier(model, tokenizer, ["red circle", ...])
+    probabilities = classifier.predict(images)
+    top5 = classifier.top_k(images, k=5)
+    ```
     """
 
     def __init__(self, model, tokenizer, class_names, templates=None, batch_size=256):
@@ -52,18 +54,16 @@ class ZeroShotClassifier:
         templates = list(DEFAULT_TEMPLATES if templates is None else templates)
         bad = [t for t in templates if t.count("{}") != 1]
         if not templates or bad:
-            raise ValueError(
-                f"Each template needs exactly one '{{}}'; got {bad or templates}."
-            )
+            raise ValueError(f"Each template needs exactly one '{{}}'; got {bad or templates}.")
         self.model = model
         self.class_names = class_names
         self.templates = templates
         self.batch_size = batch_size
         prompts = [t.format(name) for name in class_names for t in templates]
         token_ids = np.asarray(tokenizer(prompts))
-        embeddings = model.predict(
-            {"token_ids": token_ids}, batch_size=batch_size, verbose=0
-        )["text_embeddings"]
+        embeddings = model.predict({"token_ids": token_ids}, batch_size=batch_size, verbose=0)[
+            "text_embeddings"
+        ]
         embeddings = embeddings.reshape(len(class_names), len(templates), -1)
         self.class_embeddings = normalize_rows(normalize_rows(embeddings).mean(axis=1))
 
@@ -102,9 +102,7 @@ class ZeroShotClassifier:
         return float(np.mean(np.any(self.top_k(images, k) == labels[:, None], axis=1)))
 
 
-def evaluate_zero_shot(
-    model, tokenizer, images, labels, class_names, templates=None, ks=(1, 5)
-):
+def evaluate_zero_shot(model, tokenizer, images, labels, class_names, templates=None, ks=(1, 5)):
     """Zero-shot accuracy of `model` on labelled images.
 
     Args:
@@ -124,22 +122,22 @@ def evaluate_zero_shot(
 
     Example:
 
-    >>> evaluate_zero_shot(model, tokenizer, images, labels, ["cat", "dog"])
+    ```python
+    evaluate_zero_shot(model, tokenizer, images, labels, ["cat", "dog"])
+    ```
     """
     labels = np.asarray(labels)
     num_classes = len(class_names)
     if labels.shape != (len(images),):
         raise ValueError(
-            f"labels must have one entry per image ({len(images)}); got shape "
-            f"{labels.shape}."
+            f"labels must have one entry per image ({len(images)}); got shape {labels.shape}."
         )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}).")
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
     ranked = classifier.top_k(images, k=max(ks))
     report = {
-        f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1)))
-        for k in ks
+        f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1))) for k in ks
     }
     confusion = np.zeros((num_classes, num_classes), "int64")
     np.add.at(confusion, (labels, ranked[:, 0]), 1)

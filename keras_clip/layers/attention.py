@@ -19,8 +19,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     Example:
 
-    >>> attention = MultiHeadSelfAttention(num_heads=4, use_causal_mask=True)
-    >>> attention(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    ```python
+    attention = MultiHeadSelfAttention(num_heads=4, use_causal_mask=True)
+    attention(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    ```
     """
 
     def __init__(self, num_heads, use_causal_mask=False, **kwargs):
@@ -33,16 +35,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def build(self, input_shape):
         width = input_shape[-1]
         if width % self.num_heads:
-            raise ValueError(
-                f"The width {width} is not divisible by num_heads={self.num_heads}."
-            )
+            raise ValueError(f"The width {width} is not divisible by num_heads={self.num_heads}.")
         self.head_dim = width // self.num_heads
         # === Layers ===
         self.qkv_dense = keras.layers.Dense(3 * width, dtype=self.dtype_policy, name="qkv")
         self.qkv_dense.build(input_shape)
-        self.output_dense = keras.layers.Dense(
-            width, dtype=self.dtype_policy, name="output"
-        )
+        self.output_dense = keras.layers.Dense(width, dtype=self.dtype_policy, name="output")
         self.output_dense.build(input_shape)
 
     def call(self, x):
@@ -52,9 +50,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         qkv = self.qkv_dense(ops.reshape(x, (-1, width)))
         qkv = ops.reshape(qkv, (batch, length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        attended = ops.dot_product_attention(
-            query, key, value, is_causal=self.use_causal_mask
-        )
+        attended = ops.dot_product_attention(query, key, value, is_causal=self.use_causal_mask)
         attended = ops.reshape(attended, (-1, self.num_heads * self.head_dim))
         return ops.reshape(self.output_dense(attended), (batch, length, width))
 
@@ -63,7 +59,5 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"num_heads": self.num_heads, "use_causal_mask": self.use_causal_mask}
-        )
+        config.update({"num_heads": self.num_heads, "use_causal_mask": self.use_causal_mask})
         return config

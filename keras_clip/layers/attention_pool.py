@@ -21,8 +21,10 @@ class AttentionPool2D(keras.layers.Layer):
 
     Example:
 
-    >>> pool = AttentionPool2D(spatial_size=7, num_heads=8, output_dim=256)
-    >>> pool(np.zeros((2, 7, 7, 512), "float32")).shape  # (2, 256)
+    ```python
+    pool = AttentionPool2D(spatial_size=7, num_heads=8, output_dim=256)
+    pool(np.zeros((2, 7, 7, 512), "float32")).shape  # (2, 256)
+    ```
     """
 
     def __init__(self, spatial_size, num_heads, output_dim=None, **kwargs):
@@ -46,24 +48,13 @@ class AttentionPool2D(keras.layers.Layer):
             name="positional_embedding",
         )
         token_shape = (None, num_tokens, channels)
-        self.query_dense = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="q_proj"
-        )
-        self.key_dense = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="k_proj"
-        )
-        self.value_dense = keras.layers.Dense(
-            channels, dtype=self.dtype_policy, name="v_proj"
-        )
+        self.query_dense = keras.layers.Dense(channels, dtype=self.dtype_policy, name="q_proj")
+        self.key_dense = keras.layers.Dense(channels, dtype=self.dtype_policy, name="k_proj")
+        self.value_dense = keras.layers.Dense(channels, dtype=self.dtype_policy, name="v_proj")
         self.output_dense = keras.layers.Dense(
             self.output_dim or channels, dtype=self.dtype_policy, name="c_proj"
         )
-        for layer in (
-            self.query_dense,
-            self.key_dense,
-            self.value_dense,
-            self.output_dense,
-        ):
+        for layer in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
             layer.build(token_shape)
 
     def call(self, feature_map):

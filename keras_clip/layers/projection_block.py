@@ -16,8 +16,10 @@ class ProjectionBlock(keras.layers.Layer):
 
     Example:
 
-    >>> block = ProjectionBlock(128)
-    >>> block(np.zeros((4, 512), "float32")).shape  # (4, 128)
+    ```python
+    block = ProjectionBlock(128)
+    block(np.zeros((4, 512), "float32")).shape  # (4, 128)
+    ```
     """
 
     def __init__(self, output_dim, hidden_dim=None, **kwargs):

@@ -21,8 +21,10 @@ class TransformerBlock(keras.layers.Layer):
 
     Example:
 
-    >>> block = TransformerBlock(num_heads=4)
-    >>> block(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    ```python
+    block = TransformerBlock(num_heads=4)
+    block(np.zeros((2, 10, 64), "float32")).shape  # (2, 10, 64)
+    ```
     """
 
     def __init__(

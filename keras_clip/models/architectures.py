@@ -9,6 +9,11 @@ _OPENAI_TEXT = dict(
 )
 
 
+_TINY_TEXT = dict(
+    text_width=32, text_layers=2, text_heads=2, vocabulary_size=100, context_length=16
+)
+
+
 def _vit(image_size, patch_size, width, layers, heads, embed_dim, **text):
     return dict(
         vision="vit",
@@ -52,30 +57,8 @@ ARCHITECTURES = {
     "bench-vit": _vit(
         64, 8, 192, 4, 3, 128, text_width=192, text_layers=4, text_heads=3, **_SMALL_TEXT
     ),
-    "tiny-vit": _vit(
-        32,
-        8,
-        32,
-        2,
-        2,
-        16,
-        text_width=32,
-        text_layers=2,
-        text_heads=2,
-        vocabulary_size=100,
-        context_length=16,
-    ),
-    "tiny-rn": _resnet(
-        (1, 1, 1, 1),
-        8,
-        64,
-        16,
-        text_width=32,
-        text_layers=2,
-        text_heads=2,
-        vocabulary_size=100,
-        context_length=16,
-    ),
+    "tiny-vit": _vit(32, 8, 32, 2, 2, 16, **_TINY_TEXT),
+    "tiny-rn": _resnet((1, 1, 1, 1), 8, 64, 16, **_TINY_TEXT),
 }
 
 SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
@@ -89,9 +72,7 @@ SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
 def architecture_config(name, **overrides):
     """The shape fields of `name` with `overrides` applied."""
     if name not in ARCHITECTURES:
-        raise ValueError(
-            f"Unknown architecture {name!r}. Available: {sorted(ARCHITECTURES)}."
-        )
+        raise ValueError(f"Unknown architecture {name!r}. Available: {sorted(ARCHITECTURES)}.")
     return {**ARCHITECTURES[name], **overrides}
 
 

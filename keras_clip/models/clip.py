@@ -110,9 +110,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         super().__init__(**kwargs)
         check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
-            raise ValueError(
-                f"Unknown projection {projection!r}; expected one of {PROJECTIONS}."
-            )
+            raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")
         towers.check_pooling(image_pooling, text_pooling)
         if end_token_id is None:
             end_token_id = getattr(text_encoder, "end_token_id", None)
@@ -128,9 +126,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         # === Layers ===
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.image_projection = (
-            self._make_projection("image_projection") if project_image else None
-        )
+        self.image_projection = self._make_projection("image_projection") if project_image else None
         self.text_projection = self._make_projection("text_projection")
         self.objective = objectives.get(objective)
         if not self.objective.built:
@@ -195,9 +191,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
     def _text_features(self, token_ids, training):
         check_token_ids(token_ids, getattr(self.text_encoder, "context_length", None))
         features = towers.call_tower(self.text_encoder, token_ids, "token_ids", training)
-        return towers.pool_text_features(
-            features, token_ids, self.text_pooling, self.end_token_id
-        )
+        return towers.pool_text_features(features, token_ids, self.text_pooling, self.end_token_id)
 
     def _project(self, head, features, training):
         if head is None:
@@ -279,9 +273,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
                 "A contrastive objective needs at least 2 examples per batch; "
                 "received a batch of 1."
             )
-        loss, logits = self.objective.compute(
-            image_embeddings, text_embeddings, training=training
-        )
+        loss, logits = self.objective.compute(image_embeddings, text_embeddings, training=training)
         for metric in (
             self.image_to_text_recall,
             self.text_to_image_recall,

@@ -31,13 +31,7 @@ class CLIPLite(CLIP):
     """
 
     def __init__(
-        self,
-        image_encoder,
-        text_encoder,
-        embed_dim,
-        objective=None,
-        projection="mlp",
-        **kwargs,
+        self, image_encoder, text_encoder, embed_dim, objective=None, projection="mlp", **kwargs
     ):
         super().__init__(
             image_encoder,

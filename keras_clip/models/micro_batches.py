@@ -41,7 +41,9 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
 
     Example:
 
-    >>> embeddings = encode_in_slices(model.encode_text, token_ids, 4, model)
+    ```python
+    embeddings = encode_in_slices(model.encode_text, token_ids, 4, model)
+    ```
     """
     if micro_batches == 1:
         return encode(inputs)
@@ -99,9 +101,7 @@ class _PureSlice:
             outputs, state = self.pure(inputs, values[:count], values[count:])
             return [outputs] + state
 
-        values = [v.value for v in self.trainable] + [
-            ops.copy(v.value) for v in self.non_trainable
-        ]
+        values = [v.value for v in self.trainable] + [ops.copy(v.value) for v in self.non_trainable]
         outputs, *state = keras.remat(rematerialized)(*values)
         self._assign(state)
         return outputs

@@ -28,9 +28,7 @@ def check_pooling(image_pooling, text_pooling):
             f"Unknown image_pooling {image_pooling!r}; expected one of {IMAGE_POOLING}."
         )
     if text_pooling not in TEXT_POOLING:
-        raise ValueError(
-            f"Unknown text_pooling {text_pooling!r}; expected one of {TEXT_POOLING}."
-        )
+        raise ValueError(f"Unknown text_pooling {text_pooling!r}; expected one of {TEXT_POOLING}.")
 
 
 def call_tower(encoder, inputs, key, training=None):

@@ -12,7 +12,7 @@ Example:
 from keras_clip import objectives
 
 objective = objectives.get("jsd", symmetric=True)
-loss, logits = objective.compute(image_embeddings, text_embeddings)
+loss = objective(image_embeddings, text_embeddings)  # builds the layer, then scores
 ```
 """
 

@@ -59,17 +59,13 @@ class ContrastiveObjective(keras.layers.Layer):
         "global" batch is the replica's own.)
         """
         return ops.stop_gradient(
-            functional.similarity_logits(
-                all_images, all_texts, logit_scale, normalize=normalize
-            )
+            functional.similarity_logits(all_images, all_texts, logit_scale, normalize=normalize)
         )
 
     def get_config(self):
         return {**super().get_config(), "local_negatives": self.local_negatives}
 
-    def add_log_scale(
-        self, initial_scale, trainable=True, max_scale=None, name="log_logit_scale"
-    ):
+    def add_log_scale(self, initial_scale, trainable=True, max_scale=None, name="log_logit_scale"):
         """Adds a scalar weight holding log(scale), optionally capped."""
         constraint = None if max_scale is None else MaxValue(math.log(max_scale))
         return self.add_weight(

@@ -33,7 +33,9 @@ def chunked_cross_entropy(queries, keys, logit_scale, offset=0, chunk_size=1024)
 
     Example:
 
-    >>> loss = chunked_cross_entropy(image_embeddings, text_embeddings, 100.0)
+    ```python
+    loss = chunked_cross_entropy(image_embeddings, text_embeddings, 100.0)
+    ```
     """
     queries = ops.cast(queries, "float32")
     keys = ops.cast(keys, "float32")
@@ -50,12 +52,8 @@ def chunked_infonce(
     Equal to `functional.infonce_from_row_logits` (and, with all rows local and
     offset 0, to `functional.clip_loss` on normalised embeddings).
     """
-    image_to_text = chunked_cross_entropy(
-        image_rows, all_texts, logit_scale, offset, chunk_size
-    )
-    text_to_image = chunked_cross_entropy(
-        text_rows, all_images, logit_scale, offset, chunk_size
-    )
+    image_to_text = chunked_cross_entropy(image_rows, all_texts, logit_scale, offset, chunk_size)
+    text_to_image = chunked_cross_entropy(text_rows, all_images, logit_scale, offset, chunk_size)
     return (image_to_text + text_to_image) / 2.0
 
 
@@ -113,9 +111,7 @@ def _chunked_backward(queries, keys, logit_scale, offset, chunk_size, lse_all, u
         targets_one_hot = ops.one_hot(targets, columns, dtype="float32")
         logit_grads = (probabilities - targets_one_hot) * (valid * weight)[:, None]
         query_grads = ops.slice_update(
-            query_grads,
-            (index * chunk_size, 0),
-            logit_scale * ops.matmul(logit_grads, keys),
+            query_grads, (index * chunk_size, 0), logit_scale * ops.matmul(logit_grads, keys)
         )
         key_grads = key_grads + logit_scale * ops.matmul(ops.transpose(logit_grads), block)
         scale_grad = scale_grad + ops.sum(logit_grads * logits) / logit_scale

@@ -15,8 +15,10 @@ class MaxValue(keras.constraints.Constraint):
 
     Example:
 
-    >>> constraint = MaxValue(4.6052)
-    >>> constraint(keras.ops.convert_to_tensor(9.0))  # 4.6052
+    ```python
+    constraint = MaxValue(4.6052)
+    constraint(keras.ops.convert_to_tensor(9.0))  # 4.6052
+    ```
     """
 
     def __init__(self, max_value):

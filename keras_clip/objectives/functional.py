@@ -7,11 +7,13 @@ written with log-softmax and softplus so they stay finite at large logits.
 
 Example:
 
->>> import numpy as np
->>> from keras_clip import losses
->>> image = np.random.normal(size=(4, 8)).astype("float32")
->>> text = np.random.normal(size=(4, 8)).astype("float32")
->>> loss = losses.clip_loss(image, text, logit_scale=1 / 0.07)
+```python
+import numpy as np
+from keras_clip import losses
+image = np.random.normal(size=(4, 8)).astype("float32")
+text = np.random.normal(size=(4, 8)).astype("float32")
+loss = losses.clip_loss(image, text, logit_scale=1 / 0.07)
+```
 """
 
 from keras import ops
@@ -41,9 +43,7 @@ def _check_pair(image_embeddings, text_embeddings, paired=True):
             )
 
 
-def similarity_logits(
-    image_embeddings, text_embeddings, logit_scale, normalize=True, paired=True
-):
+def similarity_logits(image_embeddings, text_embeddings, logit_scale, normalize=True, paired=True):
     """Returns `logit_scale * image @ text.T` in float32, shape (N, M).
 
     `paired=True` requires N == M (row i matches column i); pass False to
@@ -126,9 +126,7 @@ def infonce_from_row_logits(image_to_text, text_to_image, offset, label_smoothin
     ) / 2.0
 
 
-def clip_loss(
-    image_embeddings, text_embeddings, logit_scale, normalize=True, label_smoothing=0.0
-):
+def clip_loss(image_embeddings, text_embeddings, logit_scale, normalize=True, label_smoothing=0.0):
     """CLIP's symmetric InfoNCE loss.
 
     logits = logit_scale * normalize(I) @ normalize(T).T and the loss is the
@@ -148,7 +146,9 @@ def clip_loss(
 
     Example:
 
-    >>> clip_loss(np.eye(3), np.eye(3), logit_scale=100.0)  # ~ 0
+    ```python
+    clip_loss(np.eye(3), np.eye(3), logit_scale=100.0)  # ~ 0
+    ```
     """
     logits = similarity_logits(image_embeddings, text_embeddings, logit_scale, normalize)
     return infonce_from_logits(logits, label_smoothing)
@@ -169,13 +169,13 @@ def jsd_loss(positive_scores, negative_scores):
 
     Example:
 
-    >>> jsd_loss(np.array([5.0, 4.0]), np.array([-6.0, -3.0]))
+    ```python
+    jsd_loss(np.array([5.0, 4.0]), np.array([-6.0, -3.0]))
+    ```
     """
     positive_scores = ops.cast(positive_scores, "float32")
     negative_scores = ops.cast(negative_scores, "float32")
-    return ops.mean(ops.softplus(-positive_scores)) + ops.mean(
-        ops.softplus(negative_scores)
-    )
+    return ops.mean(ops.softplus(-positive_scores)) + ops.mean(ops.softplus(negative_scores))
 
 
 def jsd_from_logits(logits):
@@ -231,7 +231,9 @@ def siglip_loss(image_embeddings, text_embeddings, logit_scale, logit_bias, norm
 
     Example:
 
-    >>> siglip_loss(np.eye(3), np.eye(3), logit_scale=10.0, logit_bias=-10.0)
+    ```python
+    siglip_loss(np.eye(3), np.eye(3), logit_scale=10.0, logit_bias=-10.0)
+    ```
     """
     logits = similarity_logits(image_embeddings, text_embeddings, logit_scale, normalize)
     return siglip_from_logits(logits + ops.cast(logit_bias, "float32"))

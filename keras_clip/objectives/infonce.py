@@ -34,8 +34,10 @@ class InfoNCELoss(ContrastiveObjective):
 
     Example:
 
-    >>> loss_layer = InfoNCELoss()
-    >>> loss = loss_layer(image_embeddings, text_embeddings)
+    ```python
+    loss_layer = InfoNCELoss()
+    loss = loss_layer(image_embeddings, text_embeddings)
+    ```
     """
 
     mutual_information_estimator = "infonce"
@@ -110,9 +112,7 @@ class InfoNCELoss(ContrastiveObjective):
         # Metrics: the first chunk's pairs, scored among themselves.
         first = images[: self.chunk_size]
         rows = ops.shape(first)[0]
-        logits = functional.similarity_logits(
-            first, all_texts, self.logit_scale, paired=False
-        )
+        logits = functional.similarity_logits(first, all_texts, self.logit_scale, paired=False)
         return loss, ops.slice(logits, (0, offset), (rows, rows))
 
     def get_config(self):

@@ -48,7 +48,9 @@ class JSDLoss(ContrastiveObjective):
 
     Example:
 
-    >>> loss = JSDLoss()(image_embeddings, text_embeddings)
+    ```python
+    loss = JSDLoss()(image_embeddings, text_embeddings)
+    ```
     """
 
     mutual_information_estimator = "jsd"
@@ -69,9 +71,7 @@ class JSDLoss(ContrastiveObjective):
         if critic not in CRITICS:
             raise ValueError(f"Unknown critic {critic!r}; expected one of {CRITICS}.")
         check_positive(
-            temperature=temperature,
-            max_logit_scale=max_logit_scale,
-            projection_dim=projection_dim,
+            temperature=temperature, max_logit_scale=max_logit_scale, projection_dim=projection_dim
         )
         if prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0, got {prior_weight}.")
@@ -115,9 +115,7 @@ class JSDLoss(ContrastiveObjective):
             text_features = self.text_critic(text_features, training=training)
         image_features = functional.l2_normalize(image_features)
         text_features = functional.l2_normalize(text_features)
-        all_images, all_texts, offset, replicas = self.global_batch(
-            image_features, text_features
-        )
+        all_images, all_texts, offset, replicas = self.global_batch(image_features, text_features)
         logits = functional.similarity_logits(
             image_features, all_texts, self.logit_scale, normalize=False
         )
@@ -133,9 +131,7 @@ class JSDLoss(ContrastiveObjective):
                     text_features, all_images, self.logit_scale, normalize=False
                 )
                 loss = (loss + functional.jsd_from_row_logits(text_to_image, offset)) / 2.0
-            logits = self.global_scores(
-                all_images, all_texts, self.logit_scale, normalize=False
-            )
+            logits = self.global_scores(all_images, all_texts, self.logit_scale, normalize=False)
         if self.prior is not None:
             features = ops.concatenate([image_features, text_features], axis=0)
             loss = loss + self.prior_weight * self.prior(features)

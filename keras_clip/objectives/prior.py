@@ -26,8 +26,10 @@ class PriorDiscriminator(keras.layers.Layer):
 
     Example:
 
-    >>> prior = PriorDiscriminator(hidden_dim=64)
-    >>> term = prior(normalized_embeddings)
+    ```python
+    prior = PriorDiscriminator(hidden_dim=64)
+    term = prior(normalized_embeddings)
+    ```
     """
 
     def __init__(self, hidden_dim=64, seed=None, **kwargs):
@@ -49,17 +51,10 @@ class PriorDiscriminator(keras.layers.Layer):
         self.output_kernel = self.add_weight(
             shape=(self.hidden_dim, 1), initializer=glorot(), name="output_kernel"
         )
-        self.output_bias = self.add_weight(
-            shape=(1,), initializer="zeros", name="output_bias"
-        )
+        self.output_bias = self.add_weight(shape=(1,), initializer="zeros", name="output_bias")
 
     def discriminate(self, z, frozen=False):
-        weights = (
-            self.hidden_kernel,
-            self.hidden_bias,
-            self.output_kernel,
-            self.output_bias,
-        )
+        weights = (self.hidden_kernel, self.hidden_bias, self.output_kernel, self.output_bias)
         if frozen:
             weights = [ops.stop_gradient(w) for w in weights]
         hidden_kernel, hidden_bias, output_kernel, output_bias = weights
@@ -68,9 +63,7 @@ class PriorDiscriminator(keras.layers.Layer):
 
     def call(self, z):
         z = ops.cast(z, "float32")
-        prior = functional.l2_normalize(
-            keras.random.normal(ops.shape(z), seed=self.seed_generator)
-        )
+        prior = functional.l2_normalize(keras.random.normal(ops.shape(z), seed=self.seed_generator))
         discriminator_loss = ops.mean(ops.softplus(-self.discriminate(prior))) + ops.mean(
             ops.softplus(self.discriminate(ops.stop_gradient(z)))
         )

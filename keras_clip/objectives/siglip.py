@@ -24,7 +24,9 @@ class SigLIPLoss(ContrastiveObjective):
 
     Example:
 
-    >>> loss = SigLIPLoss()(image_embeddings, text_embeddings)
+    ```python
+    loss = SigLIPLoss()(image_embeddings, text_embeddings)
+    ```
     """
 
     def __init__(self, init_logit_scale=10.0, init_logit_bias=-10.0, **kwargs):
@@ -57,18 +59,12 @@ class SigLIPLoss(ContrastiveObjective):
         )
         loss = functional.siglip_from_logits(logits, offset)
         if replicas > 1:
-            logits = (
-                self.global_scores(all_images, all_texts, self.logit_scale)
-                + self.logit_bias
-            )
+            logits = self.global_scores(all_images, all_texts, self.logit_scale) + self.logit_bias
         return loss, logits
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {
-                "init_logit_scale": self.init_logit_scale,
-                "init_logit_bias": self.init_logit_bias,
-            }
+            {"init_logit_scale": self.init_logit_scale, "init_logit_bias": self.init_logit_bias}
         )
         return config

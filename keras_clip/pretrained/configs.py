@@ -10,9 +10,7 @@ from keras_clip.models.architectures import ARCHITECTURES
 
 def _count(state, prefix):
     """How many distinct indices follow `prefix` in the tensor names."""
-    return len(
-        {name[len(prefix) :].split(".")[0] for name in state if name.startswith(prefix)}
-    )
+    return len({name[len(prefix) :].split(".")[0] for name in state if name.startswith(prefix)})
 
 
 def _side(length, name):
@@ -34,15 +32,13 @@ def from_openai_state(state, head_width=64):
             text_width=text_width,
             text_heads=max(1, text_width // head_width),
             text_layers=_count(state, "transformer.resblocks."),
-            text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
-            / text_width,
+            text_mlp_ratio=state["transformer.resblocks.0.mlp.c_fc.weight"].shape[0] / text_width,
             activation="quick_gelu",
         )
         if "visual.proj" in state:
             width, _, patch, _ = state["visual.conv1.weight"].shape
             grid = _side(
-                state["visual.positional_embedding"].shape[0] - 1,
-                "visual.positional_embedding",
+                state["visual.positional_embedding"].shape[0] - 1, "visual.positional_embedding"
             )
             shape.update(
                 vision="vit",
@@ -51,9 +47,7 @@ def from_openai_state(state, head_width=64):
                 image_size=patch * grid,
                 vision_heads=max(1, width // head_width),
                 vision_layers=_count(state, "visual.transformer.resblocks."),
-                vision_mlp_ratio=state[
-                    "visual.transformer.resblocks.0.mlp.c_fc.weight"
-                ].shape[0]
+                vision_mlp_ratio=state["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0]
                 / width,
             )
         else:
@@ -67,14 +61,11 @@ def from_openai_state(state, head_width=64):
                 vision_width=width,
                 image_size=grid * 32,
                 vision_heads=max(1, width * 32 // head_width),
-                stage_blocks=tuple(
-                    _count(state, f"visual.layer{i}.") for i in (1, 2, 3, 4)
-                ),
+                stage_blocks=tuple(_count(state, f"visual.layer{i}.") for i in (1, 2, 3, 4)),
             )
     except KeyError as error:
         raise ValueError(
-            f"Not an OpenAI / open_clip CLIP state dict: tensor {error.args[0]!r} is "
-            "missing."
+            f"Not an OpenAI / open_clip CLIP state dict: tensor {error.args[0]!r} is missing."
         ) from None
     return shape
 
@@ -150,10 +141,7 @@ def from_huggingface_config(config):
         raise ValueError(
             f"config.json describes a {config['model_type']!r} model, not a CLIPModel."
         )
-    activations = {
-        vision.get("hidden_act", "quick_gelu"),
-        text.get("hidden_act", "quick_gelu"),
-    }
+    activations = {vision.get("hidden_act", "quick_gelu"), text.get("hidden_act", "quick_gelu")}
     if len(activations) > 1 or not activations <= {"quick_gelu", "gelu"}:
         raise ValueError(
             f"Unsupported hidden_act {sorted(activations)}: keras-clip builds "
@@ -204,9 +192,7 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     }
     vision = {
         "hidden_size": shape["vision_width"],
-        "intermediate_size": round(
-            shape["vision_width"] * shape.get("vision_mlp_ratio", 4.0)
-        ),
+        "intermediate_size": round(shape["vision_width"] * shape.get("vision_mlp_ratio", 4.0)),
         "num_hidden_layers": shape["vision_layers"],
         "num_attention_heads": shape["vision_heads"],
         "num_channels": 3,

@@ -36,9 +36,7 @@ def is_torchscript(path):
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
-        return any(
-            name.split("/", 1)[-1].startswith("code/") for name in archive.namelist()
-        )
+        return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
 
 
 def read_state_dict(path):
@@ -79,9 +77,7 @@ def read_state_dict(path):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(
-            f"{path} does not hold a state dict (found {type(state).__name__})."
-        )
+        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__}).")
     tensors = {}
     for name, value in state.items():
         if name.startswith("module."):  # saved from DistributedDataParallel

@@ -101,9 +101,7 @@ def _block(block, prefix):
     return [
         tensor(block.attention_norm.gamma, f"{prefix}/layer_norm_1/gamma"),
         tensor(block.attention_norm.beta, f"{prefix}/layer_norm_1/beta"),
-        _heads_kernel(
-            block.attention.qkv_dense, tuple(f"{attention}/{k}/kernel" for k in kinds)
-        ),
+        _heads_kernel(block.attention.qkv_dense, tuple(f"{attention}/{k}/kernel" for k in kinds)),
         Entry(
             block.attention.qkv_dense.bias,
             tuple(f"{attention}/{k}/bias" for k in kinds),
@@ -142,9 +140,7 @@ def keras_hub_weight_map(model):
     entries += [
         tensor(vision.post_norm.gamma, f"{v}/layer_norm/gamma"),
         tensor(vision.post_norm.beta, f"{v}/layer_norm/beta"),
-        tensor(
-            text.token_embedding.embeddings, f"{t}/embedding/token_embedding/embeddings"
-        ),
+        tensor(text.token_embedding.embeddings, f"{t}/embedding/token_embedding/embeddings"),
         tensor(text.positional_embedding, f"{t}/embedding/position_embedding/embeddings"),
     ]
     for i, block in enumerate(text.blocks):

@@ -39,16 +39,10 @@ def _openai_block(block, prefix):
             f"{prefix}.attn.in_proj_weight",
             f"{prefix}.attn.in_proj_bias",
         )
-        + dense(
-            block.attention.output_dense,
-            f"{prefix}.attn.out_proj.weight",
-            f"{prefix}.attn.out_proj.bias",
-        )
+        + dense(block.attention.output_dense, f"{prefix}.attn.out_proj")
         + layer_norm(block.mlp_norm, f"{prefix}.ln_2")
-        + dense(block.mlp_hidden, f"{prefix}.mlp.c_fc.weight", f"{prefix}.mlp.c_fc.bias")
-        + dense(
-            block.mlp_output, f"{prefix}.mlp.c_proj.weight", f"{prefix}.mlp.c_proj.bias"
-        )
+        + dense(block.mlp_hidden, f"{prefix}.mlp.c_fc")
+        + dense(block.mlp_output, f"{prefix}.mlp.c_proj")
     )
 
 
@@ -57,14 +51,10 @@ def _huggingface_block(block, prefix):
     return (
         layer_norm(block.attention_norm, f"{prefix}.layer_norm1")
         + split_dense(block.attention.qkv_dense, [f"{attention}.{p}_proj" for p in "qkv"])
-        + dense(
-            block.attention.output_dense,
-            f"{attention}.out_proj.weight",
-            f"{attention}.out_proj.bias",
-        )
+        + dense(block.attention.output_dense, f"{attention}.out_proj")
         + layer_norm(block.mlp_norm, f"{prefix}.layer_norm2")
-        + dense(block.mlp_hidden, f"{prefix}.mlp.fc1.weight", f"{prefix}.mlp.fc1.bias")
-        + dense(block.mlp_output, f"{prefix}.mlp.fc2.weight", f"{prefix}.mlp.fc2.bias")
+        + dense(block.mlp_hidden, f"{prefix}.mlp.fc1")
+        + dense(block.mlp_output, f"{prefix}.mlp.fc2")
     )
 
 
@@ -75,25 +65,19 @@ def _named(layers, name):
 def _openai_resnet(encoder):
     entries = []
     for index in (1, 2, 3):
-        entries += conv(
-            _named(encoder.stem, f"stem_{index}_conv"), f"visual.conv{index}.weight"
-        )
+        entries += conv(_named(encoder.stem, f"stem_{index}_conv"), f"visual.conv{index}.weight")
         entries += batch_norm(_named(encoder.stem, f"stem_{index}_bn"), f"visual.bn{index}")
     for block in encoder.stages:
         stage, position = block.name[len("layer") :].split("_")
         prefix = f"visual.layer{stage}.{position}"
         for index in (1, 2, 3):
-            entries += conv(
-                _named(block.main, f"{index}_conv"), f"{prefix}.conv{index}.weight"
-            )
+            entries += conv(_named(block.main, f"{index}_conv"), f"{prefix}.conv{index}.weight")
             entries += batch_norm(_named(block.main, f"{index}_bn"), f"{prefix}.bn{index}")
         if block.shortcut:
             entries += conv(
                 _named(block.shortcut, "downsample_conv"), f"{prefix}.downsample.0.weight"
             )
-            entries += batch_norm(
-                _named(block.shortcut, "downsample_bn"), f"{prefix}.downsample.1"
-            )
+            entries += batch_norm(_named(block.shortcut, "downsample_bn"), f"{prefix}.downsample.1")
     pool = encoder.attention_pool
     entries.append(tensor(pool.position_embedding, "visual.attnpool.positional_embedding"))
     for layer, name in (
@@ -102,9 +86,7 @@ def _openai_resnet(encoder):
         (pool.value_dense, "v_proj"),
         (pool.output_dense, "c_proj"),
     ):
-        entries += dense(
-            layer, f"visual.attnpool.{name}.weight", f"visual.attnpool.{name}.bias"
-        )
+        entries += dense(layer, f"visual.attnpool.{name}.weight", f"visual.attnpool.{name}.bias")
     return entries
 
 
@@ -153,9 +135,7 @@ def huggingface_weight_map(model):
         conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight")
         + [
             tensor(vision.class_embedding, f"{v}.embeddings.class_embedding"),
-            tensor(
-                vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"
-            ),
+            tensor(vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"),
         ]
         + layer_norm(vision.pre_norm, f"{v}.pre_layrnorm")
     )

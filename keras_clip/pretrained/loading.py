@@ -93,10 +93,7 @@ def read_checkpoint(path, architecture=None):
                 shape,
                 tensors,
                 "huggingface",
-                (
-                    processor.get("image_mean", OPENAI_MEAN),
-                    processor.get("image_std", OPENAI_STD),
-                ),
+                (processor.get("image_mean", OPENAI_MEAN), processor.get("image_std", OPENAI_STD)),
             )
         raise ValueError(
             f"{path} is not a Hugging Face CLIPModel directory (config.json with "
@@ -132,8 +129,7 @@ def _from_keras_file(path, model_kwargs):
     unknown = sorted(set(model_kwargs) - set(config))
     if unknown:
         raise ValueError(
-            f"Unknown model arguments {unknown} for {path}; expected some of "
-            f"{sorted(config)}."
+            f"Unknown model arguments {unknown} for {path}; expected some of {sorted(config)}."
         )
     if "objective" in model_kwargs:
         model_kwargs["objective"] = keras.saving.serialize_keras_object(

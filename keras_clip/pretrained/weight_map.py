@@ -29,7 +29,13 @@ def tensor(variable, name, transpose=False):
 
 
 def dense(layer, weight, bias=None):
-    """A Keras Dense from a PyTorch Linear's weight (out, in) and bias."""
+    """A Keras Dense from a PyTorch Linear's weight (out, in) and bias.
+
+    With one name and no `bias`, `weight` is the Linear's prefix: its
+    tensors are "{weight}.weight" and "{weight}.bias".
+    """
+    if bias is None and layer.use_bias:
+        weight, bias = f"{weight}.weight", f"{weight}.bias"
     entries = [tensor(layer.kernel, weight, transpose=True)]
     if layer.use_bias:
         entries.append(tensor(layer.bias, bias))
@@ -51,9 +57,7 @@ def split_dense(layer, prefixes):
             lambda *a: np.concatenate([x.T for x in a], axis=1),
             lambda a: tuple(x.T for x in split(a, 1)),
         ),
-        Entry(
-            layer.bias, biases, lambda *a: np.concatenate(a, axis=0), lambda a: split(a, 0)
-        ),
+        Entry(layer.bias, biases, lambda *a: np.concatenate(a, axis=0), lambda a: split(a, 0)),
     ]
 
 
@@ -105,9 +109,7 @@ def load_weight_map(entries, tensors, source, ignored=()):
             + "; the checkpoint does not match the architecture."
         )
     expected = set(expected)
-    unexpected = sorted(
-        n for n in tensors if n not in expected and not (ignored and ignored(n))
-    )
+    unexpected = sorted(n for n in tensors if n not in expected and not (ignored and ignored(n)))
     if unexpected:
         raise ValueError(
             f"{source}: unexpected tensor {unexpected[0]!r}"

@@ -22,9 +22,7 @@ _TYPES = {}
 def tokenizer_type(name):
     """The registered tokenizer class called `name` ("wordpiece", "clip_bpe")."""
     if name not in _TYPES:
-        raise ValueError(
-            f"Unknown tokenizer type {name!r}; known types are {sorted(_TYPES)}."
-        )
+        raise ValueError(f"Unknown tokenizer type {name!r}; known types are {sorted(_TYPES)}.")
     return _TYPES[name]
 
 
@@ -162,8 +160,7 @@ class Tokenizer:
         # Undecodable bytes (e.g. from argv, as surrogates) pass through as
         # bytes, tokenised without error like non-UTF-8 tensor input.
         encoded = [
-            t if isinstance(t, bytes) else str(t).encode("utf-8", "surrogateescape")
-            for t in flat
+            t if isinstance(t, bytes) else str(t).encode("utf-8", "surrogateescape") for t in flat
         ]
         ids = self.tokenize(tf.constant(encoded)).numpy()
         return ids[0] if array.ndim == 0 else ids

@@ -48,9 +48,7 @@ def byte_symbols():
         *range(ord("®"), ord("ÿ") + 1),
     ]
     others = [b for b in range(256) if b not in printable]
-    return [(b, chr(b)) for b in printable] + [
-        (b, chr(256 + i)) for i, b in enumerate(others)
-    ]
+    return [(b, chr(b)) for b in printable] + [(b, chr(256 + i)) for i, b in enumerate(others)]
 
 
 def read_merges(path, num_merges=None):
@@ -145,9 +143,7 @@ class ClipBPETokenizer(Tokenizer):
         texts = tf.strings.regex_replace(texts, WHITESPACE, " ")
         texts = tf.strings.lower(tf.strings.strip(texts), encoding="utf-8")
         pieces = tf_text.regex_split(texts, SPLIT_PATTERN, SPLIT_PATTERN)
-        pieces = tf.ragged.boolean_mask(
-            pieces, tf.strings.length(tf.strings.strip(pieces)) > 0
-        )
+        pieces = tf.ragged.boolean_mask(pieces, tf.strings.length(tf.strings.strip(pieces)) > 0)
         words, index = tf.unique(pieces.flat_values)
         is_start, is_end = words == START_OF_TEXT, words == END_OF_TEXT
         is_special = tf.logical_or(is_start, is_end)
@@ -200,10 +196,7 @@ class _BPETables(tf.Module):
         init = tf.lookup.KeyValueTensorInitializer
         pairs = byte_symbols()
         self.byte_to_symbol = table(
-            init(
-                tf.constant([bytes([b]) for b, _ in pairs]),
-                tf.constant([s for _, s in pairs]),
-            ),
+            init(tf.constant([bytes([b]) for b, _ in pairs]), tf.constant([s for _, s in pairs])),
             "",
         )
         self.merge_rank = table(

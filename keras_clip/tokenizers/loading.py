@@ -52,11 +52,7 @@ def locate_pretrained_files(path):
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No such file or folder: {path!r}.")
     if os.path.isfile(os.path.join(path, CONFIG_FILE)):
-        return {
-            "layout": "saved",
-            "type": read_saved_config(path).get("type"),
-            "directory": path,
-        }
+        return {"layout": "saved", "type": read_saved_config(path).get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
