@@ -8,6 +8,11 @@ temporary folder, then measures:
   training mode (read, decode, random resized crop to 224, flip, shuffle,
   tokenise, batch, normalise), batch `--batch`; the median of `--repeats`
   timed passes of `--batches` batches after one warm-up batch;
+- the same for the same images as keras-clip TFRecord shards, webdataset
+  tar shards and img2dataset-style TFRecords (features "jpg" and "txt"),
+  `--shard-size` images per shard (`sources_images_per_second`), measured
+  in rounds that run every source once (medians over rounds), and
+  webdataset / TFRecord;
 - train_pairs_per_second: the core model at the same image size
   (`--architecture`, default ViT-B-32 with a 77-token text tower) trained
   with `train_on_batch` on in-memory batches, the median of `--steps` steps
@@ -76,21 +81,55 @@ def clip_bpe_tokenizer(folder, captions):
     return Tokenizer.from_clip_bpe(path)
 
 
-def pipeline_rate(folder, tokenizer, args):
+def write_sources(folder, shard_size):
+    """The folder's images as shards of each kind: {name: source}."""
+    import tensorflow as tf
+
     from keras_clip import data
 
-    dataset = data.image_text_dataset(
-        folder, tokenizer, 224, args.batch, seed=0, horizontal_flip=True
-    ).repeat()
-    iterator = iter(dataset)
-    next(iterator)
-    rates = []
+    sources = {"folder": folder}
+    for name in ("tfrecord", "webdataset"):
+        output = os.path.join(folder, name)
+        data.write_shards(folder, output, name, shard_size=shard_size)
+        sources[name] = output
+    output = os.path.join(folder, "img2dataset")
+    os.makedirs(output)
+    examples = data.read_source(folder)
+    for first in range(0, len(examples), shard_size):
+        path = os.path.join(output, f"{first // shard_size:05d}.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            for index in range(first, min(first + shard_size, len(examples))):
+                with open(examples.images[index], "rb") as f:
+                    features = {"jpg": f.read(), "txt": examples.captions[index][0].encode()}
+                feature = {
+                    k: tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+                    for k, v in features.items()
+                }
+                record = tf.train.Example(features=tf.train.Features(feature=feature))
+                writer.write(record.SerializeToString())
+    sources["img2dataset_tfrecord"] = output
+    return sources
+
+
+def pipeline_rates(sources, tokenizer, args):
+    """{name: median images/s}: rounds that time every source once."""
+    from keras_clip import data
+
+    iterators = {}
+    for name, source in sources.items():
+        dataset = data.image_text_dataset(
+            source, tokenizer, 224, args.batch, seed=0, horizontal_flip=True
+        ).repeat()
+        iterators[name] = iter(dataset)
+        next(iterators[name])
+    rates = {name: [] for name in sources}
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        for _ in range(args.batches):
-            next(iterator)
-        rates.append(args.batches * args.batch / (time.perf_counter() - start))
-    return statistics.median(rates)
+        for name, iterator in iterators.items():
+            start = time.perf_counter()
+            for _ in range(args.batches):
+                next(iterator)
+            rates[name].append(args.batches * args.batch / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}, rates
 
 
 def training_rate(tokenizer, args):
@@ -130,6 +169,7 @@ def main():
     parser.add_argument("--architecture", default="ViT-B-32")
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--shard-size", type=int, default=128)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -141,7 +181,9 @@ def main():
             tokenizer = clip_bpe_tokenizer(folder, captions)
         else:
             tokenizer = Tokenizer.from_corpus(captions, 2000, context_length=77)
-        pipeline = pipeline_rate(folder, tokenizer, args)
+        sources = write_sources(folder, args.shard_size)
+        medians, rounds = pipeline_rates(sources, tokenizer, args)
+    pipeline = medians["folder"]
     training, backend = training_rate(tokenizer, args)
     print(
         json.dumps(
@@ -153,6 +195,10 @@ def main():
                 "tokenizer": args.tokenizer,
                 "batch": args.batch,
                 "pipeline_images_per_second": round(pipeline, 1),
+                "shard_size": args.shard_size,
+                "sources_images_per_second": {k: round(v, 1) for k, v in medians.items()},
+                "rounds": {k: [round(v, 1) for v in values] for k, values in rounds.items()},
+                "webdataset_over_tfrecord": round(medians["webdataset"] / medians["tfrecord"], 3),
                 "architecture": args.architecture,
                 "train_batch": args.train_batch,
                 "train_pairs_per_second": round(training, 2),

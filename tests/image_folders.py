@@ -87,6 +87,10 @@ def build_folder(folder, captions_format="csv"):
         "empty_caption": BAD_PER_KIND,
         "missing_field": BAD_PER_KIND,
         "malformed_row": 0,
+        # Shard reasons: a folder has none.
+        "missing_image": 0,
+        "missing_caption": 0,
+        "truncated": 0,
     }
     order = np.random.default_rng(0).permutation(len(rows))
     rows = [rows[i] for i in order]

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+import keras_clip
+
 pytestmark = pytest.mark.backend("tensorflow")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -102,3 +104,30 @@ def test_readme_own_images_snippet_runs(tmp_path, monkeypatch, one_step_fits):
     assert len(namespace["captions"]) == 70
     assert int(namespace["model"].optimizer.iterations) == 1
     assert set(namespace["train"].report.counts().values()) == {0}  # none skipped
+
+
+def test_readme_webdataset_snippet_runs(tmp_path, monkeypatch, one_step_fits):
+    import webdataset
+
+    from tests.webdataset_shards import caption
+    from tests.webdataset_shards import png
+
+    (tmp_path / "laion_subset").mkdir()
+    for shard in range(100):
+        with webdataset.TarWriter(str(tmp_path / "laion_subset" / f"{shard:05d}.tar")) as writer:
+            for index in range(3 * shard, 3 * shard + 3):
+                writer.write({"__key__": f"{index:09d}", "png": png(index), "txt": caption(index)})
+    tokenizer = keras_clip.Tokenizer.from_corpus([caption(i) for i in range(300)], 400)
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit",
+        image_size=224,
+        patch_size=32,
+        vocabulary_size=tokenizer.vocabulary_size,
+        context_length=tokenizer.context_length,
+    )
+    model.compile()
+    monkeypatch.chdir(tmp_path)
+    namespace = {"data": keras_clip.data, "tokenizer": tokenizer, "model": model}
+    exec(_snippet("laion_subset/{00000..00099}.tar"), namespace)
+    assert int(model.optimizer.iterations) == 1
+    assert len(keras_clip.data.read_source("laion_subset/{00000..00099}.tar")) == 300

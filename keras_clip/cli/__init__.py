@@ -16,13 +16,14 @@ cli.main(["zero-shot", "cat.png", "--classes", "cat,dog"])
 import argparse
 import sys
 
+from keras_clip.cli import convert
 from keras_clip.cli import demo
 from keras_clip.cli import evaluate
 from keras_clip.cli import export
 from keras_clip.cli import train
 from keras_clip.cli import zero_shot
 
-SUBCOMMANDS = (demo, train, evaluate, export, zero_shot)
+SUBCOMMANDS = (demo, train, evaluate, export, zero_shot, convert)
 
 
 def build_parser():

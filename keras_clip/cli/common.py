@@ -23,6 +23,21 @@ def add_verbose_argument(parser):
     )
 
 
+def add_column_arguments(parser):
+    """--image-column/--caption-column: which columns, features or
+    webdataset members hold the image and the caption."""
+    parser.add_argument(
+        "--image-column",
+        help="CSV column, JSONL key or TFRecord feature of the image; for webdataset "
+        "shards its extensions, e.g. 'jpg;png'.",
+    )
+    parser.add_argument(
+        "--caption-column",
+        help="CSV column, JSONL key or TFRecord feature of the caption; for webdataset "
+        "shards 'txt' (default) or 'json:FIELD'.",
+    )
+
+
 def add_no_xla_argument(parser):
     parser.add_argument(
         "--no-xla",

@@ -4,6 +4,7 @@ import json
 import os
 import time
 
+from keras_clip.cli.common import add_column_arguments
 from keras_clip.cli.common import add_no_xla_argument
 from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import device_line
@@ -16,11 +17,13 @@ def add_parser(subparsers):
         "train",
         help="Train on your own images and captions.",
         description="Trains a CLIP (or CLIP-Lite) on DATA: a folder with captions.csv or "
-        "captions.jsonl, such a file, or TFRecord shards (a folder or a glob). "
+        "captions.jsonl, such a file, img2dataset's output (webdataset .tar shards, "
+        "files or TFRecords), or TFRecord shards: a folder, a glob, brace notation "
+        "(shards/{00000..00099}.tar) or several joined by '::'. "
         "Bad entries are skipped and reported each epoch. Writes OUTPUT/"
         "model.keras, tokenizer/, saved_model/ and train_report.json.",
     )
-    parser.add_argument("data", help="Training data (folder, CSV/JSONL, TFRecords).")
+    parser.add_argument("data", help="Training data (folder, CSV/JSONL, shards).")
     parser.add_argument("--output", required=True, help="Directory for the results.")
     parser.add_argument("--validation", help="Validation data, same forms as DATA.")
     parser.add_argument("--architecture", default="ViT-B-32")
@@ -59,6 +62,16 @@ def add_parser(subparsers):
         "memory); the loss still contrasts the whole batch.",
     )
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--train-num-samples",
+        type=int,
+        help="An epoch is this many samples, not one pass over DATA (as in open_clip).",
+    )
+    parser.add_argument(
+        "--dataset-resampled",
+        action="store_true",
+        help="Draw shards with replacement each pass (shards only; with --train-num-samples).",
+    )
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--weight-decay", type=float, default=0.2)
     parser.add_argument(
@@ -72,6 +85,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--tensorboard", help="TensorBoard log directory.")
     parser.add_argument("--seed", type=int, default=0)
+    add_column_arguments(parser)
     add_no_xla_argument(parser)
     add_verbose_argument(parser)
     parser.set_defaults(handler=run)
@@ -109,7 +123,8 @@ def run(args):
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision != "none":
         keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
-    source = data.read_source(args.data)
+    columns = {"image_column": args.image_column, "caption_column": args.caption_column}
+    source = data.read_source(args.data, **columns)
     tokenizer = _tokenizer(args, source)
     if args.pretrained:
         if args.objective != "infonce":
@@ -133,6 +148,9 @@ def run(args):
         args.batch_size,
         seed=args.seed,
         horizontal_flip=args.horizontal_flip,
+        num_samples=args.train_num_samples,
+        resampled=args.dataset_resampled,
+        **columns,
         **constants,
     )
     validation = None
@@ -140,7 +158,8 @@ def run(args):
         validation = data.image_text_dataset(
             args.validation, tokenizer, image_size, args.batch_size, training=False, **constants
         )
-    steps_per_epoch = max(1, source.num_images() // args.batch_size)
+    samples = args.train_num_samples or source.num_images()
+    steps_per_epoch = max(1, samples // args.batch_size)
     compile_for_training(
         model,
         args.epochs * steps_per_epoch,

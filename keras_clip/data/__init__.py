@@ -24,4 +24,5 @@ from keras_clip.data.report import REASONS
 from keras_clip.data.report import DataReport
 from keras_clip.data.report import DataReportCallback
 from keras_clip.data.sources import read_source
+from keras_clip.data.writing import write_shards
 from keras_clip.data.writing import write_tfrecords

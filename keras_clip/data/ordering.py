@@ -8,16 +8,24 @@ has made, so a run resumed at epoch k sees the data of epoch k.
 import tensorflow as tf
 
 
-def epoch_permutation(size, seed, epoch):
+def epoch_permutation(size, seed, epoch, resampled=False):
     """A dataset of (epoch, index) pairs: one pass's order of range(size), a
     stateless shuffle keyed on (seed, epoch), where `epoch` (a variable) is
-    read, then advanced, when the pass starts."""
+    read, then advanced, when the pass starts. With `resampled`, the pass
+    draws `size` indices with replacement instead (open_clip's
+    `--dataset-resampled` for shards), keyed the same way."""
 
     def order(_):
         current = epoch.assign_add(1) - 1
-        indices = tf.random.experimental.stateless_shuffle(
-            tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), current])
-        )
+        key = tf.stack([tf.constant(seed, tf.int64), current])
+        if resampled:
+            indices = tf.random.stateless_uniform(
+                [size], key, minval=0, maxval=size, dtype=tf.int64
+            )
+        else:
+            indices = tf.random.experimental.stateless_shuffle(
+                tf.range(size, dtype=tf.int64), seed=key
+            )
         return tf.data.Dataset.from_tensor_slices((tf.fill([size], current), indices))
 
     return tf.data.Dataset.from_tensors(0).flat_map(order)

@@ -7,9 +7,11 @@ import tensorflow as tf
 
 from keras_clip.data import images as image_ops
 from keras_clip.data import shards
+from keras_clip.data import tar_shards
 from keras_clip.data.ordering import element_seeds
 from keras_clip.data.ordering import epoch_permutation
 from keras_clip.data.report import DataReport
+from keras_clip.data.sources import SHARD_KINDS
 from keras_clip.data.sources import read_source
 from keras_clip.keras_workarounds import full_batches_only
 from keras_clip.preprocessing import OPENAI_MEAN
@@ -37,6 +39,8 @@ def image_text_dataset(
     image_column=None,
     caption_column=None,
     with_image_index=False,
+    num_samples=None,
+    resampled=False,
 ):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
 
@@ -51,15 +55,16 @@ def image_text_dataset(
 
     Args:
         source: in-memory `(images, captions)`, a folder with captions.csv
-            or captions.jsonl, such a file, or TFRecord shards (a folder, a
-            glob pattern or a list); see `keras_clip.data.sources`.
+            or captions.jsonl, such a file, img2dataset's `files` folder,
+            TFRecord or webdataset tar shards (a folder, a glob pattern,
+            brace notation or a list); see `keras_clip.data.sources`.
         tokenizer: a `keras_clip.Tokenizer` (any object with a TF
             `tokenize(strings) -> int32 (batch, context_length)`).
         image_size: int, side of the square images the model takes.
         batch_size: int.
         training: bool, training (random, shuffled) or evaluation (ordered).
         seed: int or None. The same seed gives the same batches.
-        shuffle_buffer: int, the record shuffle buffer for TFRecords
+        shuffle_buffer: int, the record shuffle buffer for shards
             (default 2048; shards are also read in a shuffled order).
             In-memory and folder sources are fully shuffled every epoch.
         crop_scale: (min, max) area fraction of the random resized crop.
@@ -67,11 +72,21 @@ def image_text_dataset(
         horizontal_flip: bool, flip half the training images.
         mean, std: per-channel normalisation constants on the [0, 1] scale.
         image_column, caption_column: column (CSV) or key (JSONL) names;
-            default the first of the usual names present.
+            default the first of the usual names present. For webdataset
+            shards: the image extensions ("jpg;png", default
+            "jpg;jpeg;png;webp") and the caption member ("txt", default, or
+            "json:FIELD"); see `tar_shards.member_options`.
         with_image_index: bool (evaluation only): add "image_index", int64
             (B,), each pair's image position in the source, so that pairs
             of one image can be grouped (e.g. `caption_to_image` for
             `evaluate_retrieval`).
+        num_samples: int (training only): an epoch is this many samples
+            (`num_samples // batch_size` full batches) instead of one pass
+            over the source, as open_clip's `--train-num-samples`. Passes
+            repeat as needed; each epoch starts a new pass, in a new order.
+        resampled: bool (training on shards only): each pass draws its
+            shards with replacement (open_clip's `--dataset-resampled`);
+            use with `num_samples`.
 
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
@@ -83,15 +98,27 @@ def image_text_dataset(
     Example:
 
     ```python
-    tokenizer = keras_clip.Tokenizer.from_corpus(
-        keras_clip.data.read_source("photos/").all_captions(), vocabulary_size=8000)
+    captions = keras_clip.data.read_source("photos/").all_captions()
+    tokenizer = keras_clip.Tokenizer.from_corpus(captions, 8000, context_length=16)
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit", image_size=224, patch_size=32,
+        vocabulary_size=tokenizer.vocabulary_size, context_length=16,
+    )
+    model.compile()
     train = image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
-    model.fit(train, epochs=5, callbacks=[DataReportCallback(train)])
+    model.fit(train, epochs=5, callbacks=[keras_clip.data.DataReportCallback(train)])
     ```
     """
     check_positive_ints(image_size=image_size, batch_size=batch_size)
     if with_image_index and training:
         raise ValueError("with_image_index is for evaluation datasets (training=False).")
+    if num_samples is not None:
+        check_positive_ints(num_samples=num_samples)
+        if not training or num_samples < batch_size:
+            raise ValueError(
+                f"num_samples={num_samples} needs training=True and at least one batch "
+                f"(batch_size={batch_size})."
+            )
     _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
     if not hasattr(tokenizer, "tokenize"):
@@ -100,12 +127,14 @@ def image_text_dataset(
             f"TensorFlow tokenize method); got {type(tokenizer).__name__}."
         )
     examples = read_source(source, image_column, caption_column)
-    if training and examples.kind != "tfrecord" and len(examples) < batch_size:
+    if training and examples.kind not in SHARD_KINDS and len(examples) < batch_size:
         raise ValueError(
             f"{examples.origin} has {len(examples)} usable images, fewer "
             f"than batch_size={batch_size}: a training dataset drops "
             "partial batches, so it would be empty."
         )
+    if resampled and not (training and examples.kind in SHARD_KINDS):
+        raise ValueError("resampled=True draws shards: it needs a shard source and training.")
     report = DataReport(examples.skipped, examples.origin)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     # The epoch each pass draws its order and augmentations from: advanced
@@ -113,7 +142,14 @@ def image_text_dataset(
     # so a run resumed at epoch k (BackupAndRestore) sees epoch k's data.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     if examples.kind == "tfrecord":
-        dataset = shards.read_shards(examples.images, training, seed, epoch)
+        dataset = shards.read_shards(
+            examples.images, training, seed, epoch, resampled=resampled, **examples.options
+        )
+    elif examples.kind == "webdataset":
+        dataset = tar_shards.read_tar_shards(
+            examples.images, training, seed, epoch, report, resampled, **examples.options
+        )
+    if examples.kind in SHARD_KINDS:
         if training:
             dataset = dataset.shuffle(
                 shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER,
@@ -150,6 +186,10 @@ def image_text_dataset(
     if training:
         # Skipped examples make the cardinality unknown (see the workaround).
         dataset = full_batches_only(dataset, batch_size, "caption")
+        if num_samples is not None:
+            steps = num_samples // batch_size
+            dataset = dataset.repeat().take(steps)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
     else:
         dataset = dataset.batch(batch_size)
 
@@ -209,13 +249,14 @@ def _indexed_elements(examples, seed, epoch):
 
 
 def _screen(element, seeds, report):
-    """Drops empty captions; counts them and the elements left to decode."""
+    """Drops empty captions; counts them, elements with no caption at all
+    (e.g. a JSON caption field missing) and the elements left to decode."""
     captions = element["captions"]
     keep = tf.strings.length(tf.strings.strip(captions)) > 0
     captions = tf.boolean_mask(captions, keep)
     usable = tf.size(captions) > 0
     empty = tf.size(keep) - tf.size(captions)
-    count = report.record_screening(empty, usable)
+    count = report.record_screening(empty, usable, missing_caption=tf.equal(tf.size(keep), 0))
     with tf.control_dependencies([count]):
         usable = tf.identity(usable)
     return dict(element, captions=captions, seeds=seeds, usable=usable)

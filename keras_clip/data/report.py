@@ -2,9 +2,12 @@
 
 Reasons: "missing_field" (a row without an image or caption),
 "malformed_row" (a JSONL line that is not a JSON object), "missing_file",
-"not_an_image" (bytes that are no JPEG/PNG/GIF/BMP/WebP), "unreadable_image"
-(truncated or corrupt files, read errors) and "empty_caption" (empty or
-whitespace-only). Image problems count images, caption problems captions.
+"missing_image" and "missing_caption" (a webdataset sample, or an
+img2dataset file, without one of the two), "truncated" (a shard sample cut
+off by the end of a truncated or corrupt shard), "not_an_image" (bytes that
+are no JPEG/PNG/GIF/BMP/WebP), "unreadable_image" (truncated or corrupt
+files, read errors) and "empty_caption" (empty or whitespace-only). Image
+problems count images, caption problems captions, shard problems samples.
 """
 
 import collections
@@ -13,10 +16,14 @@ import logging
 import keras
 import tensorflow as tf
 
+from keras_clip.data.tar_shards import SHARD_REASONS
+
 STATIC_REASONS = ("missing_field", "malformed_row", "missing_file")
 SCREENED_REASONS = ("not_an_image", "empty_caption")
-REASONS = STATIC_REASONS + SCREENED_REASONS + ("unreadable_image",)
-_ENTERED, _DECODED = len(SCREENED_REASONS), len(SCREENED_REASONS) + 1
+# Counted in-graph: screening, shard reading, then images entering and
+# leaving decoding (their difference counts unreadable images).
+_COUNTED = SCREENED_REASONS + SHARD_REASONS + ("entered", "decoded")
+REASONS = STATIC_REASONS + SHARD_REASONS + SCREENED_REASONS + ("unreadable_image",)
 
 logger = logging.getLogger("keras_clip.data")
 
@@ -46,38 +53,39 @@ class DataReport:
         self.static_counts = collections.Counter(static_counts or {})
         self.origin = origin
         self._counts = tf.Variable(
-            tf.zeros([len(SCREENED_REASONS) + 2], tf.int64),
-            trainable=False,
-            name="skipped_examples",
+            tf.zeros([len(_COUNTED)], tf.int64), trainable=False, name="skipped_examples"
         )
 
-    def record_screening(self, empty_captions, usable):
-        """In-graph: counts one element's empty captions, and whether it
-        goes on to decoding."""
+    def _add(self, **amounts):
+        """In-graph: adds to the named counters; returns the update op."""
         return self._counts.assign_add(
-            tf.stack(
-                [
-                    tf.constant(0, tf.int64),
-                    tf.cast(empty_captions, tf.int64),
-                    tf.cast(usable, tf.int64),
-                    tf.constant(0, tf.int64),
-                ]
-            )
+            tf.stack([tf.cast(amounts.get(name, 0), tf.int64) for name in _COUNTED])
+        )
+
+    def record_screening(self, empty_captions, usable, missing_caption=False):
+        """In-graph: counts one element's empty captions, whether it had no
+        caption at all, and whether it goes on to decoding."""
+        return self._add(
+            empty_caption=empty_captions, missing_caption=missing_caption, entered=usable
         )
 
     def record_image(self, is_image):
         """In-graph, after decoding: one image decoded, or not an image."""
         is_image = tf.cast(is_image, tf.int64)
-        return self._counts.assign_add(
-            tf.stack([1 - is_image, tf.constant(0, tf.int64), tf.constant(0, tf.int64), is_image])
-        )
+        return self._add(not_an_image=1 - is_image, decoded=is_image)
+
+    def record_shard(self, skipped):
+        """In-graph: one shard's skipped samples, int64 (len(SHARD_REASONS),)."""
+        return self._add(**{reason: skipped[i] for i, reason in enumerate(SHARD_REASONS)})
 
     def counts(self):
         """dict reason -> number skipped in the current pass (all reasons)."""
-        values = self._counts.numpy()
-        counts = {reason: int(self.static_counts.get(reason, 0)) for reason in STATIC_REASONS}
-        counts.update({reason: int(values[i]) for i, reason in enumerate(SCREENED_REASONS)})
-        counts["unreadable_image"] = int(values[_ENTERED] - values[_DECODED] - values[0])
+        values = dict(zip(_COUNTED, (int(v) for v in self._counts.numpy())))
+        counts = {
+            reason: int(self.static_counts.get(reason, 0)) + values.get(reason, 0)
+            for reason in REASONS
+        }
+        counts["unreadable_image"] = values["entered"] - values["decoded"] - values["not_an_image"]
         return counts
 
     def reset(self):

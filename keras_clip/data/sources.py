@@ -8,7 +8,15 @@ A source is one of:
   file): one row per image-caption pair, or in JSONL a list of captions;
   image paths are relative to the captions file's folder;
 - TFRecord shards written by `keras_clip.data.write_tfrecords`: a folder of
-  `*.tfrecord` files, a glob pattern or a list of shard paths.
+  `*.tfrecord` files, a glob pattern or a list of shard paths;
+- webdataset tar shards (img2dataset's and open_clip's format; see
+  `keras_clip.data.tar_shards`): a folder of `*.tar` files, a glob, brace
+  notation (`shards/{00000..00099}.tar`), several joined by "::", or a list;
+- img2dataset's `files` output: a folder (searched recursively) of images,
+  each beside a same-name `.txt` caption (`00000/000000001.jpg` and
+  `00000/000000001.txt`).
+
+Shard lists go through `tf.io.gfile`, so `gs://` paths work.
 
 Rows that cannot be used are skipped and counted here (missing fields,
 malformed JSON lines, missing image files); the pipeline counts what only
@@ -18,18 +26,23 @@ decoding can tell (non-image and unreadable files, empty captions).
 import collections
 import csv
 import dataclasses
-import glob
 import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from keras_clip.data import shards
+from keras_clip.data import tar_shards
+from keras_clip.data.locations import shard_paths
 from keras_clip.data.shards import TFRECORD_SUFFIX
+from keras_clip.data.tar_shards import TAR_SUFFIX
 
 CAPTION_FILES = ("captions.csv", "captions.jsonl")
 IMAGE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "filepath")
 CAPTION_COLUMNS = ("caption", "captions", "text")
+SHARD_KINDS = ("tfrecord", "webdataset")
+PAIRED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 @dataclasses.dataclass
@@ -38,9 +51,10 @@ class Examples:
 
     Attributes:
         kind: "files" (paths), "bytes" (encoded images), "pixels" (uint8
-            (N, H, W, 3)) or "tfrecord" (shard paths in `images`).
-        images: list or array, one entry per image (per shard for tfrecord).
-        captions: list of lists of str, one list per image (None for tfrecord).
+            (N, H, W, 3)), "tfrecord" or "webdataset" (shard paths in
+            `images`).
+        images: list or array, one entry per image (per shard for shards).
+        captions: list of lists of str, one list per image (None for shards).
         skipped: `collections.Counter` of rows skipped, by reason.
         origin: str, where the examples came from (for messages).
     """
@@ -50,6 +64,7 @@ class Examples:
     captions: list
     skipped: collections.Counter
     origin: str
+    options: dict = dataclasses.field(default_factory=dict)
     _record_count: int = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self):
@@ -57,18 +72,24 @@ class Examples:
         return self.num_images()
 
     def num_images(self):
-        """Images in the source (for shards: records, counted by reading once)."""
-        if self.kind != "tfrecord":
+        """Images in the source (for shards: records or samples, counted by
+        reading once, or as declared by the webdataset writer)."""
+        if self.kind not in SHARD_KINDS:
             return len(self.images)
         if self._record_count is None:
-            self._record_count = shards.count_records(self.images)
+            if self.kind == "tfrecord":
+                self._record_count = shards.count_records(self.images)
+            else:
+                self._record_count = tar_shards.count_samples(self.images, **self.options)
         return self._record_count
 
     def all_captions(self):
         """Every caption, as a flat list of str (e.g. to learn a vocabulary)."""
-        if self.kind != "tfrecord":
-            return [c for captions in self.captions for c in captions]
-        return shards.read_captions(self.images)
+        if self.kind == "tfrecord":
+            return shards.read_captions(self.images, **self.options)
+        if self.kind == "webdataset":
+            return tar_shards.read_captions(self.images, **self.options)
+        return [c for captions in self.captions for c in captions]
 
 
 def read_source(source, image_column=None, caption_column=None):
@@ -88,47 +109,107 @@ def read_source(source, image_column=None, caption_column=None):
         and source
         and all(isinstance(s, (str, os.PathLike)) for s in source)
     ):
-        return _from_shards([os.fspath(s) for s in source], origin="shard list")
+        return _from_shard_spec(
+            [os.fspath(s) for s in source], "shard list", image_column, caption_column
+        )
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "source must be (images, captions), a dict, a folder, a captions "
-            f"file, a TFRecord pattern or a list of shards; got {type(source).__name__}."
+            f"file, shards (a pattern or a list); got {type(source).__name__}."
         )
     path = os.fspath(source)
-    if os.path.isdir(path):
+    if "::" in path or "{" in path or any(c in path for c in "*?["):
+        return _from_shard_spec(path, path, image_column, caption_column)
+    if tf.io.gfile.isdir(path):
         found = [f for f in CAPTION_FILES if os.path.isfile(os.path.join(path, f))]
         if len(found) > 1:
             raise ValueError(f"{path!r} has both {found[0]} and {found[1]}; pass the one to use.")
         if found:
             path = os.path.join(path, found[0])
         else:
-            shards = sorted(glob.glob(os.path.join(path, f"*{TFRECORD_SUFFIX}*")))
-            if not shards:
-                raise FileNotFoundError(
-                    f"{path!r} has no captions.csv, captions.jsonl or *{TFRECORD_SUFFIX} shards."
-                )
-            return _from_shards(shards, origin=path)
-    elif any(c in path for c in "*?["):
-        shards = sorted(glob.glob(path))
-        if not shards:
-            raise FileNotFoundError(f"No TFRecord shards match {path!r}.")
-        return _from_shards(shards, origin=path)
+            for suffix in (TFRECORD_SUFFIX, TAR_SUFFIX):
+                if tf.io.gfile.glob(os.path.join(path, f"*{suffix}")):
+                    return _from_shard_spec(path, path, image_column, caption_column)
+            if os.path.isdir(path):
+                return _from_paired_files(path)
+            raise FileNotFoundError(
+                f"{path!r} has no captions.csv, captions.jsonl, *{TFRECORD_SUFFIX} or "
+                f"*{TAR_SUFFIX} shards."
+            )
+    elif not os.path.isfile(path) and tf.io.gfile.exists(path) and _shard_kind([path]):
+        return _from_shard_spec(path, path, image_column, caption_column)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file or folder: {path!r}.")
     if path.endswith(".csv"):
         return _from_captions_file(path, _csv_rows(path), image_column, caption_column)
     if path.endswith(".jsonl"):
         return _from_captions_file(path, _jsonl_rows(path), image_column, caption_column)
-    if TFRECORD_SUFFIX in os.path.basename(path):
-        return _from_shards([path], origin=path)
+    if _shard_kind([path]):
+        return _from_shard_spec(path, path, image_column, caption_column)
     raise ValueError(
         f"Cannot tell what {path!r} holds: expected a .csv or .jsonl "
-        f"captions file or a {TFRECORD_SUFFIX} shard."
+        f"captions file, a {TFRECORD_SUFFIX} or a {TAR_SUFFIX} shard."
     )
 
 
-def _from_shards(paths, origin):
-    return Examples("tfrecord", paths, None, collections.Counter(), origin)
+def _shard_kind(paths):
+    """ "tfrecord" or "webdataset" when every path is such a shard, else None."""
+    names = [os.path.basename(p) for p in paths]
+    if all(name.endswith(TAR_SUFFIX) for name in names):
+        return "webdataset"
+    if all(TFRECORD_SUFFIX in name for name in names):
+        return "tfrecord"
+    return None
+
+
+def _from_shard_spec(spec, origin, image_column, caption_column):
+    paths = []
+    for suffix in (TAR_SUFFIX, TFRECORD_SUFFIX):
+        try:
+            paths = shard_paths(spec, suffix)
+        except FileNotFoundError:
+            continue
+        if paths:
+            break
+    kind = _shard_kind(paths) if paths else None
+    if kind is None:
+        found = f"found {paths[:3]}..." if paths else "found none"
+        raise FileNotFoundError(
+            f"{origin!r} names no TFRecord or tar shards of one kind ({found})."
+        )
+    if kind == "webdataset":
+        options = tar_shards.member_options(image_column, caption_column)
+    else:
+        options = shards.feature_names(paths, image_column, caption_column)
+    return Examples(kind, paths, None, collections.Counter(), origin, options)
+
+
+def _from_paired_files(folder):
+    """img2dataset's `files` layout: images beside same-name .txt captions."""
+    skipped = collections.Counter()
+    files, captions = [], []
+    for directory, _, names in sorted(os.walk(folder)):
+        stems = {}
+        for name in sorted(names):
+            stem, suffix = os.path.splitext(name)
+            stems.setdefault(stem, {})[suffix.lower()] = os.path.join(directory, name)
+        for _, members in sorted(stems.items()):
+            image = next((members[s] for s in PAIRED_IMAGE_SUFFIXES if s in members), None)
+            if image is None:
+                skipped["missing_image"] += ".txt" in members
+                continue
+            if ".txt" not in members:
+                skipped["missing_caption"] += 1
+                continue
+            with open(members[".txt"], encoding="utf-8", errors="replace") as f:
+                files.append(image)
+                captions.append([f.read()])
+    if not files:
+        raise FileNotFoundError(
+            f"{folder!r} has no captions.csv, captions.jsonl, shards, or images with "
+            f"same-name .txt captions (skipped: {dict(skipped)})."
+        )
+    return Examples("files", files, captions, skipped, folder)
 
 
 def _caption_list(value):
@@ -184,8 +265,6 @@ def _image_kind(images):
     arrays = [_to_rgb(array) for array in arrays]
     if len({a.shape for a in arrays}) == 1:
         return "pixels", np.stack(arrays)
-    import tensorflow as tf  # images of several sizes are stored encoded
-
     return "bytes", [tf.io.encode_png(a).numpy() for a in arrays]
 
 

@@ -84,7 +84,10 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
     Example:
 
     ```python
-    model = keras_clip.CLIP.from_architecture("tiny-vit")
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit", image_size=224, patch_size=32,
+        vocabulary_size=tokenizer.vocabulary_size, context_length=tokenizer.context_length,
+    )
     model.compile()
     model.fit({"images": images, "token_ids": token_ids}, batch_size=32)
     model.encode_image(images)

@@ -1,0 +1,199 @@
+"""Builds webdataset tar shards and img2dataset-shaped outputs with a known
+share of bad samples.
+
+Shards are written by the real `webdataset` package's `TarWriter` and by
+Python's `tarfile` in PAX and GNU formats (long member names take a PAX
+`path=` record or a `././@LongLink` member). Each holds good PNG samples
+plus one of each bad kind: a caption without an image, an image without a
+caption, bytes that are no image, a JPEG cut in half, an empty caption.
+Across shards there are also a nested tar as a sample's "image", a sample
+split over two shards, and a shard cut off in the middle of a member.
+"""
+
+import io
+import json
+import os
+import tarfile
+
+import numpy as np
+from PIL import Image
+
+from tests.image_folders import _image
+
+GOOD_PER_SHARD = 20
+LONG_FOLDER = "a-folder-name-long-enough-that-the-member-path-needs-more-than-100-bytes/" * 2
+
+
+def png(index):
+    buffer = io.BytesIO()
+    Image.fromarray(_image(index)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def half_jpeg(index):
+    buffer = io.BytesIO()
+    Image.fromarray(_image(index)).save(buffer, format="JPEG")
+    return buffer.getvalue()[: len(buffer.getvalue()) // 2]
+
+
+def caption(index):
+    return f"picture {index} of a white view"
+
+
+def _bad_samples(prefix):
+    """(key, {extension: bytes}) for one of each bad kind, and their counts."""
+    samples = [
+        (f"{prefix}bad0", {"txt": b"no image here"}),
+        (f"{prefix}bad1", {"png": png(900)}),
+        (f"{prefix}bad2", {"jpg": b"this is not an image", "txt": b"text file"}),
+        (f"{prefix}bad3", {"jpg": half_jpeg(901), "txt": b"truncated"}),
+        (f"{prefix}bad4", {"png": png(902), "txt": b"   "}),
+    ]
+    counts = {
+        "missing_image": 1,
+        "missing_caption": 1,
+        "not_an_image": 1,
+        "unreadable_image": 1,
+        "empty_caption": 1,
+    }
+    return samples, counts
+
+
+def _good_samples(first, folder=""):
+    return [
+        (f"{folder}{index:06d}", {"png": png(index), "txt": caption(index).encode()})
+        for index in range(first, first + GOOD_PER_SHARD)
+    ]
+
+
+def _write_tarfile(path, samples, tar_format):
+    with tarfile.open(path, "w", format=tar_format) as tar:
+        for key, members in samples:
+            for extension, payload in members.items():
+                info = tarfile.TarInfo(f"{key}.{extension}")
+                info.size, info.mtime = len(payload), 1700000000.25  # PAX for a float
+                tar.addfile(info, io.BytesIO(payload))
+
+
+def _nested_tar():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("inner.jpg")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    return buffer.getvalue()
+
+
+def build_shards(folder):
+    """Writes shards 00000-00003.tar; returns {"pairs": [(index, caption)],
+    "counts": skipped by reason, "paths": shard paths}."""
+    import webdataset
+
+    counts = {"missing_image": 0, "missing_caption": 0, "not_an_image": 0}
+    counts.update({"unreadable_image": 0, "empty_caption": 0, "truncated": 0})
+    pairs = []
+
+    def add_bad(samples, prefix):
+        bad, bad_counts = _bad_samples(prefix)
+        for reason, count in bad_counts.items():
+            counts[reason] += count
+        return samples[:7] + bad + samples[7:]
+
+    paths = [os.path.join(folder, f"{shard:05d}.tar") for shard in range(4)]
+    # Shard 0: the webdataset package's own writer.
+    samples = add_bad(_good_samples(0), "w")
+    with webdataset.TarWriter(paths[0]) as writer:
+        for key, members in samples:
+            writer.write({"__key__": key, **members})
+    pairs += [(i, caption(i)) for i in range(0, GOOD_PER_SHARD)]
+    # Shard 1: PAX headers, long paths, a nested tar, a sample split with shard 2.
+    samples = add_bad(_good_samples(GOOD_PER_SHARD, LONG_FOLDER), "p")
+    samples.append(("nested", {"tar": _nested_tar(), "txt": b"a tar inside"}))
+    samples.append(("split", {"png": png(903)}))
+    _write_tarfile(paths[1], samples, tarfile.PAX_FORMAT)
+    counts["missing_image"] += 2  # the nested tar, and the split sample's caption
+    counts["missing_caption"] += 1  # the split sample's image
+    pairs += [(i, caption(i)) for i in range(GOOD_PER_SHARD, 2 * GOOD_PER_SHARD)]
+    # Shard 2: GNU long names.
+    samples = [("split", {"txt": b"split caption"})]
+    samples += add_bad(_good_samples(2 * GOOD_PER_SHARD, LONG_FOLDER), "g")
+    _write_tarfile(paths[2], samples, tarfile.GNU_FORMAT)
+    pairs += [(i, caption(i)) for i in range(2 * GOOD_PER_SHARD, 3 * GOOD_PER_SHARD)]
+    # Shard 3: cut in the middle of the 13th sample's image.
+    first = 3 * GOOD_PER_SHARD
+    _write_tarfile(paths[3], _good_samples(first), tarfile.PAX_FORMAT)
+    with tarfile.open(paths[3]) as tar:
+        member = tar.getmember(f"{first + 12:06d}.png")
+    with open(paths[3], "r+b") as f:
+        f.truncate(member.offset_data + member.size // 2)
+    counts["truncated"] += 1
+    pairs += [(i, caption(i)) for i in range(first, first + 12)]
+    return {"pairs": pairs, "counts": counts, "paths": paths}
+
+
+def build_img2dataset_files(folder):
+    """img2dataset's `files` output: `00000/000000001.png` with `.txt` and
+    `.json` beside it, plus an image without a caption and a caption
+    without an image; returns {"pairs", "counts"}."""
+    pairs = []
+    for index in range(24):
+        subfolder = os.path.join(folder, f"{index // 10:05d}")
+        os.makedirs(subfolder, exist_ok=True)
+        stem = os.path.join(subfolder, f"{index:09d}")
+        with open(stem + ".png", "wb") as f:
+            f.write(png(index))
+        with open(stem + ".txt", "w") as f:
+            f.write(caption(index))
+        with open(stem + ".json", "w") as f:
+            json.dump({"key": f"{index:09d}", "caption": caption(index)}, f)
+        pairs.append((index, caption(index)))
+    with open(os.path.join(folder, "00000", "lonely.png"), "wb") as f:
+        f.write(png(904))
+    with open(os.path.join(folder, "00001", "lonely.txt"), "w") as f:
+        f.write("a caption without its image")
+    return {"pairs": pairs, "counts": {"missing_image": 1, "missing_caption": 1}}
+
+
+def build_img2dataset_tfrecord(folder):
+    """img2dataset's `tfrecord` output: features "jpg" (here PNG bytes, as
+    img2dataset names the feature by output format), "txt", "key" and
+    metadata, with `00000_stats.json`; returns {"pairs", "counts", "path"}."""
+    import tensorflow as tf
+
+    def feature(value):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    path = os.path.join(folder, "00000.tfrecord")
+    pairs = []
+    with tf.io.TFRecordWriter(path) as writer:
+        for index in range(20):
+            image = png(index) if index != 5 else b"not an image"
+            text = caption(index).encode() if index != 9 else b""
+            features = {
+                "jpg": feature(image),
+                "txt": feature(text),
+                "key": feature(f"{index:09d}".encode()),
+                "url": feature(b"http://example.invalid/x.jpg"),
+            }
+            record = tf.train.Example(features=tf.train.Features(feature=features))
+            writer.write(record.SerializeToString())
+            if index not in (5, 9):
+                pairs.append((index, caption(index)))
+    with open(os.path.join(folder, "00000_stats.json"), "w") as f:
+        json.dump({"count": 20, "successes": 20, "failed_to_download": 0}, f)
+    return {"pairs": pairs, "counts": {"not_an_image": 1, "empty_caption": 1}, "path": path}
+
+
+def reference_images(pairs, size):
+    """The evaluation pipeline's images for `pairs`: PNG decode, centre
+    crop, normalise (the pipeline's own ops, on PIL's pixels)."""
+    import tensorflow as tf
+
+    from keras_clip.data import images as image_ops
+
+    result = []
+    for index, _ in pairs:
+        pixels = np.asarray(Image.open(io.BytesIO(png(index))).convert("RGB"))
+        cropped = image_ops.center_crop(tf.constant(pixels), size)
+        result.append(image_ops.normalize(cropped).numpy())
+    return np.stack(result)
