@@ -112,23 +112,27 @@ def write_sources(folder, shard_size):
 
 
 def pipeline_rates(sources, tokenizer, args):
-    """{name: median images/s}: rounds that time every source once."""
+    """{name: median images/s}: rounds that time every source once, each on
+    a fresh iterator (one warm-up batch, then `--batches` batches), so that
+    no source's prefetching runs while another is timed."""
     from keras_clip import data
 
-    iterators = {}
-    for name, source in sources.items():
-        dataset = data.image_text_dataset(
+    datasets = {
+        name: data.image_text_dataset(
             source, tokenizer, 224, args.batch, seed=0, horizontal_flip=True
         ).repeat()
-        iterators[name] = iter(dataset)
-        next(iterators[name])
+        for name, source in sources.items()
+    }
     rates = {name: [] for name in sources}
     for _ in range(args.repeats):
-        for name, iterator in iterators.items():
+        for name, dataset in datasets.items():
+            iterator = iter(dataset)
+            next(iterator)
             start = time.perf_counter()
             for _ in range(args.batches):
                 next(iterator)
             rates[name].append(args.batches * args.batch / (time.perf_counter() - start))
+            del iterator
     return {name: statistics.median(values) for name, values in rates.items()}, rates
 
 
@@ -163,7 +167,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--batches", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokenizer", choices=("wordpiece", "clip_bpe"), default="wordpiece")
     parser.add_argument("--architecture", default="ViT-B-32")
