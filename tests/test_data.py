@@ -16,9 +16,10 @@ from tests import image_folders
 
 IMAGE_SIZE = 32
 # tf.data and the image ops are TensorFlow code whatever the Keras backend:
-# tests of the pipeline alone run once, in the TensorFlow run of the suite;
+# tests of the pipeline alone run once, in the PyTorch run of the suite (the
+# shortest lane);
 # tests that feed a model run on every backend.
-PIPELINE_ONLY = pytest.mark.backend("tensorflow")
+PIPELINE_ONLY = pytest.mark.backend("torch")
 
 
 @pytest.fixture(scope="module")
