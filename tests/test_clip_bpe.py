@@ -146,6 +146,19 @@ def test_runs_in_tf_data_and_saved_model_and_round_trips(merges_path, tmp_path):
     np.testing.assert_array_equal(loaded(texts), eager)
 
 
+def test_openai_files_first_line_is_skipped(merges_path, tmp_path):
+    """OpenAI's and open_clip's bpe_simple_vocab_16e6.txt.gz starts with
+    '"bpe_simple_vocab_16e6.txt#version: 0.2', not "#version: 0.2"."""
+    shipped = tmp_path / "bpe_simple_vocab_16e6.txt.gz"
+    with gzip.open(shipped, "wt", encoding="utf-8") as f:
+        f.write('"bpe_simple_vocab_16e6.txt#version: 0.2\n' + "\n".join(MERGES) + "\n")
+    ours = keras_clip.Tokenizer.from_clip_bpe(str(shipped))
+    reference = keras_clip.Tokenizer.from_clip_bpe(merges_path)
+    assert ours.merges == reference.merges
+    texts = [text for text in TRICKY if text.strip()]
+    np.testing.assert_array_equal(ours(texts), reference(texts))
+
+
 def test_bad_merges_raise_clear_errors(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("#version: 0.2\nt h\nthree symbols here\n")

@@ -52,12 +52,15 @@ def byte_symbols():
 
 
 def read_merges(path, num_merges=None):
-    """Merge rules ("a b" lines after a "#version" header) from a file:
+    """Merge rules ("a b" lines after a "...#version..." header) from a file:
     the first `num_merges`, or all when None."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         lines = f.read().split("\n")
-    if lines and lines[0].startswith("#version"):
+    # The header: "#version: 0.2" in Hugging Face's merges.txt, but
+    # '"bpe_simple_vocab_16e6.txt#version: 0.2' in the file OpenAI and
+    # open_clip ship (their loaders skip the first line unread).
+    if lines and "#version" in lines[0]:
         lines = lines[1:]
     merges = [tuple(line.split()) for line in lines if line.strip()]
     bad = [i for i, merge in enumerate(merges) if len(merge) != 2]
