@@ -330,3 +330,20 @@ def test_an_epoch_of_num_samples_and_resampled_shards(shards, tokenizer):
         data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 8, training=False, resampled=True)
     with pytest.raises(ValueError, match="num_samples=4 needs"):
         data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 8, num_samples=4)
+
+
+@PIPELINE_ONLY
+def test_workers_read_disjoint_shards_that_cover_the_source(shards, tokenizer):
+    folder, expected = shards
+    seen = []
+    for context in (tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0), (1, 2)):
+        dataset = data.image_text_dataset(
+            folder, tokenizer, IMAGE_SIZE, 4, training=False, input_context=context
+        )
+        seen.append([tuple(row) for row in _collect(dataset)[1]])
+    # Shards 0 and 2 (20 + 20 pairs) for worker 0; 1 and 3 (20 + 12) for worker 1.
+    assert [len(s) for s in seen] == [40, 32]
+    everything = [tuple(row) for row in np.asarray(tokenizer([t for _, t in expected["pairs"]]))]
+    assert sorted(seen[0] + seen[1]) == sorted(everything)
+    with pytest.raises(ValueError, match="worker 4 of 5 needs .* at least 5 shards"):
+        data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 4, input_context=(4, 5))

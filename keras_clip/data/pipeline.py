@@ -1,5 +1,6 @@
 """`image_text_dataset`: image-caption sources -> batches ready for `fit`."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -41,6 +42,7 @@ def image_text_dataset(
     with_image_index=False,
     num_samples=None,
     resampled=False,
+    input_context=None,
 ):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
 
@@ -87,6 +89,13 @@ def image_text_dataset(
         resampled: bool (training on shards only): each pass draws its
             shards with replacement (open_clip's `--dataset-resampled`);
             use with `num_samples`.
+        input_context: for multi-worker or multi-host training on shards:
+            a `tf.distribute.InputContext` (from
+            `strategy.distribute_datasets_from_function`) or a tuple
+            `(index, count)` (e.g. `(jax.process_index(),
+            jax.process_count())`). This reader then takes every count-th
+            shard starting at index, so that workers read disjoint shards;
+            it needs at least `count` shards.
 
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
@@ -133,6 +142,8 @@ def image_text_dataset(
             f"than batch_size={batch_size}: a training dataset drops "
             "partial batches, so it would be empty."
         )
+    if input_context is not None:
+        examples = _worker_shards(examples, input_context)
     if resampled and not (training and examples.kind in SHARD_KINDS):
         raise ValueError("resampled=True draws shards: it needs a shard source and training.")
     report = DataReport(examples.skipped, examples.origin)
@@ -207,6 +218,30 @@ def image_text_dataset(
     dataset.report = report
     dataset.epoch = epoch
     return dataset
+
+
+def _worker_shards(examples, input_context):
+    """This worker's shards: every count-th, starting at its index."""
+    if isinstance(input_context, tuple):
+        index, count = input_context
+    else:
+        index, count = input_context.input_pipeline_id, input_context.num_input_pipelines
+    if examples.kind not in SHARD_KINDS:
+        raise ValueError(
+            "input_context splits shards between workers: it needs a shard source, "
+            f"not {examples.origin!r} ({examples.kind})."
+        )
+    if not 0 <= index < count or len(examples.images) < count:
+        raise ValueError(
+            f"input_context: worker {index} of {count} needs 0 <= index < count and at "
+            f"least {count} shards; {examples.origin!r} has {len(examples.images)}."
+        )
+    return dataclasses.replace(
+        examples,
+        images=examples.images[index::count],
+        origin=f"{examples.origin} (worker {index} of {count})",
+        _record_count=None,
+    )
 
 
 def _check_range(name, value, low, high):
