@@ -172,13 +172,12 @@ def read_tar_shard(path, caption="txt", image_extensions=IMAGE_EXTENSIONS):
         ),
         "captions": captions,
     }
-    has_image = tf.math.unsorted_segment_max(
-        tf.cast(_is_any(extensions, image_extensions), tf.int32), group, groups
-    )
+    # Outside truncated samples no member is cut, so `image` and `text`
+    # (first uncut members) tell what each sample has.
     counts = tf.stack(
         [
-            tf.reduce_sum(tf.cast((has_image <= 0) & ~truncated, tf.int64)),
-            tf.reduce_sum(tf.cast((has_image > 0) & (text < 0) & ~truncated, tf.int64)),
+            tf.reduce_sum(tf.cast((image < 0) & ~truncated, tf.int64)),
+            tf.reduce_sum(tf.cast((image >= 0) & (text < 0) & ~truncated, tf.int64)),
             tf.reduce_sum(tf.cast(truncated, tf.int64)) + tf.cast(members["broken"], tf.int64),
         ]
     )
