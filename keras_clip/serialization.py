@@ -3,12 +3,46 @@
 import keras
 
 
+def keep_config(owner, arguments):
+    """Keeps the constructor arguments that `owner.CONFIG_ATTRIBUTES` names
+    as attributes of the same names, for `config_attributes` to return.
+
+    Args:
+        owner: the layer or model being constructed.
+        arguments: a dict holding at least those names, usually the
+            constructor's `locals()` once its arguments are validated.
+
+    Example:
+    ```python
+    class Tower(keras.Model):
+        CONFIG_ATTRIBUTES = ("width", "num_layers")
+
+        def __init__(self, width, num_layers, **kwargs):
+            super().__init__(**kwargs)
+            keep_config(self, locals())
+
+        def get_config(self):
+            return base_model_config(self)
+    ```
+    """
+    for name in owner.CONFIG_ATTRIBUTES:
+        setattr(owner, name, arguments[name])
+
+
+def config_attributes(owner):
+    """`{name: value}` of the attributes `owner.CONFIG_ATTRIBUTES` names
+    (none when the class lists none)."""
+    return {name: getattr(owner, name) for name in getattr(owner, "CONFIG_ATTRIBUTES", ())}
+
+
 def base_model_config(model):
-    """The constructor arguments every keras.Model takes: name, trainable, dtype."""
+    """A model's config: the constructor arguments every keras.Model takes
+    (name, trainable, dtype), then its `config_attributes`."""
     return {
         "name": model.name,
         "trainable": model.trainable,
         "dtype": keras.dtype_policies.serialize(model.dtype_policy),
+        **config_attributes(model),
     }
 
 

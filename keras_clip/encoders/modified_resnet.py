@@ -128,6 +128,9 @@ class ModifiedResNet(keras.Model):
     ```
     """
 
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = ("stage_blocks", "width", "num_heads", "image_size", "output_dim")
+
     def __init__(
         self,
         stage_blocks=(3, 4, 6, 3),
@@ -138,21 +141,19 @@ class ModifiedResNet(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        stage_blocks = tuple(stage_blocks)
-        if len(stage_blocks) != 4:
-            raise ValueError(f"stage_blocks must list 4 stages, got {stage_blocks}.")
+        self.stage_blocks = tuple(stage_blocks)
+        if len(self.stage_blocks) != 4:
+            raise ValueError(f"stage_blocks must list 4 stages, got {self.stage_blocks}.")
+        self.num_heads = num_heads or max(1, width * 32 // 64)
         check_positive_ints(
             width=width,
             image_size=image_size,
-            **{f"stage_blocks[{i}]": n for i, n in enumerate(stage_blocks)},
+            num_heads=self.num_heads,
+            **{f"stage_blocks[{i}]": n for i, n in enumerate(self.stage_blocks)},
         )
         if image_size % 32:
             raise ValueError(f"image_size={image_size} is not a multiple of 32.")
-        num_heads = num_heads or max(1, width * 32 // 64)
-        check_positive_ints(num_heads=num_heads)
-        self.stage_blocks = stage_blocks
         self.width = width
-        self.num_heads = num_heads
         self.image_size = image_size
         self.output_dim = output_dim
 
@@ -169,7 +170,7 @@ class ModifiedResNet(keras.Model):
             + [keras.layers.AveragePooling2D(2, dtype=policy)]
         )
         self.stages = []
-        for index, blocks in enumerate(stage_blocks):
+        for index, blocks in enumerate(self.stage_blocks):
             planes = width * 2**index
             stride = 1 if index == 0 else 2
             self.stages += [
@@ -179,7 +180,7 @@ class ModifiedResNet(keras.Model):
                 for i in range(blocks)
             ]
         self.attention_pool = AttentionPool2D(
-            image_size // 32, num_heads, output_dim, dtype=policy, name="attnpool"
+            image_size // 32, self.num_heads, output_dim, dtype=policy, name="attnpool"
         )
 
     def build(self, input_shape):
@@ -200,11 +201,4 @@ class ModifiedResNet(keras.Model):
         return (input_shape[0], self.output_dim or self.width * 32)
 
     def get_config(self):
-        return {
-            **base_model_config(self),
-            "stage_blocks": self.stage_blocks,
-            "width": self.width,
-            "num_heads": self.num_heads,
-            "image_size": self.image_size,
-            "output_dim": self.output_dim,
-        }
+        return base_model_config(self)

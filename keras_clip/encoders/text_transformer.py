@@ -8,6 +8,7 @@ from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import TransformerBlock
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
+from keras_clip.serialization import keep_config
 from keras_clip.validation import check_token_ids
 from keras_clip.validation import check_transformer_shape
 
@@ -47,6 +48,18 @@ class TextTransformer(ExplicitSignatures, keras.Model):
     ```
     """
 
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "vocabulary_size",
+        "context_length",
+        "width",
+        "num_layers",
+        "num_heads",
+        "end_token_id",
+        "mlp_ratio",
+        "activation",
+    )
+
     def __init__(
         self,
         vocabulary_size,
@@ -71,14 +84,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
             raise ValueError(
                 f"end_token_id={end_token_id} is outside the vocabulary [0, {vocabulary_size})."
             )
-        self.vocabulary_size = vocabulary_size
-        self.context_length = context_length
-        self.width = width
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.end_token_id = end_token_id
-        self.mlp_ratio = mlp_ratio
-        self.activation = activation
+        keep_config(self, locals())
 
         # === Layers ===
         policy = self.dtype_policy
@@ -131,14 +137,4 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         return (input_shape[0], self.width)
 
     def get_config(self):
-        return {
-            **base_model_config(self),
-            "vocabulary_size": self.vocabulary_size,
-            "context_length": self.context_length,
-            "width": self.width,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "end_token_id": self.end_token_id,
-            "mlp_ratio": self.mlp_ratio,
-            "activation": self.activation,
-        }
+        return base_model_config(self)

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_clip.layers.transformer_block import TransformerBlock
 from keras_clip.serialization import base_model_config
+from keras_clip.serialization import keep_config
 from keras_clip.validation import check_images
 from keras_clip.validation import check_transformer_shape
 
@@ -41,6 +42,17 @@ class VisionTransformer(keras.Model):
     ```
     """
 
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "image_size",
+        "patch_size",
+        "width",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "activation",
+    )
+
     def __init__(
         self,
         image_size,
@@ -60,13 +72,7 @@ class VisionTransformer(keras.Model):
             raise ValueError(
                 f"image_size={image_size} is not a multiple of patch_size={patch_size}."
             )
-        self.image_size = image_size
-        self.patch_size = patch_size
-        self.width = width
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.mlp_ratio = mlp_ratio
-        self.activation = activation
+        keep_config(self, locals())
         self.grid_size = image_size // patch_size
 
         # === Layers ===
@@ -119,13 +125,4 @@ class VisionTransformer(keras.Model):
         return (input_shape[0], self.width)
 
     def get_config(self):
-        return {
-            **base_model_config(self),
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "width": self.width,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "mlp_ratio": self.mlp_ratio,
-            "activation": self.activation,
-        }
+        return base_model_config(self)

@@ -15,16 +15,14 @@ _TINY_TEXT = dict(
 
 
 def _vit(image_size, patch_size, width, layers, heads, embed_dim, **text):
-    return dict(
-        vision="vit",
-        image_size=image_size,
-        patch_size=patch_size,
-        vision_width=width,
-        vision_layers=layers,
-        vision_heads=heads,
-        embed_dim=embed_dim,
-        **{**_OPENAI_TEXT, **text},
-    )
+    vision = {
+        "image_size": image_size,
+        "patch_size": patch_size,
+        "vision_width": width,
+        "vision_layers": layers,
+        "vision_heads": heads,
+    }
+    return {"vision": "vit", **vision, "embed_dim": embed_dim, **_OPENAI_TEXT, **text}
 
 
 def _resnet(stage_blocks, width, image_size, embed_dim, **text):

@@ -16,6 +16,7 @@ from keras_clip.objectives.functional import l2_normalize
 from keras_clip.preprocessing import image_constants
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
+from keras_clip.serialization import keep_config
 from keras_clip.validation import check_images
 from keras_clip.validation import check_model_inputs
 from keras_clip.validation import check_no_targets
@@ -94,6 +95,17 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
     ```
     """
 
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "embed_dim",
+        "projection",
+        "image_pooling",
+        "text_pooling",
+        "end_token_id",
+        "project_image",
+        "micro_batches",
+    )
+
     def __init__(
         self,
         image_encoder,
@@ -117,13 +129,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         towers.check_pooling(image_pooling, text_pooling)
         if end_token_id is None:
             end_token_id = getattr(text_encoder, "end_token_id", None)
-        self.embed_dim = embed_dim
-        self.projection = projection
-        self.image_pooling = image_pooling
-        self.text_pooling = text_pooling
-        self.end_token_id = end_token_id
-        self.project_image = project_image
-        self.micro_batches = micro_batches
+        keep_config(self, locals())
         self.image_mean, self.image_std = image_constants(image_mean, image_std)
 
         # === Layers ===
@@ -302,14 +308,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
             **base_model_config(self),
             "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
-            "embed_dim": self.embed_dim,
             "objective": keras.saving.serialize_keras_object(self.objective),
-            "projection": self.projection,
-            "image_pooling": self.image_pooling,
-            "text_pooling": self.text_pooling,
-            "end_token_id": self.end_token_id,
-            "project_image": self.project_image,
-            "micro_batches": self.micro_batches,
             "image_mean": list(self.image_mean),
             "image_std": list(self.image_std),
         }

@@ -8,6 +8,8 @@ from keras_clip.objectives import functional
 from keras_clip.objectives.base import ContrastiveObjective
 from keras_clip.objectives.base import check_positive
 from keras_clip.objectives.prior import PriorDiscriminator
+from keras_clip.serialization import config_attributes
+from keras_clip.serialization import keep_config
 
 CRITICS = ("dot", "projection")
 
@@ -54,6 +56,16 @@ class JSDLoss(ContrastiveObjective):
     """
 
     mutual_information_estimator = "jsd"
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "critic",
+        "projection_dim",
+        "symmetric",
+        "prior_weight",
+        "temperature",
+        "learnable_temperature",
+        "max_logit_scale",
+    )
 
     def __init__(
         self,
@@ -75,13 +87,7 @@ class JSDLoss(ContrastiveObjective):
         )
         if prior_weight < 0:
             raise ValueError(f"prior_weight must be >= 0, got {prior_weight}.")
-        self.critic = critic
-        self.projection_dim = projection_dim
-        self.symmetric = symmetric
-        self.prior_weight = prior_weight
-        self.temperature = temperature
-        self.learnable_temperature = learnable_temperature
-        self.max_logit_scale = max_logit_scale
+        keep_config(self, locals())
 
     def build(self, input_shape):
         dim = input_shape[-1]
@@ -138,16 +144,4 @@ class JSDLoss(ContrastiveObjective):
         return loss, logits
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "critic": self.critic,
-                "projection_dim": self.projection_dim,
-                "symmetric": self.symmetric,
-                "prior_weight": self.prior_weight,
-                "temperature": self.temperature,
-                "learnable_temperature": self.learnable_temperature,
-                "max_logit_scale": self.max_logit_scale,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_attributes(self)}

@@ -134,40 +134,51 @@ def to_open_clip_config(shape):
     }
 
 
+# (config.json section, Hugging Face field, keras-clip shape field, the
+# default Hugging Face's CLIPConfig uses when the field is absent).
+_HUGGINGFACE_FIELDS = (
+    ("vision_config", "image_size", "image_size", 224),
+    ("vision_config", "patch_size", "patch_size", 32),
+    ("vision_config", "hidden_size", "vision_width", 768),
+    ("vision_config", "num_hidden_layers", "vision_layers", 12),
+    ("vision_config", "num_attention_heads", "vision_heads", 12),
+    ("text_config", "vocab_size", "vocabulary_size", 49408),
+    ("text_config", "max_position_embeddings", "context_length", 77),
+    ("text_config", "hidden_size", "text_width", 512),
+    ("text_config", "num_hidden_layers", "text_layers", 12),
+    ("text_config", "num_attention_heads", "text_heads", 8),
+)
+# Per tower: keras-clip's prefix and Hugging Face's default intermediate_size.
+_HUGGINGFACE_TOWERS = {"vision_config": ("vision", 3072), "text_config": ("text", 2048)}
+
+
 def from_huggingface_config(config):
     """Shape fields from a Hugging Face `CLIPConfig` (config.json as a dict)."""
-    vision, text = config.get("vision_config", {}), config.get("text_config", {})
+    sections = {name: config.get(name, {}) for name in _HUGGINGFACE_TOWERS}
     if config.get("model_type", "clip") != "clip":
         raise ValueError(
             f"config.json describes a {config['model_type']!r} model, not a CLIPModel."
         )
-    activations = {vision.get("hidden_act", "quick_gelu"), text.get("hidden_act", "quick_gelu")}
+    activations = {side.get("hidden_act", "quick_gelu") for side in sections.values()}
     if len(activations) > 1 or not activations <= {"quick_gelu", "gelu"}:
         raise ValueError(
             f"Unsupported hidden_act {sorted(activations)}: keras-clip builds "
             "'quick_gelu' or 'gelu' towers, the same in both."
         )
-    for side in (vision, text):
-        if side.get("layer_norm_eps", 1e-5) != 1e-5:
-            raise ValueError("Only layer_norm_eps=1e-5 (CLIP's) is supported.")
-    eos = text.get("eos_token_id", 2)
-    vision_width = vision.get("hidden_size", 768)
-    text_width = text.get("hidden_size", 512)
+    if any(side.get("layer_norm_eps", 1e-5) != 1e-5 for side in sections.values()):
+        raise ValueError("Only layer_norm_eps=1e-5 (CLIP's) is supported.")
+    shape = {
+        ours: sections[section].get(theirs, default)
+        for section, theirs, ours, default in _HUGGINGFACE_FIELDS
+    }
+    for section, (prefix, intermediate_size) in _HUGGINGFACE_TOWERS.items():
+        hidden = sections[section].get("intermediate_size", intermediate_size)
+        shape[f"{prefix}_mlp_ratio"] = hidden / shape[f"{prefix}_width"]
+    eos = sections["text_config"].get("eos_token_id", 2)
     return dict(
         vision="vit",
-        image_size=vision.get("image_size", 224),
-        patch_size=vision.get("patch_size", 32),
-        vision_width=vision_width,
-        vision_layers=vision.get("num_hidden_layers", 12),
-        vision_heads=vision.get("num_attention_heads", 12),
-        vision_mlp_ratio=vision.get("intermediate_size", 3072) / vision_width,
         embed_dim=config.get("projection_dim", 512),
-        vocabulary_size=text.get("vocab_size", 49408),
-        context_length=text.get("max_position_embeddings", 77),
-        text_width=text_width,
-        text_layers=text.get("num_hidden_layers", 12),
-        text_heads=text.get("num_attention_heads", 8),
-        text_mlp_ratio=text.get("intermediate_size", 2048) / text_width,
+        **shape,
         # Hugging Face pools at the largest id when eos_token_id is the
         # legacy 2 (OpenAI's end-of-text is the largest id): so does None.
         end_token_id=None if eos == 2 else eos,
@@ -177,38 +188,26 @@ def from_huggingface_config(config):
 
 def to_huggingface_config(shape, logit_scale_init=2.6592):
     """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
+    sections = {}
+    for section, (prefix, _) in _HUGGINGFACE_TOWERS.items():
+        width = shape[f"{prefix}_width"]
+        sections[section] = {
+            "intermediate_size": round(width * shape.get(f"{prefix}_mlp_ratio", 4.0)),
+            "hidden_act": shape.get("activation", "quick_gelu"),
+            "layer_norm_eps": 1e-5,
+            "projection_dim": shape["embed_dim"],
+        }
+    for section, theirs, ours, _ in _HUGGINGFACE_FIELDS:
+        sections[section][theirs] = shape[ours]
     end_token = shape.get("end_token_id")
-    text = {
-        "vocab_size": shape["vocabulary_size"],
-        "hidden_size": shape["text_width"],
-        "intermediate_size": round(shape["text_width"] * shape.get("text_mlp_ratio", 4.0)),
-        "num_hidden_layers": shape["text_layers"],
-        "num_attention_heads": shape["text_heads"],
-        "max_position_embeddings": shape["context_length"],
-        "hidden_act": shape.get("activation", "quick_gelu"),
-        "layer_norm_eps": 1e-5,
-        "projection_dim": shape["embed_dim"],
-        "eos_token_id": 2 if end_token is None else end_token,
-    }
-    vision = {
-        "hidden_size": shape["vision_width"],
-        "intermediate_size": round(shape["vision_width"] * shape.get("vision_mlp_ratio", 4.0)),
-        "num_hidden_layers": shape["vision_layers"],
-        "num_attention_heads": shape["vision_heads"],
-        "num_channels": 3,
-        "image_size": shape["image_size"],
-        "patch_size": shape["patch_size"],
-        "hidden_act": shape.get("activation", "quick_gelu"),
-        "layer_norm_eps": 1e-5,
-        "projection_dim": shape["embed_dim"],
-    }
+    sections["text_config"]["eos_token_id"] = 2 if end_token is None else end_token
+    sections["vision_config"]["num_channels"] = 3
     return {
         "architectures": ["CLIPModel"],
         "model_type": "clip",
         "projection_dim": shape["embed_dim"],
         "logit_scale_init_value": logit_scale_init,
-        "text_config": text,
-        "vision_config": vision,
+        **sections,
     }
 
 
