@@ -10,6 +10,7 @@ first use: `keras_clip.Tokenizer`, `keras_clip.data`, `keras_clip.export`,
 import importlib
 
 from keras_clip import callbacks
+from keras_clip import checkpoints
 from keras_clip import encoders
 from keras_clip import evaluation
 from keras_clip import layers

@@ -87,28 +87,36 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=Tr
     model.compile(optimizer=default_optimizer(schedule, weight_decay=weight_decay), jit_compile=jit)
 
 
-def training_callbacks(train, validation=None, checkpoint_dir=None, tensorboard=None):
+def training_callbacks(
+    train, validation=None, checkpoint_dir=None, tensorboard=None, save_every_steps=None
+):
     """The callbacks of a training run.
 
     Args:
         train, validation: datasets from `data.image_text_dataset` (their
             skipped examples are reported each epoch), or None.
         checkpoint_dir: str or None. Keeps `last.keras` (each epoch),
-            `best.keras` (lowest val_loss, with validation data) and a
-            `backup/` that resumes an interrupted run where it stopped.
+            `best.keras` (lowest val_loss, with validation data) and, in
+            `steps/`, a `checkpoints.StepCheckpoint` from which
+            `run_fit` resumes an interrupted run where it stopped.
         tensorboard: str or None, a TensorBoard log directory.
+        save_every_steps: int or None: the step checkpoint's frequency
+            (None: each epoch's end only).
 
     Returns:
         list of callbacks; the first one or two are the `DataReportCallback`s.
     """
     from keras_clip.callbacks import StopOnNonFiniteLoss
+    from keras_clip.checkpoints import StepCheckpoint
     from keras_clip.data import DataReportCallback
 
     callbacks = [DataReportCallback(d) for d in (train, validation) if d is not None]
     callbacks.append(StopOnNonFiniteLoss())
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
-        callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(checkpoint_dir, "backup")))
+        callbacks.append(
+            StepCheckpoint(os.path.join(checkpoint_dir, "steps"), every_steps=save_every_steps)
+        )
         callbacks.append(
             keras.callbacks.ModelCheckpoint(os.path.join(checkpoint_dir, "last.keras"))
         )
@@ -120,6 +128,8 @@ def training_callbacks(train, validation=None, checkpoint_dir=None, tensorboard=
                     save_best_only=True,
                 )
             )
+    elif save_every_steps:
+        raise ValueError("Saving every few steps needs a checkpoint directory.")
     if tensorboard:
         try:
             import tensorboard as _  # noqa: F401
@@ -130,6 +140,19 @@ def training_callbacks(train, validation=None, checkpoint_dir=None, tensorboard=
             ) from None
         callbacks.append(keras.callbacks.TensorBoard(tensorboard))
     return callbacks
+
+
+def run_fit(model, train, epochs, callbacks, **fit_arguments):
+    """`model.fit(train, epochs=epochs, callbacks=callbacks, ...)`, resumed
+    from the `StepCheckpoint` among `callbacks` when there is one (see
+    `checkpoints.fit_resumable`)."""
+    from keras_clip.checkpoints import StepCheckpoint
+    from keras_clip.checkpoints import fit_resumable
+
+    checkpoint = next((c for c in callbacks if isinstance(c, StepCheckpoint)), None)
+    if checkpoint is None:
+        return model.fit(train, epochs=epochs, callbacks=callbacks, **fit_arguments)
+    return fit_resumable(model, train, epochs, checkpoint, callbacks, **fit_arguments)
 
 
 def train_on_shapes(

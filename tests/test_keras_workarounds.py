@@ -1,6 +1,6 @@
 """The Keras 3.15 bugs that `keras_clip.keras_workarounds` works around are
 still there (each test fails once Keras fixes its bug: then drop the
-workaround), and the workarounds give the right answer. The two
+workaround), and the workarounds give the right answer. The other two
 multi-worker bugs are checked inside the two-process test in
 test_distributed.py."""
 
@@ -42,3 +42,46 @@ def test_full_batches_only_reports_the_true_loss():
     batches = full_batches_only(dataset, 8, "x").map(lambda b: (b["x"], b["y"]))
     assert [len(x) for x, _ in batches] == [8, 8]
     assert _constant_loss_model().evaluate(batches, verbose=0) == pytest.approx(1.0)
+
+
+def _steps_and_weight_change(model):
+    """(optimizer steps, largest weight change) over one epoch of 2 batches."""
+    import tensorflow as tf
+
+    model.compile(optimizer=keras_optimizer(), loss="mse", jit_compile=False)
+    pairs = (np.ones((4, 2), "float32"), np.ones((4, 1), "float32"))
+    dataset = tf.data.Dataset.from_tensor_slices(pairs).batch(2).filter(lambda x, y: True)
+    model.fit(dataset, epochs=1, verbose=0)  # builds; one epoch
+    before = [w.copy() for w in model.get_weights()]
+    # A batch of zeros: zero gradients, so only weight decay moves weights.
+    zeros = tf.data.Dataset.from_tensors((np.zeros((0, 2), "float32"), np.zeros((0, 1), "float32")))
+    model.fit(zeros.filter(lambda x, y: False), epochs=1, verbose=0)
+    change = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), before))
+    return int(model.optimizer.iterations.numpy()), change
+
+
+def keras_optimizer():
+    import keras
+
+    return keras.optimizers.AdamW(0.1, weight_decay=0.5)
+
+
+def test_keras_takes_a_phantom_optimizer_step_when_data_runs_out():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    steps, change = _steps_and_weight_change(model)
+    # 2 real steps + one phantom per epoch; the empty epoch decays weights.
+    assert steps == 4 and change > 0
+
+
+def test_ordering_the_step_after_its_batch_stops_the_phantom_step():
+    import keras
+
+    from keras_clip.keras_workarounds import DistributedBuild
+
+    class Model(DistributedBuild, keras.Sequential):
+        pass
+
+    steps, change = _steps_and_weight_change(Model([keras.Input((2,)), keras.layers.Dense(1)]))
+    assert steps == 2 and change == 0.0

@@ -81,7 +81,14 @@ def add_parser(subparsers):
     parser.add_argument(
         "--checkpoint-dir",
         help="Keep last.keras (each epoch), best.keras (lowest val_loss) "
-        "and a backup that resumes an interrupted run.",
+        "and step checkpoints (steps/) from which the same command resumes an "
+        "interrupted run at its last saved step.",
+    )
+    parser.add_argument(
+        "--save-every-steps",
+        type=int,
+        help="With --checkpoint-dir: save the training state every this many steps "
+        "(default: at each epoch's end).",
     )
     parser.add_argument("--tensorboard", help="TensorBoard log directory.")
     parser.add_argument("--seed", type=int, default=0)
@@ -112,6 +119,7 @@ def run(args):
     from keras_clip.models.architectures import architecture_config
     from keras_clip.training import build_model
     from keras_clip.training import compile_for_training
+    from keras_clip.training import run_fit
     from keras_clip.training import training_callbacks
 
     for name in ("batch_size", "epochs", "vocabulary_size", "context_length", "micro_batches"):
@@ -174,13 +182,11 @@ def run(args):
         f"steps per epoch",
         flush=True,
     )
-    callbacks = training_callbacks(train, validation, args.checkpoint_dir, args.tensorboard)
-    history = model.fit(
-        train,
-        epochs=args.epochs,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=verbosity(args),
+    callbacks = training_callbacks(
+        train, validation, args.checkpoint_dir, args.tensorboard, args.save_every_steps
+    )
+    history = run_fit(
+        model, train, args.epochs, callbacks, validation_data=validation, verbose=verbosity(args)
     )
     save_model_dir(model, tokenizer, args.output)
     report = {

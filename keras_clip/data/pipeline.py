@@ -150,7 +150,7 @@ def image_text_dataset(
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     # The epoch each pass draws its order and augmentations from: advanced
     # by every new pass, and set by DataReportCallback at each epoch's start,
-    # so a run resumed at epoch k (BackupAndRestore) sees epoch k's data.
+    # so a run resumed at epoch k (fit_resumable) sees epoch k's data.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
     if examples.kind == "tfrecord":
         dataset = shards.read_shards(

@@ -106,8 +106,8 @@ class DataReportCallback(keras.callbacks.Callback):
 
     At each epoch's start it also tells the datasets which epoch it is, so
     that their shuffling and augmentation follow the epoch number: a run
-    resumed by `keras.callbacks.BackupAndRestore` at epoch k then sees the
-    same data as an uninterrupted run.
+    resumed at epoch k (by `checkpoints.fit_resumable` or Keras'
+    `BackupAndRestore`) sees the same data as an uninterrupted run.
 
     Each epoch's counts are kept in `history` (a list of dicts, one per
     epoch, keyed by reason; with several datasets, by origin first).
