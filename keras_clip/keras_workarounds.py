@@ -40,13 +40,13 @@ class DistributedBuild:
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
-    def train_step(self, data):
+    def train_step(self, *args, **kwargs):
         if keras.backend.backend() != "tensorflow":
-            return logs_for_multi_worker(super().train_step(data))
+            return super().train_step(*args, **kwargs)  # JAX: (state, data)
         import tensorflow as tf
 
-        with tf.control_dependencies(tf.nest.flatten(data)):
-            return logs_for_multi_worker(super().train_step(data))
+        with tf.control_dependencies(tf.nest.flatten(args[0])):
+            return logs_for_multi_worker(super().train_step(*args, **kwargs))
 
     def test_step(self, *args, **kwargs):
         return logs_for_multi_worker(super().test_step(*args, **kwargs))

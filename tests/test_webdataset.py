@@ -221,6 +221,34 @@ def test_img2dataset_tfrecord_features_found_or_named(tmp_path, tokenizer):
 
 
 @PIPELINE_ONLY
+def test_img2dataset_parquet_rows_stream_by_row_group(tmp_path, tokenizer):
+    expected = webdataset_shards.build_img2dataset_parquet(str(tmp_path))
+    dataset = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 4, training=False)
+    _assert_exact_pairs(dataset, expected, tokenizer)
+    source = data.read_source(str(tmp_path / "{00000..00001}.parquet"))
+    assert source.kind == "parquet" and source.options["image_column"] == "jpg"
+    # Counts: img2dataset's stats say 17 successes (the uncaptioned row
+    # among them); without the stats, the two columns are read once.
+    assert source.num_images() == 17
+    for stats in tmp_path.glob("*_stats.json"):
+        stats.unlink()
+    assert data.read_source(str(tmp_path)).num_images() == len(expected["pairs"])
+    named = data.read_source(str(tmp_path), caption_column="url")
+    assert named.all_captions()[0] == "http://example.invalid/0.jpg"
+    with pytest.raises(ValueError, match=r"no caption column 'title'.*'key', 'txt'"):
+        data.read_source(str(tmp_path), caption_column="title")
+    # Training: every usable row once per epoch, in a shuffled shard order.
+    train = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 5, seed=1)
+    assert sum(len(batch["token_ids"]) for batch in train) == 15
+    # A shard cut short (no footer) is skipped and counted, the rest read.
+    with open(expected["paths"][1], "rb") as f:
+        (tmp_path / "00002.parquet").write_bytes(f.read()[:300])
+    dataset = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 4, training=False)
+    assert len(_collect(dataset)[1]) == len(expected["pairs"])
+    assert dataset.report.counts()["truncated"] == 1
+
+
+@PIPELINE_ONLY
 @pytest.mark.parametrize("output_format", ["webdataset", "tfrecord"])
 def test_write_shards_round_trips_every_valid_pair(shards, tmp_path, tokenizer, output_format):
     folder, expected = shards

@@ -184,6 +184,41 @@ def build_img2dataset_tfrecord(folder):
     return {"pairs": pairs, "counts": {"not_an_image": 1, "empty_caption": 1}, "path": path}
 
 
+def build_img2dataset_parquet(folder, with_stats=True):
+    """img2dataset's `parquet` output: shards 00000 and 00001.parquet,
+    columns "key", "txt", "url", "status" and "jpg" (PNG bytes here; null
+    where the download failed), in row groups of 4; one row without a
+    caption. Returns {"pairs", "counts", "paths"}."""
+    import pyarrow
+    import pyarrow.parquet as parquet
+
+    pairs, paths = [], []
+    counts = {"missing_image": 0, "missing_caption": 0}
+    for shard in range(2):
+        rows = {"key": [], "txt": [], "url": [], "status": [], "jpg": []}
+        for index in range(shard * 10, shard * 10 + 10):
+            failed, uncaptioned = index % 7 == 3, index == 12
+            rows["key"].append(f"{index:09d}")
+            rows["txt"].append(None if uncaptioned else caption(index))
+            rows["url"].append(f"http://example.invalid/{index}.jpg")
+            rows["status"].append("failed_to_download" if failed else "success")
+            rows["jpg"].append(None if failed else png(index))
+            if failed:
+                counts["missing_image"] += 1
+            elif uncaptioned:
+                counts["missing_caption"] += 1
+            else:
+                pairs.append((index, caption(index)))
+        path = os.path.join(folder, f"{shard:05d}.parquet")
+        parquet.write_table(pyarrow.table(rows), path, row_group_size=4)
+        paths.append(path)
+        if with_stats:
+            with open(os.path.join(folder, f"{shard:05d}_stats.json"), "w") as f:
+                successes = sum(status == "success" for status in rows["status"])
+                json.dump({"count": 10, "successes": successes}, f)
+    return {"pairs": pairs, "counts": counts, "paths": paths}
+
+
 def reference_images(pairs, size):
     """The evaluation pipeline's images for `pairs`: PNG decode, centre
     crop, normalise (the pipeline's own ops, on PIL's pixels)."""

@@ -5,6 +5,8 @@ works as a local path does.
 """
 
 import itertools
+import json
+import os
 import re
 
 import tensorflow as tf
@@ -70,3 +72,23 @@ def shard_paths(spec, suffix):
                 raise FileNotFoundError(f"No {suffix} shards at {pattern!r} (from {part!r}).")
             paths.extend(sorted(found))
     return paths
+
+
+def declared_size(path):
+    """A shard's sample count as its writer declared it: img2dataset's
+    `NNNNN_stats.json` ("successes") or open_clip's `sizes.json` beside
+    the shard; None when neither says."""
+    folder, name = os.path.split(path)
+    stats = os.path.join(folder, os.path.splitext(name)[0] + "_stats.json")
+    if tf.io.gfile.exists(stats):
+        with tf.io.gfile.GFile(stats) as f:
+            successes = json.load(f).get("successes")
+        if isinstance(successes, int):
+            return successes
+    sizes = os.path.join(folder, "sizes.json")
+    if tf.io.gfile.exists(sizes):
+        with tf.io.gfile.GFile(sizes) as f:
+            declared = json.load(f).get(name)
+        if isinstance(declared, int):
+            return declared
+    return None

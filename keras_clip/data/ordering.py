@@ -31,6 +31,34 @@ def epoch_permutation(size, seed, epoch, resampled=False):
     return tf.data.Dataset.from_tensors(0).flat_map(order)
 
 
+def shard_order(paths, seed, epoch, resampled=False):
+    """A dataset of (epoch, path): one training pass's shards, in the
+    order `epoch_permutation` draws."""
+    return epoch_permutation(len(paths), seed, epoch, resampled).map(
+        lambda pass_epoch, i: (pass_epoch, tf.gather(tf.constant(list(paths)), i))
+    )
+
+
+def shard_elements(paths, samples, training, seed, epoch, resampled=False, parallel=4):
+    """The elements of `samples(pass_epoch, path)` (a dataset of dicts)
+    over one pass's shards, each numbered in "index".
+
+    Training reads `parallel` shards at once (interleaved, deterministic),
+    in `shard_order`; evaluation reads them one after another, in order.
+    """
+    if training:
+        elements = shard_order(paths, seed, epoch, resampled).interleave(
+            samples,
+            cycle_length=min(len(paths), parallel),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        files = tf.data.Dataset.from_tensor_slices(list(paths))
+        elements = files.flat_map(lambda path: samples(tf.constant(0, tf.int64), path))
+    return elements.enumerate().map(lambda index, element: dict(element, index=index))
+
+
 def element_seeds(seed, epoch, position):
     """Three stateless seeds for one element of one epoch's pass (`epoch`:
     the pass's own epoch, carried by its elements)."""

@@ -7,8 +7,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_clip.data import images as image_ops
-from keras_clip.data import shards
-from keras_clip.data import tar_shards
 from keras_clip.data.ordering import element_seeds
 from keras_clip.data.ordering import epoch_permutation
 from keras_clip.data.report import DataReport
@@ -152,14 +150,8 @@ def image_text_dataset(
     # by every new pass, and set by DataReportCallback at each epoch's start,
     # so a run resumed at epoch k (fit_resumable) sees epoch k's data.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
-    if examples.kind == "tfrecord":
-        dataset = shards.read_shards(
-            examples.images, training, seed, epoch, resampled=resampled, **examples.options
-        )
-    elif examples.kind == "webdataset":
-        dataset = tar_shards.read_tar_shards(
-            examples.images, training, seed, epoch, report, resampled, **examples.options
-        )
+    if examples.kind in SHARD_KINDS:
+        dataset = examples.read_shards(training, seed, epoch, report, resampled)
     if examples.kind in SHARD_KINDS:
         if training:
             dataset = dataset.shuffle(

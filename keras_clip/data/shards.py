@@ -10,7 +10,7 @@ first record, or given.
 
 import tensorflow as tf
 
-from keras_clip.data.ordering import epoch_permutation
+from keras_clip.data.ordering import shard_order
 
 TFRECORD_SUFFIX = ".tfrecord"
 IMAGE_FEATURES = ("image", "jpg", "jpeg", "png", "webp")
@@ -74,9 +74,7 @@ def read_shards(
         }
 
     if training:
-        files = epoch_permutation(len(paths), seed, epoch, resampled).map(
-            lambda pass_epoch, i: (pass_epoch, tf.gather(tf.constant(list(paths)), i))
-        )
+        files = shard_order(paths, seed, epoch, resampled)
         records = files.interleave(
             lambda pass_epoch, path: tf.data.TFRecordDataset(path).map(
                 lambda record: (pass_epoch, record)
@@ -97,10 +95,3 @@ def count_records(paths):
     """The number of records in TFRecord files (one pass, nothing parsed)."""
     dataset = tf.data.TFRecordDataset(list(paths), num_parallel_reads=tf.data.AUTOTUNE)
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
-
-
-def read_captions(paths, **features):
-    """Every caption stored in the shards, as a list of str."""
-    captions = read_shards(paths, training=False, **features).map(lambda e: e["captions"])
-    captions = captions.unbatch()
-    return [c.decode("utf-8", errors="replace") for c in captions.as_numpy_iterator()]

@@ -12,6 +12,9 @@ A source is one of:
 - webdataset tar shards (img2dataset's and open_clip's format; see
   `keras_clip.data.tar_shards`): a folder of `*.tar` files, a glob, brace
   notation (`shards/{00000..00099}.tar`), several joined by "::", or a list;
+- img2dataset's parquet output (see `keras_clip.data.parquet_shards`):
+  `*.parquet` files with image bytes and captions in columns, named the
+  same ways as tar shards;
 - img2dataset's `files` output: a folder (searched recursively) of images,
   each beside a same-name `.txt` caption (`00000/000000001.jpg` and
   `00000/000000001.txt`).
@@ -32,16 +35,20 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_clip.data import parquet_shards
 from keras_clip.data import shards
 from keras_clip.data import tar_shards
 from keras_clip.data.locations import shard_paths
+from keras_clip.data.parquet_shards import PARQUET_SUFFIX
 from keras_clip.data.shards import TFRECORD_SUFFIX
 from keras_clip.data.tar_shards import TAR_SUFFIX
 
 CAPTION_FILES = ("captions.csv", "captions.jsonl")
 IMAGE_COLUMNS = ("file", "filename", "file_name", "image", "image_path", "path", "filepath")
 CAPTION_COLUMNS = ("caption", "captions", "text")
-SHARD_KINDS = ("tfrecord", "webdataset")
+# Shard kinds, by the file name suffix that tells them apart.
+SHARD_SUFFIXES = {"webdataset": TAR_SUFFIX, "parquet": PARQUET_SUFFIX, "tfrecord": TFRECORD_SUFFIX}
+SHARD_KINDS = tuple(SHARD_SUFFIXES)
 PAIRED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
@@ -51,7 +58,7 @@ class Examples:
 
     Attributes:
         kind: "files" (paths), "bytes" (encoded images), "pixels" (uint8
-            (N, H, W, 3)), "tfrecord" or "webdataset" (shard paths in
+            (N, H, W, 3)), or one of `SHARD_KINDS` (shard paths in
             `images`).
         images: list or array, one entry per image (per shard for shards).
         captions: list of lists of str, one list per image (None for shards).
@@ -79,17 +86,31 @@ class Examples:
         if self._record_count is None:
             if self.kind == "tfrecord":
                 self._record_count = shards.count_records(self.images)
-            else:
+            elif self.kind == "webdataset":
                 self._record_count = tar_shards.count_samples(self.images, **self.options)
+            else:
+                self._record_count = parquet_shards.count_samples(self.images, **self.options)
         return self._record_count
 
     def all_captions(self):
         """Every caption, as a flat list of str (e.g. to learn a vocabulary)."""
+        if self.kind not in SHARD_KINDS:
+            return [c for captions in self.captions for c in captions]
+        captions = self.read_shards(training=False).map(lambda e: e["captions"]).unbatch()
+        return [c.decode("utf-8", errors="replace") for c in captions.as_numpy_iterator()]
+
+    def read_shards(self, training, seed=0, epoch=None, report=None, resampled=False):
+        """Shards -> dataset of {"image", "captions", "index", "epoch"}, with
+        this source's reader (see `tar_shards.read_tar_shards`)."""
         if self.kind == "tfrecord":
-            return shards.read_captions(self.images, **self.options)
+            return shards.read_shards(
+                self.images, training, seed, epoch, resampled=resampled, **self.options
+            )
         if self.kind == "webdataset":
-            return tar_shards.read_captions(self.images, **self.options)
-        return [c for captions in self.captions for c in captions]
+            read = tar_shards.read_tar_shards
+        else:
+            read = parquet_shards.read_parquet_shards
+        return read(self.images, training, seed, epoch, report, resampled, **self.options)
 
 
 def read_source(source, image_column=None, caption_column=None):
@@ -127,14 +148,15 @@ def read_source(source, image_column=None, caption_column=None):
         if found:
             path = os.path.join(path, found[0])
         else:
-            for suffix in (TFRECORD_SUFFIX, TAR_SUFFIX):
+            for suffix in SHARD_SUFFIXES.values():
                 if tf.io.gfile.glob(os.path.join(path, f"*{suffix}")):
                     return _from_shard_spec(path, path, image_column, caption_column)
             if os.path.isdir(path):
                 return _from_paired_files(path)
             raise FileNotFoundError(
-                f"{path!r} has no captions.csv, captions.jsonl, *{TFRECORD_SUFFIX} or "
-                f"*{TAR_SUFFIX} shards."
+                f"{path!r} has no captions.csv, captions.jsonl, shards "
+                f"({', '.join('*' + suffix for suffix in SHARD_SUFFIXES.values())}) "
+                "or images with same-name .txt captions."
             )
     elif not os.path.isfile(path) and tf.io.gfile.exists(path) and _shard_kind([path]):
         return _from_shard_spec(path, path, image_column, caption_column)
@@ -148,23 +170,23 @@ def read_source(source, image_column=None, caption_column=None):
         return _from_shard_spec(path, path, image_column, caption_column)
     raise ValueError(
         f"Cannot tell what {path!r} holds: expected a .csv or .jsonl "
-        f"captions file, a {TFRECORD_SUFFIX} or a {TAR_SUFFIX} shard."
+        f"captions file, or a {', '.join(SHARD_SUFFIXES.values())} shard."
     )
 
 
 def _shard_kind(paths):
-    """ "tfrecord" or "webdataset" when every path is such a shard, else None."""
+    """The kind of shard (a key of `SHARD_SUFFIXES`) every path is, else None."""
     names = [os.path.basename(p) for p in paths]
-    if all(name.endswith(TAR_SUFFIX) for name in names):
-        return "webdataset"
-    if all(TFRECORD_SUFFIX in name for name in names):
-        return "tfrecord"
+    for kind, suffix in SHARD_SUFFIXES.items():
+        # TFRecord shard names may go on after the suffix (".tfrecord-00001").
+        if all(name.endswith(suffix) or (kind == "tfrecord" and suffix in name) for name in names):
+            return kind
     return None
 
 
 def _from_shard_spec(spec, origin, image_column, caption_column):
     paths = []
-    for suffix in (TAR_SUFFIX, TFRECORD_SUFFIX):
+    for suffix in SHARD_SUFFIXES.values():
         try:
             paths = shard_paths(spec, suffix)
         except FileNotFoundError:
@@ -174,11 +196,11 @@ def _from_shard_spec(spec, origin, image_column, caption_column):
     kind = _shard_kind(paths) if paths else None
     if kind is None:
         found = f"found {paths[:3]}..." if paths else "found none"
-        raise FileNotFoundError(
-            f"{origin!r} names no TFRecord or tar shards of one kind ({found})."
-        )
+        raise FileNotFoundError(f"{origin!r} names no shards of one kind ({found}).")
     if kind == "webdataset":
         options = tar_shards.member_options(image_column, caption_column)
+    elif kind == "parquet":
+        options = parquet_shards.column_names(paths, image_column, caption_column)
     else:
         options = shards.feature_names(paths, image_column, caption_column)
     return Examples(kind, paths, None, collections.Counter(), origin, options)

@@ -24,11 +24,11 @@ shards is seen as two incomplete samples and counted as such.
 """
 
 import json
-import os
 
 import tensorflow as tf
 
-from keras_clip.data.ordering import epoch_permutation
+from keras_clip.data.locations import declared_size
+from keras_clip.data.ordering import shard_elements
 
 TAR_SUFFIX = ".tar"
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
@@ -90,27 +90,7 @@ def read_tar_shards(paths, training, seed=0, epoch=None, report=None, resampled=
             }
         )
 
-    if training:
-        files = epoch_permutation(len(paths), seed, epoch, resampled).map(
-            lambda pass_epoch, i: (pass_epoch, tf.gather(tf.constant(list(paths)), i))
-        )
-        elements = files.interleave(
-            samples,
-            cycle_length=min(len(paths), MAX_PARALLEL_TAR_SHARDS),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    else:
-        files = tf.data.Dataset.from_tensor_slices(list(paths))
-        elements = files.flat_map(lambda path: samples(tf.constant(0, tf.int64), path))
-    return elements.enumerate().map(lambda index, element: dict(element, index=index))
-
-
-def read_captions(paths, **options):
-    """Every complete sample's captions in the shards, as a list of str."""
-    captions = read_tar_shards(paths, training=False, **options).map(lambda e: e["captions"])
-    captions = captions.unbatch()
-    return [c.decode("utf-8", errors="replace") for c in captions.as_numpy_iterator()]
+    return shard_elements(paths, samples, training, seed, epoch, resampled, MAX_PARALLEL_TAR_SHARDS)
 
 
 def read_tar_shard(path, caption="txt", image_extensions=IMAGE_EXTENSIONS):
@@ -359,7 +339,7 @@ def count_samples(paths, **options):
     process, keyed on path, size and modification time)."""
     total = 0
     for path in paths:
-        stats = _declared_size(path)
+        stats = declared_size(path)
         if stats is None:
             info = tf.io.gfile.stat(path)
             cache_key = (path, info.length, info.mtime_nsec, repr(sorted(options.items())))
@@ -369,20 +349,3 @@ def count_samples(paths, **options):
             stats = _COUNTS[cache_key]
         total += stats
     return total
-
-
-def _declared_size(path):
-    folder, name = os.path.split(path)
-    stats = os.path.join(folder, name[: -len(TAR_SUFFIX)] + "_stats.json")
-    if tf.io.gfile.exists(stats):
-        with tf.io.gfile.GFile(stats) as f:
-            successes = json.load(f).get("successes")
-        if isinstance(successes, int):
-            return successes
-    sizes = os.path.join(folder, "sizes.json")
-    if tf.io.gfile.exists(sizes):
-        with tf.io.gfile.GFile(sizes) as f:
-            declared = json.load(f).get(name)
-        if isinstance(declared, int):
-            return declared
-    return None

@@ -10,8 +10,6 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_clip.data import shards
-from keras_clip.data import tar_shards
 from keras_clip.data.shards import TFRECORD_SUFFIX
 from keras_clip.data.sources import SHARD_KINDS
 from keras_clip.data.sources import read_source
@@ -116,8 +114,7 @@ def write_tfrecords(
 def _records(examples):
     """(encoded image bytes, list of str captions) for each usable image."""
     if examples.kind in SHARD_KINDS:
-        read = shards.read_shards if examples.kind == "tfrecord" else tar_shards.read_tar_shards
-        for element in read(examples.images, training=False, **examples.options):
+        for element in examples.read_shards(training=False):
             captions = [c.decode("utf-8") for c in element["captions"].numpy()]
             yield element["image"].numpy(), captions
         return
