@@ -361,6 +361,41 @@ def test_an_epoch_of_num_samples_and_resampled_shards(shards, tokenizer):
 
 
 @PIPELINE_ONLY
+def test_sources_mixed_with_weights(shards, tokenizer):
+    from keras_clip.data import ordering
+
+    epoch = tf.Variable(0, dtype=tf.int64)
+    draws = ordering.epoch_permutation(4000, 0, epoch, resampled=[1.0, 3.0] + [0.0] * 3998)
+    indices = np.array([int(i) for _, i in draws])
+    assert set(indices) == {0, 1} and abs(np.mean(indices) - 0.75) < 0.03
+    folder, expected = shards
+    spec = f"{folder}/0000{{0,1}}.tar::{folder}/0000{{2,3}}.tar"
+    assert data.read_source(spec).part_sizes == [2, 2]
+    only_first = data.image_text_dataset(
+        spec,
+        tokenizer,
+        IMAGE_SIZE,
+        8,
+        seed=0,
+        resampled=True,
+        source_weights=(1, 0),
+        num_samples=160,
+    )
+    first_part = {tuple(tokenizer.tokenize([c])[0].numpy()) for i, c in expected["pairs"] if i < 40}
+    seen = {tuple(t) for batch in only_first for t in batch["token_ids"].numpy()}
+    assert len(seen) > 20 and seen <= first_part
+    with pytest.raises(ValueError, match="one weight per part"):
+        data.image_text_dataset(spec, tokenizer, IMAGE_SIZE, 8, resampled=True, source_weights=[1])
+    with pytest.raises(ValueError, match="needs resampled=True"):
+        data.image_text_dataset(spec, tokenizer, IMAGE_SIZE, 8, source_weights=[1, 1])
+    from keras_clip.cli.train import _upsampling_factors
+
+    assert _upsampling_factors("1::2.5") == [1.0, 2.5]
+    with pytest.raises(ValueError, match="numbers joined by '::'"):
+        _upsampling_factors("1,2")
+
+
+@PIPELINE_ONLY
 def test_workers_read_disjoint_shards_that_cover_the_source(shards, tokenizer):
     folder, expected = shards
     seen = []
@@ -375,3 +410,19 @@ def test_workers_read_disjoint_shards_that_cover_the_source(shards, tokenizer):
     assert sorted(seen[0] + seen[1]) == sorted(everything)
     with pytest.raises(ValueError, match="worker 4 of 5 needs .* at least 5 shards"):
         data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 4, input_context=(4, 5))
+
+
+@pytest.mark.backend("jax")
+def test_multi_host_jax_reads_its_own_shards_by_default(shards, tokenizer, monkeypatch):
+    import jax
+
+    folder, _ = shards
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    train = data.image_text_dataset(folder, tokenizer, IMAGE_SIZE, 4, seed=0)
+    assert "(worker 1 of 2)" in train.report.origin
+    explicit = data.image_text_dataset(
+        folder, tokenizer, IMAGE_SIZE, 4, seed=0, input_context=(1, 2)
+    )
+    for a, b in zip(train, explicit):
+        np.testing.assert_array_equal(a["token_ids"], b["token_ids"])

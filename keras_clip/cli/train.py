@@ -72,6 +72,11 @@ def add_parser(subparsers):
         action="store_true",
         help="Draw shards with replacement each pass (shards only; with --train-num-samples).",
     )
+    parser.add_argument(
+        "--train-data-upsampling-factors",
+        help="With --dataset-resampled and DATA as sources joined by '::': a weight per "
+        "source, joined the same way (e.g. 1::2), as in open_clip.",
+    )
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--weight-decay", type=float, default=0.2)
     parser.add_argument(
@@ -109,6 +114,17 @@ def _tokenizer(args, source):
     if args.pretrained:
         return Tokenizer.from_pretrained(args.pretrained)
     return Tokenizer.from_corpus(source.all_captions(), args.vocabulary_size, args.context_length)
+
+
+def _upsampling_factors(text):
+    if text is None:
+        return None
+    try:
+        return [float(factor) for factor in text.split("::")]
+    except ValueError:
+        raise ValueError(
+            f"--train-data-upsampling-factors takes numbers joined by '::'; got {text!r}."
+        ) from None
 
 
 def run(args):
@@ -158,6 +174,7 @@ def run(args):
         horizontal_flip=args.horizontal_flip,
         num_samples=args.train_num_samples,
         resampled=args.dataset_resampled,
+        source_weights=_upsampling_factors(args.train_data_upsampling_factors),
         **columns,
         **constants,
     )

@@ -46,21 +46,24 @@ def expand_braces(pattern):
     return ["".join(combination) for combination in itertools.product(*choices)]
 
 
-def shard_paths(spec, suffix):
-    """A shard spec -> sorted-per-part list of paths ending in `suffix`.
+def shard_parts(spec, suffix):
+    """A shard spec -> one sorted list of paths per part.
 
     Args:
         spec: a folder (its `*{suffix}` files), a glob, brace notation, a
-            single file, several of these joined by "::", or a list of them.
+            single file, several of these joined by "::", or a list of them
+            (each "::" piece or list entry is a part: a source that
+            `source_weights` can weigh).
         suffix: e.g. ".tar".
 
     Returns:
-        list of str (every part's paths in order; each glob or folder sorted).
+        list of lists of str (each glob or folder sorted).
     """
     parts = [spec] if isinstance(spec, str) else list(spec)
     parts = [piece for part in parts for piece in str(part).split("::") if piece]
-    paths = []
+    found_parts = []
     for part in parts:
+        paths = []
         for pattern in expand_braces(part):
             if tf.io.gfile.isdir(pattern):
                 found = tf.io.gfile.glob(pattern.rstrip("/") + f"/*{suffix}")
@@ -71,7 +74,8 @@ def shard_paths(spec, suffix):
             if not found:
                 raise FileNotFoundError(f"No {suffix} shards at {pattern!r} (from {part!r}).")
             paths.extend(sorted(found))
-    return paths
+        found_parts.append(paths)
+    return found_parts
 
 
 def declared_size(path):

@@ -13,12 +13,18 @@ def epoch_permutation(size, seed, epoch, resampled=False):
     stateless shuffle keyed on (seed, epoch), where `epoch` (a variable) is
     read, then advanced, when the pass starts. With `resampled`, the pass
     draws `size` indices with replacement instead (open_clip's
-    `--dataset-resampled` for shards), keyed the same way."""
+    `--dataset-resampled` for shards), keyed the same way: uniformly when
+    it is True, else in proportion to `resampled`, one weight per index
+    (open_clip's `--train-data-upsampling-factors`)."""
+    weights = None if isinstance(resampled, bool) else [float(w) for w in resampled]
 
     def order(_):
         current = epoch.assign_add(1) - 1
         key = tf.stack([tf.constant(seed, tf.int64), current])
-        if resampled:
+        if weights is not None:
+            logits = tf.math.log(tf.constant([weights], tf.float32))
+            indices = tf.random.stateless_categorical(logits, size, key, dtype=tf.int64)[0]
+        elif resampled:
             indices = tf.random.stateless_uniform(
                 [size], key, minval=0, maxval=size, dtype=tf.int64
             )

@@ -40,6 +40,7 @@ def image_text_dataset(
     with_image_index=False,
     num_samples=None,
     resampled=False,
+    source_weights=None,
     input_context=None,
 ):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
@@ -87,13 +88,20 @@ def image_text_dataset(
         resampled: bool (training on shards only): each pass draws its
             shards with replacement (open_clip's `--dataset-resampled`);
             use with `num_samples`.
+        source_weights: (training on shards, with `resampled`) one
+            weight per part of the source (each "::" piece or list entry):
+            each of a part's shards is drawn in proportion to its part's
+            weight, as open_clip's `--train-data-upsampling-factors`
+            (default: every shard alike).
         input_context: for multi-worker or multi-host training on shards:
             a `tf.distribute.InputContext` (from
             `strategy.distribute_datasets_from_function`) or a tuple
             `(index, count)` (e.g. `(jax.process_index(),
             jax.process_count())`). This reader then takes every count-th
             shard starting at index, so that workers read disjoint shards;
-            it needs at least `count` shards.
+            it needs at least `count` shards. Default: on the JAX backend
+            with several processes (multi-host), training on shards reads
+            `(jax.process_index(), jax.process_count())`'s share; else all.
 
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
@@ -140,10 +148,14 @@ def image_text_dataset(
             f"than batch_size={batch_size}: a training dataset drops "
             "partial batches, so it would be empty."
         )
-    if input_context is not None:
-        examples = _worker_shards(examples, input_context)
     if resampled and not (training and examples.kind in SHARD_KINDS):
         raise ValueError("resampled=True draws shards: it needs a shard source and training.")
+    if source_weights is not None:
+        resampled = _shard_weights(examples, source_weights, resampled)
+    if input_context is None and training and examples.kind in SHARD_KINDS:
+        input_context = _jax_host()
+    if input_context is not None:
+        examples, resampled = _worker_shards(examples, input_context, resampled)
     report = DataReport(examples.skipped, examples.origin)
     seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     # The epoch each pass draws its order and augmentations from: advanced
@@ -212,8 +224,34 @@ def image_text_dataset(
     return dataset
 
 
-def _worker_shards(examples, input_context):
-    """This worker's shards: every count-th, starting at its index."""
+def _shard_weights(examples, source_weights, resampled):
+    """Each shard's weight: its part's entry of `source_weights`."""
+    weights = [float(w) for w in source_weights]
+    if not resampled or len(weights) != len(examples.part_sizes or ()):
+        raise ValueError(
+            f"source_weights={source_weights!r} needs resampled=True and one weight per part "
+            f"of the source ({len(examples.part_sizes or ())} in {examples.origin!r})."
+        )
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"source_weights must be >= 0, not all 0; got {source_weights!r}.")
+    return [w for w, size in zip(weights, examples.part_sizes) for _ in range(size)]
+
+
+def _jax_host():
+    """(process index, count) on multi-host JAX, else None."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    count = jax.process_count()
+    return (jax.process_index(), count) if count > 1 else None
+
+
+def _worker_shards(examples, input_context, resampled):
+    """This worker's shards: every count-th, starting at its index (and
+    their weights, when `resampled` lists one per shard)."""
     if isinstance(input_context, tuple):
         index, count = input_context
     else:
@@ -228,12 +266,16 @@ def _worker_shards(examples, input_context):
             f"input_context: worker {index} of {count} needs 0 <= index < count and at "
             f"least {count} shards; {examples.origin!r} has {len(examples.images)}."
         )
-    return dataclasses.replace(
+    if not isinstance(resampled, bool):
+        resampled = resampled[index::count]
+    mine = dataclasses.replace(
         examples,
         images=examples.images[index::count],
         origin=f"{examples.origin} (worker {index} of {count})",
+        part_sizes=None,
         _record_count=None,
     )
+    return mine, resampled
 
 
 def _check_range(name, value, low, high):

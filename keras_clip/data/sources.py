@@ -38,7 +38,7 @@ import tensorflow as tf
 from keras_clip.data import parquet_shards
 from keras_clip.data import shards
 from keras_clip.data import tar_shards
-from keras_clip.data.locations import shard_paths
+from keras_clip.data.locations import shard_parts
 from keras_clip.data.parquet_shards import PARQUET_SUFFIX
 from keras_clip.data.shards import TFRECORD_SUFFIX
 from keras_clip.data.tar_shards import TAR_SUFFIX
@@ -64,6 +64,9 @@ class Examples:
         captions: list of lists of str, one list per image (None for shards).
         skipped: `collections.Counter` of rows skipped, by reason.
         origin: str, where the examples came from (for messages).
+        options: the shard reader's keyword arguments (column names).
+        part_sizes: for shards, how many of `images` each part of the
+            spec (a "::" piece or list entry) gave, in order.
     """
 
     kind: str
@@ -72,6 +75,7 @@ class Examples:
     skipped: collections.Counter
     origin: str
     options: dict = dataclasses.field(default_factory=dict)
+    part_sizes: list = None
     _record_count: int = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self):
@@ -185,14 +189,15 @@ def _shard_kind(paths):
 
 
 def _from_shard_spec(spec, origin, image_column, caption_column):
-    paths = []
+    parts = []
     for suffix in SHARD_SUFFIXES.values():
         try:
-            paths = shard_paths(spec, suffix)
+            parts = shard_parts(spec, suffix)
         except FileNotFoundError:
             continue
-        if paths:
+        if parts:
             break
+    paths = [path for part in parts for path in part]
     kind = _shard_kind(paths) if paths else None
     if kind is None:
         found = f"found {paths[:3]}..." if paths else "found none"
@@ -203,7 +208,8 @@ def _from_shard_spec(spec, origin, image_column, caption_column):
         options = parquet_shards.column_names(paths, image_column, caption_column)
     else:
         options = shards.feature_names(paths, image_column, caption_column)
-    return Examples(kind, paths, None, collections.Counter(), origin, options)
+    part_sizes = [len(part) for part in parts]
+    return Examples(kind, paths, None, collections.Counter(), origin, options, part_sizes)
 
 
 def _from_paired_files(folder):
