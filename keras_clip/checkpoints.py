@@ -206,7 +206,7 @@ def fit_resumable(model, dataset, epochs, checkpoint, callbacks=(), **fit_argume
         )
     if state is not None and state["batch"] and first_epoch < epochs:
         rest = dataset.skip(state["batch"])
-        for name in ("report", "epoch"):
+        for name in ("report", "epoch", "epoch_stride"):
             if hasattr(dataset, name):
                 setattr(rest, name, getattr(dataset, name))
         checkpoint.batch_offset = state["batch"]

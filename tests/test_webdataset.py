@@ -350,6 +350,15 @@ def test_an_epoch_of_num_samples_and_resampled_shards(shards, tokenizer):
     assert not np.array_equal(first, second)  # each epoch its own order
     wanted = {tuple(row) for row in np.asarray(tokenizer([t for _, t in expected["pairs"]]))}
     assert {tuple(row) for row in first} <= wanted
+    # An epoch's passes (about 3 here) never draw the orders of the next
+    # epoch's: epoch e's passes are keyed e * stride, e * stride + 1, ...
+    callback = data.DataReportCallback(stream)
+    for epoch_number in (0, 1):
+        callback.on_epoch_begin(epoch_number)
+        start = int(stream.epoch.numpy())
+        assert start == epoch_number * stream.epoch_stride
+        _collect(stream)
+        assert 2 <= int(stream.epoch.numpy()) - start < 10
     epoch = tf.Variable(0, dtype=tf.int64)
     draws = data.ordering.epoch_permutation(4, 0, epoch, resampled=True)
     drawn = [int(index) for _, index in draws.take(4)]

@@ -21,6 +21,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_RECORD_SHUFFLE_BUFFER = 2048
 
 
+PASSES_PER_EPOCH_STRIDE = 1 << 20
+
+
 def image_text_dataset(
     source,
     tokenizer,
@@ -106,9 +109,10 @@ def image_text_dataset(
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
         image_size, 3), "token_ids" int32 (B, context_length), with the
-        attributes `report` (a `DataReport`) and `epoch` (the variable the
-        pass order derives from; `DataReportCallback` sets it, so a resumed
-        run repeats the interrupted epoch's order exactly).
+        attributes `report` (a `DataReport`), `epoch` (the variable the
+        pass order derives from; `DataReportCallback` sets it to epoch *
+        `epoch_stride`, so a resumed run repeats the interrupted epoch's
+        order exactly) and `epoch_stride`.
 
     Example:
 
@@ -221,6 +225,10 @@ def image_text_dataset(
     dataset = dataset.prefetch(AUTOTUNE)
     dataset.report = report
     dataset.epoch = epoch
+    # Epoch e's passes draw their orders as epochs e * stride, e * stride +
+    # 1, ...: with num_samples an epoch may take several passes, which must
+    # not reuse the next epoch's orders.
+    dataset.epoch_stride = 1 if num_samples is None else PASSES_PER_EPOCH_STRIDE
     return dataset
 
 

@@ -130,7 +130,9 @@ class DataReportCallback(keras.callbacks.Callback):
         if not datasets:
             raise ValueError("DataReportCallback needs at least one dataset.")
         self.reports = [getattr(d, "report", d) for d in datasets]
-        self.epoch_variables = [d.epoch for d in datasets if hasattr(d, "epoch")]
+        self.epoch_variables = [
+            (d.epoch, getattr(d, "epoch_stride", 1)) for d in datasets if hasattr(d, "epoch")
+        ]
         for report in self.reports:
             if not isinstance(report, DataReport):
                 raise TypeError(
@@ -147,8 +149,8 @@ class DataReportCallback(keras.callbacks.Callback):
         # order and augmentations derive (a resumed run repeats epoch k).
         for report in self.reports:
             report.reset()
-        for variable in self.epoch_variables:
-            variable.assign(epoch)
+        for variable, stride in self.epoch_variables:
+            variable.assign(epoch * stride)
 
     def on_epoch_end(self, epoch, logs=None):
         epoch_counts = {}
