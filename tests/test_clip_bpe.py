@@ -168,6 +168,36 @@ def test_bad_merges_raise_clear_errors(tmp_path):
         ClipBPETokenizer([("th", "e")])
     with pytest.raises(ValueError, match="context_length"):
         ClipBPETokenizer([("t", "h")], context_length=2)
-    tokenizer = ClipBPETokenizer([("t", "h")])
-    with pytest.raises(ValueError, match="Empty or whitespace-only"):
-        tokenizer(["a caption", "  "])
+
+
+def test_empty_and_special_only_captions_frame_to_start_and_end(merges_path):
+    """An empty caption is [sot, eot] (the data pipeline skips it as a bad
+    example); a batch of only special tokens used to fail in tf.range."""
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path, context_length=6)
+    sot, eot = tokenizer.start_id, tokenizer.end_id
+    ids = tokenizer(["", "  ", "<|endoftext|>", "<|startoftext|>"])
+    assert ids.tolist() == [
+        [sot, eot, 0, 0, 0, 0],
+        [sot, eot, 0, 0, 0, 0],
+        [sot, eot, eot, 0, 0, 0],
+        [sot, sot, eot, 0, 0, 0],
+    ]
+
+
+def test_control_characters_go_as_ftfy_removes_them(merges_path):
+    """OpenAI's and open_clip's clean-up starts with ftfy.fix_text, which
+    deletes NUL and other invisible controls: "a\x00b" is "ab" (and the text
+    after a NUL is not lost, as it was in tf.strings.lower)."""
+    import ftfy
+
+    tokenizer = keras_clip.Tokenizer.from_clip_bpe(merges_path, context_length=16)
+    texts = [
+        "a\x00b the cat",
+        "x\x1fy\x0bz photo",
+        "\ufeffthe\u206adog\x7f",
+        "red\x08 circle\x00",
+        "tab\tand\nnewline stay spaces",
+    ]
+    cleaned = [ftfy.fix_text(text) for text in texts]
+    assert cleaned[0] == "ab the cat"
+    np.testing.assert_array_equal(tokenizer(texts), tokenizer(cleaned))

@@ -53,11 +53,8 @@ class Tokenizer:
     Returns:
         int32 (batch, context_length): a NumPy array for Python/NumPy input,
         a `tf.Tensor` for tensor input (also inside tf.data or a
-        `tf.function`). A scalar string gives (context_length,).
-
-    Raises:
-        ValueError: for empty or whitespace-only Python strings. (Tensor
-            input is not checked: an empty string becomes [start, end].)
+        `tf.function`). A scalar string gives (context_length,); an empty
+        or whitespace-only one gives [start, end] (as open_clip's).
 
     Example:
 
@@ -151,12 +148,6 @@ class Tokenizer:
             return self.tokenize(texts)
         array = np.asarray(texts, dtype=object)
         flat = array.reshape(-1)
-        empty = [i for i, t in enumerate(flat) if not str(t).strip()]
-        if empty:
-            raise ValueError(
-                f"Empty or whitespace-only caption(s) at index {empty[:10]}; "
-                "every caption needs at least one word."
-            )
         # Undecodable bytes (e.g. from argv, as surrogates) pass through as
         # bytes, tokenised without error like non-UTF-8 tensor input.
         encoded = [

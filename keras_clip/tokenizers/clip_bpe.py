@@ -31,6 +31,10 @@ SPLIT_PATTERN = (
 )
 # Python's \s (as in OpenAI's whitespace_clean) is wider than RE2's.
 WHITESPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+# The control characters ftfy's fix_text (OpenAI's and open_clip's first
+# clean-up step) deletes, before whitespace is collapsed: "a\x00b" is "ab".
+# (tf.strings.lower and tf_text.regex_split would also stop at a NUL.)
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0e-\x1f\x7f\x{206a}-\x{206f}\x{feff}\x{fff9}-\x{fffc}]"
 _MERGES_FILE = "merges.txt"
 _NO_RANK = np.iinfo(np.int32).max
 
@@ -143,6 +147,7 @@ class ClipBPETokenizer(Tokenizer):
 
     def _token_ids(self, texts):
         texts = tf_text.normalize_utf8(texts, "NFC")
+        texts = tf.strings.regex_replace(texts, CONTROL_CHARACTERS, "")
         texts = tf.strings.regex_replace(texts, WHITESPACE, " ")
         texts = tf.strings.lower(tf.strings.strip(texts), encoding="utf-8")
         pieces = tf_text.regex_split(texts, SPLIT_PATTERN, SPLIT_PATTERN)
@@ -234,7 +239,8 @@ class _BPETables(tf.Module):
         whether it has any pair in the merges."""
         width = tf.shape(dense)[1]
         pairs = tf.strings.join([dense[:, :-1], dense[:, 1:]], separator=" ")
-        valid = tf.range(width - 1)[None, :] < (lengths - 1)[:, None]
+        # (width 0: a batch of empty words, e.g. only "<|endoftext|>").
+        valid = tf.range(tf.maximum(width - 1, 0))[None, :] < (lengths - 1)[:, None]
         ranks = tf.where(valid, self.merge_rank.lookup(pairs), _NO_RANK)
         best = tf.reduce_min(
             tf.concat([ranks, tf.fill([tf.shape(dense)[0], 1], _NO_RANK)], 1), axis=1
