@@ -279,6 +279,21 @@ def test_fit_runs_through_a_folder_and_reports_each_epoch(csv_folder, tokenizer)
 
 
 @PIPELINE_ONLY
+def test_captions_cut_to_the_context_length_are_counted(tokenizer):
+    captions = [" ".join(["a"] * n) for n in (3, 14, 15, 20)]  # "a": one token; 14 fit
+    images = np.zeros((4, 8, 8, 3), "uint8")
+    dataset = data.image_text_dataset((images, captions), tokenizer, 8, 2, training=False)
+    token_ids = np.concatenate([b["token_ids"] for b in dataset.as_numpy_iterator()])
+    assert (token_ids[1:, -1] == tokenizer.end_id).all()
+    assert dataset.report.truncated_captions() == 2  # 15 and 20 tokens
+    assert dataset.report.summary().endswith("; 2 captions cut to the context length")
+    assert dataset.report.counts() == {reason: 0 for reason in data.report.REASONS}
+    ids, truncated = tokenizer.tokenize_and_count(captions)
+    np.testing.assert_array_equal(ids, token_ids)
+    assert truncated.numpy().tolist() == [False, False, True, True]
+
+
+@PIPELINE_ONLY
 def test_bad_captions_files_and_arguments_raise_clear_errors(tmp_path, tokenizer):
     (tmp_path / "captions.csv").write_text("name,text\nimg.png,a cat\n")
     with pytest.raises(ValueError, match="captions.csv.*no image column"):

@@ -213,10 +213,13 @@ def image_text_dataset(
         dataset = dataset.batch(batch_size)
 
     def finish(batch):
-        outputs = {
-            "images": image_ops.normalize(batch["image"], mean, std),
-            "token_ids": tokenizer.tokenize(batch["caption"]),
-        }
+        if hasattr(tokenizer, "tokenize_and_count"):
+            token_ids, truncated = tokenizer.tokenize_and_count(batch["caption"])
+            with tf.control_dependencies([report.record_truncated_captions(truncated)]):
+                token_ids = tf.identity(token_ids)
+        else:
+            token_ids = tokenizer.tokenize(batch["caption"])
+        outputs = {"images": image_ops.normalize(batch["image"], mean, std), "token_ids": token_ids}
         if with_image_index:
             outputs["image_index"] = batch["index"]
         return outputs

@@ -22,7 +22,7 @@ STATIC_REASONS = ("missing_field", "malformed_row", "missing_file")
 SCREENED_REASONS = ("not_an_image", "empty_caption")
 # Counted in-graph: screening, shard reading, then images entering and
 # leaving decoding (their difference counts unreadable images).
-_COUNTED = SCREENED_REASONS + SHARD_REASONS + ("entered", "decoded")
+_COUNTED = SCREENED_REASONS + SHARD_REASONS + ("entered", "decoded", "truncated_captions")
 REASONS = STATIC_REASONS + SHARD_REASONS + SCREENED_REASONS + ("unreadable_image",)
 
 logger = logging.getLogger("keras_clip.data")
@@ -78,6 +78,15 @@ class DataReport:
         """In-graph: one shard's skipped samples, int64 (len(SHARD_REASONS),)."""
         return self._add(**{reason: skipped[i] for i, reason in enumerate(SHARD_REASONS)})
 
+    def record_truncated_captions(self, truncated):
+        """In-graph: a batch's captions cut to the context length (bool)."""
+        return self._add(truncated_captions=tf.reduce_sum(tf.cast(truncated, tf.int64)))
+
+    def truncated_captions(self):
+        """Captions used in the current pass but cut to the context length
+        (not skipped, so not among `counts()`)."""
+        return int(self._counts.numpy()[_COUNTED.index("truncated_captions")])
+
     def counts(self):
         """dict reason -> number skipped in the current pass (all reasons)."""
         values = dict(zip(_COUNTED, (int(v) for v in self._counts.numpy())))
@@ -95,10 +104,12 @@ class DataReport:
     def summary(self):
         """One line, e.g. "photos/captions.csv: skipped 2 missing_file"."""
         counts = {k: v for k, v in self.counts().items() if v}
+        truncated = self.truncated_captions()
+        cut = f"; {truncated} captions cut to the context length" if truncated else ""
         if not counts:
-            return f"{self.origin}: nothing skipped"
+            return f"{self.origin}: nothing skipped{cut}"
         listed = ", ".join(f"{v} {k}" for k, v in counts.items())
-        return f"{self.origin}: skipped {listed}"
+        return f"{self.origin}: skipped {listed}{cut}"
 
 
 class DataReportCallback(keras.callbacks.Callback):
@@ -157,7 +168,7 @@ class DataReportCallback(keras.callbacks.Callback):
         for report in self.reports:
             counts = report.counts()
             epoch_counts[report.origin] = counts
-            if any(counts.values()):
+            if any(counts.values()) or report.truncated_captions():
                 line = f"Epoch {epoch + 1}: {report.summary()}"
                 (self.log or logger.warning)(line)
             report.reset()

@@ -132,16 +132,26 @@ class Tokenizer:
 
     def tokenize(self, texts):
         """Tensor in, tensor out: (..., context_length) int32."""
+        return self.tokenize_and_count(texts)[0]
+
+    def tokenize_and_count(self, texts):
+        """`tokenize`, and which texts lost tokens to the context length.
+
+        Returns:
+            (ids: int32 (..., context_length), truncated: bool (...))
+        """
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         scalar = texts.shape.rank == 0
         texts = tf.reshape(texts, [-1])
-        pieces = self._token_ids(texts)[:, : self.context_length - 2]
+        all_pieces = self._token_ids(texts)
+        truncated = all_pieces.row_lengths() > self.context_length - 2
+        pieces = all_pieces[:, : self.context_length - 2]
         batch = tf.shape(texts)[0]
         start = tf.fill([batch, 1], self.start_id)
         end = tf.fill([batch, 1], self.end_id)
         ids = tf.concat([start, tf.cast(pieces, tf.int32), end], axis=1)
         ids = ids.to_tensor(self.pad_id, shape=[None, self.context_length])
-        return ids[0] if scalar else ids
+        return (ids[0], truncated[0]) if scalar else (ids, truncated)
 
     def __call__(self, texts):
         if isinstance(texts, (tf.Tensor, tf.RaggedTensor)):
