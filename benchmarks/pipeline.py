@@ -9,7 +9,8 @@ temporary folder, then measures:
   tokenise, batch, normalise), batch `--batch`; the median of `--repeats`
   timed passes of `--batches` batches after one warm-up batch;
 - the same for the same images as keras-clip TFRecord shards, webdataset
-  tar shards and img2dataset-style TFRecords (features "jpg" and "txt"),
+  tar shards, img2dataset-style TFRecords (features "jpg" and "txt") and
+  img2dataset-style parquet (columns "jpg" and "txt", row groups of 100),
   `--shard-size` images per shard (`sources_images_per_second`), measured
   in rounds that run every source once (medians over rounds), and
   webdataset / TFRecord;
@@ -83,6 +84,8 @@ def clip_bpe_tokenizer(folder, captions):
 
 def write_sources(folder, shard_size):
     """The folder's images as shards of each kind: {name: source}."""
+    import pyarrow
+    import pyarrow.parquet
     import tensorflow as tf
 
     from keras_clip import data
@@ -108,6 +111,17 @@ def write_sources(folder, shard_size):
                 record = tf.train.Example(features=tf.train.Features(feature=feature))
                 writer.write(record.SerializeToString())
     sources["img2dataset_tfrecord"] = output
+    output = os.path.join(folder, "img2dataset_parquet")
+    os.makedirs(output)
+    for first in range(0, len(examples), shard_size):
+        rows = range(first, min(first + shard_size, len(examples)))
+        columns = {"jpg": [], "txt": [examples.captions[i][0] for i in rows]}
+        for index in rows:
+            with open(examples.images[index], "rb") as f:
+                columns["jpg"].append(f.read())
+        path = os.path.join(output, f"{first // shard_size:05d}.parquet")
+        pyarrow.parquet.write_table(pyarrow.table(columns), path, row_group_size=100)
+    sources["img2dataset_parquet"] = output
     return sources
 
 
@@ -203,6 +217,9 @@ def main():
                 "sources_images_per_second": {k: round(v, 1) for k, v in medians.items()},
                 "rounds": {k: [round(v, 1) for v in values] for k, values in rounds.items()},
                 "webdataset_over_tfrecord": round(medians["webdataset"] / medians["tfrecord"], 3),
+                "parquet_over_tfrecord": round(
+                    medians["img2dataset_parquet"] / medians["tfrecord"], 3
+                ),
                 "architecture": args.architecture,
                 "train_batch": args.train_batch,
                 "train_pairs_per_second": round(training, 2),

@@ -188,25 +188,32 @@ def build_img2dataset_parquet(folder, with_stats=True):
     """img2dataset's `parquet` output: shards 00000 and 00001.parquet,
     columns "key", "txt", "url", "status" and "jpg" (PNG bytes here; null
     where the download failed), in row groups of 4; one row without a
-    caption. Returns {"pairs", "counts", "paths"}."""
+    caption, one of bytes that are no image, one of a JPEG cut in half,
+    one blank caption. Returns {"pairs", "counts", "paths"}."""
     import pyarrow
     import pyarrow.parquet as parquet
 
     pairs, paths = [], []
     counts = {"missing_image": 0, "missing_caption": 0}
+    bad_images = {5: (b"not an image", "not_an_image"), 8: (half_jpeg(8), "unreadable_image")}
+    counts.update({"not_an_image": 0, "unreadable_image": 0, "empty_caption": 0})
     for shard in range(2):
         rows = {"key": [], "txt": [], "url": [], "status": [], "jpg": []}
         for index in range(shard * 10, shard * 10 + 10):
-            failed, uncaptioned = index % 7 == 3, index == 12
+            failed, uncaptioned, blank = index % 7 == 3, index == 12, index == 15
+            text = None if uncaptioned else "   " if blank else caption(index)
+            image, reason = bad_images.get(index, (png(index), None))
             rows["key"].append(f"{index:09d}")
-            rows["txt"].append(None if uncaptioned else caption(index))
+            rows["txt"].append(text)
             rows["url"].append(f"http://example.invalid/{index}.jpg")
             rows["status"].append("failed_to_download" if failed else "success")
-            rows["jpg"].append(None if failed else png(index))
+            rows["jpg"].append(None if failed else image)
             if failed:
                 counts["missing_image"] += 1
             elif uncaptioned:
                 counts["missing_caption"] += 1
+            elif reason or blank:
+                counts[reason or "empty_caption"] += 1
             else:
                 pairs.append((index, caption(index)))
         path = os.path.join(folder, f"{shard:05d}.parquet")
