@@ -15,8 +15,8 @@ Example:
 
 ```python
 checkpoint = StepCheckpoint("ckpt/", every_steps=500)
-history = fit_resumable(model, train, epochs=10, checkpoint=checkpoint,
-                        callbacks=[DataReportCallback(train)])
+history = fit_resumable(model, train, epochs=2, checkpoint=checkpoint,
+                        callbacks=[keras_clip.data.DataReportCallback(train)])
 ```
 """
 
