@@ -10,7 +10,8 @@ starts failing, Keras has fixed the bug and the workaround can go.
 - `DistributedBuild.train_step` / `test_step`: under
   `MultiWorkerMirroredStrategy` Keras reduces every step log with
   `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars.
-- `DistributedBuild.train_step` (TensorFlow without XLA): when a
+- `DistributedBuild.train_step` (TensorFlow without XLA; XLA runs the
+  compiled step whole and does not show the bug): when a
   dataset of unknown cardinality runs out, Keras calls the compiled step
   once more on the exhausted iterator; the step's ops that do not depend on
   the batch still run before the end-of-data error stops it: the optimizer
@@ -41,8 +42,11 @@ class DistributedBuild:
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, *args, **kwargs):
-        if keras.backend.backend() != "tensorflow":
-            return super().train_step(*args, **kwargs)  # JAX: (state, data)
+        if keras.backend.backend() != "tensorflow" or self.jit_compile:
+            # JAX's step is (state, data). Under XLA the step runs whole (no
+            # phantom step), and XLA cannot lift the optimizer's first
+            # variable creations out of a control-dependency scope.
+            return logs_for_multi_worker(super().train_step(*args, **kwargs))
         import tensorflow as tf
 
         with tf.control_dependencies(tf.nest.flatten(args[0])):
