@@ -10,13 +10,6 @@ starts failing, Keras has fixed the bug and the workaround can go.
 - `DistributedBuild.train_step` / `test_step`: under
   `MultiWorkerMirroredStrategy` Keras reduces every step log with
   `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars.
-- `DistributedBuild.train_step` (TensorFlow without XLA; XLA runs the
-  compiled step whole and does not show the bug): when a
-  dataset of unknown cardinality runs out, Keras calls the compiled step
-  once more on the exhausted iterator; the step's ops that do not depend on
-  the batch still run before the end-of-data error stops it: the optimizer
-  counts a phantom step and applies weight decay once more, every epoch.
-  Ordering the step after its batch (a control dependency) stops that.
 - `full_batches_only`: with a static batch size and unknown cardinality
   (`drop_remainder=True` after a filter), Keras adds a phantom empty batch
   to each epoch's metrics (a loss of L is reported as 2L/3 over 2 batches).
@@ -42,15 +35,7 @@ class DistributedBuild:
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, *args, **kwargs):
-        if keras.backend.backend() != "tensorflow" or self.jit_compile:
-            # JAX's step is (state, data). Under XLA the step runs whole (no
-            # phantom step), and XLA cannot lift the optimizer's first
-            # variable creations out of a control-dependency scope.
-            return logs_for_multi_worker(super().train_step(*args, **kwargs))
-        import tensorflow as tf
-
-        with tf.control_dependencies(tf.nest.flatten(args[0])):
-            return logs_for_multi_worker(super().train_step(*args, **kwargs))
+        return logs_for_multi_worker(super().train_step(*args, **kwargs))
 
     def test_step(self, *args, **kwargs):
         return logs_for_multi_worker(super().test_step(*args, **kwargs))

@@ -22,8 +22,7 @@ EPOCHS = 3
 
 # One test a lane, to keep the suite short: the checkpoint and resume logic
 # is Keras-only (backend-neutral) and the data pipeline is tf.data on every
-# backend. The TensorFlow lane also covers the phantom-step workaround (see
-# keras_workarounds), the PyTorch lane (the shortest) the many kills.
+# backend. The PyTorch lane (the shortest) takes the many kills.
 
 
 def _train(kill, shards, work, name, log=None):
@@ -73,10 +72,14 @@ def test_sigkill_mid_epoch_then_restart_equals_an_uninterrupted_run(straight):
         "step-000000012",
     ]
     with open(os.path.join(steps, "step-000000012", "state.json")) as f:
-        assert json.load(f) == {"step": 12, "epoch": 1, "batch": 3}
+        state = json.load(f)
+    # Batch 3 of epoch 2; 2 on TensorFlow without XLA, where Keras counts a
+    # phantom step as a pass runs out (see test_keras_workarounds).
+    assert state["step"] == 12 and state["epoch"] == 1 and state["batch"] in (2, 3)
     resumed = _train("0", shards, work, "crashed")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "Resuming from" in resumed.stderr and "step 12, epoch 2, batch 3" in resumed.stderr
+    assert "Resuming from" in resumed.stderr
+    assert f"step 12, epoch 2, batch {state['batch']}" in resumed.stderr
     # The rest of epoch 2, then epoch 3: two history entries ...
     assert _epochs_run(work, "crashed") == 2
     # ... and the weights, optimizer state, temperature and data position it

@@ -67,21 +67,12 @@ def keras_optimizer():
 
 
 def test_keras_takes_a_phantom_optimizer_step_when_data_runs_out():
+    """Not worked around (yet): ordering the step after its batch with a
+    control dependency fixed it but made TensorFlow steps without XLA 1.7x
+    slower. XLA (the CLI's default on TensorFlow) does not show it."""
     import keras
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     steps, change = _steps_and_weight_change(model)
     # 2 real steps + one phantom per epoch; the empty epoch decays weights.
     assert steps == 4 and change > 0
-
-
-def test_ordering_the_step_after_its_batch_stops_the_phantom_step():
-    import keras
-
-    from keras_clip.keras_workarounds import DistributedBuild
-
-    class Model(DistributedBuild, keras.Sequential):
-        pass
-
-    steps, change = _steps_and_weight_change(Model([keras.Input((2,)), keras.layers.Dense(1)]))
-    assert steps == 2 and change == 0.0

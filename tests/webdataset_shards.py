@@ -133,8 +133,9 @@ def build_shards(folder):
 
 def build_img2dataset_files(folder):
     """img2dataset's `files` output: `00000/000000001.png` with `.txt` and
-    `.json` beside it, plus an image without a caption and a caption
-    without an image; returns {"pairs", "counts"}."""
+    `.json` beside it, plus an image without a caption, a caption without
+    an image, a .jpg that is no image, half a JPEG and a blank caption;
+    returns {"pairs", "counts"}."""
     pairs = []
     for index in range(24):
         subfolder = os.path.join(folder, f"{index // 10:05d}")
@@ -151,13 +152,27 @@ def build_img2dataset_files(folder):
         f.write(png(904))
     with open(os.path.join(folder, "00001", "lonely.txt"), "w") as f:
         f.write("a caption without its image")
-    return {"pairs": pairs, "counts": {"missing_image": 1, "missing_caption": 1}}
+    bad = {
+        "notimage": (b"plain text", "x"),
+        "half": (half_jpeg(905), "y"),
+        "blank": (png(906), " "),
+    }
+    for stem, (image, text) in bad.items():
+        with open(os.path.join(folder, "00002", f"{stem}.jpg"), "wb") as f:
+            f.write(image)
+        with open(os.path.join(folder, "00002", f"{stem}.txt"), "w") as f:
+            f.write(text)
+    counts = {"missing_image": 1, "missing_caption": 1, "not_an_image": 1}
+    counts.update({"unreadable_image": 1, "empty_caption": 1})
+    return {"pairs": pairs, "counts": counts}
 
 
 def build_img2dataset_tfrecord(folder):
     """img2dataset's `tfrecord` output: features "jpg" (here PNG bytes, as
     img2dataset names the feature by output format), "txt", "key" and
-    metadata, with `00000_stats.json`; returns {"pairs", "counts", "path"}."""
+    metadata, with `00000_stats.json`; one record's bytes are no image, one
+    is half a JPEG, one caption is empty. Returns {"pairs", "counts",
+    "path"}."""
     import tensorflow as tf
 
     def feature(value):
@@ -167,7 +182,7 @@ def build_img2dataset_tfrecord(folder):
     pairs = []
     with tf.io.TFRecordWriter(path) as writer:
         for index in range(20):
-            image = png(index) if index != 5 else b"not an image"
+            image = {5: b"not an image", 13: half_jpeg(13)}.get(index, png(index))
             text = caption(index).encode() if index != 9 else b""
             features = {
                 "jpg": feature(image),
@@ -177,11 +192,12 @@ def build_img2dataset_tfrecord(folder):
             }
             record = tf.train.Example(features=tf.train.Features(feature=features))
             writer.write(record.SerializeToString())
-            if index not in (5, 9):
+            if index not in (5, 9, 13):
                 pairs.append((index, caption(index)))
     with open(os.path.join(folder, "00000_stats.json"), "w") as f:
         json.dump({"count": 20, "successes": 20, "failed_to_download": 0}, f)
-    return {"pairs": pairs, "counts": {"not_an_image": 1, "empty_caption": 1}, "path": path}
+    counts = {"not_an_image": 1, "unreadable_image": 1, "empty_caption": 1}
+    return {"pairs": pairs, "counts": counts, "path": path}
 
 
 def build_img2dataset_parquet(folder, with_stats=True):
