@@ -40,3 +40,14 @@ def image_constants(mean=None, std=None):
             f"deviations positive; got {mean} and {std}."
         )
     return mean, std
+
+
+def images_for_model(model, images):
+    """uint8 RGB images normalised with `model`'s own constants (a
+    checkpoint's, when it came from `CLIP.from_pretrained`); float images
+    are returned as they are, taken to be normalised already."""
+    if getattr(images, "dtype", None) != np.uint8:
+        return images
+    return normalize_images(
+        images, getattr(model, "image_mean", OPENAI_MEAN), getattr(model, "image_std", OPENAI_STD)
+    )

@@ -1,5 +1,7 @@
 """Backend-neutral helpers for the tests: gradients and tiny data."""
 
+import sys
+
 import keras
 import numpy as np
 
@@ -60,3 +62,25 @@ def tiny_batch(model_config=None, batch=8, seed=0, image_size=32, context=16, vo
         token_ids[row, length] = vocabulary - 1
         token_ids[row, length + 1 :] = 0
     return {"images": images, "token_ids": token_ids}
+
+
+def import_open_clip():
+    """open_clip (a test extra), or skip. torchvision's wheel beside the CPU
+    torch cannot load its C ops, and its import registers fake kernels for
+    two of them; declaring the two schemas first lets the import through
+    (open_clip uses none of torchvision's C ops)."""
+    import pytest
+    import torch
+
+    if "torchvision" not in sys.modules:
+        try:
+            library = torch.library.Library("torchvision", "DEF")
+            for name in ("nms", "qnms"):
+                library.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+            _LIBRARIES.append(library)
+        except RuntimeError:  # already declared, or the C ops did load
+            pass
+    return pytest.importorskip("open_clip")
+
+
+_LIBRARIES = []  # keeps the declared torchvision schemas alive

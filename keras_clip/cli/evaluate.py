@@ -4,7 +4,9 @@ import json
 import os
 
 from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import load_model_dir
+from keras_clip.cli.common import verbosity
 
 
 def add_parser(subparsers):
@@ -14,7 +16,8 @@ def add_parser(subparsers):
         description="Evaluates MODEL_DIR on held-out generated shapes: zero-shot "
         "(top-1/5, per-class, confusion matrix) and image-text retrieval "
         "(recall@k, ranks), or with --data on your own captioned images "
-        "(retrieval, several captions per image allowed). Writes "
+        "(retrieval, several captions per image allowed), or with --zero-shot / "
+        "--retrieval on a class folder or a CLIP_benchmark webdataset set. Writes "
         "OUTPUT/report.json, similarity.png (the first 32 images against "
         "their captions) and confusion.png.",
     )
@@ -25,10 +28,33 @@ def add_parser(subparsers):
         help="Your own image-caption data (folder, CSV/JSONL, "
         "TFRecords): retrieval only, no zero-shot.",
     )
+    evaluate.add_argument(
+        "--zero-shot",
+        metavar="DIR",
+        help="Zero-shot classification on a class folder (DIR/<class>/*.jpg, names from "
+        "the folders or DIR/classnames.txt) or a CLIP_benchmark webdataset set "
+        "(DIR/test/nshards.txt, N.tar with .cls labels, classnames.txt, "
+        "zeroshot_classification_templates.txt).",
+    )
+    evaluate.add_argument(
+        "--retrieval",
+        metavar="DIR",
+        help="Image-text retrieval on a CLIP_benchmark webdataset retrieval set "
+        "(.txt captions, one per line; dataset_type.txt says 'retrieval'), or on "
+        "any captioned source --data takes.",
+    )
+    evaluate.add_argument(
+        "--templates",
+        help="With --zero-shot: 'openai_imagenet' (OpenAI's 80), 'openai_imagenet_7', "
+        "'default' (6) or a text file with one template per line ('{}' or '{c}' for the "
+        "class). Default: the set's own templates file, else 'default'.",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--num-examples", type=int, default=1000)
     evaluate.add_argument(
         "--seed", type=int, default=10_000, help="Data seed (the demo trains on seed 0)."
     )
+    add_verbose_argument(evaluate)
     evaluate.set_defaults(handler=run)
     return evaluate
 
@@ -87,7 +113,13 @@ def run(args):
 
     if args.num_examples < 2:
         raise ValueError("--num-examples must be at least 2.")
+    if sum(bool(x) for x in (args.data, args.zero_shot, args.retrieval)) > 1:
+        raise ValueError("Pass one of --data, --zero-shot and --retrieval.")
+    if args.templates and not args.zero_shot:
+        raise ValueError("--templates goes with --zero-shot.")
     model, tokenizer = load_model_dir(args.model_dir)
+    if args.zero_shot or args.retrieval:
+        return evaluate_set(args, model, tokenizer)
     if args.data:
         image_embeddings, text_embeddings, caption_to_image, data_report = encode_pairs(
             model, tokenizer, args.data
@@ -139,4 +171,51 @@ def run(args):
         f"text->image {retrieval['text_to_image_recall@1']:.1%}; "
         f"wrote {written} to {args.output}"
     )
+    return report
+
+
+def evaluate_set(args, model, tokenizer):
+    """--zero-shot DIR or --retrieval DIR: report.json (and confusion.png)."""
+    import numpy as np
+
+    from keras_clip.data.labelled import is_clip_benchmark
+    from keras_clip.data.labelled import read_evaluation_set
+    from keras_clip.evaluation.plots import save_heatmap
+    from keras_clip.evaluation.sets import retrieval_on_set
+    from keras_clip.evaluation.sets import zero_shot_on_set
+    from keras_clip.export import image_size_of
+
+    root = args.zero_shot or args.retrieval
+    if args.retrieval and not is_clip_benchmark(root):
+        args.data, args.retrieval = args.retrieval, None
+        return run(args)
+    found = read_evaluation_set(root, image_size_of(model), args.batch_size)
+    verbose = verbosity(args)
+    report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}
+    os.makedirs(args.output, exist_ok=True)
+    if args.zero_shot:
+        result = zero_shot_on_set(model, tokenizer, found, args.templates, verbose=verbose)
+        names = result["class_names"]
+        result["per_class"] = dict(zip(names, result["per_class_accuracy"]))
+        report["zero_shot"] = result
+        save_heatmap(
+            np.asarray(result["confusion_matrix"]), os.path.join(args.output, "confusion.png")
+        )
+        summary = (
+            f"zero-shot top-1 {result['top1']:.1%}, top-5 {result['top5']:.1%} on "
+            f"{result['num_images']} images of {len(names)} classes; wrote report.json, "
+            "confusion.png"
+        )
+    else:
+        result = retrieval_on_set(model, tokenizer, found, verbose=verbose)
+        report["retrieval"] = result
+        summary = (
+            f"retrieval R@1 image->text {result['image_to_text_recall@1']:.1%}, "
+            f"text->image {result['text_to_image_recall@1']:.1%} on {result['num_images']} "
+            "images; wrote report.json"
+        )
+    with open(os.path.join(args.output, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    skipped = {k: v for k, v in result["skipped"].items() if v}
+    print(f"{summary} to {args.output}" + (f"; skipped {skipped}" if skipped else ""))
     return report

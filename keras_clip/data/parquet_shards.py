@@ -131,8 +131,7 @@ def read_parquet_shards(
 
         def rows(images, captions, skipped):
             if report is not None:
-                with tf.control_dependencies([report.record_shard(skipped)]):
-                    images = tf.identity(images)
+                images = report.record_shard(skipped, {"image": images})["image"]
             count = tf.size(images)
             return tf.data.Dataset.from_tensor_slices(
                 {

@@ -191,13 +191,7 @@ def image_text_dataset(
         crop_ratio=crop_ratio,
         horizontal_flip=horizontal_flip,
     )
-    dataset = dataset.map(lambda element, seeds: _screen(element, seeds, report))
-    dataset = dataset.filter(lambda element: element["usable"])
-    dataset = dataset.map(
-        lambda element: _decode(element, report, examples.kind, settings),
-        num_parallel_calls=AUTOTUNE,
-    )
-    dataset = dataset.ignore_errors().filter(lambda element: element["usable"])
+    dataset = decoded_elements(dataset, report, examples.kind, settings)
     if training:
         dataset = dataset.map(lambda e: {"image": e["image"], "caption": e["caption"]})
     else:
@@ -328,6 +322,22 @@ def _indexed_elements(examples, seed, epoch):
     return indices.map(element)
 
 
+def decoded_elements(elements, report, kind, settings):
+    """(element, seeds) pairs -> the usable elements, images decoded.
+
+    Drops and counts in `report` empty captions, elements without one,
+    non-images and unreadable images. `settings`: "image_size",
+    "training" and, for training, the crop and flip settings. Evaluation
+    elements keep every key but "seeds" (e.g. a label carried along).
+    """
+    elements = elements.map(lambda element, seeds: _screen(element, seeds, report))
+    elements = elements.filter(lambda element: element["usable"])
+    elements = elements.map(
+        lambda element: _decode(element, report, kind, settings), num_parallel_calls=AUTOTUNE
+    )
+    return elements.ignore_errors().filter(lambda element: element["usable"])
+
+
 def _screen(element, seeds, report):
     """Drops empty captions; counts them, elements with no caption at all
     (e.g. a JSON caption field missing) and the elements left to decode."""
@@ -366,7 +376,7 @@ def _decode(element, report, kind, settings):
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
     image.set_shape([size, size, 3])
     if not settings["training"]:
-        result = {"captions": captions, "index": element["index"]}
+        result = {k: v for k, v in element.items() if k not in ("image", "seeds", "usable")}
     else:
         pick = tf.random.stateless_uniform(
             [], tf.stack([seeds[1], 1]), 0, tf.size(captions), tf.int32

@@ -74,9 +74,13 @@ class DataReport:
         is_image = tf.cast(is_image, tf.int64)
         return self._add(not_an_image=1 - is_image, decoded=is_image)
 
-    def record_shard(self, skipped):
-        """In-graph: one shard's skipped samples, int64 (len(SHARD_REASONS),)."""
-        return self._add(**{reason: skipped[i] for i, reason in enumerate(SHARD_REASONS)})
+    def record_shard(self, skipped, found):
+        """In-graph: counts one shard's skipped samples, int64
+        (len(SHARD_REASONS),); returns `found` (a dict of tensors), read
+        only after the count."""
+        count = self._add(**{reason: skipped[i] for i, reason in enumerate(SHARD_REASONS)})
+        with tf.control_dependencies([count]):
+            return {name: tf.identity(value) for name, value in found.items()}
 
     def record_truncated_captions(self, truncated):
         """In-graph: a batch's captions cut to the context length (bool)."""

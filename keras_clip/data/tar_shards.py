@@ -79,8 +79,7 @@ def read_tar_shards(paths, training, seed=0, epoch=None, report=None, resampled=
     def samples(pass_epoch, path):
         found, skipped = read_tar_shard(path, **options)
         if report is not None:
-            with tf.control_dependencies([report.record_shard(skipped)]):
-                found = {name: tf.identity(value) for name, value in found.items()}
+            found = report.record_shard(skipped, found)
         count = tf.size(found["image"])
         return tf.data.Dataset.from_tensor_slices(
             {

@@ -3,19 +3,10 @@
 import keras
 import numpy as np
 
+from keras_clip.evaluation import prompts
+from keras_clip.evaluation.prompts import DEFAULT_TEMPLATES  # noqa: F401 (public name)
 from keras_clip.evaluation.retrieval import normalize_rows
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
-from keras_clip.preprocessing import normalize_images
-
-DEFAULT_TEMPLATES = (
-    "a photo of a {}.",
-    "a picture of a {}.",
-    "an image of a {}.",
-    "a photo of the {}.",
-    "a rendering of a {}.",
-    "a drawing of a {}.",
-)
+from keras_clip.preprocessing import images_for_model
 
 
 class ZeroShotClassifier:
@@ -33,57 +24,50 @@ class ZeroShotClassifier:
         model: a trained `keras_clip.CLIP` (or CLIPLite).
         tokenizer: a callable mapping a list of str to int token ids, such
             as `keras_clip.Tokenizer`.
-        class_names: list of str.
-        templates: list of str with one "{}" each; default
-            `DEFAULT_TEMPLATES`.
+        class_names: list of str, or a shipped set's name ("imagenet"; see
+            `keras_clip.evaluation.prompts`).
+        templates: str templates with one "{}" (or "{c}", as CLIP_benchmark
+            writes them) and callables from a class name to a prompt (as
+            open_clip ships them), or a shipped set's name
+            ("openai_imagenet": OpenAI's 80, "openai_imagenet_7", "default");
+            default `DEFAULT_TEMPLATES`.
         batch_size: int. Batch size for encoding.
 
     Example:
 
     ```python
     classifier = ZeroShotClassifier(model, tokenizer, ["red circle", ...])
+    imagenet = ZeroShotClassifier(model, tokenizer, "imagenet", templates="openai_imagenet")
     probabilities = classifier.predict(images)
     top5 = classifier.top_k(images, k=5)
     ```
     """
 
     def __init__(self, model, tokenizer, class_names, templates=None, batch_size=256):
-        class_names = [str(name) for name in class_names]
+        class_names = prompts.class_names(class_names)
         if not class_names:
             raise ValueError("class_names is empty.")
-        templates = list(DEFAULT_TEMPLATES if templates is None else templates)
-        bad = [t for t in templates if t.count("{}") != 1]
-        if not templates or bad:
-            raise ValueError(f"Each template needs exactly one '{{}}'; got {bad or templates}.")
+        makers = prompts.prompt_makers(templates)
         self.model = model
         self.class_names = class_names
-        self.templates = templates
+        self.templates = prompts.templates(templates)
         self.batch_size = batch_size
-        prompts = [t.format(name) for name in class_names for t in templates]
-        token_ids = np.asarray(tokenizer(prompts))
+        prompt_texts = [make(name) for name in class_names for make in makers]
+        token_ids = np.asarray(tokenizer(prompt_texts))
         embeddings = model.predict({"token_ids": token_ids}, batch_size=batch_size, verbose=0)[
             "text_embeddings"
         ]
-        embeddings = embeddings.reshape(len(class_names), len(templates), -1)
+        embeddings = embeddings.reshape(len(class_names), len(makers), -1)
         self.class_embeddings = normalize_rows(normalize_rows(embeddings).mean(axis=1))
 
     def scores(self, images):
         """Scaled cosine similarities, float32 (batch, num_classes)."""
-        images = self._as_model_input(images)
+        images = images_for_model(self.model, images)
         image_embeddings = self.model.predict(
             {"images": images}, batch_size=self.batch_size, verbose=0
         )["image_embeddings"]
         scale = float(keras.ops.convert_to_numpy(self.model.logit_scale))
         return scale * normalize_rows(image_embeddings) @ self.class_embeddings.T
-
-    def _as_model_input(self, images):
-        if getattr(images, "dtype", None) != np.uint8:
-            return images
-        return normalize_images(
-            images,
-            getattr(self.model, "image_mean", OPENAI_MEAN),
-            getattr(self.model, "image_std", OPENAI_STD),
-        )
 
     def predict(self, images):
         """Class probabilities, float32 (batch, num_classes)."""
@@ -127,6 +111,7 @@ def evaluate_zero_shot(model, tokenizer, images, labels, class_names, templates=
     ```
     """
     labels = np.asarray(labels)
+    class_names = prompts.class_names(class_names)
     num_classes = len(class_names)
     if labels.shape != (len(images),):
         raise ValueError(
@@ -135,7 +120,22 @@ def evaluate_zero_shot(model, tokenizer, images, labels, class_names, templates=
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}).")
     classifier = ZeroShotClassifier(model, tokenizer, class_names, templates)
-    ranked = classifier.top_k(images, k=max(ks))
+    return classification_report(classifier.top_k(images, k=max(ks)), labels, num_classes, ks)
+
+
+def classification_report(ranked, labels, num_classes, ks=(1, 5)):
+    """Top-k accuracies, per-class accuracy and the confusion matrix.
+
+    Args:
+        ranked: int (N, >= max(ks)), class indices best first.
+        labels: int (N,), the true classes.
+        num_classes: int.
+        ks: the k of top-k accuracy.
+
+    Returns:
+        the dict `evaluate_zero_shot` describes.
+    """
+    ranked, labels = np.asarray(ranked), np.asarray(labels)
     report = {
         f"top{k}": float(np.mean(np.any(ranked[:, :k] == labels[:, None], axis=1))) for k in ks
     }
@@ -147,6 +147,6 @@ def evaluate_zero_shot(model, tokenizer, images, labels, class_names, templates=
         per_class_accuracy=per_class.tolist(),
         mean_per_class_accuracy=float(np.nanmean(per_class)),
         confusion_matrix=confusion.tolist(),
-        num_images=int(len(images)),
+        num_images=int(len(labels)),
     )
     return report
