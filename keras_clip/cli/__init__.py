@@ -18,12 +18,14 @@ import sys
 
 from keras_clip.cli import convert
 from keras_clip.cli import demo
+from keras_clip.cli import embed
 from keras_clip.cli import evaluate
 from keras_clip.cli import export
+from keras_clip.cli import search
 from keras_clip.cli import train
 from keras_clip.cli import zero_shot
 
-SUBCOMMANDS = (demo, train, evaluate, export, zero_shot, convert)
+SUBCOMMANDS = (demo, train, evaluate, embed, search, export, zero_shot, convert)
 
 
 def build_parser():

@@ -176,7 +176,7 @@ def image_text_dataset(
                 reshuffle_each_iteration=False,
             )
     else:
-        dataset = _indexed_elements(examples, seed, epoch if training else None)
+        dataset = indexed_elements(examples, seed, epoch if training else None)
     if training:
         dataset = dataset.enumerate().map(
             lambda position, element: (element, element_seeds(seed, element["epoch"], position))
@@ -297,7 +297,7 @@ def _check_range(name, value, low, high):
         )
 
 
-def _indexed_elements(examples, seed, epoch):
+def indexed_elements(examples, seed, epoch):
     """In-memory and folder sources: indices (shuffled per epoch when
     `epoch` is given), mapped to data."""
     images = tf.constant(examples.images)
