@@ -77,7 +77,10 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     mean = tuple(mean or getattr(model, "image_mean", OPENAI_MEAN))
     std = tuple(std or getattr(model, "image_std", OPENAI_STD))
     if keras.backend.backend() == "torch":
-        return _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, std)
+        settings = (image_size, [float(m) for m in mean], [float(s) for s in std])
+        return export_in_tensorflow_process(
+            "keras_clip.export:export_saved_model", model, tokenizer, path, *settings
+        )
     image_size = image_size or image_size_of(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
@@ -156,25 +159,30 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     return path
 
 
-def _export_from_tensorflow_process(model, tokenizer, path, image_size, mean, std):
-    """PyTorch backend: save the model, export it from a TensorFlow process."""
+def export_in_tensorflow_process(exporter, model, tokenizer, path, *arguments):
+    """Saves `model` (and `tokenizer`), then calls `exporter` (a
+    "module:function" name) as `exporter(model, tokenizer, path,
+    *arguments)` in a TensorFlow-backend process. For models on the other
+    backends, where an exporter needs TensorFlow's tracing. Arguments must
+    be JSON values."""
     with tempfile.TemporaryDirectory() as workdir:
         model_path = os.path.join(workdir, "model.keras")
         tokenizer_path = os.path.join(workdir, "tokenizer")
         model.save(model_path)
-        tokenizer.save(tokenizer_path)
+        if tokenizer is not None:
+            tokenizer.save(tokenizer_path)
+        module, function = exporter.split(":")
         code = (
-            "import json, sys, keras, keras_clip\n"
-            "from keras_clip.export import export_saved_model\n"
+            "import importlib, json, os, sys, keras, keras_clip\n"
             "model = keras.saving.load_model(sys.argv[1])\n"
-            "tokenizer = keras_clip.Tokenizer.load(sys.argv[2])\n"
-            "size, mean, std = json.loads(sys.argv[4])\n"
-            "export_saved_model(model, tokenizer, sys.argv[3], size, mean, std)\n"
+            "tokenizer = keras_clip.Tokenizer.load(sys.argv[2]) "
+            "if os.path.isdir(sys.argv[2]) else None\n"
+            f"export = getattr(importlib.import_module({module!r}), {function!r})\n"
+            "export(model, tokenizer, sys.argv[3], *json.loads(sys.argv[4]))\n"
         )
-        settings = json.dumps([image_size, [float(m) for m in mean], [float(s) for s in std]])
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
         result = subprocess.run(
-            [sys.executable, "-c", code, model_path, tokenizer_path, path, settings],
+            [sys.executable, "-c", code, model_path, tokenizer_path, path, json.dumps(arguments)],
             env=env,
             capture_output=True,
             text=True,

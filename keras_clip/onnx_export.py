@@ -1,0 +1,102 @@
+"""ONNX export: the image and text towers as two graphs, for onnxruntime.
+
+`export_onnx` writes, with Keras' `export(format="onnx")` (tf2onnx),
+
+    DIR/image_encoder.onnx   images float32 [N, S, S, 3], normalised with the
+                             model's mean and std -> embeddings [N, D]
+    DIR/text_encoder.onnx    token_ids int32 [N, L] -> embeddings [N, D]
+    DIR/onnx_config.json     image_size, image_mean, image_std,
+                             context_length, logit_scale
+
+Embeddings are L2-normalised; logits are logit_scale * image @ text.T.
+Tokenisation stays outside the graphs: run `keras_clip.Tokenizer` (or the
+SavedModel's `encode_text`) and feed its int32 ids. Models on the JAX and
+PyTorch backends are exported from a TensorFlow-backend process.
+
+Example:
+
+```python
+export_onnx(model, "clip_onnx/")
+import onnxruntime
+session = onnxruntime.InferenceSession("clip_onnx/text_encoder.onnx")
+session.run(None, {session.get_inputs()[0].name: tokenizer(["a red circle"]).numpy()})
+```
+"""
+
+import json
+import os
+
+import keras
+
+from keras_clip.export import export_in_tensorflow_process
+from keras_clip.export import image_size_of
+from keras_clip.serialization import ExplicitSignatures
+
+TOWER_FILES = {"image": "image_encoder.onnx", "text": "text_encoder.onnx"}
+
+
+class _Tower(ExplicitSignatures, keras.Model):
+    """One tower of a CLIP model, as a model of its own (for export only)."""
+
+    def __init__(self, clip, tower, **kwargs):
+        super().__init__(name=f"{tower}_encoder", **kwargs)
+        self.clip = clip
+        self.tower = tower
+
+    def call(self, inputs):
+        if self.tower == "image":
+            return self.clip.encode_image(inputs)
+        return self.clip.encode_text(inputs)
+
+
+def export_onnx(model, directory, opset_version=None):
+    """Writes the two towers of `model` as ONNX graphs in `directory`.
+
+    Args:
+        model: a `keras_clip.CLIP` (float32 weights).
+        directory: output folder.
+        opset_version: int or None (tf2onnx's default).
+
+    Returns:
+        `directory`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return export_in_tensorflow_process(
+            "keras_clip.onnx_export:_export_in_process", model, None, directory, opset_version
+        )
+    import tensorflow as tf
+
+    image_size = image_size_of(model)
+    context_length = getattr(model.text_encoder, "context_length", None)
+    if context_length is None:
+        raise ValueError("Cannot tell the text encoder's context length for the ONNX graph.")
+    os.makedirs(directory, exist_ok=True)
+    signatures = {
+        "image": tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images"),
+        "text": tf.TensorSpec([None, context_length], tf.int32, name="token_ids"),
+    }
+    for tower, spec in signatures.items():
+        wrapper = _Tower(model, tower)
+        wrapper(tf.zeros([1, *spec.shape[1:]], spec.dtype))  # builds it
+        wrapper.export(
+            os.path.join(directory, TOWER_FILES[tower]),
+            format="onnx",
+            input_signature=[spec],
+            opset_version=opset_version,
+            verbose=False,
+        )
+    config = {
+        "image_size": image_size,
+        "image_mean": list(model.image_mean),
+        "image_std": list(model.image_std),
+        "context_length": int(context_length),
+        "logit_scale": float(keras.ops.convert_to_numpy(model.logit_scale)),
+    }
+    with open(os.path.join(directory, "onnx_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return directory
+
+
+def _export_in_process(model, tokenizer, directory, opset_version):
+    """`export_in_tensorflow_process`'s calling convention."""
+    return export_onnx(model, directory, opset_version)

@@ -1,0 +1,41 @@
+"""ONNX export of the two towers, checked with onnxruntime against Keras."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_clip import cli
+from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import load_model_dir
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+
+def _run(path, inputs):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (given,) = session.get_inputs()
+    return session.run(None, {given.name: inputs})[0]
+
+
+# TensorFlow exports in-process; torch goes through a TensorFlow-backend
+# process (JAX too, the same code path: not run, to keep the suite short).
+@pytest.mark.backend("tensorflow", "torch")
+def test_onnx_towers_equal_the_keras_model(tmp_path, capsys):
+    model, tokenizer = load_model_dir(SHIPPED_MODEL)
+    assert cli.main(["export", "--format", "onnx", "--output", str(tmp_path)]) == 0
+    images = np.random.default_rng(0).normal(size=(5, 64, 64, 3)).astype("float32")
+    token_ids = np.asarray(tokenizer(["a photo of a red circle.", "a blue cross", "", "x y z"]))
+    expected_images = keras.ops.convert_to_numpy(model.encode_image(images))
+    expected_texts = keras.ops.convert_to_numpy(model.encode_text(token_ids))
+    found_images = _run(tmp_path / "image_encoder.onnx", images)
+    found_texts = _run(tmp_path / "text_encoder.onnx", token_ids.astype("int32"))
+    np.testing.assert_allclose(found_images, expected_images, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(found_texts, expected_texts, atol=1e-5, rtol=0)
+    config = json.loads((tmp_path / "onnx_config.json").read_text())
+    assert config["image_size"] == 64 and config["context_length"] == token_ids.shape[1]
+    np.testing.assert_allclose(
+        config["logit_scale"], float(keras.ops.convert_to_numpy(model.logit_scale))
+    )
+    assert "image_encoder.onnx" in capsys.readouterr().out
