@@ -13,6 +13,7 @@ from keras_clip import callbacks
 from keras_clip import checkpoints
 from keras_clip import encoders
 from keras_clip import evaluation
+from keras_clip import fine_tuning
 from keras_clip import layers
 from keras_clip import metrics
 from keras_clip import models
@@ -21,6 +22,8 @@ from keras_clip import pretrained
 from keras_clip.evaluation import ZeroShotClassifier
 from keras_clip.evaluation import evaluate_retrieval
 from keras_clip.evaluation import evaluate_zero_shot
+from keras_clip.fine_tuning import interpolate_weights
+from keras_clip.fine_tuning import lock_tower
 from keras_clip.models import CLIP
 from keras_clip.models import CLIPLite
 
@@ -32,6 +35,8 @@ _LAZY = {
     "data": ("keras_clip.data", None),
     "datasets": ("keras_clip.datasets", None),
     "export": ("keras_clip.export", None),
+    "embeddings": ("keras_clip.embeddings", None),
+    "onnx_export": ("keras_clip.onnx_export", None),
     "training": ("keras_clip.training", None),
     "losses": ("keras_clip.losses", None),  # deprecated alias
 }

@@ -43,6 +43,28 @@ def add_parser(subparsers):
     parser.add_argument(
         "--pretrained-architecture", help="For a state-dict file: open_clip's name, e.g. ViT-B-32."
     )
+    tuning = parser.add_argument_group("fine-tuning that keeps zero-shot skill")
+    tuning.add_argument("--lock-image", action="store_true", help="Freeze the image tower (LiT).")
+    tuning.add_argument(
+        "--lock-image-unlocked-groups",
+        type=int,
+        default=0,
+        help="With --lock-image: leave this many last groups trainable (1: the "
+        "projection; 2: also the last block; as open_clip).",
+    )
+    tuning.add_argument("--lock-text", action="store_true", help="Freeze the text tower.")
+    tuning.add_argument(
+        "--lock-text-unlocked-layers",
+        type=int,
+        default=0,
+        help="With --lock-text: leave this many last groups trainable.",
+    )
+    tuning.add_argument(
+        "--wise-ft-alpha",
+        type=float,
+        help="With --pretrained: save (1 - A) * pretrained + A * fine-tuned weights "
+        "(WiSE-FT; 0.5 is the paper's usual choice).",
+    )
     parser.add_argument("--tokenizer", help="A saved tokenizer directory to use.")
     parser.add_argument("--clip-bpe", help="OpenAI's BPE merges file (.txt or .txt.gz).")
     parser.add_argument(
@@ -116,6 +138,19 @@ def _tokenizer(args, source):
     return Tokenizer.from_corpus(source.all_captions(), args.vocabulary_size, args.context_length)
 
 
+def _lock(model, args):
+    from keras_clip import lock_tower
+
+    if args.lock_image_unlocked_groups and not args.lock_image:
+        raise ValueError("--lock-image-unlocked-groups goes with --lock-image.")
+    if args.lock_text_unlocked_layers and not args.lock_text:
+        raise ValueError("--lock-text-unlocked-layers goes with --lock-text.")
+    if args.lock_image:
+        lock_tower(model, "image", args.lock_image_unlocked_groups)
+    if args.lock_text:
+        lock_tower(model, "text", args.lock_text_unlocked_layers)
+
+
 def _upsampling_factors(text):
     if text is None:
         return None
@@ -143,6 +178,8 @@ def run(args):
             raise ValueError(f"--{name.replace('_', '-')} must be positive.")
     if args.tokenizer and args.clip_bpe:
         raise ValueError("Pass --tokenizer or --clip-bpe, not both.")
+    if args.wise_ft_alpha is not None and not args.pretrained:
+        raise ValueError("--wise-ft-alpha interpolates with --pretrained's weights: pass both.")
     start = time.time()
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision != "none":
@@ -164,6 +201,7 @@ def run(args):
         model = build_model(
             args.objective, args.architecture, tokenizer, args.image_size, args.micro_batches
         )
+    _lock(model, args)
     constants = {"mean": model.image_mean, "std": model.image_std}
     train = data.image_text_dataset(
         args.data,
@@ -205,6 +243,12 @@ def run(args):
     history = run_fit(
         model, train, args.epochs, callbacks, validation_data=validation, verbose=verbosity(args)
     )
+    if args.wise_ft_alpha is not None:
+        from keras_clip import CLIP
+        from keras_clip import interpolate_weights
+
+        zero_shot = CLIP.from_pretrained(args.pretrained, args.pretrained_architecture)
+        model = interpolate_weights(zero_shot, model, args.wise_ft_alpha)
     save_model_dir(model, tokenizer, args.output)
     report = {
         "backend": keras.backend.backend(),
@@ -212,6 +256,8 @@ def run(args):
         "architecture": args.architecture,
         "pretrained": args.pretrained,
         "objective": args.objective,
+        "locked": [t for t in ("image", "text") if getattr(args, f"lock_{t}")],
+        "wise_ft_alpha": args.wise_ft_alpha,
         "epochs": args.epochs,
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         "skipped_per_epoch": {
