@@ -31,11 +31,12 @@ def _numpy(x):
     return np.asarray(ops.convert_to_numpy(x), "float64")
 
 
-def _matrix(values, rows=NAMES, columns=NAMES, row_label="image \\ caption"):
+def _matrix(values, rows=NAMES, columns=NAMES, row_label="image \\ caption", digits=4):
     head = f"| {row_label} | " + " | ".join(columns) + " |"
     rule = "|---" * (len(columns) + 1) + "|"
     body = [
-        f"| {r} | " + " | ".join(f"{v:.4f}" for v in row) + " |" for r, row in zip(rows, values)
+        f"| {r} | " + " | ".join(f"{v:.{digits}f}" for v in row) + " |"
+        for r, row in zip(rows, values)
     ]
     return "\n".join([head, rule, *body])
 
@@ -97,6 +98,69 @@ def walkthrough(normalize):
     return "\n".join(lines), total
 
 
+# The example many tutorials copy: one-hot image embeddings, unnormalised
+# text embeddings, logits I @ T.T / 0.07.
+TUTORIAL_IMAGES = np.eye(3, dtype="float32")
+TUTORIAL_TEXTS = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.0, 0.3, 0.7]], "float32")
+TUTORIAL_NAMES = ("1", "2", "3")
+QUOTED_LOSS = 0.00016
+
+
+def tutorial_section():
+    """The tutorials' three pairs, computed by the package; where 0.00016
+    comes from."""
+    scale = 1.0 / TEMPERATURE
+    logits = _numpy(
+        losses.similarity_logits(TUTORIAL_IMAGES, TUTORIAL_TEXTS, scale, normalize=False)
+    )
+    rows = np.exp(logits - logits.max(1, keepdims=True))
+    rows /= rows.sum(1, keepdims=True)
+    columns = np.exp(logits - logits.max(0, keepdims=True))
+    columns /= columns.sum(0, keepdims=True)
+    image_to_text, text_to_image = (float(x) for x in losses.contrastive_cross_entropies(logits))
+    base10 = float(np.mean(-np.log10(np.diag(rows))))
+    names = {"rows": ("I1", "I2", "I3"), "columns": ("T1", "T2", "T3")}
+
+    def table(values):
+        return _matrix(values, names["rows"], names["columns"], "image \\ text", digits=6)
+
+    per_row = ", ".join(f"{v:.6f}" for v in -np.log(np.diag(rows)))
+    return "\n".join(
+        [
+            "## The tutorials' three pairs, exactly",
+            "",
+            "A widely copied example takes image embeddings I1 = [1, 0, 0], I2 = [0, 1, 0], "
+            "I3 = [0, 0, 1] and text embeddings T1 = [0.9, 0.1, 0.0], T2 = [0.1, 0.8, 0.1], "
+            "T3 = [0.0, 0.3, 0.7], and computes logits = I @ T.T / 0.07 without normalising "
+            "T (`similarity_logits(I, T, 1 / 0.07, normalize=False)`):",
+            "",
+            table(logits),
+            "",
+            "Softmax over each row (image -> text):",
+            "",
+            table(rows),
+            "",
+            "Softmax over each column (text -> image):",
+            "",
+            table(columns),
+            "",
+            f"Image -> text: -ln p of the diagonal is {per_row}; their mean, the "
+            f"image-to-text loss, is **{image_to_text:.6f}**. Text -> image: "
+            f"**{text_to_image:.6f}**. CLIP's loss, their mean: "
+            f"**{(image_to_text + text_to_image) / 2:.6f}** "
+            "(`keras_clip.objectives.functional.contrastive_cross_entropies(logits)`).",
+            "",
+            f"The copies state the image-to-text loss as {QUOTED_LOSS}. The true value is "
+            f"{image_to_text:.6f}, about {image_to_text / QUOTED_LOSS:.2f} times that. The "
+            "slip is the logarithm's base: the same mean taken with log10 instead of the "
+            f"natural log gives {base10:.6f}, which rounds to {QUOTED_LOSS}; the ratio is "
+            f"ln 10 = {math.log(10):.4f}. Cross-entropy losses (and PyTorch's and Keras') use "
+            "natural logs.",
+            "",
+        ]
+    )
+
+
 def page():
     normalized, with_norm = walkthrough(True)
     raw, without_norm = walkthrough(False)
@@ -120,6 +184,7 @@ def page():
             "",
             normalized,
             raw,
+            tutorial_section(),
             "## Where a hand calculation goes wrong",
             "",
             f"- Skipping the L2 normalisation: the loss goes from {with_norm:.4f} to "

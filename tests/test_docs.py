@@ -38,6 +38,17 @@ def test_walkthrough_numbers_agree_with_a_numpy_hand_calculation():
     np.testing.assert_allclose(total, (rows + columns) / 2, rtol=1e-5)
 
 
+def test_the_tutorial_example_loss_is_0_000361_not_0_00016():
+    sys.path.insert(0, os.path.join(ROOT, "docs"))
+    import make_loss_walkthrough as page
+
+    logits = np.eye(3) @ page.TUTORIAL_TEXTS.astype("float64").T / 0.07
+    image_to_text = -np.mean(np.diag(logits) - np.log(np.exp(logits).sum(1)))
+    np.testing.assert_allclose(image_to_text, 3.6128e-4, rtol=1e-4)
+    section = page.tutorial_section()
+    assert "**0.000361**" in section and "log10 instead of the natural log gives 0.000157" in section
+
+
 def test_jsd_numbers_agree_with_a_numpy_hand_calculation():
     sys.path.insert(0, os.path.join(ROOT, "docs"))
     import make_jsd_walkthrough as page
