@@ -62,6 +62,17 @@ def test_jsd_numbers_agree_with_a_numpy_hand_calculation():
     np.testing.assert_allclose(page.numbers()["loss"], expected, rtol=1e-5)
 
 
+def test_fine_tuning_page_is_what_its_results_give():
+    result = subprocess.run(
+        [sys.executable, "docs/make_fine_tuning.py", "--report-only", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
 def test_batch_size_study_page_is_what_its_results_give():
     """docs/batch-size-study.md and its table are regenerated from the
     committed results.json (the study itself takes half an hour)."""
