@@ -89,10 +89,7 @@ def run_experiment(epochs=4, train_size=3072, eval_size=1500, seed=1):
 
 def page(results):
     rows = results["rows"]
-    table = [
-        "| model | tuned classes (18-way) | held-out classes (12-way) |",
-        "|---|---|---|",
-    ]
+    table = ["| model | tuned classes (18-way) | held-out classes (12-way) |", "|---|---|---|"]
     for row in rows:
         label = {0.0: "zero-shot (alpha 0)", 1.0: "fine-tuned (alpha 1)"}.get(
             row["alpha"], row["model"]

@@ -82,8 +82,8 @@ def _batches(examples, image_size, batch_size, after_index):
     the examples whose source index is above `after_index`."""
     import tensorflow as tf
 
-    from keras_clip.data.pipeline import decoded_elements
-    from keras_clip.data.pipeline import indexed_elements
+    from keras_clip.data.decoding import decoded_elements
+    from keras_clip.data.decoding import indexed_elements
     from keras_clip.data.report import DataReport
     from keras_clip.data.sources import SHARD_KINDS
 

@@ -46,7 +46,9 @@ def test_the_tutorial_example_loss_is_0_000361_not_0_00016():
     image_to_text = -np.mean(np.diag(logits) - np.log(np.exp(logits).sum(1)))
     np.testing.assert_allclose(image_to_text, 3.6128e-4, rtol=1e-4)
     section = page.tutorial_section()
-    assert "**0.000361**" in section and "log10 instead of the natural log gives 0.000157" in section
+    assert (
+        "**0.000361**" in section and "log10 instead of the natural log gives 0.000157" in section
+    )
 
 
 def test_jsd_numbers_agree_with_a_numpy_hand_calculation():

@@ -40,7 +40,7 @@ import os
 
 import tensorflow as tf
 
-from keras_clip.data.pipeline import decoded_elements
+from keras_clip.data.decoding import decoded_elements
 from keras_clip.data.report import DataReport
 from keras_clip.data.tar_shards import read_tar_shard
 from keras_clip.evaluation.prompts import read_lines
