@@ -19,7 +19,8 @@ Signatures (all embeddings float32, L2-normalised):
   InvalidArgumentError naming the decode failure.
 - `serving_default`: image_bytes tf.string [None] and texts tf.string [None]
   -> {"image_embeddings", "text_embeddings", "logits"}, logits =
-  logit_scale * image_embeddings @ text_embeddings.T (zero-shot in one call).
+  logit_scale * image_embeddings @ text_embeddings.T (+ logit_bias for a
+  SigLIP model; zero-shot in one call).
 - `encode_token_ids`: token_ids int32 [None, L] -> {"embeddings"}.
 - `encode_normalized_images`: float32 [None, S, S, 3], already normalised
   -> {"embeddings"}. For clients that preprocess themselves; S is not
@@ -109,6 +110,13 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
         float(keras.ops.convert_to_numpy(model.logit_scale)), trainable=False, name="logit_scale"
     )
     archive.track(logit_scale)
+    bias = model.logit_bias  # SigLIP's; logits are scale * cosine + bias
+    logit_bias = tf.Variable(
+        0.0 if bias is None else float(keras.ops.convert_to_numpy(bias)),
+        trainable=False,
+        name="logit_bias",
+    )
+    archive.track(logit_bias)
 
     # SavedModel signatures check dtypes, not static dimensions: check sizes.
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
@@ -145,7 +153,7 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     def serving_default(image_bytes, texts):
         images = encode_image_bytes(image_bytes)["embeddings"]
         text = encode_text(texts)["embeddings"]
-        logits = logit_scale * tf.matmul(images, text, transpose_b=True)
+        logits = logit_scale * tf.matmul(images, text, transpose_b=True) + logit_bias
         return {"image_embeddings": images, "text_embeddings": text, "logits": logits}
 
     for name, fn in (

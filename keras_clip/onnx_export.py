@@ -6,9 +6,10 @@
                              model's mean and std -> embeddings [N, D]
     DIR/text_encoder.onnx    token_ids int32 [N, L] -> embeddings [N, D]
     DIR/onnx_config.json     image_size, image_mean, image_std,
-                             context_length, logit_scale
+                             context_length, logit_scale, logit_bias
 
-Embeddings are L2-normalised; logits are logit_scale * image @ text.T.
+Embeddings are L2-normalised; logits are logit_scale * image @ text.T
+(+ logit_bias: SigLIP's, else 0).
 Tokenisation stays outside the graphs: run `keras_clip.Tokenizer` (or the
 SavedModel's `encode_text`) and feed its int32 ids. Models on the JAX and
 PyTorch backends are exported from a TensorFlow-backend process.
@@ -91,6 +92,9 @@ def export_onnx(model, directory, opset_version=None):
         "image_std": list(model.image_std),
         "context_length": int(context_length),
         "logit_scale": float(keras.ops.convert_to_numpy(model.logit_scale)),
+        "logit_bias": 0.0
+        if model.logit_bias is None
+        else float(keras.ops.convert_to_numpy(model.logit_bias)),
     }
     with open(os.path.join(directory, "onnx_config.json"), "w") as f:
         json.dump(config, f, indent=2)

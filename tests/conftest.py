@@ -11,6 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from tests.helpers import allow_torchvision_import  # noqa: E402
+
+allow_torchvision_import()  # transformers imports torchvision when installed
+
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"

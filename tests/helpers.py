@@ -64,22 +64,40 @@ def tiny_batch(model_config=None, batch=8, seed=0, image_size=32, context=16, vo
     return {"images": images, "token_ids": token_ids}
 
 
-def import_open_clip():
-    """open_clip (a test extra), or skip. torchvision's wheel beside the CPU
-    torch cannot load its C ops, and its import registers fake kernels for
-    two of them; declaring the two schemas first lets the import through
-    (open_clip uses none of torchvision's C ops)."""
-    import pytest
+def allow_torchvision_import():
+    """Lets `import torchvision` succeed where its C ops cannot load.
+
+    The torchvision wheel beside the CPU torch (a test extra, for open_clip)
+    cannot load its compiled ops, yet its import registers fake kernels for
+    two of them, and transformers imports torchvision when it is installed.
+    Declaring those two op schemas first lets the import through; nothing
+    here uses torchvision's compiled ops. Does nothing where they load.
+    """
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or "torchvision" in sys.modules or _LIBRARIES:
+        return
     import torch
 
-    if "torchvision" not in sys.modules:
-        try:
-            library = torch.library.Library("torchvision", "DEF")
-            for name in ("nms", "qnms"):
-                library.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-            _LIBRARIES.append(library)
-        except RuntimeError:  # already declared, or the C ops did load
-            pass
+    compiled = os.path.join(os.path.dirname(spec.origin), "_C.so")
+    try:
+        torch.ops.load_library(compiled)
+        return
+    except (OSError, RuntimeError):
+        pass
+    library = torch.library.Library("torchvision", "DEF")
+    for name in ("nms", "qnms"):
+        library.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _LIBRARIES.append(library)
+
+
+def import_open_clip():
+    """open_clip (a test extra), or skip."""
+    import pytest
+
+    allow_torchvision_import()
     return pytest.importorskip("open_clip")
 
 

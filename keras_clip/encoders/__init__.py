@@ -1,5 +1,7 @@
 """Image and text towers."""
 
 from keras_clip.encoders.modified_resnet import ModifiedResNet
+from keras_clip.encoders.siglip_text import SigLIPTextTransformer
+from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer

@@ -61,17 +61,24 @@ class ZeroShotClassifier:
         self.class_embeddings = normalize_rows(normalize_rows(embeddings).mean(axis=1))
 
     def scores(self, images):
-        """Scaled cosine similarities, float32 (batch, num_classes)."""
+        """Logits, float32 (batch, num_classes): the model's logit scale
+        times cosine similarity, plus its logit bias (SigLIP)."""
         images = images_for_model(self.model, images)
         image_embeddings = self.model.predict(
             {"images": images}, batch_size=self.batch_size, verbose=0
         )["image_embeddings"]
         scale = float(keras.ops.convert_to_numpy(self.model.logit_scale))
-        return scale * normalize_rows(image_embeddings) @ self.class_embeddings.T
+        scores = scale * normalize_rows(image_embeddings) @ self.class_embeddings.T
+        bias = getattr(self.model, "logit_bias", None)
+        return scores if bias is None else scores + float(keras.ops.convert_to_numpy(bias))
 
     def predict(self, images):
-        """Class probabilities, float32 (batch, num_classes)."""
+        """Class probabilities, float32 (batch, num_classes): a softmax over
+        the classes, or for a sigmoid-trained model (SigLIP) each class's
+        own sigmoid, as SigLIP scores them."""
         scores = self.scores(images)
+        if getattr(self.model, "logit_bias", None) is not None:
+            return 1.0 / (1.0 + np.exp(-scores))
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return scores / scores.sum(axis=1, keepdims=True)
 

@@ -10,8 +10,16 @@ def quick_gelu(x):
     return x * ops.sigmoid(1.702 * x)
 
 
+@keras.saving.register_keras_serializable(package="keras_clip")
+def gelu_tanh(x):
+    """GELU with the tanh approximation (SigLIP's `gelu_pytorch_tanh`)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
 def get_activation(name):
-    """Resolves "quick_gelu" or any Keras activation name."""
+    """Resolves "quick_gelu", "gelu_tanh" or any Keras activation name."""
     if name == "quick_gelu":
         return quick_gelu
+    if name == "gelu_tanh":
+        return gelu_tanh
     return keras.activations.get(name)

@@ -61,7 +61,9 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
             (None: the text encoder's own `end_token_id`, else the largest id).
         project_image: bool. False uses the image tower's pooled features
             (which must be `embed_dim` wide) as they are: OpenAI's ResNets
-            project inside their attention pool.
+            project inside their attention pool, SigLIP's towers in their
+            heads.
+        project_text: bool. The same for the text tower (False for SigLIP).
         micro_batches: int. In training, run each tower on this many slices
             of the batch with gradient checkpointing
             (`keras_clip.models.micro_batches`): the loss still contrasts
@@ -103,6 +105,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         "text_pooling",
         "end_token_id",
         "project_image",
+        "project_text",
         "micro_batches",
     )
 
@@ -117,6 +120,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         text_pooling="auto",
         end_token_id=None,
         project_image=True,
+        project_text=True,
         micro_batches=1,
         image_mean=None,
         image_std=None,
@@ -136,7 +140,7 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.image_projection = self._make_projection("image_projection") if project_image else None
-        self.text_projection = self._make_projection("text_projection")
+        self.text_projection = self._make_projection("text_projection") if project_text else None
         self.objective = objectives.get(objective)
         if not self.objective.built:
             self.objective.build((None, embed_dim))
@@ -206,8 +210,8 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         if head is None:
             if features.shape[-1] not in (None, self.embed_dim):
                 raise ValueError(
-                    f"With project_image=False the image tower must output "
-                    f"embed_dim={self.embed_dim} features; it gives "
+                    f"Without a projection (project_image or project_text False) the "
+                    f"tower must output embed_dim={self.embed_dim} features; it gives "
                     f"{features.shape[-1]}."
                 )
             embeddings = features
@@ -300,6 +304,12 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
     def logit_scale(self):
         """The objective's current logit scale (exp of its log weight)."""
         return self.objective.logit_scale
+
+    @property
+    def logit_bias(self):
+        """The objective's logit bias (SigLIP's sigmoid objective), else None:
+        logits are logit_scale * cosine + logit_bias."""
+        return getattr(self.objective, "logit_bias", None)
 
     # === Config ===
 

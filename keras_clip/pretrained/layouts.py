@@ -46,7 +46,8 @@ def _openai_block(block, prefix):
     )
 
 
-def _huggingface_block(block, prefix):
+def huggingface_block(block, prefix):
+    """A TransformerBlock from Hugging Face's CLIP/SigLIP encoder layer names."""
     attention = f"{prefix}.self_attn"
     return (
         layer_norm(block.attention_norm, f"{prefix}.layer_norm1")
@@ -140,14 +141,14 @@ def huggingface_weight_map(model):
         + layer_norm(vision.pre_norm, f"{v}.pre_layrnorm")
     )
     for i, block in enumerate(vision.blocks):
-        entries += _huggingface_block(block, f"{v}.encoder.layers.{i}")
+        entries += huggingface_block(block, f"{v}.encoder.layers.{i}")
     entries += layer_norm(vision.post_norm, f"{v}.post_layernorm")
     entries += [
         tensor(text.token_embedding.embeddings, f"{t}.embeddings.token_embedding.weight"),
         tensor(text.positional_embedding, f"{t}.embeddings.position_embedding.weight"),
     ]
     for i, block in enumerate(text.blocks):
-        entries += _huggingface_block(block, f"{t}.encoder.layers.{i}")
+        entries += huggingface_block(block, f"{t}.encoder.layers.{i}")
     entries += layer_norm(text.final_norm, f"{t}.final_layer_norm")
     entries += (
         dense(model.image_projection, "visual_projection.weight")

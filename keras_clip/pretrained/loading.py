@@ -4,6 +4,8 @@ Recognised forms of a local path:
 
 - a Hugging Face `CLIPModel` directory: config.json with model.safetensors
   or pytorch_model.bin, whole or sharded (with NAME.index.json);
+- a Hugging Face `SiglipModel` directory (SigLIP, SigLIP 2 at fixed
+  resolution; see `keras_clip.pretrained.siglip`);
 - an open_clip directory: open_clip_config.json with
   open_clip_model.safetensors or open_clip_pytorch_model.bin;
 - a keras-hub CLIP preset directory (a `CLIPBackbone` in Keras format);
@@ -23,6 +25,7 @@ from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
+from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
 from keras_clip.pretrained.files import read_json
 from keras_clip.pretrained.files import read_state_dict
@@ -52,6 +55,14 @@ def _read_weights(directory, names):
         f"{directory} has none of the weight files {names} (whole, "
         "or sharded with NAME.index.json)."
     )
+
+
+def _processor_constants(directory, mean=OPENAI_MEAN, std=OPENAI_STD):
+    """(image mean, image std) from a Hugging Face preprocessor_config.json,
+    else the given defaults."""
+    path = os.path.join(directory, "preprocessor_config.json")
+    processor = read_json(path) if os.path.exists(path) else {}
+    return processor.get("image_mean", mean), processor.get("image_std", std)
 
 
 def _resolve_architecture(architecture):
@@ -84,17 +95,13 @@ def read_checkpoint(path, architecture=None):
                 "open_clip",
                 (preprocess.get("mean", OPENAI_MEAN), preprocess.get("std", OPENAI_STD)),
             )
+        if siglip.is_siglip_config(config):
+            tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
+            return config, tensors, "huggingface_siglip", _processor_constants(path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD)
         if "vision_config" in config:
             shape = configs.from_huggingface_config(config)
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
-            processor = os.path.join(path, "preprocessor_config.json")
-            processor = read_json(processor) if os.path.exists(processor) else {}
-            return (
-                shape,
-                tensors,
-                "huggingface",
-                (processor.get("image_mean", OPENAI_MEAN), processor.get("image_std", OPENAI_STD)),
-            )
+            return shape, tensors, "huggingface", _processor_constants(path)
         raise ValueError(
             f"{path} is not a Hugging Face CLIPModel directory (config.json with "
             "vision_config), an open_clip one (open_clip_config.json) or a keras-hub "
@@ -160,8 +167,12 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     shape, tensors, layout, (mean, std) = read_checkpoint(path, architecture)
     model_kwargs.setdefault("image_mean", tuple(mean))
     model_kwargs.setdefault("image_std", tuple(std))
-    model = build_from_shape(model_class, shape, **model_kwargs)
+    if layout == "huggingface_siglip":
+        model = siglip.build_siglip(model_class, shape, **model_kwargs)
+    else:
+        model = build_from_shape(model_class, shape, **model_kwargs)
     entries = {
+        "huggingface_siglip": siglip.huggingface_siglip_weight_map,
         "huggingface": layouts.huggingface_weight_map,
         "keras_hub": keras_hub_weight_map,
         "open_clip": layouts.openai_weight_map,
@@ -177,6 +188,18 @@ def save_pretrained(model, path, format="huggingface"):
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}; expected one of {FORMATS}.")
+    if siglip.is_siglip_model(model):
+        if format != "huggingface":
+            raise ValueError("A SigLIP model saves as format='huggingface' (SiglipModel).")
+        return _write_directory(
+            path,
+            {
+                "config.json": siglip.to_huggingface_siglip_config(model),
+                "preprocessor_config.json": siglip.huggingface_siglip_processor(model),
+            },
+            "model.safetensors",
+            export_weight_map(siglip.huggingface_siglip_weight_map(model)),
+        )
     try:
         shape = configs.model_shape(model)
     except AttributeError:
@@ -212,6 +235,12 @@ def save_pretrained(model, path, format="huggingface"):
             }
         }
         weights = "open_clip_model.safetensors"
+    _write_directory(path, files, weights, tensors)
+
+
+def _write_directory(path, files, weights, tensors):
+    """JSON `files` (name -> content) and the safetensors `weights` file."""
+    os.makedirs(path, exist_ok=True)
     for name, content in files.items():
         with open(os.path.join(path, name), "w") as f:
             json.dump(content, f, indent=2)

@@ -1,0 +1,147 @@
+"""SigLIP's bidirectional Transformer text tower."""
+
+import keras
+from keras import ops
+
+from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.serialization import ExplicitSignatures
+from keras_clip.serialization import base_model_config
+from keras_clip.serialization import keep_config
+from keras_clip.validation import check_token_ids
+from keras_clip.validation import check_transformer_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
+    """SigLIP's text Transformer, pooled at the last position, with its head.
+
+    Token and learned position embeddings, bidirectional (not causal)
+    pre-LayerNorm blocks, a final LayerNorm, the features at the last
+    position, and a Dense head with bias to `embed_dim`. SigLIP's tokenizer
+    pads every caption to `context_length`, so the last position is always
+    the same one; token ids must come padded to exactly that length.
+
+    Args:
+        vocabulary_size: int.
+        context_length: int. The padded caption length (SigLIP: 64).
+        width: int. Transformer width.
+        num_layers: int.
+        num_heads: int.
+        embed_dim: int or None. Output width of the head (Hugging Face's
+            `projection_size`); None: `width`.
+        mlp_ratio: float. MLP hidden width relative to `width`.
+        activation: str. "gelu_tanh" (SigLIP).
+        layer_norm_epsilon: float (SigLIP: 1e-6).
+
+    Call arguments:
+        token_ids: int (batch, context_length).
+
+    Returns:
+        float (batch, embed_dim), before normalisation.
+
+    Example:
+
+    ```python
+    encoder = SigLIPTextTransformer(1000, 16, width=64, num_layers=2, num_heads=4)
+    encoder(np.ones((2, 16), "int32")).shape  # (2, 64)
+    ```
+    """
+
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "vocabulary_size",
+        "context_length",
+        "width",
+        "num_layers",
+        "num_heads",
+        "embed_dim",
+        "mlp_ratio",
+        "activation",
+        "layer_norm_epsilon",
+    )
+
+    def __init__(
+        self,
+        vocabulary_size,
+        context_length,
+        width,
+        num_layers,
+        num_heads,
+        embed_dim=None,
+        mlp_ratio=4.0,
+        activation="gelu_tanh",
+        layer_norm_epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_transformer_shape(
+            width,
+            num_layers,
+            num_heads,
+            vocabulary_size=vocabulary_size,
+            context_length=context_length,
+        )
+        embed_dim = embed_dim or width
+        keep_config(self, locals())
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size,
+            width,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=policy,
+            name="token_embedding",
+        )
+        self.blocks = [
+            TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=policy,
+                name=f"layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.final_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="final_layer_norm"
+        )
+        self.head = keras.layers.Dense(embed_dim, dtype=policy, name="head")
+
+    def build(self, input_shape):
+        self._check_length(keras.KerasTensor(input_shape, "int32"))
+        self.positional_embedding = self.add_weight(
+            shape=(self.context_length, self.width),
+            initializer=keras.initializers.RandomNormal(stddev=0.01),
+            name="positional_embedding",
+        )
+        self.token_embedding.build(input_shape)
+        sequence_shape = (input_shape[0], self.context_length, self.width)
+        for block in self.blocks:
+            block.build(sequence_shape)
+        self.final_norm.build(sequence_shape)
+        self.head.build((input_shape[0], self.width))
+
+    def _check_length(self, token_ids):
+        check_token_ids(token_ids, self.context_length)
+        length = token_ids.shape[1]
+        if length is not None and length != self.context_length:
+            raise ValueError(
+                f"SigLIP pools the last position: token_ids must be padded to "
+                f"context_length={self.context_length}; received {length} tokens per caption."
+            )
+
+    def call(self, token_ids):
+        self._check_length(token_ids)
+        x = self.token_embedding(token_ids)
+        x = x + ops.cast(self.positional_embedding, x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.final_norm(x)[:, -1])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.embed_dim)
+
+    def get_config(self):
+        return base_model_config(self)

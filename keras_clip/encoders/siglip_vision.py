@@ -1,0 +1,135 @@
+"""SigLIP's Vision Transformer image tower."""
+
+import keras
+from keras import ops
+
+from keras_clip.layers.attention_pooling_head import AttentionPoolingHead
+from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.serialization import base_model_config
+from keras_clip.serialization import keep_config
+from keras_clip.validation import check_images
+from keras_clip.validation import check_transformer_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class SigLIPVisionTransformer(keras.Model):
+    """SigLIP's ViT (Zhai et al. 2023), returning the pooled image features.
+
+    A patch convolution with bias, learned position embeddings and no class
+    token, pre-LayerNorm blocks (no LayerNorm before them), a LayerNorm on
+    every token, then the attention-pooling head (`AttentionPoolingHead`).
+    Its output is the image embedding before normalisation: SigLIP has no
+    separate image projection.
+
+    Args:
+        image_size: int. Height and width of the (square) input images.
+        patch_size: int. Side of each square patch; divides image_size.
+        width: int. Transformer width.
+        num_layers: int. Number of residual attention blocks.
+        num_heads: int. Attention heads per block; divides width.
+        mlp_ratio: float. MLP hidden width relative to `width`
+            (intermediate_size / hidden_size).
+        activation: str. "gelu_tanh" (SigLIP) or another activation name.
+        layer_norm_epsilon: float (SigLIP: 1e-6).
+
+    Call arguments:
+        images: float (batch, image_size, image_size, 3), normalised.
+
+    Returns:
+        float (batch, width).
+
+    Example:
+
+    ```python
+    encoder = SigLIPVisionTransformer(32, 8, width=64, num_layers=2, num_heads=4)
+    encoder(np.zeros((2, 32, 32, 3), "float32")).shape  # (2, 64)
+    ```
+    """
+
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "image_size",
+        "patch_size",
+        "width",
+        "num_layers",
+        "num_heads",
+        "mlp_ratio",
+        "activation",
+        "layer_norm_epsilon",
+    )
+
+    def __init__(
+        self,
+        image_size,
+        patch_size,
+        width,
+        num_layers,
+        num_heads,
+        mlp_ratio=4.0,
+        activation="gelu_tanh",
+        layer_norm_epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_transformer_shape(
+            width, num_layers, num_heads, image_size=image_size, patch_size=patch_size
+        )
+        if image_size % patch_size:
+            raise ValueError(
+                f"image_size={image_size} is not a multiple of patch_size={patch_size}."
+            )
+        keep_config(self, locals())
+        self.grid_size = image_size // patch_size
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.patch_embedding = keras.layers.Conv2D(
+            width, patch_size, strides=patch_size, dtype=policy, name="patch_embedding"
+        )
+        self.blocks = [
+            TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=policy,
+                name=f"layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.post_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="post_layernorm"
+        )
+        self.head = AttentionPoolingHead(
+            num_heads, mlp_ratio, activation, layer_norm_epsilon, dtype=policy, name="head"
+        )
+
+    def build(self, input_shape):
+        check_images(keras.KerasTensor(input_shape), self.image_size)
+        self.positional_embedding = self.add_weight(
+            shape=(self.grid_size**2, self.width),
+            initializer=keras.initializers.RandomNormal(stddev=self.width**-0.5),
+            name="positional_embedding",
+        )
+        self.patch_embedding.build(input_shape)
+        token_shape = (input_shape[0], self.grid_size**2, self.width)
+        for block in self.blocks:
+            block.build(token_shape)
+        self.post_norm.build(token_shape)
+        self.head.build(token_shape)
+
+    def call(self, images):
+        check_images(images, self.image_size)
+        patches = self.patch_embedding(images)
+        batch = ops.shape(patches)[0]
+        x = ops.reshape(patches, (batch, self.grid_size**2, self.width))
+        x = x + ops.cast(self.positional_embedding, x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.post_norm(x))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.width)
+
+    def get_config(self):
+        return base_model_config(self)

@@ -1,0 +1,209 @@
+"""Hugging Face `SiglipModel` checkpoints: config, tensor names, write-back.
+
+A SigLIP model here is a `keras_clip.CLIP` with a `SigLIPVisionTransformer`
+and a `SigLIPTextTransformer` (their heads are the projections, so
+`project_image` and `project_text` are False) and the `SigLIPLoss`
+objective, which holds the learned logit scale (as its log, as Hugging Face
+stores it) and bias. SigLIP 2's fixed-resolution checkpoints use the same
+`SiglipModel` layout and load the same way.
+
+Example:
+
+```python
+model = keras_clip.CLIP.from_pretrained("siglip-base-patch16-224/")
+model.save_pretrained("tuned/")  # transformers' SiglipModel.from_pretrained reads it
+```
+"""
+
+import numpy as np
+
+from keras_clip.encoders.siglip_text import SigLIPTextTransformer
+from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
+from keras_clip.pretrained.layouts import huggingface_block
+from keras_clip.pretrained.weight_map import Entry
+from keras_clip.pretrained.weight_map import conv
+from keras_clip.pretrained.weight_map import dense
+from keras_clip.pretrained.weight_map import layer_norm
+from keras_clip.pretrained.weight_map import tensor
+
+SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
+# Each tower's Hugging Face config fields and their defaults.
+_VISION_FIELDS = {
+    "image_size": 224,
+    "patch_size": 16,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "layer_norm_eps": 1e-6,
+}
+_TEXT_FIELDS = {
+    "vocab_size": 32000,
+    "max_position_embeddings": 64,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "layer_norm_eps": 1e-6,
+}
+_ACTIVATIONS = {"gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
+
+
+def is_siglip_config(config):
+    return config.get("model_type") == "siglip"
+
+
+def _section(config, name, fields):
+    section = {key: config.get(name, {}).get(key, default) for key, default in fields.items()}
+    act = config.get(name, {}).get("hidden_act", "gelu_pytorch_tanh")
+    if act not in _ACTIVATIONS:
+        raise ValueError(f"Unsupported {name} hidden_act {act!r}; expected {sorted(_ACTIVATIONS)}.")
+    if config.get(name, {}).get("vision_use_head", True) is False:
+        raise ValueError("vision_use_head=False (no pooling head) is not supported.")
+    section["activation"] = _ACTIVATIONS[act]
+    return section
+
+
+def build_siglip(model_class, config, **model_kwargs):
+    """A `model_class` (CLIP) of a Hugging Face `SiglipConfig` dict's shape."""
+    from keras_clip.objectives import SigLIPLoss
+
+    vision = _section(config, "vision_config", _VISION_FIELDS)
+    text = _section(config, "text_config", _TEXT_FIELDS)
+    embed_dim = config.get("text_config", {}).get("projection_size") or text["hidden_size"]
+    if embed_dim != vision["hidden_size"]:
+        raise ValueError(
+            f"The text head's projection_size ({embed_dim}) must equal the vision "
+            f"hidden_size ({vision['hidden_size']}): SigLIP's image embedding is the "
+            "vision head's output."
+        )
+    image_encoder = SigLIPVisionTransformer(
+        vision["image_size"],
+        vision["patch_size"],
+        vision["hidden_size"],
+        vision["num_hidden_layers"],
+        vision["num_attention_heads"],
+        mlp_ratio=vision["intermediate_size"] / vision["hidden_size"],
+        activation=vision["activation"],
+        layer_norm_epsilon=vision["layer_norm_eps"],
+        name="image_encoder",
+    )
+    text_encoder = SigLIPTextTransformer(
+        text["vocab_size"],
+        text["max_position_embeddings"],
+        text["hidden_size"],
+        text["num_hidden_layers"],
+        text["num_attention_heads"],
+        embed_dim=embed_dim,
+        mlp_ratio=text["intermediate_size"] / text["hidden_size"],
+        activation=text["activation"],
+        layer_norm_epsilon=text["layer_norm_eps"],
+        name="text_encoder",
+    )
+    model_kwargs.setdefault("objective", SigLIPLoss())
+    return model_class(
+        image_encoder,
+        text_encoder,
+        embed_dim,
+        project_image=False,
+        project_text=False,
+        **model_kwargs,
+    )
+
+
+def is_siglip_model(model):
+    return isinstance(getattr(model, "image_encoder", None), SigLIPVisionTransformer)
+
+
+def _scalar(variable, name):
+    """A Keras scalar from a PyTorch (1,) parameter."""
+    return Entry(variable, (name,), lambda a: a.reshape(()), lambda a: (np.reshape(a, (1,)),))
+
+
+def huggingface_siglip_weight_map(model):
+    """Entries for Hugging Face `SiglipModel` names."""
+    vision, text = model.image_encoder, model.text_encoder
+    v, t = "vision_model", "text_model"
+    head = vision.head
+    entries = conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight") + [
+        tensor(vision.patch_embedding.bias, f"{v}.embeddings.patch_embedding.bias"),
+        tensor(vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"),
+    ]
+    for i, block in enumerate(vision.blocks):
+        entries += huggingface_block(block, f"{v}.encoder.layers.{i}")
+    entries += layer_norm(vision.post_norm, f"{v}.post_layernorm")
+    entries += [
+        tensor(head.probe, f"{v}.head.probe"),
+        *dense(
+            head.in_projection,
+            f"{v}.head.attention.in_proj_weight",
+            f"{v}.head.attention.in_proj_bias",
+        ),
+        *dense(head.out_projection, f"{v}.head.attention.out_proj"),
+        *layer_norm(head.norm, f"{v}.head.layernorm"),
+        *dense(head.mlp_hidden, f"{v}.head.mlp.fc1"),
+        *dense(head.mlp_output, f"{v}.head.mlp.fc2"),
+    ]
+    entries += [
+        tensor(text.token_embedding.embeddings, f"{t}.embeddings.token_embedding.weight"),
+        tensor(text.positional_embedding, f"{t}.embeddings.position_embedding.weight"),
+    ]
+    for i, block in enumerate(text.blocks):
+        entries += huggingface_block(block, f"{t}.encoder.layers.{i}")
+    entries += layer_norm(text.final_norm, f"{t}.final_layer_norm")
+    entries += dense(text.head, f"{t}.head")
+    entries += [
+        _scalar(model.objective.log_logit_scale, "logit_scale"),
+        _scalar(model.objective.logit_bias, "logit_bias"),
+    ]
+    return entries
+
+
+def to_huggingface_siglip_config(model):
+    """config.json for transformers' `SiglipModel` of `model`'s shape."""
+    vision, text = model.image_encoder, model.text_encoder
+    activations = {value: key for key, value in _ACTIVATIONS.items()}
+
+    def tower(encoder):
+        return {
+            "hidden_size": encoder.width,
+            "num_hidden_layers": encoder.num_layers,
+            "num_attention_heads": encoder.num_heads,
+            "intermediate_size": round(encoder.width * encoder.mlp_ratio),
+            "hidden_act": activations[encoder.activation],
+            "layer_norm_eps": encoder.layer_norm_epsilon,
+        }
+
+    return {
+        "architectures": ["SiglipModel"],
+        "model_type": "siglip",
+        "vision_config": {
+            **tower(vision),
+            "image_size": vision.image_size,
+            "patch_size": vision.patch_size,
+            "num_channels": 3,
+            "model_type": "siglip_vision_model",
+        },
+        "text_config": {
+            **tower(text),
+            "vocab_size": text.vocabulary_size,
+            "max_position_embeddings": text.context_length,
+            "projection_size": text.embed_dim,
+            "model_type": "siglip_text_model",
+        },
+    }
+
+
+def huggingface_siglip_processor(model):
+    """preprocessor_config.json: SigLIP resizes to the square (no crop)."""
+    size = model.image_encoder.image_size
+    return {
+        "image_processor_type": "SiglipImageProcessor",
+        "image_mean": list(model.image_mean),
+        "image_std": list(model.image_std),
+        "size": {"height": size, "width": size},
+        "do_resize": True,
+        "do_normalize": True,
+        "do_rescale": True,
+        "resample": 2,
+    }

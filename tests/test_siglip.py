@@ -1,0 +1,170 @@
+"""SigLIP: towers and loading against transformers' SiglipModel, write-back,
+training with fit, sigmoid zero-shot, SavedModel export."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_clip
+from keras_clip.encoders import SigLIPTextTransformer
+from keras_clip.encoders import SigLIPVisionTransformer
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+CONTEXT = 16
+VOCABULARY = 100
+
+
+def _random_siglip(directory, seed=0):
+    """A tiny random transformers SiglipModel, every tensor perturbed (so
+    that a swapped or untransposed tensor shows), saved to `directory`."""
+    torch.manual_seed(seed)
+    config = transformers.SiglipConfig(
+        text_config=dict(
+            vocab_size=VOCABULARY,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=CONTEXT,
+        ),
+        vision_config=dict(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            intermediate_size=40,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+        ),
+    )
+    model = transformers.SiglipModel(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+        model.logit_scale.fill_(np.log(11.0))
+        model.logit_bias.fill_(-9.5)
+    model.save_pretrained(directory)
+    return model
+
+
+def _inputs(seed=1):
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(3, 32, 32, 3)).astype("float32")
+    token_ids = rng.integers(2, VOCABULARY, size=(4, CONTEXT)).astype("int32")
+    token_ids[0, 5:] = 1  # padding, as SigLIP's tokenizer pads
+    return images, token_ids
+
+
+def _reference(model, images, token_ids):
+    with torch.no_grad():
+        out = model(
+            pixel_values=torch.from_numpy(images.transpose(0, 3, 1, 2)),
+            input_ids=torch.from_numpy(token_ids.astype("int64")),
+        )
+    return {
+        "image": out.image_embeds.numpy(),
+        "text": out.text_embeds.numpy(),
+        "logits": out.logits_per_image.numpy(),
+    }
+
+
+def _ours(model, images, token_ids):
+    out = {
+        **model.predict({"images": images}, verbose=0),
+        **model.predict({"token_ids": token_ids}, verbose=0),
+    }
+    scale = float(keras.ops.convert_to_numpy(model.logit_scale))
+    bias = float(keras.ops.convert_to_numpy(model.logit_bias))
+    logits = scale * out["image_embeddings"] @ out["text_embeddings"].T + bias
+    return {"image": out["image_embeddings"], "text": out["text_embeddings"], "logits": logits}
+
+
+def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(tmp_path):
+    reference = _random_siglip(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    assert isinstance(model.image_encoder, SigLIPVisionTransformer)
+    assert isinstance(model.text_encoder, SigLIPTextTransformer)
+    assert model.image_mean == (0.5, 0.5, 0.5)
+    images, token_ids = _inputs()
+    expected, found = _reference(reference, images, token_ids), _ours(model, images, token_ids)
+    for key in expected:
+        np.testing.assert_allclose(found[key], expected[key], atol=1e-4, rtol=0, err_msg=key)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(model.logit_scale)), 11.0, 1e-6)
+    # Write back: transformers reads it, every tensor bit-identical.
+    model.save_pretrained(str(tmp_path / "back"))
+    reloaded = transformers.SiglipModel.from_pretrained(str(tmp_path / "back"))
+    original = reference.state_dict()
+    for name, value in reloaded.state_dict().items():
+        assert torch.equal(value, original[name]), name
+    assert set(reloaded.state_dict()) == set(original)
+
+
+def test_siglip_fits_classifies_with_sigmoids_and_round_trips(tmp_path):
+    _random_siglip(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    images, token_ids = _inputs()
+    before = model.predict({"images": images}, verbose=0)["image_embeddings"]
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    history = model.fit(
+        {"images": np.repeat(images, 2, 0)[:4], "token_ids": token_ids}, batch_size=4, epochs=2,
+        verbose=0,
+    )  # fmt: skip
+    assert np.isfinite(history.history["loss"]).all()
+    after = model.predict({"images": images}, verbose=0)["image_embeddings"]
+    assert not np.allclose(before, after)
+
+    class Tokens:
+        def __call__(self, texts):
+            return np.stack([token_ids[i % 4] for i in range(len(texts))])
+
+    classifier = keras_clip.ZeroShotClassifier(model, Tokens(), ["a", "b", "c"], ["{}"])
+    probabilities = classifier.predict(images)
+    scores = classifier.scores(images)
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-scores)), rtol=1e-6)
+    assert not np.allclose(probabilities.sum(1), 1.0)  # sigmoids, not a softmax
+    path = str(tmp_path / "siglip.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.backend("tensorflow")
+def test_siglip_savedmodel_logits_carry_the_bias(tmp_path):
+    import tensorflow as tf
+
+    _random_siglip(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    tokenizer = keras_clip.Tokenizer.from_corpus(["a b c"] * 4, 50, context_length=CONTEXT)
+    keras_clip.export.export_saved_model(model, tokenizer, str(tmp_path / "served"))
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    images, token_ids = _inputs()
+    image = served.signatures["encode_normalized_images"](images=tf.constant(images))
+    np.testing.assert_allclose(
+        image["embeddings"].numpy(), _ours(model, images, token_ids)["image"], atol=1e-5
+    )
+    png = tf.io.encode_png(tf.zeros([32, 32, 3], tf.uint8))
+    out = served.signatures["serving_default"](
+        image_bytes=tf.stack([png, png]), texts=tf.constant(["a", "b c", "c"])
+    )
+    cosine = out["image_embeddings"].numpy() @ out["text_embeddings"].numpy().T
+    np.testing.assert_allclose(out["logits"].numpy(), 11.0 * cosine - 9.5, atol=1e-4)
+
+
+def test_siglip_errors_name_the_problem(tmp_path):
+    _random_siglip(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    with pytest.raises(ValueError, match="padded to context_length=16"):
+        model.encode_text(np.ones((2, 8), "int32"))
+    with pytest.raises(ValueError, match="format='huggingface'"):
+        model.save_pretrained(str(tmp_path / "x"), format="open_clip")
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    config["text_config"]["projection_size"] = 16
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="projection_size"):
+        keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    assert os.path.exists(tmp_path / "hf" / "model.safetensors")
