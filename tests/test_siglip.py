@@ -43,12 +43,78 @@ def _random_siglip(directory, seed=0):
     )
     model = transformers.SiglipModel(config).eval()
     with torch.no_grad():
-        for name, parameter in model.named_parameters():
+        for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
         model.logit_scale.fill_(np.log(11.0))
         model.logit_bias.fill_(-9.5)
     model.save_pretrained(directory)
     return model
+
+
+def _sentencepiece_directory(directory):
+    """A tiny SentencePiece model trained here, saved by transformers'
+    SiglipTokenizer as a SigLIP checkpoint keeps it; returns the tokenizer."""
+    spm = pytest.importorskip("sentencepiece")
+    rng = np.random.default_rng(0)
+    words = "a photo of the red blue circle square cat dog bird café naïve über big".split()
+    sentences = [" ".join(rng.choice(words, size=rng.integers(3, 9))) for _ in range(2000)]
+    os.makedirs(directory, exist_ok=True)
+    prefix = os.path.join(directory, "trained")
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=40,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        character_coverage=1.0, num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    reference = transformers.SiglipTokenizer(vocab_file=prefix + ".model", model_max_length=CONTEXT)
+    reference.save_pretrained(directory)
+    return reference
+
+
+TRICKY = [
+    "a photo of a cat.",
+    "A Big, RED circle!!",
+    "",
+    "   ",
+    "dog   bird\tcat",
+    "ünïcode café",
+    "xxxxx",
+    "  leading and trailing  ",
+    "über NAÏVE",
+    "a-b_c/d",
+    "cat\u00a0dog",
+    "cat\u3000dog",
+    "ＦＵＬＬ ｗｉｄｔｈ",
+    "ﬁne ﬂour",
+    "&amp; entity",
+    "emoji 🐱 ok",
+    "中文 日本語",
+    "12 345 6.7",
+    "it's don't",
+    "'quoted' \"double\"",
+    "a photo of the big blue square " * 4,
+    "ǅ",
+    "İstanbul",
+    "new\nline",
+    "tab\tsep",
+    "(parens) [brackets] {braces}",
+    "~`!@#$%^&*",
+    "e\u0301 combining",
+    "UPPER lower",
+    "x" * 200,
+]
+
+
+def test_sentencepiece_ids_equal_transformers_siglip_tokenizer(tmp_path):
+    reference = _sentencepiece_directory(str(tmp_path / "tok"))
+    tokenizer = keras_clip.Tokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert tokenizer.context_length == CONTEXT and tokenizer.end_id == tokenizer.pad_id == 1
+    expected = reference(TRICKY, padding="max_length", max_length=CONTEXT, truncation=True)
+    np.testing.assert_array_equal(tokenizer(TRICKY), np.array(expected["input_ids"]))
+    ids, truncated = tokenizer.tokenize_and_count(TRICKY)
+    assert truncated.numpy().tolist() == [len(e) > CONTEXT for e in reference(TRICKY)["input_ids"]]
+    tokenizer.save(str(tmp_path / "saved"))
+    again = keras_clip.Tokenizer.load(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(again(TRICKY), ids.numpy())
 
 
 def _inputs(seed=1):
@@ -138,8 +204,9 @@ def test_siglip_savedmodel_logits_carry_the_bias(tmp_path):
     import tensorflow as tf
 
     _random_siglip(str(tmp_path / "hf"))
+    _sentencepiece_directory(str(tmp_path / "tok"))
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
-    tokenizer = keras_clip.Tokenizer.from_corpus(["a b c"] * 4, 50, context_length=CONTEXT)
+    tokenizer = keras_clip.Tokenizer.from_pretrained(str(tmp_path / "tok"))
     keras_clip.export.export_saved_model(model, tokenizer, str(tmp_path / "served"))
     served = tf.saved_model.load(str(tmp_path / "served"))
     images, token_ids = _inputs()
@@ -153,6 +220,11 @@ def test_siglip_savedmodel_logits_carry_the_bias(tmp_path):
     )
     cosine = out["image_embeddings"].numpy() @ out["text_embeddings"].numpy().T
     np.testing.assert_allclose(out["logits"].numpy(), 11.0 * cosine - 9.5, atol=1e-4)
+    # The SentencePiece tokenizer runs inside the SavedModel.
+    texts = ["a photo of a cat.", "big blue square"]
+    served_text = served.signatures["encode_text"](texts=tf.constant(texts))["embeddings"]
+    expected = model.predict({"token_ids": tokenizer(texts)}, verbose=0)["text_embeddings"]
+    np.testing.assert_allclose(served_text.numpy(), expected, atol=1e-5)
 
 
 def test_siglip_errors_name_the_problem(tmp_path):

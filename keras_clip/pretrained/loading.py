@@ -97,7 +97,12 @@ def read_checkpoint(path, architecture=None):
             )
         if siglip.is_siglip_config(config):
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
-            return config, tensors, "huggingface_siglip", _processor_constants(path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD)
+            return (
+                config,
+                tensors,
+                "huggingface_siglip",
+                _processor_constants(path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD),
+            )
         if "vision_config" in config:
             shape = configs.from_huggingface_config(config)
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])

@@ -1,9 +1,9 @@
 """Caption tokenizers on tensorflow-text ops (imports TensorFlow).
 
 `Tokenizer` is the contract and the way in (`Tokenizer.from_corpus`,
-`from_clip_bpe`, `from_pretrained`, `load`); `WordPieceTokenizer` and
-`ClipBPETokenizer` are the two types. Both run in tf.data and in an
-exported SavedModel.
+`from_clip_bpe`, `from_pretrained`, `load`); `WordPieceTokenizer`,
+`ClipBPETokenizer` and `SentencePieceTokenizer` (SigLIP's) are the types.
+All run in tf.data and in an exported SavedModel.
 
 Example:
 
@@ -18,4 +18,5 @@ same = Tokenizer.load("tokenizer/")
 
 from keras_clip.tokenizers.base import Tokenizer
 from keras_clip.tokenizers.clip_bpe import ClipBPETokenizer
+from keras_clip.tokenizers.sentencepiece import SentencePieceTokenizer
 from keras_clip.tokenizers.wordpiece import WordPieceTokenizer

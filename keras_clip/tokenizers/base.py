@@ -89,10 +89,12 @@ class Tokenizer:
         return tokenizer_type("clip_bpe").from_merges_file(path, context_length, num_merges)
 
     @classmethod
-    def from_pretrained(cls, path, context_length=77):
-        """The tokenizer of a checkpoint: a Hugging Face directory (vocab.json
-        + merges.txt), OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or a directory
-        written by `save` (which keeps its own context length).
+    def from_pretrained(cls, path, context_length=None):
+        """The tokenizer of a checkpoint: a Hugging Face CLIP directory
+        (vocab.json + merges.txt), a Hugging Face SigLIP directory
+        (spiece.model), OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or a directory
+        written by `save` (which keeps its own context length). The context
+        length defaults to the checkpoint's (CLIP 77, SigLIP 64).
 
         Example:
 
@@ -103,7 +105,8 @@ class Tokenizer:
         files = locate_pretrained_files(path)
         if files["layout"] == "saved":
             return cls.load(files["directory"])
-        return tokenizer_type(files["type"]).from_files(files, context_length)
+        given = {} if context_length is None else {"context_length": context_length}
+        return tokenizer_type(files["type"]).from_files(files, **given)
 
     @classmethod
     def load(cls, path):

@@ -5,6 +5,8 @@ Layouts:
 - a directory written by `Tokenizer.save`: `tokenizer.json` naming the
   tokenizer type, plus that type's files;
 - a Hugging Face CLIP directory: `vocab.json` (token -> id) and `merges.txt`;
+- a Hugging Face SigLIP directory: `spiece.model` (SentencePiece) and
+  `tokenizer_config.json` (`model_max_length`, `do_lower_case`);
 - OpenAI's `bpe_simple_vocab_16e6.txt.gz` (a file, or a directory holding it).
 
 Nothing here builds a tokenizer (that is the types' job), so the base class
@@ -18,6 +20,8 @@ CONFIG_FILE = "tokenizer.json"
 OPENAI_MERGES_FILE = "bpe_simple_vocab_16e6.txt.gz"
 HF_VOCABULARY_FILE = "vocab.json"
 HF_MERGES_FILE = "merges.txt"
+HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SENTENCEPIECE_FILE = "spiece.model"
 
 
 def read_saved_config(path):
@@ -61,6 +65,18 @@ def locate_pretrained_files(path):
             "merges": os.path.join(path, HF_MERGES_FILE),
             "vocabulary": vocabulary if os.path.isfile(vocabulary) else None,
         }
+    if os.path.isfile(os.path.join(path, SENTENCEPIECE_FILE)):
+        settings_path = os.path.join(path, HF_TOKENIZER_CONFIG_FILE)
+        settings = {}
+        if os.path.isfile(settings_path):
+            with open(settings_path, encoding="utf-8") as f:
+                settings = json.load(f)
+        return {
+            "layout": "huggingface",
+            "type": "sentencepiece",
+            "model": os.path.join(path, SENTENCEPIECE_FILE),
+            "settings": settings,
+        }
     if os.path.isfile(os.path.join(path, OPENAI_MERGES_FILE)):
         return {
             "layout": "openai",
@@ -70,7 +86,8 @@ def locate_pretrained_files(path):
         }
     raise FileNotFoundError(
         f"{path!r} holds no tokenizer: expected {HF_VOCABULARY_FILE} + {HF_MERGES_FILE} "
-        f"(Hugging Face), {OPENAI_MERGES_FILE} (OpenAI) or {CONFIG_FILE} (keras-clip)."
+        f"(Hugging Face CLIP), {SENTENCEPIECE_FILE} (SigLIP), {OPENAI_MERGES_FILE} (OpenAI) "
+        f"or {CONFIG_FILE} (keras-clip)."
     )
 
 
