@@ -131,3 +131,29 @@ def test_readme_webdataset_snippet_runs(tmp_path, monkeypatch, one_step_fits):
     exec(_snippet("laion_subset/{00000..00099}.tar"), namespace)
     assert int(model.optimizer.iterations) == 1
     assert len(keras_clip.data.read_source("laion_subset/{00000..00099}.tar")) == 300
+
+
+@pytest.mark.backend("jax")
+def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fits):
+    from PIL import Image
+
+    from tests.test_siglip import _random_siglip
+    from tests.test_siglip import _sentencepiece_directory
+
+    transformers = pytest.importorskip("transformers")
+    checkpoint = tmp_path / "siglip-base-patch16-224"
+    _random_siglip(str(checkpoint))
+    _sentencepiece_directory(str(checkpoint))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rows = ["file,caption"]
+    for index in range(20):
+        Image.fromarray(np.full((40, 48, 3), index * 10, "uint8")).save(photos / f"{index}.png")
+        rows.append(f"{index}.png,a photo of a big red circle")
+    (photos / "captions.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(_snippet("siglip-base-patch16-224/"), namespace)
+    assert int(namespace["model"].optimizer.iterations) == 1
+    tuned = transformers.SiglipModel.from_pretrained(str(tmp_path / "siglip-tuned"))
+    assert tuned.config.text_config.max_position_embeddings == 16
