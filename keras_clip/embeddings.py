@@ -36,6 +36,7 @@ from collections import Counter
 import numpy as np
 
 from keras_clip.evaluation.retrieval import normalize_rows
+from keras_clip.preprocessing import image_fitting
 from keras_clip.preprocessing import images_for_model
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
@@ -77,7 +78,7 @@ def _collection(source):
     return sources.read_source(source), True
 
 
-def _batches(examples, image_size, batch_size, after_index):
+def _batches(examples, settings, batch_size, after_index):
     """Decoded batches {"image", "caption" (first one), "index", "path"} of
     the examples whose source index is above `after_index`."""
     import tensorflow as tf
@@ -96,7 +97,6 @@ def _batches(examples, image_size, batch_size, after_index):
         paths = examples.images if examples.kind == "files" else None
     elements = elements.filter(lambda e: e["index"] > after_index)
     elements = elements.map(lambda e: (e, tf.zeros([3], tf.int64)))
-    settings = {"image_size": image_size, "training": False}
     decoded = decoded_elements(elements, report, examples.kind, settings)
     decoded = decoded.map(
         lambda e: {"image": e["image"], "caption": e["captions"][0], "index": e["index"]}
@@ -142,7 +142,8 @@ def embed_collection(model, tokenizer, source, output, part_size=10_000, batch_s
 
         last = pq.read_table(_part_path(output, "metadata", part - 1, ".parquet"))
         after_index = int(last.column("source_index")[-1].as_py())
-    batches, report, paths = _batches(examples, image_size_of(model), batch_size, after_index)
+    settings = {"image_size": image_size_of(model), "training": False, **image_fitting(model)}
+    batches, report, paths = _batches(examples, settings, batch_size, after_index)
     pending = {"img_emb": [], "text_emb": [], "rows": []}
     progress = keras.utils.Progbar(None, unit_name="image", verbose=verbose)
     start, embedded = time.time(), 0

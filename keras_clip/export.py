@@ -14,8 +14,9 @@ Signatures (all embeddings float32, L2-normalised):
   any other size or channel count is an InvalidArgumentError saying so.
 - `encode_image_bytes`: image_bytes tf.string [None] (JPEG, PNG, GIF, BMP,
   WebP) -> {"embeddings"}. Decoded to RGB (JPEGs turned upright by their EXIF
-  orientation), resized (bicubic, short side to S),
-  centre-cropped to S x S, normalised. Corrupt bytes are an
+  orientation), fitted to S x S as the model says (by default bicubic, short
+  side to S, centre-cropped; SigLIP squashes; `images.fit_to_square`),
+  normalised. Corrupt bytes are an
   InvalidArgumentError naming the decode failure.
 - `serving_default`: image_bytes tf.string [None] and texts tf.string [None]
   -> {"image_embeddings", "text_embeddings", "logits"}, logits =
@@ -40,12 +41,13 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from keras_clip.data.images import center_crop
 from keras_clip.data.images import decode_rgb
+from keras_clip.data.images import fit_to_square
 from keras_clip.data.images import normalize
 from keras_clip.models.towers import tower_input_shape
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.preprocessing import image_fitting
 
 
 def image_size_of(model):
@@ -83,6 +85,7 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
             "keras_clip.export:export_saved_model", model, tokenizer, path, *settings
         )
     image_size = image_size or image_size_of(model)
+    fitting = image_fitting(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
     if keras.backend.backend() != "tensorflow":
@@ -138,7 +141,7 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
         images = tf.map_fn(
-            lambda b: center_crop(decode_rgb(b), image_size),
+            lambda b: fit_to_square(decode_rgb(b), image_size, **fitting),
             image_bytes,
             fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
         )

@@ -4,6 +4,11 @@ import numpy as np
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# How evaluation fits an image to the model's square (open_clip's
+# preprocess_cfg "resize_mode" and "interpolation"); see
+# `keras_clip.data.images.fit_to_square`.
+RESIZE_MODES = ("shortest", "squash", "longest")
+INTERPOLATIONS = ("bicubic", "bilinear")
 
 
 def normalize_images(images, mean=OPENAI_MEAN, std=OPENAI_STD):
@@ -51,3 +56,22 @@ def images_for_model(model, images):
     return normalize_images(
         images, getattr(model, "image_mean", OPENAI_MEAN), getattr(model, "image_std", OPENAI_STD)
     )
+
+
+def check_resizing(resize_mode, interpolation):
+    """Raises ValueError naming an unknown resize mode or interpolation."""
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(f"Unknown resize_mode {resize_mode!r}; expected one of {RESIZE_MODES}.")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"Unknown interpolation {interpolation!r}; expected one of {INTERPOLATIONS}."
+        )
+
+
+def image_fitting(model):
+    """`{"resize_mode", "interpolation"}` a model's images are fitted with
+    (its checkpoint's; OpenAI's "shortest" and "bicubic" by default)."""
+    return {
+        "resize_mode": getattr(model, "image_resize_mode", "shortest"),
+        "interpolation": getattr(model, "image_interpolation", "bicubic"),
+    }

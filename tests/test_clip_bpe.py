@@ -1,6 +1,7 @@
 """CLIP's byte-level BPE tokenizer against keras-hub's CLIPTokenizer."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -201,3 +202,43 @@ def test_control_characters_go_as_ftfy_removes_them(merges_path):
     cleaned = [ftfy.fix_text(text) for text in texts]
     assert cleaned[0] == "ab the cat"
     np.testing.assert_array_equal(tokenizer(texts), tokenizer(cleaned))
+
+
+# Tricky captions for open_clip's SimpleTokenizer, with the BPE file it ships.
+OPEN_CLIP_TRICKY = [
+    "a photo of a cat.", "A Photo OF a CAT!!", "", "   ", "it's they're we've I'm you'll he'd",
+    "don't", "naïve café", "Straße", "ﬁne ﬂour (ligatures)", "ＦＵＬＬ　ＷＩＤＴＨ ｔｅｘｔ １２３",
+    "&amp; &lt;b&gt; &quot;q&quot; &#39;", "&amp;amp;", "mojibake: cafÃ©, donâ€™t",
+    "â€œquotedâ€\x9d", "emoji 🐱🚲 ok", "中文字符 日本語 한국어", "tab\tnew\nline\r\nend", "a\x00b",
+    "zero\u200bwidth", "nbsp\u00a0here", "12345 3.14 1,000", "UPPER lower MiXeD",
+    "hyphen-ated and under_score", "e-mail: a.b@c.com http://x.y/z?q=1", "!!!???...",
+    "'quoted' \"double\"", "x" * 300, "word " * 100, "Ångström ÅNGSTRÖM", "İstanbul ı",
+    "ǅ titlecase", "ß ẞ", "Ω ohm Ω", "½ ¼ ² ³", "…ellipsis…", "«guillemets»", "a\u0301 combining",
+    "COMBINING E\u0301", "\ufeffbom first", "soft\u00adhyphen",
+]  # fmt: skip
+
+
+def test_same_ids_as_open_clip_simple_tokenizer_on_its_own_bpe_file():
+    """With python_clean=True (ftfy and HTML unescape, as OpenAI's
+    basic_clean), the ids equal open_clip's SimpleTokenizer's."""
+    from tests.helpers import import_open_clip
+
+    open_clip = import_open_clip()
+    from open_clip.tokenizer import SimpleTokenizer
+
+    bpe = os.path.join(os.path.dirname(open_clip.__file__), "bpe_simple_vocab_16e6.txt.gz")
+    reference = SimpleTokenizer(bpe)
+    tokenizer = keras_clip.Tokenizer.from_pretrained(bpe, python_clean=True)
+    assert len(OPEN_CLIP_TRICKY) >= 40
+    np.testing.assert_array_equal(
+        tokenizer(OPEN_CLIP_TRICKY), reference(OPEN_CLIP_TRICKY, context_length=77).numpy()
+    )
+    # Without the Python clean-up only ftfy's and html's repairs differ.
+    plain = keras_clip.Tokenizer.from_pretrained(bpe)
+    assert (plain(["ﬁne"]) != tokenizer(["ﬁne"])).any()
+    # Where the references part: open_clip 3 names its specials
+    # "<start_of_text>"/"<end_of_text>", so "<|endoftext|>" in a caption is
+    # plain text there; OpenAI's, Hugging Face's and keras-hub's tokenizers
+    # (and this one) map it to the end-of-text id.
+    assert tokenizer(["<|endoftext|>"])[0, 1] == tokenizer.end_id
+    assert reference(["<|endoftext|>"])[0, 1] != tokenizer.end_id

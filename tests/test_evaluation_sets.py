@@ -4,9 +4,11 @@ metadata; templates given as callables."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
+import keras_clip
 from keras_clip import cli
 from keras_clip.cli.common import SHIPPED_MODEL
 from keras_clip.cli.common import load_model_dir
@@ -163,3 +165,34 @@ def test_metadata_equals_open_clips():
     ):
         makers = prompts.prompt_makers(name)
         assert [m("tabby cat") for m in makers] == [t("tabby cat") for t in expected]
+
+
+def test_images_fit_the_square_as_open_clip_resize_modes_say(tmp_path):
+    """shortest: short side, centre crop (the default, OpenAI's); squash:
+    the whole image, aspect lost (SigLIP); longest: the whole image, padded
+    with black. The model's own settings go from checkpoint to loading."""
+    import tensorflow as tf
+
+    from keras_clip.data.images import center_crop
+    from keras_clip.data.images import fit_to_square
+
+    image = np.zeros((40, 80, 3), "uint8")
+    image[:, :40] = 200  # left half bright
+    shortest = fit_to_square(tf.constant(image), 32).numpy()
+    np.testing.assert_array_equal(shortest, center_crop(tf.constant(image), 32).numpy())
+    squash = fit_to_square(tf.constant(image), 32, "squash", "bilinear").numpy()
+    assert squash[:, :14].min() > 150 and squash[:, 18:].max() < 50  # both halves kept
+    longest = fit_to_square(tf.constant(image), 32, "longest").numpy()
+    assert longest[:7].max() == 0 and longest[-7:].max() == 0  # padded rows
+    assert longest[10:22, :14].min() > 150
+    with pytest.raises(ValueError, match="Unknown resize_mode 'crop'"):
+        fit_to_square(tf.constant(image), 32, "crop")
+    model = keras_clip.CLIP.from_architecture(
+        "tiny-vit", image_resize_mode="squash", image_interpolation="bilinear"
+    )
+    model.save_pretrained(str(tmp_path / "oc"), format="open_clip")
+    again = keras_clip.CLIP.from_pretrained(str(tmp_path / "oc"))
+    assert (again.image_resize_mode, again.image_interpolation) == ("squash", "bilinear")
+    path = str(tmp_path / "m.keras")
+    again.save(path)
+    assert keras.saving.load_model(path).image_resize_mode == "squash"

@@ -155,6 +155,7 @@ def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(t
     assert isinstance(model.image_encoder, SigLIPVisionTransformer)
     assert isinstance(model.text_encoder, SigLIPTextTransformer)
     assert model.image_mean == (0.5, 0.5, 0.5)
+    assert (model.image_resize_mode, model.image_interpolation) == ("squash", "bilinear")
     images, token_ids = _inputs()
     expected, found = _reference(reference, images, token_ids), _ours(model, images, token_ids)
     for key in expected:
@@ -240,3 +241,39 @@ def test_siglip_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="projection_size"):
         keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
     assert os.path.exists(tmp_path / "hf" / "model.safetensors")
+
+
+def test_keras_hub_siglip_preset_loads_with_equal_outputs(tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+    vision = keras_hub.models.SigLIPVisionEncoder(
+        patch_size=8, hidden_dim=32, num_layers=2, num_heads=4, intermediate_dim=40,
+        image_shape=(32, 32, 3),
+    )  # fmt: skip
+    text = keras_hub.models.SigLIPTextEncoder(
+        vocabulary_size=VOCABULARY, embedding_dim=32, hidden_dim=32, num_layers=2, num_heads=4,
+        intermediate_dim=48, max_sequence_length=CONTEXT, projection_dim=32,
+    )  # fmt: skip
+    backbone = keras_hub.models.SigLIPBackbone(vision, text)
+    rng = np.random.default_rng(3)
+    for variable in backbone.weights:
+        if "position_ids" not in variable.path:
+            value = keras.ops.convert_to_numpy(variable)
+            variable.assign(value + 0.05 * rng.normal(size=value.shape).astype(value.dtype))
+    backbone.save_to_preset(str(tmp_path / "preset"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "preset"))
+    images, token_ids = _inputs()
+
+    def unit(x):
+        x = keras.ops.convert_to_numpy(x)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    expected_image = unit(backbone.get_vision_embeddings(images))
+    expected_text = unit(backbone.get_text_embeddings(token_ids))
+    found = _ours(model, images, token_ids)
+    np.testing.assert_allclose(found["image"], expected_image, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(found["text"], expected_text, atol=1e-4, rtol=0)
+    scale = np.exp(float(keras.ops.convert_to_numpy(backbone.siglip_head.logit_scale)))
+    bias = float(keras.ops.convert_to_numpy(backbone.siglip_head.logit_bias))
+    np.testing.assert_allclose(
+        found["logits"], scale * expected_image @ expected_text.T + bias, atol=1e-4, rtol=0
+    )

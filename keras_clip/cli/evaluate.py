@@ -71,6 +71,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
 
     from keras_clip.data import image_text_dataset
     from keras_clip.export import image_size_of
+    from keras_clip.preprocessing import image_fitting
 
     dataset = image_text_dataset(
         source,
@@ -81,6 +82,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
         std=model.image_std,
         training=False,
         with_image_index=True,
+        **image_fitting(model),
     )
     images, texts, owners = [], [], []
     progress = keras.utils.Progbar(None, unit_name="pair")
@@ -184,12 +186,13 @@ def evaluate_set(args, model, tokenizer):
     from keras_clip.evaluation.sets import retrieval_on_set
     from keras_clip.evaluation.sets import zero_shot_on_set
     from keras_clip.export import image_size_of
+    from keras_clip.preprocessing import image_fitting
 
     root = args.zero_shot or args.retrieval
     if args.retrieval and not is_clip_benchmark(root):
         args.data, args.retrieval = args.retrieval, None
         return run(args)
-    found = read_evaluation_set(root, image_size_of(model), args.batch_size)
+    found = read_evaluation_set(root, image_size_of(model), args.batch_size, **image_fitting(model))
     verbose = verbosity(args)
     report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}
     os.makedirs(args.output, exist_ok=True)

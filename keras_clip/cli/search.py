@@ -34,12 +34,15 @@ def query_embedding(model, tokenizer, query):
 
     from keras_clip.embeddings import IMAGE_SUFFIXES
     from keras_clip.export import image_size_of
+    from keras_clip.preprocessing import image_fitting
     from keras_clip.preprocessing import images_for_model
 
     if os.path.isfile(query) and query.lower().endswith(IMAGE_SUFFIXES):
         from keras_clip.data import load_images
 
-        images = images_for_model(model, load_images([query], image_size_of(model)))
+        images = images_for_model(
+            model, load_images([query], image_size_of(model), **image_fitting(model))
+        )
         return model.predict_on_batch({"images": images})["image_embeddings"][0]
     token_ids = np.asarray(tokenizer([query]))
     return model.predict_on_batch({"token_ids": token_ids})["text_embeddings"][0]

@@ -168,6 +168,7 @@ def run(args):
     from keras_clip import data
     from keras_clip.cli.common import save_model_dir
     from keras_clip.models.architectures import architecture_config
+    from keras_clip.preprocessing import image_fitting
     from keras_clip.training import build_model
     from keras_clip.training import compile_for_training
     from keras_clip.training import run_fit
@@ -202,7 +203,7 @@ def run(args):
             args.objective, args.architecture, tokenizer, args.image_size, args.micro_batches
         )
     _lock(model, args)
-    constants = {"mean": model.image_mean, "std": model.image_std}
+    constants = {"mean": model.image_mean, "std": model.image_std, **image_fitting(model)}
     train = data.image_text_dataset(
         args.data,
         tokenizer,

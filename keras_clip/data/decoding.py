@@ -3,7 +3,7 @@
 Elements are dicts with "image" (a path, encoded bytes or pixels),
 "captions" (str (None,)), "index" and "epoch"; `decoded_elements` keeps the
 usable ones with their image decoded (training: randomly cropped and
-flipped; evaluation: centre-cropped) and counts the rest in a `DataReport`.
+flipped; evaluation: fitted to the square, `images.fit_to_square`) and counts the rest in a `DataReport`.
 """
 
 import numpy as np
@@ -86,7 +86,12 @@ def _decode(element, report, kind, settings):
     def transform():
         image = pixels()
         if not settings["training"]:
-            return image_ops.center_crop(image, size)
+            return image_ops.fit_to_square(
+                image,
+                size,
+                settings.get("resize_mode", "shortest"),
+                settings.get("interpolation", "bicubic"),
+            )
         return image_ops.random_resized_crop(
             image, size, tf.stack([seeds[0], 0]), settings["crop_scale"], settings["crop_ratio"]
         )

@@ -3,9 +3,12 @@
 Decoding turns every common file into RGB: grayscale and palette images are
 expanded, the alpha channel of RGBA is dropped (as PIL's `convert("RGB")`
 does), 16-bit PNGs are scaled to 8 bits and JPEGs are turned upright by
-their EXIF orientation tag. Evaluation resizes the short side with bicubic
-interpolation and crops the centre; training takes a random resized crop.
-Both normalise with per-channel mean and standard deviation.
+their EXIF orientation tag. Evaluation fits the image to the model's square
+(`fit_to_square`: by default the short side resized with bicubic
+interpolation and the centre cropped, as OpenAI's CLIP; "squash" and
+"longest" as open_clip's `resize_mode`, e.g. SigLIP squashes); training
+takes a random resized crop. Both normalise with per-channel mean and
+standard deviation.
 
 Example:
 
@@ -20,6 +23,7 @@ import tensorflow as tf
 
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.preprocessing import check_resizing
 
 # Leading bytes of the formats `tf.io.decode_image` reads.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -113,13 +117,50 @@ def decode_rgb(encoded):
     return image
 
 
-def _resize_to_uint8(image, size):
-    resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+def _resize_to_uint8(image, size, interpolation="bicubic"):
+    resized = tf.image.resize(image, size, method=interpolation, antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
+def fit_to_square(image, image_size, resize_mode="shortest", interpolation="bicubic"):
+    """Fits an image to the model's square, as open_clip's `resize_mode`.
+
+    Args:
+        image: uint8 (height, width, 3).
+        image_size: int, the side of the square output.
+        resize_mode: "shortest" (short side to `image_size`, centre crop:
+            OpenAI's CLIP), "squash" (both sides to `image_size`, the aspect
+            ratio lost: SigLIP) or "longest" (long side to `image_size`, the
+            rest padded with black around the centre).
+        interpolation: "bicubic" or "bilinear" (antialiased).
+
+    Returns:
+        uint8 (image_size, image_size, 3).
+    """
+    check_resizing(resize_mode, interpolation)
+    if resize_mode == "squash":
+        return _resize_to_uint8(image, [image_size, image_size], interpolation)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    if resize_mode == "longest":
+        scale = image_size / tf.reduce_max(shape)
+        new_size = tf.clip_by_value(tf.cast(tf.round(shape * scale), tf.int32), 1, image_size)
+        resized = _resize_to_uint8(image, new_size, interpolation)
+        top = (image_size - new_size[0]) // 2
+        left = (image_size - new_size[1]) // 2
+        padding = [[top, image_size - new_size[0] - top], [left, image_size - new_size[1] - left]]
+        return tf.pad(resized, padding + [[0, 0]])
+    scale = image_size / tf.reduce_min(shape)
+    # As torchvision's Resize(int): the long side is truncated, not rounded.
+    new_size = tf.maximum(tf.cast(shape * scale, tf.int32), image_size)
+    resized = _resize_to_uint8(image, new_size, interpolation)
+    top = (new_size[0] - image_size) // 2
+    left = (new_size[1] - image_size) // 2
+    return resized[top : top + image_size, left : left + image_size]
+
+
 def center_crop(image, image_size):
-    """Bicubic resize of the short side to `image_size`, then a centre crop.
+    """Bicubic resize of the short side to `image_size`, then a centre crop
+    (`fit_to_square` with its defaults, OpenAI's CLIP preprocessing).
 
     Args:
         image: uint8 (height, width, 3).
@@ -128,14 +169,7 @@ def center_crop(image, image_size):
     Returns:
         uint8 (image_size, image_size, 3).
     """
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = image_size / tf.reduce_min(shape)
-    # As torchvision's Resize(int): the long side is truncated, not rounded.
-    new_size = tf.maximum(tf.cast(shape * scale, tf.int32), image_size)
-    resized = _resize_to_uint8(image, new_size)
-    top = (new_size[0] - image_size) // 2
-    left = (new_size[1] - image_size) // 2
-    return resized[top : top + image_size, left : left + image_size]
+    return fit_to_square(image, image_size)
 
 
 def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3)):
@@ -183,12 +217,15 @@ def swap_left_right(captions):
     return tf.strings.regex_replace(swapped, marker + "L", "Right")
 
 
-def load_images(paths, image_size):
-    """Image files as one uint8 RGB array, short side resized, centre-cropped.
+def load_images(paths, image_size, resize_mode="shortest", interpolation="bicubic"):
+    """Image files as one uint8 RGB array, fitted to the square (by default
+    short side resized, centre-cropped; see `fit_to_square`).
 
     Args:
         paths: list of JPEG, PNG, GIF or BMP file paths.
         image_size: int, the side of the square crops.
+        resize_mode, interpolation: as `fit_to_square` takes them (a
+            model's own: `keras_clip.preprocessing.image_fitting(model)`).
 
     Returns:
         uint8 NumPy array (len(paths), image_size, image_size, 3), ready for
@@ -210,7 +247,8 @@ def load_images(paths, image_size):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
-            images.append(center_crop(decode_rgb(tf.io.read_file(path)), image_size).numpy())
+            image = decode_rgb(tf.io.read_file(path))
+            images.append(fit_to_square(image, image_size, resize_mode, interpolation).numpy())
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.") from None
     return np.stack(images)

@@ -18,8 +18,8 @@ A classification sample holds an image (`.webp`, `.png`, `.jpg` or `.jpeg`)
 and its label (`.cls`, an integer); a retrieval sample an image and its
 captions (`.txt`, one per line).
 
-Images are decoded, short side resized (bicubic) and centre-cropped exactly
-as `keras_clip.data.load_images` does. Unusable samples are skipped and
+Images are decoded and fitted to the square exactly as
+`keras_clip.data.load_images` does (`images.fit_to_square`). Unusable samples are skipped and
 counted in the returned set's `report` (not an image, unreadable, missing
 label or captions, truncated shards).
 
@@ -81,7 +81,9 @@ def is_clip_benchmark(root, split="test"):
     )
 
 
-def read_evaluation_set(root, image_size, batch_size=64, split="test"):
+def read_evaluation_set(
+    root, image_size, batch_size=64, split="test", resize_mode="shortest", interpolation="bicubic"
+):
     """A class folder or a CLIP_benchmark webdataset set, by its layout.
 
     Args:
@@ -90,18 +92,27 @@ def read_evaluation_set(root, image_size, batch_size=64, split="test"):
         image_size: int, side of the square images.
         batch_size: int.
         split: CLIP_benchmark's split folder.
+        resize_mode, interpolation: how images are fitted to the square
+            (`images.fit_to_square`; a model's own:
+            `keras_clip.preprocessing.image_fitting(model)`).
 
     Returns:
         an `EvaluationSet`.
     """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"No evaluation set folder {root!r}.")
+    settings = {
+        "image_size": image_size,
+        "training": False,
+        "resize_mode": resize_mode,
+        "interpolation": interpolation,
+    }
     if is_clip_benchmark(root, split):
-        return _clip_benchmark(root, split, image_size, batch_size)
-    return _class_folder(root, image_size, batch_size)
+        return _clip_benchmark(root, split, settings, batch_size)
+    return _class_folder(root, settings, batch_size)
 
 
-def _class_folder(root, image_size, batch_size):
+def _class_folder(root, settings, batch_size):
     folders = sorted(
         name
         for name in os.listdir(root)
@@ -135,11 +146,11 @@ def _class_folder(root, image_size, batch_size):
         }
     )
     report = DataReport(origin=root)
-    batches = _decoded_batches(elements, "files", report, image_size, batch_size, "labels")
+    batches = _decoded_batches(elements, "files", report, settings, batch_size, "labels")
     return EvaluationSet("classification", batches, class_names, None, root, report)
 
 
-def _clip_benchmark(root, split, image_size, batch_size):
+def _clip_benchmark(root, split, settings, batch_size):
     if os.path.isfile(os.path.join(root, "nshards.txt")):  # given the split folder
         shard_dir, root = root, os.path.dirname(os.path.abspath(root))
     else:
@@ -178,7 +189,7 @@ def _clip_benchmark(root, split, image_size, batch_size):
 
     elements = tf.data.Dataset.from_tensor_slices(paths).flat_map(samples).map(element)
     batches = _decoded_batches(
-        elements, "bytes", report, image_size, batch_size, "labels" if member == "cls" else None
+        elements, "bytes", report, settings, batch_size, "labels" if member == "cls" else None
     )
     return EvaluationSet(
         task,
@@ -190,7 +201,7 @@ def _clip_benchmark(root, split, image_size, batch_size):
     )
 
 
-def _decoded_batches(elements, kind, report, image_size, batch_size, labels):
+def _decoded_batches(elements, kind, report, settings, batch_size, labels):
     """Elements {"image", "key", "label" or "captions"} -> decoded batches.
 
     A label of -1 (not a number) counts as a missing caption, as does a
@@ -205,7 +216,6 @@ def _decoded_batches(elements, kind, report, image_size, batch_size, labels):
             captions = element["captions"][None]
         return dict(element, captions=captions, index=index), tf.zeros([3], tf.int64)
 
-    settings = {"image_size": image_size, "training": False}
     decoded = decoded_elements(elements.enumerate().map(screenable), report, kind, settings)
     output = "labels" if labels else "captions"
 

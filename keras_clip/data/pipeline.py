@@ -15,6 +15,7 @@ from keras_clip.data.sources import read_source
 from keras_clip.keras_workarounds import full_batches_only
 from keras_clip.preprocessing import OPENAI_MEAN
 from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.preprocessing import check_resizing
 from keras_clip.validation import check_positive_ints
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -38,6 +39,8 @@ def image_text_dataset(
     horizontal_flip=False,
     mean=OPENAI_MEAN,
     std=OPENAI_STD,
+    resize_mode="shortest",
+    interpolation="bicubic",
     image_column=None,
     caption_column=None,
     with_image_index=False,
@@ -75,6 +78,9 @@ def image_text_dataset(
         crop_ratio: (min, max) aspect ratio of the random resized crop.
         horizontal_flip: bool, flip half the training images.
         mean, std: per-channel normalisation constants on the [0, 1] scale.
+        resize_mode, interpolation: how evaluation fits images to the
+            square (`images.fit_to_square`; a model's own:
+            `keras_clip.preprocessing.image_fitting(model)`).
         image_column, caption_column: column (CSV) or key (JSONL) names;
             default the first of the usual names present. For webdataset
             shards: the image extensions ("jpg;png", default
@@ -140,6 +146,7 @@ def image_text_dataset(
             )
     _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
+    check_resizing(resize_mode, interpolation)
     if not hasattr(tokenizer, "tokenize"):
         raise TypeError(
             "tokenizer must be a keras_clip.Tokenizer (it needs a "
@@ -190,6 +197,8 @@ def image_text_dataset(
         crop_scale=crop_scale,
         crop_ratio=crop_ratio,
         horizontal_flip=horizontal_flip,
+        resize_mode=resize_mode,
+        interpolation=interpolation,
     )
     dataset = decoded_elements(dataset, report, examples.kind, settings)
     if training:
@@ -207,6 +216,11 @@ def image_text_dataset(
         dataset = dataset.batch(batch_size)
 
     def finish(batch):
+        if getattr(tokenizer, "python_clean", False):
+            from keras_clip.tokenizers.cleaning import clean_bytes
+
+            cleaned = tf.numpy_function(clean_bytes, [batch["caption"]], tf.string)
+            batch = dict(batch, caption=tf.reshape(cleaned, tf.shape(batch["caption"])))
         if hasattr(tokenizer, "tokenize_and_count"):
             token_ids, truncated = tokenizer.tokenize_and_count(batch["caption"])
             with tf.control_dependencies([report.record_truncated_captions(truncated)]):

@@ -33,6 +33,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         end_token_id: int or None.
         mlp_ratio: float.
         activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
+        layer_norm_epsilon: float (CLIP: 1e-5; open_clip's `norm_kwargs`).
 
     Call arguments:
         token_ids: int (batch, length), length <= context_length.
@@ -58,6 +59,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         "end_token_id",
         "mlp_ratio",
         "activation",
+        "layer_norm_epsilon",
     )
 
     def __init__(
@@ -70,6 +72,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         end_token_id=None,
         mlp_ratio=4.0,
         activation="quick_gelu",
+        layer_norm_epsilon=1e-5,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,13 +104,14 @@ class TextTransformer(ExplicitSignatures, keras.Model):
                 mlp_ratio,
                 activation,
                 use_causal_mask=True,
+                layer_norm_epsilon=layer_norm_epsilon,
                 dtype=policy,
                 name=f"resblock_{i}",
             )
             for i in range(num_layers)
         ]
         self.final_norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=policy, name="ln_final"
+            epsilon=layer_norm_epsilon, dtype=policy, name="ln_final"
         )
 
     def build(self, input_shape):

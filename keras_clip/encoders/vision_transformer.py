@@ -27,6 +27,7 @@ class VisionTransformer(keras.Model):
         num_heads: int. Attention heads per block; divides width.
         mlp_ratio: float. MLP hidden width relative to `width`.
         activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
+        layer_norm_epsilon: float (CLIP: 1e-5; open_clip's `norm_kwargs`).
 
     Call arguments:
         images: float (batch, image_size, image_size, 3), normalised.
@@ -51,6 +52,7 @@ class VisionTransformer(keras.Model):
         "num_heads",
         "mlp_ratio",
         "activation",
+        "layer_norm_epsilon",
     )
 
     def __init__(
@@ -62,6 +64,7 @@ class VisionTransformer(keras.Model):
         num_heads,
         mlp_ratio=4.0,
         activation="quick_gelu",
+        layer_norm_epsilon=1e-5,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -80,12 +83,23 @@ class VisionTransformer(keras.Model):
         self.patch_embedding = keras.layers.Conv2D(
             width, patch_size, strides=patch_size, use_bias=False, dtype=policy, name="conv1"
         )
-        self.pre_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_pre")
+        self.pre_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="ln_pre"
+        )
         self.blocks = [
-            TransformerBlock(num_heads, mlp_ratio, activation, dtype=policy, name=f"resblock_{i}")
+            TransformerBlock(
+                num_heads,
+                mlp_ratio,
+                activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=policy,
+                name=f"resblock_{i}",
+            )
             for i in range(num_layers)
         ]
-        self.post_norm = keras.layers.LayerNormalization(epsilon=1e-5, dtype=policy, name="ln_post")
+        self.post_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="ln_post"
+        )
 
     def build(self, input_shape):
         check_images(keras.KerasTensor(input_shape), self.image_size)

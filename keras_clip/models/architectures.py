@@ -64,6 +64,8 @@ SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
     "activation",
     "vision_mlp_ratio",
     "text_mlp_ratio",
+    "vision_layer_norm_epsilon",
+    "text_layer_norm_epsilon",
 }
 
 
@@ -95,6 +97,7 @@ def build_from_shape(model_class, config, **model_kwargs):
             config["vision_heads"],
             mlp_ratio=config.get("vision_mlp_ratio", 4.0),
             activation=activation,
+            layer_norm_epsilon=config.get("vision_layer_norm_epsilon", 1e-5),
             name="image_encoder",
         )
     else:
@@ -117,6 +120,7 @@ def build_from_shape(model_class, config, **model_kwargs):
         end_token_id=config.get("end_token_id"),
         activation=activation,
         mlp_ratio=config.get("text_mlp_ratio", 4.0),
+        layer_norm_epsilon=config.get("text_layer_norm_epsilon", 1e-5),
         name="text_encoder",
     )
     return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)

@@ -13,6 +13,7 @@ from keras_clip.models import towers
 from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.objectives.functional import l2_normalize
+from keras_clip.preprocessing import check_resizing
 from keras_clip.preprocessing import image_constants
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
@@ -75,6 +76,10 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
             image tower expects, saved with the model for the data pipeline,
             zero-shot and export (None: OpenAI's).
         image_std: 3 floats or None. The per-channel standard deviation.
+        image_resize_mode: how evaluation fits images to the square:
+            "shortest" (short side, centre crop: OpenAI), "squash" (SigLIP)
+            or "longest" (padded), as open_clip's preprocess_cfg.
+        image_interpolation: "bicubic" (OpenAI) or "bilinear" (SigLIP).
 
     Call arguments:
         inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
@@ -107,6 +112,8 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         "project_image",
         "project_text",
         "micro_batches",
+        "image_resize_mode",
+        "image_interpolation",
     )
 
     def __init__(
@@ -124,9 +131,12 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         micro_batches=1,
         image_mean=None,
         image_std=None,
+        image_resize_mode="shortest",
+        image_interpolation="bicubic",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        check_resizing(image_resize_mode, image_interpolation)
         check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
             raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")

@@ -5,7 +5,15 @@ Every function returns (or reads) the shape fields of
 ...), from which `CLIP.from_architecture` builds the matching model.
 """
 
+import json
+import os
+
+from keras import ops
+
 from keras_clip.models.architectures import ARCHITECTURES
+from keras_clip.pretrained.open_clip_options import check_open_clip_options
+
+OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
 
 def _count(state, prefix):
@@ -71,7 +79,10 @@ def from_openai_state(state, head_width=64):
 
 
 def from_open_clip_config(config):
-    """Shape fields from an open_clip model config (its JSON as a dict)."""
+    """Shape fields from an open_clip model config (its JSON as a dict);
+    every option is checked (`open_clip_options`): a model that would load
+    but compute something else is refused, naming the option."""
+    extra = check_open_clip_options(config)
     vision, text = config["vision_cfg"], config["text_cfg"]
     layers = vision["layers"]
     shape = dict(
@@ -101,7 +112,7 @@ def from_open_clip_config(config):
             vision_layers=layers,
             vision_heads=vision["width"] // head_width,
         )
-    return shape
+    return {**shape, **extra}
 
 
 def to_open_clip_config(shape):
@@ -119,19 +130,29 @@ def to_open_clip_config(shape):
             layers=list(shape["stage_blocks"]),
             head_width=shape["vision_width"] * 32 // shape["vision_heads"],
         )
-    return {
+    text = {
+        "context_length": shape["context_length"],
+        "vocab_size": shape["vocabulary_size"],
+        "width": shape["text_width"],
+        "heads": shape["text_heads"],
+        "layers": shape["text_layers"],
+        "mlp_ratio": shape.get("text_mlp_ratio", 4.0),
+    }
+    if shape.get("end_token_id") is not None:
+        text.update(pool_type="eos", eos_id=shape["end_token_id"])
+    for side, section in (("vision", vision), ("text", text)):
+        epsilon = shape.get(f"{side}_layer_norm_epsilon", 1e-5)
+        if epsilon != 1e-5:
+            section["norm_kwargs"] = {"eps": epsilon}
+    config = {
         "embed_dim": shape["embed_dim"],
         "quick_gelu": shape.get("activation", "quick_gelu") == "quick_gelu",
         "vision_cfg": vision,
-        "text_cfg": {
-            "context_length": shape["context_length"],
-            "vocab_size": shape["vocabulary_size"],
-            "width": shape["text_width"],
-            "heads": shape["text_heads"],
-            "layers": shape["text_layers"],
-            "mlp_ratio": shape.get("text_mlp_ratio", 4.0),
-        },
+        "text_cfg": text,
     }
+    if shape.get("logit_bias") is not None:
+        config["init_logit_bias"] = shape["logit_bias"]
+    return config
 
 
 # (config.json section, Hugging Face field, keras-clip shape field, the
@@ -165,8 +186,6 @@ def from_huggingface_config(config):
             f"Unsupported hidden_act {sorted(activations)}: keras-clip builds "
             "'quick_gelu' or 'gelu' towers, the same in both."
         )
-    if any(side.get("layer_norm_eps", 1e-5) != 1e-5 for side in sections.values()):
-        raise ValueError("Only layer_norm_eps=1e-5 (CLIP's) is supported.")
     shape = {
         ours: sections[section].get(theirs, default)
         for section, theirs, ours, default in _HUGGINGFACE_FIELDS
@@ -174,6 +193,7 @@ def from_huggingface_config(config):
     for section, (prefix, intermediate_size) in _HUGGINGFACE_TOWERS.items():
         hidden = sections[section].get("intermediate_size", intermediate_size)
         shape[f"{prefix}_mlp_ratio"] = hidden / shape[f"{prefix}_width"]
+        shape[f"{prefix}_layer_norm_epsilon"] = sections[section].get("layer_norm_eps", 1e-5)
     eos = sections["text_config"].get("eos_token_id", 2)
     return dict(
         vision="vit",
@@ -194,7 +214,7 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
         sections[section] = {
             "intermediate_size": round(width * shape.get(f"{prefix}_mlp_ratio", 4.0)),
             "hidden_act": shape.get("activation", "quick_gelu"),
-            "layer_norm_eps": 1e-5,
+            "layer_norm_eps": shape.get(f"{prefix}_layer_norm_epsilon", 1e-5),
             "projection_dim": shape["embed_dim"],
         }
     for section, theirs, ours, _ in _HUGGINGFACE_FIELDS:
@@ -211,13 +231,27 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     }
 
 
+def open_clip_architectures():
+    """open_clip's built-in model configs whose towers keras-clip builds
+    exactly (name -> config), as open_clip 3.3 ships them in
+    `open_clip/model_configs/` (ViT-H-14, ViT-g-14, ViT-bigG-14, RN50x64,
+    ViT-B-16-plus-240, ...; the quickgelu variants included)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), OPEN_CLIP_ARCHITECTURES)
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def from_architecture_name(name):
-    """open_clip-style names: "ViT-B-32", "RN50", with "-quickgelu" for
-    QuickGELU (OpenAI's weights); open_clip's own weights use GELU."""
+    """Shape fields of an open_clip architecture name ("ViT-H-14",
+    "RN50x64-quickgelu", ...: its built-in config), or of a keras-clip name
+    ("shapes-vit"; with "-quickgelu" for QuickGELU, else GELU)."""
+    known = open_clip_architectures()
+    if name in known:
+        return from_open_clip_config(known[name])
     base = name[: -len("-quickgelu")] if name.endswith("-quickgelu") else name
     if base not in ARCHITECTURES:
         raise ValueError(
-            f"Unknown architecture {name!r}. Available: "
+            f"Unknown architecture {name!r}. Available: open_clip's {sorted(known)} and "
             f"{sorted(ARCHITECTURES)} (optionally with '-quickgelu')."
         )
     return {
@@ -241,6 +275,10 @@ def model_shape(model):
         activation=text.activation,
         image_size=vision.image_size,
         vision_width=vision.width,
+        text_layer_norm_epsilon=text.layer_norm_epsilon,
+        logit_bias=None
+        if model.logit_bias is None
+        else float(ops.convert_to_numpy(model.logit_bias)),
     )
     if hasattr(vision, "patch_size"):
         shape.update(
@@ -249,6 +287,7 @@ def model_shape(model):
             vision_layers=vision.num_layers,
             vision_heads=vision.num_heads,
             vision_mlp_ratio=vision.mlp_ratio,
+            vision_layer_norm_epsilon=vision.layer_norm_epsilon,
         )
     else:
         shape.update(

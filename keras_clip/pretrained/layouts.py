@@ -120,6 +120,8 @@ def openai_weight_map(model):
         tensor(model.text_projection.kernel, "text_projection"),
         tensor(model.objective.log_logit_scale, "logit_scale"),
     ]
+    if model.logit_bias is not None:  # open_clip's init_logit_bias models
+        entries.append(tensor(model.objective.logit_bias, "logit_bias"))
     return entries
 
 
@@ -130,6 +132,10 @@ def huggingface_weight_map(model):
         raise ValueError(
             "Hugging Face's CLIPModel has no ResNet image tower; save a "
             "ResNet CLIP with format='open_clip'."
+        )
+    if model.logit_bias is not None:
+        raise ValueError(
+            "Hugging Face's CLIPModel has no logit bias; save this model with format='open_clip'."
         )
     v, t = "vision_model", "text_model"
     entries = (

@@ -8,7 +8,8 @@ Recognised forms of a local path:
   resolution; see `keras_clip.pretrained.siglip`);
 - an open_clip directory: open_clip_config.json with
   open_clip_model.safetensors or open_clip_pytorch_model.bin;
-- a keras-hub CLIP preset directory (a `CLIPBackbone` in Keras format);
+- a keras-hub CLIP or SigLIP preset directory (a `CLIPBackbone` or
+  `SigLIPBackbone` in Keras format);
 - a keras-clip `.keras` file;
 - a state-dict file in OpenAI's / open_clip's layout (.safetensors, .bin,
   .pt, .pth), including OpenAI's original TorchScript files. The shape is
@@ -32,6 +33,8 @@ from keras_clip.pretrained.files import read_state_dict
 from keras_clip.pretrained.keras_hub_preset import is_keras_hub_preset
 from keras_clip.pretrained.keras_hub_preset import keras_hub_weight_map
 from keras_clip.pretrained.keras_hub_preset import read_keras_hub_preset
+from keras_clip.pretrained.keras_hub_siglip import is_keras_hub_siglip
+from keras_clip.pretrained.keras_hub_siglip import read_keras_hub_siglip
 from keras_clip.pretrained.safetensors_io import write_safetensors
 from keras_clip.pretrained.weight_map import export_weight_map
 from keras_clip.pretrained.weight_map import load_weight_map
@@ -57,12 +60,33 @@ def _read_weights(directory, names):
     )
 
 
-def _processor_constants(directory, mean=OPENAI_MEAN, std=OPENAI_STD):
-    """(image mean, image std) from a Hugging Face preprocessor_config.json,
-    else the given defaults."""
+def _preprocessing(mean, std, resize_mode="shortest", interpolation="bicubic"):
+    """The model arguments that say how the checkpoint's images are prepared."""
+    return {
+        "image_mean": tuple(mean),
+        "image_std": tuple(std),
+        "image_resize_mode": resize_mode,
+        "image_interpolation": interpolation,
+    }
+
+
+# PIL's resample codes in Hugging Face image processors.
+_RESAMPLE = {2: "bilinear", 3: "bicubic"}
+
+
+def _processor_preprocessing(directory, mean, std, resize_mode, interpolation):
+    """From a Hugging Face preprocessor_config.json, else the defaults given."""
     path = os.path.join(directory, "preprocessor_config.json")
     processor = read_json(path) if os.path.exists(path) else {}
-    return processor.get("image_mean", mean), processor.get("image_std", std)
+    resample = processor.get("resample")
+    if resample is not None and resample not in _RESAMPLE:
+        raise ValueError(f"{path}: resample={resample} is not bilinear (2) or bicubic (3).")
+    return _preprocessing(
+        processor.get("image_mean", mean),
+        processor.get("image_std", std),
+        resize_mode,
+        _RESAMPLE.get(resample, interpolation),
+    )
 
 
 def _resolve_architecture(architecture):
@@ -74,14 +98,22 @@ def _resolve_architecture(architecture):
 
 
 def read_checkpoint(path, architecture=None):
-    """(shape fields, tensors, layout, (image mean, image std)) of a checkpoint path."""
+    """(shape fields, tensors, layout, preprocessing) of a checkpoint path;
+    preprocessing holds the model arguments image_mean, image_std,
+    image_resize_mode and image_interpolation."""
     path = os.fspath(path)
     if os.path.isdir(path):
         config_path = os.path.join(path, "config.json")
         config = read_json(config_path) if os.path.exists(config_path) else {}
+        if is_keras_hub_siglip(config):
+            shape, tensors, mean_and_std = read_keras_hub_siglip(path)
+            mean, std = mean_and_std or (siglip.SIGLIP_MEAN, siglip.SIGLIP_STD)
+            preprocessing = _preprocessing(mean, std, "squash", "bilinear")
+            return shape, tensors, "huggingface_siglip", preprocessing
         if is_keras_hub_preset(config):
             shape, tensors, mean_and_std = read_keras_hub_preset(path)
-            return shape, tensors, "keras_hub", mean_and_std or (OPENAI_MEAN, OPENAI_STD)
+            mean, std = mean_and_std or (OPENAI_MEAN, OPENAI_STD)
+            return shape, tensors, "keras_hub", _preprocessing(mean, std)
         if os.path.exists(os.path.join(path, "open_clip_config.json")):
             config = read_json(os.path.join(path, "open_clip_config.json"))
             shape = _resolve_architecture(architecture or config)
@@ -89,24 +121,26 @@ def read_checkpoint(path, architecture=None):
                 path, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
             )
             preprocess = config.get("preprocess_cfg", {})
-            return (
-                shape,
-                tensors,
-                "open_clip",
-                (preprocess.get("mean", OPENAI_MEAN), preprocess.get("std", OPENAI_STD)),
+            preprocessing = _preprocessing(
+                preprocess.get("mean", OPENAI_MEAN),
+                preprocess.get("std", OPENAI_STD),
+                preprocess.get("resize_mode", "shortest"),
+                preprocess.get("interpolation", "bicubic"),
             )
+            return shape, tensors, "open_clip", preprocessing
         if siglip.is_siglip_config(config):
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
-            return (
-                config,
-                tensors,
-                "huggingface_siglip",
-                _processor_constants(path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD),
+            preprocessing = _processor_preprocessing(
+                path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash", "bilinear"
             )
+            return config, tensors, "huggingface_siglip", preprocessing
         if "vision_config" in config:
             shape = configs.from_huggingface_config(config)
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
-            return shape, tensors, "huggingface", _processor_constants(path)
+            preprocessing = _processor_preprocessing(
+                path, OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"
+            )
+            return shape, tensors, "huggingface", preprocessing
         raise ValueError(
             f"{path} is not a Hugging Face CLIPModel directory (config.json with "
             "vision_config), an open_clip one (open_clip_config.json) or a keras-hub "
@@ -123,7 +157,7 @@ def read_checkpoint(path, architecture=None):
         shape = configs.from_openai_state(tensors)
     else:
         shape = _resolve_architecture(architecture)
-    return shape, tensors, "open_clip", (OPENAI_MEAN, OPENAI_STD)
+    return shape, tensors, "open_clip", _preprocessing(OPENAI_MEAN, OPENAI_STD)
 
 
 def _from_keras_file(path, model_kwargs):
@@ -169,9 +203,13 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
 
     if os.fspath(path).endswith(".keras"):
         return _from_keras_file(path, model_kwargs)
-    shape, tensors, layout, (mean, std) = read_checkpoint(path, architecture)
-    model_kwargs.setdefault("image_mean", tuple(mean))
-    model_kwargs.setdefault("image_std", tuple(std))
+    shape, tensors, layout, preprocessing = read_checkpoint(path, architecture)
+    for name, value in preprocessing.items():
+        model_kwargs.setdefault(name, value)
+    if shape.pop("logit_bias", None) is not None:  # open_clip's init_logit_bias
+        from keras_clip.objectives import SigLIPLoss
+
+        model_kwargs.setdefault("objective", SigLIPLoss())
     if layout == "huggingface_siglip":
         model = siglip.build_siglip(model_class, shape, **model_kwargs)
     else:
@@ -227,7 +265,7 @@ def save_pretrained(model, path, format="huggingface"):
                 "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
                 "do_resize": True,
                 "do_center_crop": True,
-                "resample": 3,
+                "resample": {"bilinear": 2, "bicubic": 3}[model.image_interpolation],
             },
         }
         weights = "model.safetensors"
@@ -236,7 +274,12 @@ def save_pretrained(model, path, format="huggingface"):
         files = {
             "open_clip_config.json": {
                 "model_cfg": configs.to_open_clip_config(shape),
-                "preprocess_cfg": {"mean": list(mean), "std": list(std)},
+                "preprocess_cfg": {
+                    "mean": list(mean),
+                    "std": list(std),
+                    "resize_mode": model.image_resize_mode,
+                    "interpolation": model.image_interpolation,
+                },
             }
         }
         weights = "open_clip_model.safetensors"

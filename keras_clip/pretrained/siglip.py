@@ -205,5 +205,5 @@ def huggingface_siglip_processor(model):
         "do_resize": True,
         "do_normalize": True,
         "do_rescale": True,
-        "resample": 2,
+        "resample": {"bilinear": 2, "bicubic": 3}[model.image_interpolation],
     }

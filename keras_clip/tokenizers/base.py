@@ -66,6 +66,9 @@ class Tokenizer:
     """
 
     type_name = None
+    # Apply `cleaning.clean_text` (ftfy, HTML entities) to Python input and,
+    # in `image_text_dataset`, to every caption; see `tokenizers.cleaning`.
+    python_clean = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -89,12 +92,14 @@ class Tokenizer:
         return tokenizer_type("clip_bpe").from_merges_file(path, context_length, num_merges)
 
     @classmethod
-    def from_pretrained(cls, path, context_length=None):
+    def from_pretrained(cls, path, context_length=None, python_clean=False):
         """The tokenizer of a checkpoint: a Hugging Face CLIP directory
         (vocab.json + merges.txt), a Hugging Face SigLIP directory
         (spiece.model), OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or a directory
         written by `save` (which keeps its own context length). The context
         length defaults to the checkpoint's (CLIP 77, SigLIP 64).
+        `python_clean=True` adds OpenAI's ftfy and HTML clean-up (see
+        `keras_clip.tokenizers.cleaning`): then the ids equal open_clip's.
 
         Example:
 
@@ -104,15 +109,21 @@ class Tokenizer:
         """
         files = locate_pretrained_files(path)
         if files["layout"] == "saved":
-            return cls.load(files["directory"])
-        given = {} if context_length is None else {"context_length": context_length}
-        return tokenizer_type(files["type"]).from_files(files, **given)
+            tokenizer = cls.load(files["directory"])
+        else:
+            given = {} if context_length is None else {"context_length": context_length}
+            tokenizer = tokenizer_type(files["type"]).from_files(files, **given)
+        tokenizer.python_clean = python_clean or tokenizer.python_clean
+        return tokenizer
 
     @classmethod
     def load(cls, path):
         """Reads a tokenizer written by `save`, whatever its type."""
         config = read_saved_config(path)
-        return tokenizer_type(config.get("type", "wordpiece"))._from_directory(path, config)
+        python_clean = config.pop("python_clean", False)
+        tokenizer = tokenizer_type(config.get("type", "wordpiece"))._from_directory(path, config)
+        tokenizer.python_clean = python_clean
+        return tokenizer
 
     # === Properties ===
 
@@ -166,6 +177,10 @@ class Tokenizer:
         encoded = [
             t if isinstance(t, bytes) else str(t).encode("utf-8", "surrogateescape") for t in flat
         ]
+        if self.python_clean:
+            from keras_clip.tokenizers.cleaning import clean_bytes
+
+            encoded = list(clean_bytes(encoded))
         ids = self.tokenize(tf.constant(encoded)).numpy()
         return ids[0] if array.ndim == 0 else ids
 
@@ -179,4 +194,7 @@ class Tokenizer:
         os.makedirs(path, exist_ok=True)
         self._save_files(path)
         with open(os.path.join(path, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump({"type": self.type_name, **self._config()}, f, indent=2)
+            config = {"type": self.type_name, **self._config()}
+            if self.python_clean:
+                config["python_clean"] = True
+            json.dump(config, f, indent=2)

@@ -1,0 +1,151 @@
+"""Every option of an open_clip model config: loaded exactly, or refused.
+
+open_clip's `CLIP` takes many options in its `vision_cfg` and `text_cfg`
+(and at the top level). A loader that read only the shape and ignored the
+rest would build a model that loads without error and computes something
+else. `check_open_clip_options` goes through every key: each one is either
+honoured (it changes nothing here, or keras-clip builds it), or refused
+with an error that names it. Unknown keys are refused too.
+
+Example:
+
+```python
+extra = check_open_clip_options(config)   # raises ValueError naming the option
+```
+"""
+
+# Keys that change neither the weights nor the outputs at inference.
+_INERT = {
+    "top": {"cast_dtype", "init_logit_scale", "init_logit_bias", "quick_gelu", "embed_dim"},
+    "vision": {
+        "layers", "width", "head_width", "mlp_ratio", "patch_size", "image_size",
+        "output_tokens", "patch_dropout", "timm_model_pretrained",
+        # With the class token pooled, LayerNorm before or after pooling is the same.
+        "final_ln_after_pool",
+    },
+    "text": {
+        "context_length", "vocab_size", "width", "heads", "layers", "mlp_ratio",
+        "output_tokens", "pad_id", "hf_tokenizer_name", "tokenizer_mode", "tokenizer_kwargs",
+        "hf_model_pretrained", "final_ln_after_pool", "eos_id",
+    },
+}  # fmt: skip
+# Keys honoured only at their open_clip default (the refusal names the key).
+_DEFAULT_ONLY = {
+    "top": {"custom_text": False, "multimodal_cfg": None, "output_dict": None},
+    "vision": {
+        "ls_init_value": None,
+        "attentional_pool": False,
+        "attn_pooler_queries": None,
+        "attn_pooler_heads": None,
+        "no_ln_pre": False,
+        "pos_embed_type": "learnable",
+        "act_kwargs": None,
+        "block_type": None,
+        "qk_norm": False,
+        "scaled_cosine_attn": False,
+        "scale_heads": False,
+        "scale_attn_inner": False,
+        "scale_attn": False,
+        "scale_fc": False,
+        "timm_model_name": None,
+        "timm_pool": None,
+        "timm_proj": None,
+        "timm_proj_bias": None,
+        "timm_drop": None,
+        "timm_drop_path": None,
+        "input_patchnorm": False,
+        "global_average_pool": False,
+    },
+    "text": {
+        "ls_init_value": None,
+        "embed_cls": False,
+        "no_causal_mask": False,
+        "proj_bias": False,
+        "proj_type": "linear",
+        "act_kwargs": None,
+        "block_type": None,
+        "qk_norm": False,
+        "scaled_cosine_attn": False,
+        "scale_heads": False,
+        "scale_attn_inner": False,
+        "scale_attn": False,
+        "scale_fc": False,
+        "hf_model_name": None,
+        "hf_proj_type": None,
+        "hf_pooler_type": None,
+    },
+}
+_WHY = {
+    "ls_init_value": "LayerScale",
+    "attentional_pool": "an attentional pooler",
+    "no_ln_pre": "no LayerNorm before the blocks",
+    "timm_model_name": "a timm image tower",
+    "hf_model_name": "a Hugging Face text tower",
+    "custom_text": "CustomTextCLIP's tensor layout",
+    "multimodal_cfg": "a CoCa decoder",
+    "embed_cls": "a text class token",
+    "no_causal_mask": "a bidirectional text tower",
+    "proj_bias": "a text projection with bias",
+    "proj_type": "a text projection other than linear",
+}
+_SECTIONS = {"vision": "vision_cfg", "text": "text_cfg"}
+
+
+def _refuse(where, key, value):
+    what = _WHY.get(key, "a setting keras-clip's towers do not build")
+    raise ValueError(
+        f"open_clip option {where}{key}={value!r} ({what}) is not supported: the model would "
+        "load but compute something else."
+    )
+
+
+def _norm_epsilon(where, norm_kwargs):
+    if not norm_kwargs:
+        return 1e-5
+    unknown = set(norm_kwargs) - {"eps"}
+    if unknown:
+        _refuse(where, "norm_kwargs", norm_kwargs)
+    return float(norm_kwargs["eps"])
+
+
+def check_open_clip_options(config):
+    """Checks every key of an open_clip model config.
+
+    Args:
+        config: dict, the model config (`model_cfg` of open_clip_config.json).
+
+    Returns:
+        dict of extra shape fields: "vision_layer_norm_epsilon",
+        "text_layer_norm_epsilon", "end_token_id" (text pool_type "eos")
+        and "logit_bias" (init_logit_bias: the model has a learned logit
+        bias, a sigmoid objective's; else None).
+
+    Raises:
+        ValueError: naming the first option keras-clip cannot build exactly.
+    """
+    sections = {"top": config}
+    for part, name in _SECTIONS.items():
+        sections[part] = config.get(name, {}) or {}
+    for part, values in sections.items():
+        where = "" if part == "top" else f"{_SECTIONS[part]}."
+        allowed = _INERT[part] | set(_DEFAULT_ONLY[part]) | {"norm_kwargs", "pool_type"}
+        if part == "top":
+            allowed |= set(_SECTIONS.values())
+        for key, value in values.items():
+            if key not in allowed:
+                raise ValueError(f"Unknown open_clip option {where}{key}={value!r}.")
+            default = _DEFAULT_ONLY[part].get(key, value)
+            if key in _DEFAULT_ONLY[part] and value not in (default, None):
+                _refuse(where, key, value)
+    vision, text = sections["vision"], sections["text"]
+    if vision.get("pool_type", "tok") != "tok":
+        _refuse("vision_cfg.", "pool_type", vision["pool_type"])
+    pool = text.get("pool_type", "argmax")
+    if pool not in ("argmax", "eos"):
+        _refuse("text_cfg.", "pool_type", pool)
+    return {
+        "vision_layer_norm_epsilon": _norm_epsilon("vision_cfg.", vision.get("norm_kwargs")),
+        "text_layer_norm_epsilon": _norm_epsilon("text_cfg.", text.get("norm_kwargs")),
+        "end_token_id": text.get("eos_id", 2) if pool == "eos" else None,
+        "logit_bias": config.get("init_logit_bias"),
+    }
