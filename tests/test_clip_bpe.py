@@ -218,6 +218,7 @@ OPEN_CLIP_TRICKY = [
 ]  # fmt: skip
 
 
+@pytest.mark.backend("torch")  # TensorFlow ops on any backend: one lane
 def test_same_ids_as_open_clip_simple_tokenizer_on_its_own_bpe_file():
     """With python_clean=True (ftfy and HTML unescape, as OpenAI's
     basic_clean), the ids equal open_clip's SimpleTokenizer's."""

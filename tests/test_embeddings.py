@@ -88,6 +88,7 @@ def test_embed_killed_and_resumed_writes_the_same_files(tmp_path):
     assert not [n for n in os.listdir(os.path.join(resumed, "metadata")) if n.endswith(".tmp")]
 
 
+@pytest.mark.backend("torch")  # backend-neutral; one lane
 def test_search_returns_the_known_nearest_images(tmp_path, capsys):
     model, tokenizer = load_model_dir(SHIPPED_MODEL)
     paths, _ = _captioned_folder(str(tmp_path / "photos"))

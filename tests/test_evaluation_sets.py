@@ -22,8 +22,7 @@ from keras_clip.evaluation.sets import retrieval_on_set
 from keras_clip.preprocessing import images_for_model
 from tests import evaluation_sets
 
-# The CLI half runs on the JAX lane only (the commands are backend-neutral);
-# the sets are read with tf.data on every backend.
+# Backend-neutral: each test runs on one backend's lane (the suite's time).
 ZERO_SHOT_KEYS = ("top1", "top5", "confusion_matrix", "num_images")
 
 
@@ -97,6 +96,7 @@ def test_zero_shot_on_clip_benchmark_shards_equals_the_python_api(shipped, tmp_p
     assert json.loads((out / "report.json").read_text())["zero_shot"]["num_templates"] == 7
 
 
+@pytest.mark.backend("torch")
 def test_retrieval_on_clip_benchmark_shards_equals_the_python_api(shipped, tmp_path):
     model, tokenizer = shipped
     images, labels = evaluation_sets.build_clip_benchmark(str(tmp_path / "ret"), retrieval=True)
@@ -117,6 +117,7 @@ def test_retrieval_on_clip_benchmark_shards_equals_the_python_api(shipped, tmp_p
     assert found["skipped"]["not_an_image"] == 1
 
 
+@pytest.mark.backend("torch")
 def test_bad_evaluation_sets_get_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="No evaluation set folder"):
         read_evaluation_set(str(tmp_path / "nowhere"), 64)
@@ -133,6 +134,7 @@ def test_bad_evaluation_sets_get_clear_errors(tmp_path):
         read_evaluation_set(str(tmp_path / "wds"), 64)
 
 
+@pytest.mark.backend("torch")
 def test_shipped_imagenet_metadata_and_template_forms(shipped):
     names = prompts.class_names("imagenet")
     assert len(names) == 1000 and names[0] == "tench" and names[-1] == "toilet paper"
@@ -154,6 +156,7 @@ def test_shipped_imagenet_metadata_and_template_forms(shipped):
         ZeroShotClassifier(model, tokenizer, classes, "imagenet80")
 
 
+@pytest.mark.backend("torch")
 def test_metadata_equals_open_clips():
     from tests.helpers import import_open_clip
 
@@ -167,6 +170,7 @@ def test_metadata_equals_open_clips():
         assert [m("tabby cat") for m in makers] == [t("tabby cat") for t in expected]
 
 
+@pytest.mark.backend("torch")
 def test_images_fit_the_square_as_open_clip_resize_modes_say(tmp_path):
     """shortest: short side, centre crop (the default, OpenAI's); squash:
     the whole image, aspect lost (SigLIP); longest: the whole image, padded

@@ -104,6 +104,7 @@ def test_export_and_serve_example(tmp_path):
     assert report["best_text_per_image"] == report["texts"]  # one shape of each
 
 
+@pytest.mark.backend("torch")  # a long smoke run: one lane
 def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
     first = run_in_process(
         "batch_size_study.py", "--smoke", "--output", str(tmp_path), "--objectives", "infonce"
@@ -135,6 +136,7 @@ def test_batch_size_study_smoke_adds_to_saved_runs(tmp_path):
         )
 
 
+@pytest.mark.backend("jax")  # a long smoke run: one lane
 def test_compositional_zero_shot_smoke(tmp_path):
     report = run_in_process("compositional_zero_shot.py", "--smoke", "--output", str(tmp_path))
     assert len(report["runs"]) == 2

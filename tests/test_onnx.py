@@ -19,9 +19,10 @@ def _run(path, inputs):
     return session.run(None, {given.name: inputs})[0]
 
 
-# TensorFlow exports in-process; torch goes through a TensorFlow-backend
-# process (JAX too, the same code path: not run, to keep the suite short).
-@pytest.mark.backend("tensorflow", "torch")
+# TensorFlow exports in-process; JAX and PyTorch models go through a
+# TensorFlow-backend process (`export_in_tensorflow_process`, also run by
+# the torch SavedModel export tests).
+@pytest.mark.backend("tensorflow")
 def test_onnx_towers_equal_the_keras_model(tmp_path, capsys):
     model, tokenizer = load_model_dir(SHIPPED_MODEL)
     assert cli.main(["export", "--format", "onnx", "--output", str(tmp_path)]) == 0

@@ -143,11 +143,13 @@ def test_init_logit_bias_loads_the_bias_and_writes_it_back(tmp_path):
         ({"vision_cfg__made_up": 1}, "Unknown open_clip option vision_cfg.made_up"),
     ],
 )
+@pytest.mark.backend("torch")
 def test_unsupported_options_are_refused_by_name(changes, message):
     with pytest.raises(ValueError, match=message):
         keras_clip.pretrained.configs.from_open_clip_config(_with(**changes))
 
 
+@pytest.mark.backend("torch")
 def test_every_supported_built_in_open_clip_architecture_is_recognised():
     """The shipped table equals open_clip's own configs, and holds every
     built-in config whose options all load exactly (48 in open_clip 3.3)."""

@@ -104,6 +104,7 @@ TRICKY = [
 ]
 
 
+@pytest.mark.backend("torch")  # TensorFlow ops on any backend: one lane
 def test_sentencepiece_ids_equal_transformers_siglip_tokenizer(tmp_path):
     reference = _sentencepiece_directory(str(tmp_path / "tok"))
     tokenizer = keras_clip.Tokenizer.from_pretrained(str(tmp_path / "tok"))
@@ -170,6 +171,7 @@ def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(t
     assert set(reloaded.state_dict()) == set(original)
 
 
+@pytest.mark.backend("jax")
 def test_siglip_fits_classifies_with_sigmoids_and_round_trips(tmp_path):
     _random_siglip(str(tmp_path / "hf"))
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
@@ -228,6 +230,7 @@ def test_siglip_savedmodel_logits_carry_the_bias(tmp_path):
     np.testing.assert_allclose(served_text.numpy(), expected, atol=1e-5)
 
 
+@pytest.mark.backend("torch")
 def test_siglip_errors_name_the_problem(tmp_path):
     _random_siglip(str(tmp_path / "hf"))
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
