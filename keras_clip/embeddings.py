@@ -104,7 +104,7 @@ def _batches(examples, settings, batch_size, after_index):
     return decoded.batch(batch_size).prefetch(tf.data.AUTOTUNE), report, paths
 
 
-def embed_collection(model, tokenizer, source, output, part_size=10_000, batch_size=64, verbose=1):
+def embed_collection(model, tokenizer, source, output, part_size=8192, batch_size=64, verbose=1):
     """Embeds every usable image (and its first caption) of `source`.
 
     Args:

@@ -19,9 +19,9 @@ variables when it is first built.
 Example:
 
 ```python
-model = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
-zero_shot = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
-lock_tower(model, "image")                 # LiT: train the text side only
+zero_shot = keras_clip.CLIP.from_config(model.get_config())  # e.g. from_pretrained(...)
+zero_shot.set_weights(model.get_weights())  # the model before fine-tuning
+lock_tower(model, "image")                  # LiT: train the text side only
 model.compile()
 model.fit(train, epochs=3)
 robust = interpolate_weights(zero_shot, model, alpha=0.5)

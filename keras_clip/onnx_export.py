@@ -17,10 +17,13 @@ PyTorch backends are exported from a TensorFlow-backend process.
 Example:
 
 ```python
-export_onnx(model, "clip_onnx/")
+import numpy as np
 import onnxruntime
+
+export_onnx(model, "clip_onnx/")
 session = onnxruntime.InferenceSession("clip_onnx/text_encoder.onnx")
-session.run(None, {session.get_inputs()[0].name: tokenizer(["a red circle"]).numpy()})
+token_ids = np.asarray(tokenizer(["a red circle"]), "int32")
+session.run(None, {session.get_inputs()[0].name: token_ids})
 ```
 """
 

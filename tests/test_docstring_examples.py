@@ -99,6 +99,15 @@ def workspace(tmp_path_factory):
     config = _clip_config(vocabulary=vocabulary, context=77, end=vocabulary - 1)
     transformers.CLIPModel(config).save_pretrained(checkpoint)
 
+    # An evaluation set in CLIP_benchmark's layout, a SigLIP checkpoint.
+    from tests.evaluation_sets import build_clip_benchmark
+    from tests.test_siglip import _random_siglip
+    from tests.test_siglip import _sentencepiece_directory
+
+    build_clip_benchmark(str(root / "wds_cifar10"), count=10)
+    _random_siglip(str(root / "siglip-base-patch16-224"))
+    _sentencepiece_directory(str(root / "siglip-base-patch16-224"))
+
     tokenizer = keras_clip.Tokenizer.from_corpus(data["captions"], 200, context_length=16)
     model = keras_clip.CLIP.from_architecture(  # 224 pixels, as the examples' data
         "tiny-vit",

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
 from keras_clip.serialization import keep_config
@@ -93,17 +93,9 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
             dtype=policy,
             name="token_embedding",
         )
-        self.blocks = [
-            TransformerBlock(
-                num_heads,
-                mlp_ratio,
-                activation,
-                layer_norm_epsilon=layer_norm_epsilon,
-                dtype=policy,
-                name=f"layer_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        self.blocks = transformer_blocks(
+            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "layer_"
+        )
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="final_layer_norm"
         )

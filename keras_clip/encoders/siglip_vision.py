@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.layers.attention_pooling_head import AttentionPoolingHead
-from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.serialization import base_model_config
 from keras_clip.serialization import keep_config
 from keras_clip.validation import check_images
@@ -86,17 +86,9 @@ class SigLIPVisionTransformer(keras.Model):
         self.patch_embedding = keras.layers.Conv2D(
             width, patch_size, strides=patch_size, dtype=policy, name="patch_embedding"
         )
-        self.blocks = [
-            TransformerBlock(
-                num_heads,
-                mlp_ratio,
-                activation,
-                layer_norm_epsilon=layer_norm_epsilon,
-                dtype=policy,
-                name=f"layer_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        self.blocks = transformer_blocks(
+            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "layer_"
+        )
         self.post_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="post_layernorm"
         )

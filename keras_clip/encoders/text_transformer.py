@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_clip.layers.pooling import end_token_positions
 from keras_clip.layers.pooling import gather_positions
-from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.serialization import ExplicitSignatures
 from keras_clip.serialization import base_model_config
 from keras_clip.serialization import keep_config
@@ -98,18 +98,16 @@ class TextTransformer(ExplicitSignatures, keras.Model):
             dtype=policy,
             name="token_embedding",
         )
-        self.blocks = [
-            TransformerBlock(
-                num_heads,
-                mlp_ratio,
-                activation,
-                use_causal_mask=True,
-                layer_norm_epsilon=layer_norm_epsilon,
-                dtype=policy,
-                name=f"resblock_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        self.blocks = transformer_blocks(
+            num_layers,
+            num_heads,
+            mlp_ratio,
+            activation,
+            layer_norm_epsilon,
+            policy,
+            "resblock_",
+            causal=True,
+        )
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_final"
         )

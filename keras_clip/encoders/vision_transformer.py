@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.serialization import base_model_config
 from keras_clip.serialization import keep_config
 from keras_clip.validation import check_images
@@ -86,17 +86,9 @@ class VisionTransformer(keras.Model):
         self.pre_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_pre"
         )
-        self.blocks = [
-            TransformerBlock(
-                num_heads,
-                mlp_ratio,
-                activation,
-                layer_norm_epsilon=layer_norm_epsilon,
-                dtype=policy,
-                name=f"resblock_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        self.blocks = transformer_blocks(
+            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "resblock_"
+        )
         self.post_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_post"
         )

@@ -91,3 +91,21 @@ class TransformerBlock(keras.layers.Layer):
             }
         )
         return config
+
+
+def transformer_blocks(
+    num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, dtype, prefix, causal=False
+):
+    """`num_layers` TransformerBlocks named `{prefix}{i}`, a tower's stack."""
+    return [
+        TransformerBlock(
+            num_heads,
+            mlp_ratio,
+            activation,
+            use_causal_mask=causal,
+            layer_norm_epsilon=layer_norm_epsilon,
+            dtype=dtype,
+            name=f"{prefix}{i}",
+        )
+        for i in range(num_layers)
+    ]

@@ -342,16 +342,11 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
 
     @classmethod
     def from_architecture(cls, name, **overrides):
-        """A randomly initialised model of a named shape.
-
-        Args:
-            name: e.g. "RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14", or the
-                CPU-sized "shapes-vit", "bench-vit", "tiny-vit", "tiny-rn"
-                (see `keras_clip.models.architectures.ARCHITECTURES`).
-            **overrides: shape fields (image_size, patch_size, vision_width,
-                vision_layers, vision_heads, stage_blocks, vocabulary_size,
-                context_length, text_width, text_layers, text_heads,
-                end_token_id, embed_dim) and model arguments (objective, ...).
+        """A randomly initialised model of a named shape: "RN50", "ViT-B-32",
+        ... (`keras_clip.models.architectures.ARCHITECTURES`, CPU-sized
+        "shapes-vit", "tiny-vit", ... included), with `overrides`: shape
+        fields (image_size, patch_size, vocabulary_size, context_length,
+        embed_dim, ...) and model arguments (objective, ...).
 
         Example:
 
@@ -365,25 +360,21 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
 
     @classmethod
     def from_pretrained(cls, path, architecture=None, **kwargs):
-        """A model with a published checkpoint's weights, from local files.
-
-        Reads a Hugging Face `CLIPModel` directory, an open_clip directory
-        or state dict, OpenAI's original files, or a `.keras` file (see
-        `keras_clip.pretrained.loading`). Every tensor must match the
-        architecture: a missing, unexpected or wrongly shaped tensor raises
-        an error naming it, and nothing is half loaded. safetensors needs no
-        PyTorch; pickled files are read only with
-        `torch.load(weights_only=True)`. The checkpoint's image mean and
-        standard deviation are kept (`model.image_mean`, `model.image_std`).
+        """A model with a published checkpoint's weights, from local files:
+        a Hugging Face `CLIPModel` or `SiglipModel` directory, an open_clip
+        directory or state dict, OpenAI's files, a keras-hub CLIP or SigLIP
+        preset, or a `.keras` file (`keras_clip.pretrained.loading`). Loading
+        is all or nothing: a missing, unexpected or misshapen tensor, or an
+        open_clip option that would compute differently, raises an error
+        naming it. The checkpoint's image preprocessing is kept
+        (`image_mean`, `image_std`, `image_resize_mode`, `image_interpolation`).
 
         Args:
             path: the directory or file.
-            architecture: for state-dict files other than OpenAI's: an
-                open_clip name ("ViT-B-32"; "ViT-B-32-quickgelu" for OpenAI's
-                weights), or an open_clip model config (dict or JSON path).
-            **kwargs: model arguments (objective, micro_batches, ...). With
-                a `.keras` file they give a copy of the saved model built with
-                them, holding its weights (the objective's only when kept).
+            architecture: for state dicts other than OpenAI's: an open_clip
+                name ("ViT-B-32"; "-quickgelu" for OpenAI's weights) or model
+                config (dict or JSON path).
+            **kwargs: model arguments (objective, micro_batches, ...).
 
         Example:
 
@@ -394,14 +385,9 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
         return CHECKPOINT_IO["load"](cls, path, architecture, **kwargs)
 
     def save_pretrained(self, path, format="huggingface"):
-        """Writes the model for the PyTorch world.
-
-        Args:
-            path: directory to write.
-            format: "huggingface" (config.json, preprocessor_config.json,
-                model.safetensors: loads with transformers'
-                `CLIPModel.from_pretrained`; ViT towers) or "open_clip"
-                (open_clip_config.json, open_clip_model.safetensors).
+        """Writes the model for the PyTorch world: format "huggingface"
+        (transformers' `CLIPModel`, or `SiglipModel` for SigLIP towers, loads
+        it) or "open_clip" (open_clip_config.json and its safetensors).
 
         Example:
 

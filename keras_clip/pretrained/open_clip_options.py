@@ -10,7 +10,11 @@ with an error that names it. Unknown keys are refused too.
 Example:
 
 ```python
-extra = check_open_clip_options(config)   # raises ValueError naming the option
+from keras_clip.pretrained.configs import open_clip_architectures
+
+extra = check_open_clip_options(open_clip_architectures()["ViT-B-32"])
+config = {**open_clip_architectures()["ViT-B-32"], "custom_text": True}
+# check_open_clip_options(config) raises ValueError naming custom_text
 ```
 """
 
@@ -29,24 +33,28 @@ _INERT = {
         "hf_model_pretrained", "final_ln_after_pool", "eos_id",
     },
 }  # fmt: skip
+# Block options both towers take, honoured only at open_clip's defaults.
+_BLOCK_DEFAULTS = {
+    "ls_init_value": None,
+    "act_kwargs": None,
+    "block_type": None,
+    "qk_norm": False,
+    "scaled_cosine_attn": False,
+    "scale_heads": False,
+    "scale_attn_inner": False,
+    "scale_attn": False,
+    "scale_fc": False,
+}
 # Keys honoured only at their open_clip default (the refusal names the key).
 _DEFAULT_ONLY = {
     "top": {"custom_text": False, "multimodal_cfg": None, "output_dict": None},
     "vision": {
-        "ls_init_value": None,
+        **_BLOCK_DEFAULTS,
         "attentional_pool": False,
         "attn_pooler_queries": None,
         "attn_pooler_heads": None,
         "no_ln_pre": False,
         "pos_embed_type": "learnable",
-        "act_kwargs": None,
-        "block_type": None,
-        "qk_norm": False,
-        "scaled_cosine_attn": False,
-        "scale_heads": False,
-        "scale_attn_inner": False,
-        "scale_attn": False,
-        "scale_fc": False,
         "timm_model_name": None,
         "timm_pool": None,
         "timm_proj": None,
@@ -57,19 +65,11 @@ _DEFAULT_ONLY = {
         "global_average_pool": False,
     },
     "text": {
-        "ls_init_value": None,
+        **_BLOCK_DEFAULTS,
         "embed_cls": False,
         "no_causal_mask": False,
         "proj_bias": False,
         "proj_type": "linear",
-        "act_kwargs": None,
-        "block_type": None,
-        "qk_norm": False,
-        "scaled_cosine_attn": False,
-        "scale_heads": False,
-        "scale_attn_inner": False,
-        "scale_attn": False,
-        "scale_fc": False,
         "hf_model_name": None,
         "hf_proj_type": None,
         "hf_pooler_type": None,

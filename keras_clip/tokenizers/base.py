@@ -35,8 +35,9 @@ def check_context_length(context_length):
 class Tokenizer:
     """Tokenises captions to fixed-length id rows: start, pieces, end, padding.
 
-    Ids: `pad_id` (0) pads; `start_id` and `end_id` frame each text, and
-    with both tokenizers here they are the two largest ids, so the end token
+    Ids: `pad_id` pads; `start_id` (None: no start token, as SigLIP's) and
+    `end_id` frame each text; with the CLIP tokenizers here they are the two
+    largest ids, so the end token
     is the largest id of a row and `TextTransformer(end_token_id=None)`
     pools at it. Texts longer than `context_length` are truncated so that
     the end token is always kept.
@@ -158,12 +159,16 @@ class Tokenizer:
         scalar = texts.shape.rank == 0
         texts = tf.reshape(texts, [-1])
         all_pieces = self._token_ids(texts)
-        truncated = all_pieces.row_lengths() > self.context_length - 2
-        pieces = all_pieces[:, : self.context_length - 2]
+        # Room for the pieces: the end always, the start when there is one.
+        room = self.context_length - (1 if self.start_id is None else 2)
+        truncated = all_pieces.row_lengths() > room
+        pieces = all_pieces[:, :room]
         batch = tf.shape(texts)[0]
-        start = tf.fill([batch, 1], self.start_id)
         end = tf.fill([batch, 1], self.end_id)
-        ids = tf.concat([start, tf.cast(pieces, tf.int32), end], axis=1)
+        parts = [tf.cast(pieces, tf.int32), end]
+        if self.start_id is not None:
+            parts.insert(0, tf.fill([batch, 1], self.start_id))
+        ids = tf.concat(parts, axis=1)
         ids = ids.to_tensor(self.pad_id, shape=[None, self.context_length])
         return (ids[0], truncated[0]) if scalar else (ids, truncated)
 

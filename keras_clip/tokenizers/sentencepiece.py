@@ -93,20 +93,6 @@ class SentencePieceTokenizer(Tokenizer):
     def _token_ids(self, texts):
         return self._processor.tokenize(self._canonical(texts))
 
-    def tokenize_and_count(self, texts):
-        """Ids ended with `end_id`, padded with `pad_id`; and which texts
-        were cut to the context length."""
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        scalar = texts.shape.rank == 0
-        texts = tf.reshape(texts, [-1])
-        pieces = self._token_ids(texts)
-        truncated = pieces.row_lengths() > self.context_length - 1
-        pieces = pieces[:, : self.context_length - 1]
-        end = tf.fill([tf.shape(texts)[0], 1], self.end_id)
-        ids = tf.concat([tf.cast(pieces, tf.int32), end], axis=1)
-        ids = ids.to_tensor(self.pad_id, shape=[None, self.context_length])
-        return (ids[0], truncated[0]) if scalar else (ids, truncated)
-
     def detokenize(self, token_ids):
         """Ids -> text (up to the first end id), for inspection."""
         rows = []
