@@ -36,7 +36,7 @@ def _same_report(found, expected):
         assert found[key] == expected[key], key
 
 
-@pytest.mark.backend("jax")
+@pytest.mark.backend("tensorflow")
 def test_zero_shot_on_a_class_folder_equals_the_python_api(shipped, tmp_path, capsys):
     model, tokenizer = shipped
     paths, labels, class_names = evaluation_sets.build_class_folder(str(tmp_path / "set"))
@@ -59,7 +59,7 @@ def test_zero_shot_on_a_class_folder_equals_the_python_api(shipped, tmp_path, ca
     assert "zero-shot top-1" in capsys.readouterr().out
 
 
-@pytest.mark.backend("jax")
+@pytest.mark.backend("tensorflow")
 def test_zero_shot_on_clip_benchmark_shards_equals_the_python_api(shipped, tmp_path):
     model, tokenizer = shipped
     images, labels = evaluation_sets.build_clip_benchmark(str(tmp_path / "wds"))

@@ -143,7 +143,7 @@ def test_readme_webdataset_snippet_runs(tmp_path, monkeypatch, one_step_fits):
     assert len(keras_clip.data.read_source("laion_subset/{00000..00099}.tar")) == 300
 
 
-@pytest.mark.backend("jax")
+@pytest.mark.backend("tensorflow")
 def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fits):
     from PIL import Image
 
