@@ -119,6 +119,11 @@ def run(args):
         raise ValueError("Pass one of --data, --zero-shot and --retrieval.")
     if args.templates and not args.zero_shot:
         raise ValueError("--templates goes with --zero-shot.")
+    if args.retrieval:
+        from keras_clip.data.labelled import is_clip_benchmark
+
+        if not is_clip_benchmark(args.retrieval):  # any captioned source, as --data
+            args.data, args.retrieval = args.retrieval, None
     model, tokenizer = load_model_dir(args.model_dir)
     if args.zero_shot or args.retrieval:
         return evaluate_set(args, model, tokenizer)
@@ -180,7 +185,6 @@ def evaluate_set(args, model, tokenizer):
     """--zero-shot DIR or --retrieval DIR: report.json (and confusion.png)."""
     import numpy as np
 
-    from keras_clip.data.labelled import is_clip_benchmark
     from keras_clip.data.labelled import read_evaluation_set
     from keras_clip.evaluation.plots import save_heatmap
     from keras_clip.evaluation.sets import retrieval_on_set
@@ -189,9 +193,6 @@ def evaluate_set(args, model, tokenizer):
     from keras_clip.preprocessing import image_fitting
 
     root = args.zero_shot or args.retrieval
-    if args.retrieval and not is_clip_benchmark(root):
-        args.data, args.retrieval = args.retrieval, None
-        return run(args)
     found = read_evaluation_set(root, image_size_of(model), args.batch_size, **image_fitting(model))
     verbose = verbosity(args)
     report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}

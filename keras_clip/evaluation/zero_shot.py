@@ -47,10 +47,10 @@ class ZeroShotClassifier:
         class_names = prompts.class_names(class_names)
         if not class_names:
             raise ValueError("class_names is empty.")
-        makers = prompts.prompt_makers(templates)
+        self.templates = prompts.templates(templates)
+        makers = prompts.prompt_makers(self.templates)
         self.model = model
         self.class_names = class_names
-        self.templates = prompts.templates(templates)
         self.batch_size = batch_size
         prompt_texts = [make(name) for name in class_names for make in makers]
         token_ids = np.asarray(tokenizer(prompt_texts))
