@@ -70,8 +70,7 @@ def _preprocessing(mean, std, resize_mode="shortest", interpolation="bicubic"):
     }
 
 
-# PIL's resample codes in Hugging Face image processors.
-_RESAMPLE = {2: "bilinear", 3: "bicubic"}
+_RESAMPLE = {code: name for name, code in siglip.PIL_RESAMPLE.items()}
 
 
 def _processor_preprocessing(directory, mean, std, resize_mode, interpolation):
@@ -265,7 +264,7 @@ def save_pretrained(model, path, format="huggingface"):
                 "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
                 "do_resize": True,
                 "do_center_crop": True,
-                "resample": {"bilinear": 2, "bicubic": 3}[model.image_interpolation],
+                "resample": siglip.PIL_RESAMPLE[model.image_interpolation],
             },
         }
         weights = "model.safetensors"

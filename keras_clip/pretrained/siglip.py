@@ -27,6 +27,8 @@ from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import tensor
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
+# PIL's resample codes, as Hugging Face image processors store the interpolation.
+PIL_RESAMPLE = {"bilinear": 2, "bicubic": 3}
 # Each tower's Hugging Face config fields and their defaults.
 _VISION_FIELDS = {
     "image_size": 224,
@@ -205,5 +207,5 @@ def huggingface_siglip_processor(model):
         "do_resize": True,
         "do_normalize": True,
         "do_rescale": True,
-        "resample": {"bilinear": 2, "bicubic": 3}[model.image_interpolation],
+        "resample": PIL_RESAMPLE[model.image_interpolation],
     }
