@@ -6,26 +6,30 @@ embed 128; batch 64 ("bench-vit"). Each configuration runs in its own
 process (Keras fixes its backend at import): TensorFlow, JAX and PyTorch,
 jit on and off, float32 and mixed bfloat16. Two PyTorch peers of the same
 shapes, both trained with AdamW: a CLIP written with torch.nn (pre-LN encoder
-layers; the speedups are against it) and transformers' `CLIPModel` built from
-a config (no download). The
-script also measures the float32 matrix-multiply rate the machine sustains
+layers) and transformers' `CLIPModel` built from a config (no download), in
+float32 and under torch's bfloat16 autocast; speedups are given against the
+first two. The script also measures the float32 matrix-multiply rate the machine sustains
 (the best of NumPy, PyTorch, TensorFlow and JAX on 2048^3) and reports each configuration's
 fraction of it, from the FLOPs of one training pair (3x the forward
 matmul FLOPs). Each configuration's time is the median of `--steps` steps
 after `--warmup`, in each of `--repeats` rounds (every round runs every
 configuration once, so drift in the machine's speed hits all of them alike);
-the report gives the median over rounds and each round's value.
+the report gives the median over rounds and each round's value. The
+"default" configurations compile as the README does (`model.compile()`, no
+`jit_compile`), and the host's CPU flags are part of the report.
 
     python benchmarks/train_step.py [--steps 10] [--warmup 3] [--repeats 3]
+        [--only tensorflow:default:float32 ...]
 """
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
+
+from common import host
+from common import import_transformers
+from common import spawn
 
 SHAPE = dict(
     image=64,
@@ -114,7 +118,8 @@ def run_keras(backend, jit, policy, steps, warmup):
     model = keras_clip.CLIP.from_architecture(
         "bench-vit", vocabulary_size=s["vocabulary"], context_length=s["context"]
     )
-    model.compile(optimizer=keras_clip.models.default_optimizer(1e-4), jit_compile=jit)
+    options = {} if jit == "default" else {"jit_compile": jit == "jit"}
+    model.compile(optimizer=keras_clip.models.default_optimizer(1e-4), **options)
     rng = np.random.default_rng(0)
     batch = {
         "images": rng.normal(size=(s["batch"], s["image"], s["image"], 3)).astype("float32"),
@@ -207,11 +212,13 @@ def _median_torch_step(model, loss_of, steps, warmup):
     return statistics.median(times[warmup:])
 
 
-def run_transformers_peer(steps, warmup):
-    """Child process body: median seconds per step of transformers' CLIPModel."""
+def run_transformers_peer(steps, warmup, bfloat16=False):
+    """Child process body: median seconds per step of transformers'
+    CLIPModel, in float32 or under torch's bfloat16 autocast."""
     import torch
-    from transformers import CLIPConfig
-    from transformers import CLIPModel
+
+    transformers = import_transformers()
+    CLIPConfig, CLIPModel = transformers.CLIPConfig, transformers.CLIPModel
 
     s = SHAPE
 
@@ -247,76 +254,63 @@ def run_transformers_peer(steps, warmup):
     )
     torch.manual_seed(0)
     model = CLIPModel(config)
-    return _median_torch_step(
-        model,
-        lambda images, tokens: model(input_ids=tokens, pixel_values=images, return_loss=True).loss,
-        steps,
-        warmup,
-    )
+
+    def loss_of(images, tokens):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            return model(input_ids=tokens, pixel_values=images, return_loss=True).loss
+
+    return _median_torch_step(model, loss_of, steps, warmup)
 
 
 def child(args):
     if args.child == "torch-peer":
         seconds = run_torch_peer(args.steps, args.warmup)
-    elif args.child == "transformers-peer":
-        seconds = run_transformers_peer(args.steps, args.warmup)
+    elif args.child.startswith("transformers"):
+        bfloat16 = args.child == "transformers-bf16-peer"
+        seconds = run_transformers_peer(args.steps, args.warmup, bfloat16)
     else:
         backend, jit, policy = args.child.split(":")
-        seconds = run_keras(backend, jit == "jit", policy, args.steps, args.warmup)
+        seconds = run_keras(backend, jit, policy, args.steps, args.warmup)
     print(json.dumps({"seconds": seconds}))
 
 
 CONFIGS = [
+    ("tensorflow", "default", "float32"),
+    ("jax", "default", "float32"),
+    ("torch", "default", "float32"),
     ("tensorflow", "jit", "float32"),
     ("tensorflow", "nojit", "float32"),
     ("jax", "jit", "float32"),
     ("jax", "nojit", "float32"),
     ("torch", "nojit", "float32"),
     ("torch", "jit", "float32"),
+    ("tensorflow", "default", "mixed_bfloat16"),
+    ("torch", "default", "mixed_bfloat16"),
     ("tensorflow", "jit", "mixed_bfloat16"),
     ("jax", "jit", "mixed_bfloat16"),
 ]
 
 
-def spawn(name, backend, args):
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        name,
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-    ]
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=args.timeout
-        )
-        if result.returncode:
-            return {"error": result.stderr.strip().splitlines()[-1][:200]}
-        return json.loads(result.stdout.strip().splitlines()[-1])
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout} s"}
-
-
 def run_rounds(args):
     """Every configuration once per round; {name: [seconds or error, ...]}."""
-    names = [("torch-peer", "torch"), ("transformers-peer", "torch")] + [
+    peers = ["torch-peer", "transformers-peer", "transformers-bf16-peer"]
+    names = [(peer, "torch") for peer in peers] + [
         (f"{backend}:{jit}:{policy}", backend) for backend, jit, policy in CONFIGS
     ]
+    if args.only:
+        names = [(n, b) for n, b in names if n in args.only or n.endswith("peer")]
     outcomes = {name: [] for name, _ in names}
     rates = {}
     for _ in range(args.repeats):
         for library, rate in matmul_rate().items():
             rates.setdefault(library, []).append(rate)
         for name, backend in names:
-            outcomes[name].append(spawn(name, backend, args))
+            options = ["--steps", args.steps, "--warmup", args.warmup]
+            outcomes[name].append(spawn(__file__, name, backend, options, args.timeout))
     return outcomes, {k: statistics.median(v) for k, v in rates.items()}
 
 
-def summarise(rounds, flops, peak, peer_rate=None):
+def summarise(rounds, flops, peak, peer_rate=None, transformers_rate=None):
     """The median over rounds as pairs/s, fraction of peak and speedup."""
     seconds = [r["seconds"] for r in rounds if "seconds" in r]
     if not seconds:
@@ -331,6 +325,8 @@ def summarise(rounds, flops, peak, peer_rate=None):
     }
     if peer_rate:
         summary["speedup_vs_torch_peer"] = round(pairs / peer_rate, 2)
+    if transformers_rate:
+        summary["speedup_vs_transformers"] = round(pairs / transformers_rate, 2)
     return summary
 
 
@@ -340,6 +336,9 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument(
+        "--only", nargs="+", help="configurations to run (backend:jit:policy), beside the peers"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -349,16 +348,24 @@ def main():
     peak = max(rates.values()) * 1e9
     peer = summarise(outcomes.pop("torch-peer"), flops, peak)
     peer_rate = SHAPE["batch"] / peer["seconds"] if "seconds" in peer else None
+    transformers = summarise(outcomes.pop("transformers-peer"), flops, peak, peer_rate)
+    transformers_rate = (
+        SHAPE["batch"] / transformers["seconds"] if "seconds" in transformers else None
+    )
     report = {
+        "host": host(),
         "shape": SHAPE,
         "flops_per_pair": flops,
         "rounds": args.repeats,
         "matmul_gflops": {k: round(v, 1) for k, v in rates.items()},
         "torch_peer": peer,
-        "transformers_peer": summarise(outcomes.pop("transformers-peer"), flops, peak, peer_rate),
+        "transformers_peer": transformers,
+        "transformers_bf16_peer": summarise(
+            outcomes.pop("transformers-bf16-peer"), flops, peak, peer_rate, transformers_rate
+        ),
     }
     report["keras_clip"] = {
-        name.replace(":", "/"): summarise(rounds, flops, peak, peer_rate)
+        name.replace(":", "/"): summarise(rounds, flops, peak, peer_rate, transformers_rate)
         for name, rounds in outcomes.items()
     }
     print(json.dumps(report))

@@ -65,11 +65,11 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=Tr
         total_steps: int, the run's optimizer steps.
         learning_rate: float, the peak.
         weight_decay: float.
-        xla: bool. On TensorFlow, compile the step with XLA (Keras' "auto"
-            leaves it off on CPU; a step then takes about 35% less time).
-            Off under a tf.distribute strategy, where XLA fails here, and
-            best off for a few-step run, where compiling costs more than
-            it saves. Other backends keep Keras' default.
+        xla: bool. False keeps XLA off on TensorFlow (best for a few-step
+            run, where compiling costs more than it saves); True leaves the
+            choice to `CLIP.compile` (`keras_clip.models.compilation`: XLA
+            on TensorFlow outside tf.distribute strategies). Other backends
+            keep their default either way.
     """
     from keras_clip.models.optimizer import default_optimizer
 
@@ -79,11 +79,7 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=Tr
         warmup_target=learning_rate,
         warmup_steps=max(1, total_steps // 10),
     )
-    jit = "auto"
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        jit = xla and not tf.distribute.has_strategy()
+    jit = "auto" if xla or keras.backend.backend() != "tensorflow" else False
     model.compile(optimizer=default_optimizer(schedule, weight_decay=weight_decay), jit_compile=jit)
 
 

@@ -10,6 +10,7 @@ from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
+from keras_clip.models.compilation import FastestJit
 from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.objectives.functional import l2_normalize
@@ -33,7 +34,7 @@ INPUT_KEYS = ("images", "token_ids")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
+class CLIP(FastestJit, DistributedBuild, ExplicitSignatures, keras.Model):
     """Contrastive language-image model (Radford et al. 2021).
 
     Each tower's features are pooled (see `keras_clip.models.towers`),
@@ -254,7 +255,9 @@ class CLIP(DistributedBuild, ExplicitSignatures, keras.Model):
 
     def compile(self, optimizer=None, **kwargs):
         """Like `keras.Model.compile`; the optimizer defaults to
-        `keras_clip.models.optimizer.default_optimizer()` (CLIP's AdamW)."""
+        `keras_clip.models.optimizer.default_optimizer()` (CLIP's AdamW), and
+        `jit_compile="auto"` picks XLA on TensorFlow where it is faster and
+        works (`keras_clip.models.compilation`)."""
         if "loss" in kwargs:
             raise ValueError(
                 "CLIP computes its own loss from the objective "

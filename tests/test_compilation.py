@@ -1,0 +1,62 @@
+"""`jit_compile="auto"` picks XLA on TensorFlow where it is faster and
+works, and the results do not change (keras_clip.models.compilation)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_clip
+from tests.helpers import tiny_batch
+
+
+def _tiny(**kwargs):
+    return keras_clip.CLIP.from_architecture("tiny-vit", **kwargs)
+
+
+@pytest.mark.backend("tensorflow")
+def test_tensorflow_default_is_xla_where_it_works():
+    import tensorflow as tf
+
+    assert _tiny().jit_compile is True  # never compiled: predict's setting
+    model = _tiny()
+    model.compile()
+    assert model.jit_compile is True
+    model.compile(jit_compile=False)  # the user's choice wins
+    assert model.jit_compile is False
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        strategy_model = _tiny()
+        strategy_model.compile()
+    assert strategy_model.jit_compile is False
+    # bf16 compute: oneDNN's kernels beat XLA:CPU's on a machine without GPU.
+    assert _tiny(dtype="mixed_bfloat16").jit_compile is False
+
+
+@pytest.mark.backend("jax", "torch")
+def test_other_backends_keep_keras_default():
+    model = _tiny()
+    model.compile()
+    assert model.jit_compile is (keras.backend.backend() == "jax")
+
+
+@pytest.mark.backend("tensorflow")
+def test_xla_default_trains_and_predicts_as_without():
+    batch = tiny_batch()
+    weights = _tiny().get_weights()
+    results = []
+    for jit_compile in ("auto", False):
+        model = _tiny()
+        model.set_weights(weights)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=jit_compile)
+        history = model.fit(batch, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        embeddings = model.predict(batch, batch_size=8, verbose=0)
+        results.append(
+            (model.jit_compile, history.history["loss"], model.get_weights(), embeddings)
+        )
+    (xla, xla_loss, xla_weights, xla_out), (eager, loss, new_weights, out) = results
+    assert xla and not eager
+    np.testing.assert_allclose(xla_loss, loss, rtol=1e-5)
+    for a, b in zip(xla_weights, new_weights):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    for key in out:
+        np.testing.assert_allclose(xla_out[key], out[key], atol=2e-5)
+    assert not np.allclose(weights[0], new_weights[0])  # it did train
