@@ -152,14 +152,14 @@ def test_unsupported_options_are_refused_by_name(changes, message):
 @pytest.mark.backend("torch")
 def test_every_supported_built_in_open_clip_architecture_is_recognised():
     """The shipped table equals open_clip's own configs, and holds every
-    built-in config whose options all load exactly (48 in open_clip 3.3)."""
+    built-in config whose options all load exactly (73 in open_clip 3.3,
+    25 of them SigLIP: tests/test_open_clip_siglip.py)."""
     import glob
     import json
     import os
 
     open_clip = import_open_clip()
     from keras_clip.pretrained import configs
-    from keras_clip.pretrained.open_clip_options import check_open_clip_options
 
     table = configs.open_clip_architectures()
     folder = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
@@ -167,12 +167,9 @@ def test_every_supported_built_in_open_clip_architecture_is_recognised():
     for path in glob.glob(os.path.join(folder, "*.json")):
         with open(path) as f:
             config = json.load(f)
-        try:
-            check_open_clip_options(config)
-        except ValueError:
-            continue
-        supported[os.path.basename(path)[:-5]] = config
-    assert table == supported
+        if configs.is_supported_open_clip_config(config):
+            supported[os.path.basename(path)[:-5]] = config
+    assert table == supported and len(table) == 73
     for name in ("ViT-H-14", "ViT-g-14", "ViT-bigG-14", "RN50x16", "RN50x64", "ViT-B-16-plus-240"):
         shape = configs.from_architecture_name(name)
         assert shape == configs.from_open_clip_config(supported[name])

@@ -12,6 +12,8 @@ from keras import ops
 
 from keras_clip.models.architectures import ARCHITECTURES
 from keras_clip.pretrained.open_clip_options import check_open_clip_options
+from keras_clip.pretrained.open_clip_siglip import check_open_clip_siglip_options
+from keras_clip.pretrained.open_clip_siglip import is_open_clip_siglip
 
 OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
@@ -235,10 +237,23 @@ def open_clip_architectures():
     """open_clip's built-in model configs whose towers keras-clip builds
     exactly (name -> config), as open_clip 3.3 ships them in
     `open_clip/model_configs/` (ViT-H-14, ViT-g-14, ViT-bigG-14, RN50x64,
-    ViT-B-16-plus-240, ...; the quickgelu variants included)."""
+    ViT-B-16-plus-240, ViT-B-16-SigLIP2, ...; the quickgelu variants
+    included): `is_supported_open_clip_config` holds for each."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), OPEN_CLIP_ARCHITECTURES)
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def is_supported_open_clip_config(config):
+    """Whether every option of an open_clip model config loads exactly."""
+    try:
+        if is_open_clip_siglip(config):
+            check_open_clip_siglip_options(config)
+        else:
+            check_open_clip_options(config)
+    except ValueError:
+        return False
+    return True
 
 
 def from_architecture_name(name):
@@ -247,6 +262,14 @@ def from_architecture_name(name):
     ("shapes-vit"; with "-quickgelu" for QuickGELU, else GELU)."""
     known = open_clip_architectures()
     if name in known:
+        if is_open_clip_siglip(known[name]):
+            raise ValueError(
+                f"{name} is an open_clip SigLIP architecture, whose timm image tower "
+                "takes its shape from a checkpoint: load one with "
+                f"CLIP.from_pretrained(path, architecture={name!r}), or build SigLIP "
+                "towers with keras_clip.encoders.SigLIPVisionTransformer and "
+                "SigLIPTextTransformer."
+            )
         return from_open_clip_config(known[name])
     base = name[: -len("-quickgelu")] if name.endswith("-quickgelu") else name
     if base not in ARCHITECTURES:

@@ -7,7 +7,8 @@ Recognised forms of a local path:
 - a Hugging Face `SiglipModel` directory (SigLIP, SigLIP 2 at fixed
   resolution; see `keras_clip.pretrained.siglip`);
 - an open_clip directory: open_clip_config.json with
-  open_clip_model.safetensors or open_clip_pytorch_model.bin;
+  open_clip_model.safetensors or open_clip_pytorch_model.bin (open_clip's
+  own SigLIP models too: `keras_clip.pretrained.open_clip_siglip`);
 - a keras-hub CLIP or SigLIP preset directory (a `CLIPBackbone` or
   `SigLIPBackbone` in Keras format);
 - a keras-clip `.keras` file;
@@ -35,6 +36,9 @@ from keras_clip.pretrained.keras_hub_preset import keras_hub_weight_map
 from keras_clip.pretrained.keras_hub_preset import read_keras_hub_preset
 from keras_clip.pretrained.keras_hub_siglip import is_keras_hub_siglip
 from keras_clip.pretrained.keras_hub_siglip import read_keras_hub_siglip
+from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_config
+from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_tensors
+from keras_clip.pretrained.open_clip_siglip import is_open_clip_siglip
 from keras_clip.pretrained.safetensors_io import write_safetensors
 from keras_clip.pretrained.weight_map import export_weight_map
 from keras_clip.pretrained.weight_map import load_weight_map
@@ -88,12 +92,38 @@ def _processor_preprocessing(directory, mean, std, resize_mode, interpolation):
     )
 
 
-def _resolve_architecture(architecture):
+def _open_clip_config(architecture):
+    """The open_clip model config of `architecture` (a dict, its JSON file
+    or a built-in open_clip name), or None for keras-clip's own names."""
     if isinstance(architecture, dict):
-        return configs.from_open_clip_config(architecture.get("model_cfg", architecture))
+        return architecture.get("model_cfg", architecture)
     if isinstance(architecture, str) and architecture.endswith(".json"):
-        return _resolve_architecture(read_json(architecture))
-    return configs.from_architecture_name(architecture)
+        return _open_clip_config(read_json(architecture))
+    return configs.open_clip_architectures().get(architecture)
+
+
+def _open_clip_checkpoint(architecture, tensors, preprocess):
+    """read_checkpoint's answer for open_clip tensors of `architecture`;
+    SigLIP configs are read as Hugging Face SigLIP (`open_clip_siglip`)."""
+    config = _open_clip_config(architecture)
+    if config is not None and is_open_clip_siglip(config):
+        mean, std, resize_mode = siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash"
+        shape = huggingface_siglip_config(config, tensors)
+        tensors, layout = huggingface_siglip_tensors(tensors), "huggingface_siglip"
+    else:
+        mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
+        if config is None:
+            shape = configs.from_architecture_name(architecture)
+        else:
+            shape = configs.from_open_clip_config(config)
+        layout = "open_clip"
+    preprocessing = _preprocessing(
+        preprocess.get("mean", mean),
+        preprocess.get("std", std),
+        preprocess.get("resize_mode", resize_mode),
+        preprocess.get("interpolation", "bicubic"),
+    )
+    return shape, tensors, layout, preprocessing
 
 
 def read_checkpoint(path, architecture=None):
@@ -115,18 +145,11 @@ def read_checkpoint(path, architecture=None):
             return shape, tensors, "keras_hub", _preprocessing(mean, std)
         if os.path.exists(os.path.join(path, "open_clip_config.json")):
             config = read_json(os.path.join(path, "open_clip_config.json"))
-            shape = _resolve_architecture(architecture or config)
             tensors = _read_weights(
                 path, ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
             )
             preprocess = config.get("preprocess_cfg", {})
-            preprocessing = _preprocessing(
-                preprocess.get("mean", OPENAI_MEAN),
-                preprocess.get("std", OPENAI_STD),
-                preprocess.get("resize_mode", "shortest"),
-                preprocess.get("interpolation", "bicubic"),
-            )
-            return shape, tensors, "open_clip", preprocessing
+            return _open_clip_checkpoint(architecture or config, tensors, preprocess)
         if siglip.is_siglip_config(config):
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
             preprocessing = _processor_preprocessing(
@@ -154,9 +177,8 @@ def read_checkpoint(path, architecture=None):
                 "weights), or its open_clip model config."
             )
         shape = configs.from_openai_state(tensors)
-    else:
-        shape = _resolve_architecture(architecture)
-    return shape, tensors, "open_clip", _preprocessing(OPENAI_MEAN, OPENAI_STD)
+        return shape, tensors, "open_clip", _preprocessing(OPENAI_MEAN, OPENAI_STD)
+    return _open_clip_checkpoint(architecture, tensors, {})
 
 
 def _from_keras_file(path, model_kwargs):
