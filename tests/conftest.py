@@ -2,6 +2,12 @@
 
 `@pytest.mark.backend("tensorflow", ...)` marks a test that only makes sense
 on the named backends; it is skipped on the others.
+
+On TensorFlow, `CLIP.compile()` in this process keeps XLA off (Keras' CPU
+default) unless the test is marked `@pytest.mark.xla`: XLA compiles each
+tiny model's steps for seconds (the TensorFlow lane took 1245 s instead of
+985), and `tests/test_compilation.py` shows its results equal. Runs in
+child processes (the CLI, the examples) keep the XLA default.
 """
 
 import os
@@ -24,6 +30,14 @@ def pytest_runtest_setup(item):
     marker = item.get_closest_marker("backend")
     if marker and keras.backend.backend() not in marker.args:
         pytest.skip(f"only on backend(s) {marker.args}")
+
+
+@pytest.fixture(autouse=True)
+def _xla_only_where_marked(request, monkeypatch):
+    if keras.backend.backend() == "tensorflow" and not request.node.get_closest_marker("xla"):
+        from keras_clip.models import compilation
+
+        monkeypatch.setattr(compilation, "tensorflow_xla_is_faster", lambda model: False)
 
 
 @pytest.fixture(autouse=True)

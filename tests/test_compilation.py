@@ -8,6 +8,8 @@ import pytest
 import keras_clip
 from tests.helpers import tiny_batch
 
+pytestmark = pytest.mark.xla  # the default as users get it (tests/conftest.py)
+
 
 def _tiny(**kwargs):
     return keras_clip.CLIP.from_architecture("tiny-vit", **kwargs)

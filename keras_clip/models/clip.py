@@ -254,10 +254,9 @@ class CLIP(FastestJit, DistributedBuild, ExplicitSignatures, keras.Model):
     # === Training ===
 
     def compile(self, optimizer=None, **kwargs):
-        """Like `keras.Model.compile`; the optimizer defaults to
-        `keras_clip.models.optimizer.default_optimizer()` (CLIP's AdamW), and
-        `jit_compile="auto"` picks XLA on TensorFlow where it is faster and
-        works (`keras_clip.models.compilation`)."""
+        """Like `keras.Model.compile`; the optimizer defaults to CLIP's AdamW
+        (`models.optimizer`), and `jit_compile="auto"` picks XLA on
+        TensorFlow where it is faster and works (`models.compilation`)."""
         if "loss" in kwargs:
             raise ValueError(
                 "CLIP computes its own loss from the objective "

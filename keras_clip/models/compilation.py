@@ -21,6 +21,14 @@ resolves "auto" to:
 An explicit `compile(jit_compile=...)` or `model.jit_compile = ...` wins.
 The results do not change: XLA's float32 computes the same function, to
 float32 rounding (`tests/test_compilation.py`).
+
+Example:
+
+```python
+model = keras_clip.CLIP.from_architecture("tiny-vit")
+model.compile()
+model.jit_compile  # True on TensorFlow (no strategy) and JAX, False on PyTorch
+```
 """
 
 import keras
