@@ -62,3 +62,19 @@ def test_xla_default_trains_and_predicts_as_without():
     for key in out:
         np.testing.assert_allclose(xla_out[key], out[key], atol=2e-5)
     assert not np.allclose(weights[0], new_weights[0])  # it did train
+
+
+def test_a_dtype_argument_reaches_every_layer(tmp_path):
+    """dtype="mixed_bfloat16" computes the towers in bfloat16 too, not
+    only the model's own layers (from_architecture and from_pretrained)."""
+    built = _tiny(dtype="mixed_bfloat16")
+    built.save_pretrained(str(tmp_path / "hf"))
+    loaded = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"), dtype="mixed_bfloat16")
+    for model in (built, loaded):
+        layers = [layer for layer in model._flatten_layers() if layer is not model.objective]
+        assert {layer.dtype_policy.name for layer in layers} == {"mixed_bfloat16"}
+        assert model.objective.dtype_policy.name == "float32"  # losses in float32
+        assert model.image_encoder.blocks[0].dtype_policy.compute_dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # restored
+    embeddings = loaded.predict(tiny_batch(), verbose=0)["image_embeddings"]
+    assert embeddings.dtype == np.float32  # the model's outputs stay float32

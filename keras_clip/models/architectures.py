@@ -1,5 +1,9 @@
 """Named model shapes: OpenAI's published ones and small CPU-sized ones."""
 
+import contextlib
+
+import keras
+
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
@@ -80,9 +84,26 @@ def build_architecture(model_class, name, **overrides):
     """Builds `model_class` (CLIP or CLIPLite) with a named shape."""
     shape_overrides = {k: v for k, v in overrides.items() if k in SHAPE_FIELDS}
     model_kwargs = {k: v for k, v in overrides.items() if k not in SHAPE_FIELDS}
-    return build_from_shape(
-        model_class, architecture_config(name, **shape_overrides), **model_kwargs
-    )
+    with dtype_policy_scope(model_kwargs.get("dtype")):
+        return build_from_shape(
+            model_class, architecture_config(name, **shape_overrides), **model_kwargs
+        )
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(dtype):
+    """Every layer created inside takes `dtype` (a policy name such as
+    "mixed_bfloat16"; None: no change), the towers included: a `dtype`
+    given to the model alone would leave the towers at the global policy."""
+    if dtype is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_from_shape(model_class, config, **model_kwargs):

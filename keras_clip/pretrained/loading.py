@@ -221,6 +221,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     """
 
     from keras_clip.models.architectures import build_from_shape
+    from keras_clip.models.architectures import dtype_policy_scope
 
     if os.fspath(path).endswith(".keras"):
         return _from_keras_file(path, model_kwargs)
@@ -231,10 +232,11 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         from keras_clip.objectives import SigLIPLoss
 
         model_kwargs.setdefault("objective", SigLIPLoss())
-    if layout == "huggingface_siglip":
-        model = siglip.build_siglip(model_class, shape, **model_kwargs)
-    else:
-        model = build_from_shape(model_class, shape, **model_kwargs)
+    with dtype_policy_scope(model_kwargs.get("dtype")):
+        if layout == "huggingface_siglip":
+            model = siglip.build_siglip(model_class, shape, **model_kwargs)
+        else:
+            model = build_from_shape(model_class, shape, **model_kwargs)
     entries = {
         "huggingface_siglip": siglip.huggingface_siglip_weight_map,
         "huggingface": layouts.huggingface_weight_map,
