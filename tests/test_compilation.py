@@ -33,6 +33,42 @@ def test_tensorflow_default_is_xla_where_it_works():
     assert _tiny(dtype="mixed_bfloat16").jit_compile is False
 
 
+def _xla_flags_of_steps(monkeypatch, run):
+    """The jit_compile of each step function (tf.function with
+    reduce_retracing, as Keras' trainer builds them) while `run` runs."""
+    import tensorflow as tf
+
+    flags, real = [], tf.function
+
+    def recording(*args, **kwargs):
+        if kwargs.get("reduce_retracing"):
+            flags.append(kwargs.get("jit_compile"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tf, "function", recording)
+    run()
+    monkeypatch.setattr(tf, "function", real)
+    return flags
+
+
+@pytest.mark.backend("tensorflow")
+def test_tensorflow_predict_on_cpu_runs_the_graph_unless_xla_is_chosen(monkeypatch):
+    batch = tiny_batch()
+    model = _tiny()
+    model.compile()
+    fit_flags = _xla_flags_of_steps(monkeypatch, lambda: model.fit(batch, verbose=0))
+    assert True in fit_flags  # the training step under XLA
+    predict = lambda m: lambda: m.predict(batch, verbose=0)  # noqa: E731
+    assert True not in _xla_flags_of_steps(monkeypatch, predict(model))
+    assert True not in _xla_flags_of_steps(monkeypatch, predict(_tiny()))  # never compiled
+    chosen = _tiny()
+    chosen.compile(jit_compile=True)
+    assert True in _xla_flags_of_steps(monkeypatch, predict(chosen))
+    model.jit_compile = True  # set by hand: the user's choice too
+    model.predict_function = None
+    assert True in _xla_flags_of_steps(monkeypatch, predict(model))
+
+
 @pytest.mark.backend("jax", "torch")
 def test_other_backends_keep_keras_default():
     model = _tiny()
