@@ -218,7 +218,9 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         make_inputs(workdir)
         options = ["--workdir", workdir, "--steps", args.steps, "--warmup", args.warmup]
-        prepared = spawn(__file__, "prepare", "tensorflow", options, args.timeout)
+        prepared = {}
+        if {"savedmodel", "onnxruntime"} & set(systems):
+            prepared = spawn(__file__, "prepare", "tensorflow", options, args.timeout)
         outcomes = {name: [] for name in systems}
         for _ in range(args.repeats):
             for name in systems:
