@@ -101,4 +101,29 @@ def import_open_clip():
     return pytest.importorskip("open_clip")
 
 
+def random_open_clip_model(config, path, seed=0):
+    """A random open_clip model of the model config `config` (`CLIP`, or
+    `CustomTextCLIP` where `custom_text`), every tensor perturbed so that a
+    swapped tensor shows, saved as safetensors at `path`."""
+    open_clip = import_open_clip()
+    import safetensors.torch
+    import torch
+
+    torch.manual_seed(seed)
+    towers = ("vision_cfg", "text_cfg", "embed_dim", "custom_text")
+    options = {k: v for k, v in config.items() if k not in towers}
+    model_class = (
+        open_clip.model.CustomTextCLIP if config.get("custom_text") else open_clip.model.CLIP
+    )
+    model = model_class(config["embed_dim"], config["vision_cfg"], config["text_cfg"], **options)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    model.eval()
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(path)
+    )
+    return model
+
+
 _LIBRARIES = []  # keeps the declared torchvision schemas alive

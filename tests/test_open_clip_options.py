@@ -9,6 +9,7 @@ import pytest
 
 import keras_clip
 from tests.helpers import import_open_clip
+from tests.helpers import random_open_clip_model
 
 BASE = {
     "embed_dim": 24,
@@ -27,31 +28,10 @@ def _with(**changes):
     return config
 
 
-def _open_clip_model(config, path, seed=0):
-    """A random open_clip CLIP of `config`, every tensor perturbed, saved."""
-    open_clip = import_open_clip()
-    import safetensors.torch
-    import torch
-
-    torch.manual_seed(seed)
-    options = {k: v for k, v in config.items() if k not in ("vision_cfg", "text_cfg", "embed_dim")}
-    model = open_clip.model.CLIP(
-        config["embed_dim"], config["vision_cfg"], config["text_cfg"], **options
-    )
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    model.eval()
-    safetensors.torch.save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(path)
-    )
-    return model
-
-
 def _compare(config, tmp_path, token_ids=None):
     import torch
 
-    reference = _open_clip_model(config, tmp_path / "model.safetensors")
+    reference = random_open_clip_model(config, tmp_path / "model.safetensors")
     model = keras_clip.CLIP.from_pretrained(
         str(tmp_path / "model.safetensors"), architecture=config
     )

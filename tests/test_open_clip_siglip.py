@@ -11,6 +11,7 @@ import pytest
 
 import keras_clip
 from tests.helpers import import_open_clip
+from tests.helpers import random_open_clip_model
 
 TIMM_NAME = "vit_base_patch8_siglip_32"  # registered below: "base" heads (12), tiny width
 CONFIG = {
@@ -59,26 +60,10 @@ def _register_tiny_timm_siglip():
 def _open_clip_siglip(config, directory, seed=0):
     """A random open_clip CustomTextCLIP, every tensor perturbed, saved as
     an open_clip directory (open_clip_config.json + safetensors)."""
-    open_clip = import_open_clip()
+    import_open_clip()
     _register_tiny_timm_siglip()
-    import safetensors.torch
-    import torch
-
-    torch.manual_seed(seed)
-    options = {k: v for k, v in config.items() if k not in ("vision_cfg", "text_cfg", "embed_dim")}
-    options.pop("custom_text")
-    model = open_clip.model.CustomTextCLIP(
-        config["embed_dim"], config["vision_cfg"], config["text_cfg"], **options
-    )
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    model.eval()
     directory.mkdir()
-    safetensors.torch.save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(directory / "open_clip_model.safetensors"),
-    )
+    model = random_open_clip_model(config, directory / "open_clip_model.safetensors", seed)
     preprocess = {"mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bicubic"}
     (directory / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": config, "preprocess_cfg": {**preprocess, "resize_mode": "squash"}})
