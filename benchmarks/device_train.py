@@ -72,7 +72,7 @@ def transformers_step(batch):
             loss = model(input_ids=token_ids, pixel_values=images, return_loss=True).loss
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
