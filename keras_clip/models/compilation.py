@@ -49,15 +49,19 @@ class FastestJit:
         if keras.backend.backend() != "tensorflow":
             return super()._resolve_auto_jit_compile()
         jit = tensorflow_xla_is_faster(self) and keras_supports_jit(self)
-        self._predict_without_xla = jit and not _tensorflow_has_accelerator()
+        self._note_auto_choice(jit)
         return jit
+
+    def _note_auto_choice(self, xla):
+        """Where "auto" chose XLA on TensorFlow without a GPU, predict
+        runs the graph."""
+        tensorflow = keras.backend.backend() == "tensorflow"
+        self._predict_without_xla = bool(xla) and tensorflow and not _tensorflow_has_accelerator()
 
     def compile(self, *args, jit_compile="auto", **kwargs):
         super().compile(*args, jit_compile=jit_compile, **kwargs)
-        # An explicit choice holds for predict too.
-        chose_xla = jit_compile == "auto" and keras.backend.backend() == "tensorflow"
-        chose_xla = chose_xla and self._jit_compile is True
-        self._predict_without_xla = chose_xla and not _tensorflow_has_accelerator()
+        # Keras' setter cleared the note; an explicit choice holds for predict too.
+        self._note_auto_choice(jit_compile == "auto" and self._jit_compile is True)
 
     def __setattr__(self, name, value):
         # `model.jit_compile = ...` is the user's choice, predict included (a
