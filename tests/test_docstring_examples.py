@@ -107,6 +107,12 @@ def workspace(tmp_path_factory):
     build_clip_benchmark(str(root / "wds_cifar10"), count=10)
     _random_siglip(str(root / "siglip-base-patch16-224"))
     _sentencepiece_directory(str(root / "siglip-base-patch16-224"))
+    # SigLIP 2's tokenizer as transformers 5 saves it: tokenizer.json alone.
+    from tests.test_gemma_tokenizer import _checkpoint
+    from tests.test_gemma_tokenizer import train_gemma_model
+
+    gemma = _checkpoint(str(root / "gemma"), train_gemma_model(str(root)), "Siglip2Tokenizer", {})
+    transformers.AutoTokenizer.from_pretrained(gemma).save_pretrained(str(root / "siglip2"))
 
     tokenizer = keras_clip.Tokenizer.from_corpus(data["captions"], 200, context_length=16)
     model = keras_clip.CLIP.from_architecture(  # 224 pixels, as the examples' data

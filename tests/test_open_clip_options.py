@@ -84,6 +84,7 @@ def test_eos_pooling_pools_at_the_eos_id(tmp_path):
     token_ids[token_ids == 50] = 51
     token_ids[:, 6] = 50  # not the largest id: argmax pooling would go elsewhere
     token_ids[:, 9] = 99
+    token_ids[2, 6] = 51  # no eos at all: open_clip pools position 0
     model, _ = _compare(config, tmp_path, token_ids)
     assert model.text_encoder.end_token_id == 50
 

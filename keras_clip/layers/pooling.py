@@ -8,8 +8,9 @@ def end_token_positions(token_ids, end_token_id=None):
 
     The first occurrence of `end_token_id`; when it is None, the first
     occurrence of the caption's largest id (OpenAI's tokenizer makes
-    end-of-text the largest id). A caption without the token pools at its
-    last position.
+    end-of-text the largest id). A caption without the token pools at
+    position 0, as open_clip's "eos" pooling and Hugging Face's CLIP do
+    (an argmax over an all-false mask); the tokenizers here always write it.
 
     Args:
         token_ids: int (batch, length).
@@ -25,7 +26,7 @@ def end_token_positions(token_ids, end_token_id=None):
         is_end = token_ids == end_token_id
     positions = ops.arange(length, dtype="int32")[None, :]
     first = ops.min(ops.where(is_end, positions, length), axis=1)
-    return ops.minimum(first, length - 1)
+    return ops.where(first == length, 0, first)
 
 
 def gather_positions(sequence, positions):

@@ -35,8 +35,9 @@ def check_context_length(context_length):
 class Tokenizer:
     """Tokenises captions to fixed-length id rows: start, pieces, end, padding.
 
-    Ids: `pad_id` pads; `start_id` (None: no start token, as SigLIP's) and
-    `end_id` frame each text; with the CLIP tokenizers here they are the two
+    Ids: `pad_id` pads (after the tokens, or before them when
+    `padding_side` is "left"); `start_id` (None: no start token, as
+    SigLIP's) and `end_id` (None: no end token) frame each text; with the CLIP tokenizers here they are the two
     largest ids, so the end token
     is the largest id of a row and `TextTransformer(end_token_id=None)`
     pools at it. Texts longer than `context_length` are truncated so that
@@ -67,6 +68,8 @@ class Tokenizer:
     """
 
     type_name = None
+    # "left" puts the padding before the tokens (some Gemma tokenizers).
+    padding_side = "right"
     # Apply `cleaning.clean_text` (ftfy, HTML entities) to Python input and,
     # in `image_text_dataset`, to every caption; see `tokenizers.cleaning`.
     python_clean = False
@@ -159,17 +162,22 @@ class Tokenizer:
         scalar = texts.shape.rank == 0
         texts = tf.reshape(texts, [-1])
         all_pieces = self._token_ids(texts)
-        # Room for the pieces: the end always, the start when there is one.
-        room = self.context_length - (1 if self.start_id is None else 2)
+        # Room for the pieces: the start and end tokens the tokenizer has.
+        room = self.context_length - sum(i is not None for i in (self.start_id, self.end_id))
         truncated = all_pieces.row_lengths() > room
-        pieces = all_pieces[:, :room]
         batch = tf.shape(texts)[0]
-        end = tf.fill([batch, 1], self.end_id)
-        parts = [tf.cast(pieces, tf.int32), end]
+        parts = [tf.cast(all_pieces[:, :room], tf.int32)]
         if self.start_id is not None:
             parts.insert(0, tf.fill([batch, 1], self.start_id))
+        if self.end_id is not None:
+            parts.append(tf.fill([batch, 1], self.end_id))
         ids = tf.concat(parts, axis=1)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
         ids = ids.to_tensor(self.pad_id, shape=[None, self.context_length])
+        if self.padding_side == "left":
+            # Row [t, pad...] -> [pad..., t]: position j takes (j + length) mod C.
+            shifted = tf.range(self.context_length)[None, :] + lengths[:, None]
+            ids = tf.gather(ids, shifted % self.context_length, batch_dims=1)
         return (ids[0], truncated[0]) if scalar else (ids, truncated)
 
     def __call__(self, texts):

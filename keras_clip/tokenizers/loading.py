@@ -7,6 +7,11 @@ Layouts:
 - a Hugging Face CLIP directory: `vocab.json` (token -> id) and `merges.txt`;
 - a Hugging Face SigLIP directory: `spiece.model` (SentencePiece) and
   `tokenizer_config.json` (`model_max_length`, `do_lower_case`);
+- a Hugging Face SigLIP 2 directory: Gemma's `tokenizer.model`, with
+  `tokenizer_config.json` and `tokenizer.json` (framing, lower-casing), or
+  that `tokenizer.json` alone (a byte-fallback BPE, as transformers 5 saves);
+- an open_clip directory holding one of those, with `open_clip_config.json`
+  (the context length and open_clip's clean-up);
 - OpenAI's `bpe_simple_vocab_16e6.txt.gz` (a file, or a directory holding it).
 
 Nothing here builds a tokenizer (that is the types' job), so the base class
@@ -22,15 +27,62 @@ HF_VOCABULARY_FILE = "vocab.json"
 HF_MERGES_FILE = "merges.txt"
 HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "spiece.model"
+GEMMA_FILE = "tokenizer.model"
+HF_TOKENIZER_FILE = "tokenizer.json"
+MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
+
+
+def _read_json(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _is_huggingface_tokenizer_json(config):
+    """Hugging Face's tokenizer.json (a `tokenizers` pipeline) shares the
+    name of keras-clip's tokenizer config; it holds a "model" section."""
+    return isinstance(config, dict) and isinstance(config.get("model"), dict)
+
+
+def _sentencepiece_files(path):
+    """The SentencePiece layout of the directory `path`, or None."""
+    models = [
+        name
+        for name in (SENTENCEPIECE_FILE, GEMMA_FILE)
+        if os.path.isfile(os.path.join(path, name))
+    ]
+    tokenizer_json = _read_json(os.path.join(path, HF_TOKENIZER_FILE))
+    if not _is_huggingface_tokenizer_json(tokenizer_json):
+        tokenizer_json = None
+    byte_bpe = (tokenizer_json or {}).get("model", {}).get("byte_fallback", False)
+    if not models and not byte_bpe:
+        return None
+    files = {
+        "layout": "huggingface",
+        "type": "sentencepiece",
+        # None: a byte-fallback BPE tokenizer.json alone (transformers 5's Gemma).
+        "model": os.path.join(path, models[0]) if models else None,
+        "gemma": not models or models[0] == GEMMA_FILE,
+        "settings": _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {},
+        "tokenizer_json": tokenizer_json,
+    }
+    for key, name in MODEL_CONFIG_FILES.items():
+        files[key] = _read_json(os.path.join(path, name))
+    if files["open_clip"] is not None:
+        files["open_clip"] = files["open_clip"].get("model_cfg", {}).get("text_cfg", {})
+    return files
 
 
 def read_saved_config(path):
     """The settings `Tokenizer.save` wrote to the directory `path`."""
-    config_path = os.path.join(path, CONFIG_FILE)
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(f"No {CONFIG_FILE} in {path!r}: not a saved Tokenizer.")
-    with open(config_path, encoding="utf-8") as f:
-        return json.load(f)
+    config = _read_json(os.path.join(path, CONFIG_FILE))
+    if config is None or _is_huggingface_tokenizer_json(config):
+        raise FileNotFoundError(
+            f"No keras-clip {CONFIG_FILE} in {path!r}: not a saved Tokenizer "
+            "(Tokenizer.from_pretrained reads checkpoints' tokenizers)."
+        )
+    return config
 
 
 def locate_pretrained_files(path):
@@ -55,8 +107,9 @@ def locate_pretrained_files(path):
         return {"layout": "openai", "type": "clip_bpe", "merges": path, "vocabulary": None}
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No such file or folder: {path!r}.")
-    if os.path.isfile(os.path.join(path, CONFIG_FILE)):
-        return {"layout": "saved", "type": read_saved_config(path).get("type"), "directory": path}
+    saved = _read_json(os.path.join(path, CONFIG_FILE))
+    if saved is not None and not _is_huggingface_tokenizer_json(saved):
+        return {"layout": "saved", "type": saved.get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
@@ -65,18 +118,9 @@ def locate_pretrained_files(path):
             "merges": os.path.join(path, HF_MERGES_FILE),
             "vocabulary": vocabulary if os.path.isfile(vocabulary) else None,
         }
-    if os.path.isfile(os.path.join(path, SENTENCEPIECE_FILE)):
-        settings_path = os.path.join(path, HF_TOKENIZER_CONFIG_FILE)
-        settings = {}
-        if os.path.isfile(settings_path):
-            with open(settings_path, encoding="utf-8") as f:
-                settings = json.load(f)
-        return {
-            "layout": "huggingface",
-            "type": "sentencepiece",
-            "model": os.path.join(path, SENTENCEPIECE_FILE),
-            "settings": settings,
-        }
+    sentencepiece = _sentencepiece_files(path)
+    if sentencepiece is not None:
+        return sentencepiece
     if os.path.isfile(os.path.join(path, OPENAI_MERGES_FILE)):
         return {
             "layout": "openai",
@@ -86,7 +130,8 @@ def locate_pretrained_files(path):
         }
     raise FileNotFoundError(
         f"{path!r} holds no tokenizer: expected {HF_VOCABULARY_FILE} + {HF_MERGES_FILE} "
-        f"(Hugging Face CLIP), {SENTENCEPIECE_FILE} (SigLIP), {OPENAI_MERGES_FILE} (OpenAI) "
+        f"(Hugging Face CLIP), {SENTENCEPIECE_FILE} (SigLIP), {GEMMA_FILE} (SigLIP 2), "
+        f"{OPENAI_MERGES_FILE} (OpenAI) "
         f"or {CONFIG_FILE} (keras-clip)."
     )
 

@@ -1,0 +1,135 @@
+"""How a Hugging Face or open_clip directory frames SentencePiece ids.
+
+SigLIP's `SiglipTokenizer` canonicalises the text and ends it with "</s>",
+which also pads; SigLIP 2 ships Gemma's tokenizer (`tokenizer.model`, BPE
+with byte fallback) under `GemmaTokenizer` or `Siglip2Tokenizer` (the latter
+lower-cases), whose start and end tokens and padding side are settings of
+the checkpoint. This module reads them, as transformers does, from
+`tokenizer_config.json` (`add_bos_token`, `add_eos_token`, `padding_side`,
+the special tokens, `model_max_length`), from `tokenizer.json` (its
+post-processor template and normaliser, which transformers 5 writes instead
+of the `add_*` flags) and from the class defaults of transformers 5; an
+open_clip directory adds open_clip's own clean-up (`tokenizer_kwargs`).
+
+Cleaning steps, applied in order (see `SentencePieceTokenizer`):
+"underscores" (to spaces, open_clip's canonicalise), "lower",
+"punctuation" (ASCII punctuation removed) and "whitespace" (runs collapsed
+to one space, stripped).
+
+Example:
+
+```python
+settings = sentencepiece_settings({"settings": {"tokenizer_class": "Siglip2Tokenizer"}})
+settings["cleaning"]  # ["lower"]
+```
+"""
+
+# transformers 5's defaults for each class: (cleaning, start, end, pad, side).
+_CLASSES = {
+    "SiglipTokenizer": (["lower", "punctuation", "whitespace"], None, "</s>", "</s>", "right"),
+    "GemmaTokenizer": ([], None, None, "<pad>", "left"),
+    "Siglip2Tokenizer": (["lower"], None, None, "<pad>", "left"),
+}
+# open_clip's `HFTokenizer(clean=...)`, run before the class's own steps.
+_OPEN_CLIP_CLEANING = {
+    "canonicalize": ["underscores", "punctuation", "lower", "whitespace"],
+    "lower": ["whitespace", "lower"],
+    "whitespace": ["whitespace"],
+}
+# transformers' "no limit" model_max_length (1e30) and anything near it.
+_UNLIMITED = 1_000_000
+
+
+def _token_text(token):
+    return token.get("content") if isinstance(token, dict) else token
+
+
+def _template_framing(tokenizer_json):
+    """(start, end) pieces of tokenizer.json's single-sequence template."""
+    processor = (tokenizer_json or {}).get("post_processor") or {}
+    if processor.get("type") != "TemplateProcessing":
+        return None
+    parts = [next(iter(item.items())) for item in processor["single"]]
+    kinds = [kind for kind, _ in parts]
+    if kinds.count("Sequence") != 1 or len(parts) > 3:
+        raise ValueError(f"tokenizer.json's post-processor template {parts} is not supported.")
+    at = kinds.index("Sequence")
+    specials = [value["id"] for _, value in parts]
+    start = specials[0] if at == 1 else None
+    end = specials[at + 1] if at + 1 < len(parts) else None
+    return start, end
+
+
+def _lower_cases(tokenizer_json):
+    normalizer = (tokenizer_json or {}).get("normalizer") or {}
+    steps = normalizer.get("normalizers", [normalizer])
+    return any(step.get("type") == "Lowercase" for step in steps)
+
+
+def sentencepiece_settings(files):
+    """Constructor settings of `SentencePieceTokenizer` for a directory.
+
+    Args:
+        files: dict from `locate_pretrained_files`: "settings" (the
+            tokenizer_config.json), optionally "tokenizer_json" (the parsed
+            tokenizer.json), "model_config" (config.json) and "open_clip"
+            (open_clip_config.json's text_cfg).
+
+    Returns:
+        dict with "context_length", "cleaning", "start_piece", "end_piece",
+        "pad_piece" and "padding_side".
+    """
+    settings = files.get("settings", {})
+    name = settings.get("tokenizer_class") or (
+        "GemmaTokenizer" if files.get("tokenizer_json") or files.get("gemma") else "SiglipTokenizer"
+    )
+    name = name.removesuffix("Fast")
+    if name not in _CLASSES:
+        raise ValueError(
+            f"tokenizer_class {name!r} is not a SentencePiece tokenizer keras-clip reads; "
+            f"known: {sorted(_CLASSES)}."
+        )
+    cleaning, start, end, pad, side = _CLASSES[name]
+    cleaning = list(cleaning)
+    if name == "SiglipTokenizer":
+        if not settings.get("do_lower_case", True):
+            cleaning.remove("lower")
+        end = _token_text(settings.get("eos_token", end))
+    else:
+        template = _template_framing(files.get("tokenizer_json"))
+        if template is not None:
+            start, end = template
+        if settings.get("add_bos_token") is not None:
+            start = (
+                _token_text(settings.get("bos_token", "<bos>"))
+                if settings["add_bos_token"]
+                else None
+            )
+        if settings.get("add_eos_token") is not None:
+            end = (
+                _token_text(settings.get("eos_token", "<eos>"))
+                if settings["add_eos_token"]
+                else None
+            )
+        if _lower_cases(files.get("tokenizer_json")) and "lower" not in cleaning:
+            cleaning.append("lower")
+    pad = _token_text(settings.get("pad_token", pad))
+    open_clip = files.get("open_clip") or {}
+    clean = (open_clip.get("tokenizer_kwargs") or {}).get("clean")
+    if clean is not None:
+        if clean not in _OPEN_CLIP_CLEANING:
+            raise ValueError(f"open_clip tokenizer_kwargs clean={clean!r} is not supported.")
+        cleaning = _OPEN_CLIP_CLEANING[clean] + cleaning
+    # open_clip passes its text_cfg's context length to the tokenizer.
+    length = open_clip.get("context_length") or settings.get("model_max_length")
+    if length is None or length >= _UNLIMITED:
+        text_config = (files.get("model_config") or {}).get("text_config", {})
+        length = text_config.get("max_position_embeddings", 64)
+    return {
+        "context_length": int(length),
+        "cleaning": cleaning,
+        "start_piece": start,
+        "end_piece": end,
+        "pad_piece": pad,
+        "padding_side": settings.get("padding_side", side),
+    }
