@@ -101,6 +101,17 @@ def check_model_inputs(inputs, keys=("images", "token_ids")):
         check_same_batch(inputs["images"], inputs["token_ids"])
 
 
+def check_array_inputs(args, kwargs):
+    """Raises ValueError when `fit`/`evaluate`/`predict` get a dict of arrays
+    whose images and token ids differ in number (Keras' own check crashes
+    on a dict while writing its message)."""
+    x = args[0] if args else kwargs.get("x")
+    if isinstance(x, dict) and {"images", "token_ids"} <= set(x):
+        images, token_ids = x["images"], x["token_ids"]
+        if hasattr(images, "shape") and hasattr(token_ids, "shape"):
+            check_same_batch(images, token_ids)
+
+
 def check_no_targets(method, args, kwargs):
     """Raises ValueError when `fit`/`evaluate` get targets, sample weights or
     class weights: a contrastive model learns from the pairs alone, and

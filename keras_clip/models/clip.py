@@ -10,6 +10,7 @@ from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
 from keras_clip.models import towers
+from keras_clip.models.checked_calls import CheckedCalls
 from keras_clip.models.compilation import FastestJit
 from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
@@ -34,7 +35,7 @@ INPUT_KEYS = ("images", "token_ids")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class CLIP(FastestJit, DistributedBuild, ExplicitSignatures, keras.Model):
+class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras.Model):
     """Contrastive language-image model (Radford et al. 2021).
 
     Each tower's features are pooled (see `keras_clip.models.towers`),
@@ -263,14 +264,6 @@ class CLIP(FastestJit, DistributedBuild, ExplicitSignatures, keras.Model):
                 f"({type(self.objective).__name__}); do not pass `loss`."
             )
         super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
-
-    def fit(self, *args, **kwargs):
-        check_no_targets("fit", args, kwargs)
-        return super().fit(*args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        check_no_targets("evaluate", args, kwargs)
-        return super().evaluate(*args, **kwargs)
 
     def compile_from_config(self, config):
         """Recompiles a loaded model (optimizer and its state included)."""
