@@ -13,6 +13,13 @@ starts failing, Keras has fixed the bug and the workaround can go.
 - `full_batches_only`: with a static batch size and unknown cardinality
   (`drop_remainder=True` after a filter), Keras adds a phantom empty batch
   to each epoch's metrics (a loss of L is reported as 2L/3 over 2 batches).
+- `arrays_as_untuned_dataset`: on TensorFlow, `predict` / `evaluate` on
+  arrays return about 4 s late once a call has run for several seconds:
+  tearing down the input iterator waits for tf.data's autotuning thread,
+  whose sleep doubles as the pipeline runs (measured on 256 captions of
+  ViT-B/32: 10.25 s per `predict` against 6.5 s of work, in most calls).
+  In-memory arrays need no tuning, so they go in as a batched dataset
+  with autotuning off.
 
 TensorFlow is imported only when the TensorFlow backend is in use.
 """
@@ -89,3 +96,31 @@ def full_batches_only(dataset, batch_size, key):
 
     dataset = dataset.batch(batch_size)
     return dataset.filter(lambda batch: tf.shape(batch[key])[0] == batch_size)
+
+
+def arrays_as_untuned_dataset(args, kwargs):
+    """`(args, kwargs)` of `predict` / `evaluate` with a dict of NumPy arrays
+    as `x` replaced by the same batches as a tf.data pipeline without
+    autotuning (see the module docstring); anything else unchanged.
+
+    Only on TensorFlow, outside tf.distribute strategies, and only where
+    `x` is the one positional argument. Floating arrays are cast to Keras'
+    float type, as Keras' array adapter does.
+    """
+    x = args[0] if args else kwargs.get("x")
+    plain = len(args) <= 1 and isinstance(x, dict) and x
+    if not plain or keras.backend.backend() != "tensorflow":
+        return args, kwargs
+    import numpy as np
+    import tensorflow as tf
+
+    if not all(isinstance(v, np.ndarray) for v in x.values()) or tf.distribute.has_strategy():
+        return args, kwargs
+    floatx = keras.config.floatx()
+    x = {k: v.astype(floatx) if v.dtype.kind == "f" else v for k, v in x.items()}
+    kwargs = {k: v for k, v in kwargs.items() if k != "x"}
+    batch_size = kwargs.pop("batch_size", None) or 32
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).with_options(options)
+    return (dataset,), kwargs

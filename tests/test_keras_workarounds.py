@@ -76,3 +76,47 @@ def test_keras_takes_a_phantom_optimizer_step_when_data_runs_out():
     steps, change = _steps_and_weight_change(model)
     # 2 real steps + one phantom per epoch; the empty epoch decays weights.
     assert steps == 4 and change > 0
+
+
+def test_arrays_reach_predict_and_evaluate_untuned_with_keras_own_results(monkeypatch):
+    """The autotuning stall needs seconds of real work to show (measured in
+    keras_workarounds' docstring), too slow for the suite; this checks the
+    workaround: the batches Keras' array adapter would make, with tf.data
+    autotuning off, and the same predictions and loss as Keras' own path."""
+    import keras
+    import tensorflow as tf
+
+    import keras_clip
+    from keras_clip.keras_workarounds import arrays_as_untuned_dataset
+    from tests.helpers import tiny_batch
+
+    model = keras_clip.CLIP.from_architecture("tiny-vit", vocabulary_size=100, context_length=16)
+    model.compile()
+    batch = {k: np.asarray(v) for k, v in tiny_batch(batch=12).items()}
+    (dataset,), kwargs = arrays_as_untuned_dataset(
+        ({**batch, "images": batch["images"].astype("float64")},), {"batch_size": 5, "verbose": 0}
+    )
+    assert kwargs == {"verbose": 0} and dataset.options().autotune.enabled is False
+    assert [len(b["images"]) for b in dataset] == [5, 5, 2]
+    assert next(iter(dataset))["images"].dtype == tf.float32
+    from keras_clip.models import checked_calls
+
+    seen = []
+
+    def spy(args, kwargs):
+        seen.append(arrays_as_untuned_dataset(args, kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(checked_calls, "arrays_as_untuned_dataset", spy)
+    ours = model.predict(batch, batch_size=5, verbose=0)
+    assert isinstance(seen[0][0][0], tf.data.Dataset)  # what Keras was given
+    theirs = keras.Model.predict(model, batch, batch_size=5, verbose=0)
+    for key in ("image_embeddings", "text_embeddings"):
+        np.testing.assert_array_equal(ours[key], theirs[key])
+    loss = model.evaluate(batch, batch_size=5, verbose=0, return_dict=True)["loss"]
+    assert (
+        loss
+        == keras.Model.evaluate(model, batch, batch_size=5, verbose=0, return_dict=True)["loss"]
+    )
+    unchanged = ({"images": tf.constant(batch["images"])},), {}
+    assert arrays_as_untuned_dataset(*unchanged) == unchanged  # tensors: Keras' path
