@@ -27,6 +27,8 @@ TensorFlow is imported only when the TensorFlow backend is in use.
 import keras
 from keras import ops
 
+from keras_clip.validation import call_inputs
+
 
 class DistributedBuild:
     """Model mixin: builds from one replica's batch, and shapes step logs
@@ -107,7 +109,7 @@ def arrays_as_untuned_dataset(args, kwargs):
     `x` is the one positional argument. Floating arrays are cast to Keras'
     float type, as Keras' array adapter does.
     """
-    x = args[0] if args else kwargs.get("x")
+    x = call_inputs(args, kwargs)
     plain = len(args) <= 1 and isinstance(x, dict) and x
     if not plain or keras.backend.backend() != "tensorflow":
         return args, kwargs

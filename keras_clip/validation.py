@@ -101,11 +101,16 @@ def check_model_inputs(inputs, keys=("images", "token_ids")):
         check_same_batch(inputs["images"], inputs["token_ids"])
 
 
+def call_inputs(args, kwargs):
+    """The `x` of a `fit`/`evaluate`/`predict` call's arguments."""
+    return args[0] if args else kwargs.get("x")
+
+
 def check_array_inputs(args, kwargs):
     """Raises ValueError when `fit`/`evaluate`/`predict` get a dict of arrays
     whose images and token ids differ in number (Keras' own check crashes
     on a dict while writing its message)."""
-    x = args[0] if args else kwargs.get("x")
+    x = call_inputs(args, kwargs)
     if isinstance(x, dict) and {"images", "token_ids"} <= set(x):
         images, token_ids = x["images"], x["token_ids"]
         if hasattr(images, "shape") and hasattr(token_ids, "shape"):

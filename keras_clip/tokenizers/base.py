@@ -37,10 +37,10 @@ class Tokenizer:
 
     Ids: `pad_id` pads (after the tokens, or before them when
     `padding_side` is "left"); `start_id` (None: no start token, as
-    SigLIP's) and `end_id` (None: no end token) frame each text; with the CLIP tokenizers here they are the two
-    largest ids, so the end token
-    is the largest id of a row and `TextTransformer(end_token_id=None)`
-    pools at it. Texts longer than `context_length` are truncated so that
+    SigLIP's) and `end_id` (None: no end token) frame each text; with the
+    CLIP tokenizers here they are the two largest ids, so the end token is
+    the largest id of a row and `TextTransformer(end_token_id=None)` pools
+    at it. Texts longer than `context_length` are truncated so that
     the end token is always kept.
 
     Subclasses set `type_name` and the attributes `vocabulary`,

@@ -28,7 +28,6 @@ HF_MERGES_FILE = "merges.txt"
 HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
-HF_TOKENIZER_FILE = "tokenizer.json"
 MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
 
 
@@ -45,16 +44,14 @@ def _is_huggingface_tokenizer_json(config):
     return isinstance(config, dict) and isinstance(config.get("model"), dict)
 
 
-def _sentencepiece_files(path):
-    """The SentencePiece layout of the directory `path`, or None."""
+def _sentencepiece_files(path, tokenizer_json):
+    """The SentencePiece layout of the directory `path`, or None;
+    `tokenizer_json` is its parsed Hugging Face tokenizer.json, or None."""
     models = [
         name
         for name in (SENTENCEPIECE_FILE, GEMMA_FILE)
         if os.path.isfile(os.path.join(path, name))
     ]
-    tokenizer_json = _read_json(os.path.join(path, HF_TOKENIZER_FILE))
-    if not _is_huggingface_tokenizer_json(tokenizer_json):
-        tokenizer_json = None
     byte_bpe = (tokenizer_json or {}).get("model", {}).get("byte_fallback", False)
     if not models and not byte_bpe:
         return None
@@ -107,9 +104,10 @@ def locate_pretrained_files(path):
         return {"layout": "openai", "type": "clip_bpe", "merges": path, "vocabulary": None}
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No such file or folder: {path!r}.")
-    saved = _read_json(os.path.join(path, CONFIG_FILE))
-    if saved is not None and not _is_huggingface_tokenizer_json(saved):
-        return {"layout": "saved", "type": saved.get("type"), "directory": path}
+    # keras-clip's saved config and Hugging Face's tokenizer.json share a name.
+    tokenizer_json = _read_json(os.path.join(path, CONFIG_FILE))
+    if tokenizer_json is not None and not _is_huggingface_tokenizer_json(tokenizer_json):
+        return {"layout": "saved", "type": tokenizer_json.get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
@@ -118,7 +116,7 @@ def locate_pretrained_files(path):
             "merges": os.path.join(path, HF_MERGES_FILE),
             "vocabulary": vocabulary if os.path.isfile(vocabulary) else None,
         }
-    sentencepiece = _sentencepiece_files(path)
+    sentencepiece = _sentencepiece_files(path, tokenizer_json)
     if sentencepiece is not None:
         return sentencepiece
     if os.path.isfile(os.path.join(path, OPENAI_MERGES_FILE)):

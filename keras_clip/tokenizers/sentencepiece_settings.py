@@ -60,6 +60,15 @@ def _template_framing(tokenizer_json):
     return start, end
 
 
+def _flagged_piece(settings, name, piece):
+    """`piece`, unless tokenizer_config's `add_{name}_token` says otherwise
+    (then its `{name}_token`, or None)."""
+    flag = settings.get(f"add_{name}_token")
+    if flag is None:
+        return piece
+    return _token_text(settings.get(f"{name}_token", f"<{name}>")) if flag else None
+
+
 def _lower_cases(tokenizer_json):
     normalizer = (tokenizer_json or {}).get("normalizer") or {}
     steps = normalizer.get("normalizers", [normalizer])
@@ -99,18 +108,8 @@ def sentencepiece_settings(files):
         template = _template_framing(files.get("tokenizer_json"))
         if template is not None:
             start, end = template
-        if settings.get("add_bos_token") is not None:
-            start = (
-                _token_text(settings.get("bos_token", "<bos>"))
-                if settings["add_bos_token"]
-                else None
-            )
-        if settings.get("add_eos_token") is not None:
-            end = (
-                _token_text(settings.get("eos_token", "<eos>"))
-                if settings["add_eos_token"]
-                else None
-            )
+        start = _flagged_piece(settings, "bos", start)
+        end = _flagged_piece(settings, "eos", end)
         if _lower_cases(files.get("tokenizer_json")) and "lower" not in cleaning:
             cleaning.append("lower")
     pad = _token_text(settings.get("pad_token", pad))
