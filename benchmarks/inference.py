@@ -83,7 +83,7 @@ def prepare_exports(workdir):
     """Child: the SavedModel and the ONNX graphs of the checkpoint."""
     import keras_clip
     from keras_clip.export import export_saved_model
-    from keras_clip.onnx_export import export_onnx
+    from keras_clip.export.onnx import export_onnx
 
     model = keras_clip.CLIP.from_pretrained(os.path.join(workdir, "checkpoint"))
     tokenizer = keras_clip.Tokenizer.from_corpus(["a photo of a cat"], 100, CONTEXT)

@@ -2,8 +2,8 @@
 
 For global batches of 1,024 to 32,768 pairs of 512-d normalised embeddings,
 each configuration runs in its own process (so peak resident memory is its
-own): "plain" is `losses.clip_loss` under autodiff, "chunked" is
-`keras_clip.chunked_loss.chunked_infonce` with 1,024-row blocks. Reported:
+own): "plain" is `objectives.functional.clip_loss` under autodiff, "chunked" is
+`keras_clip.objectives.chunked.chunked_infonce` with 1,024-row blocks. Reported:
 the loss-and-gradient time (median of `--repeats`, after one warm-up run
 for batches up to 8,192; one timed run above) and the growth of peak
 resident memory over the process's baseline. A plain run whose logit

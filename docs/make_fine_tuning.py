@@ -33,7 +33,7 @@ def run_experiment(epochs=4, train_size=3072, eval_size=1500, seed=1):
     from keras_clip.cli.common import SHIPPED_MODEL
     from keras_clip.cli.common import load_model_dir
     from keras_clip.datasets import shapes
-    from keras_clip.preprocessing import images_for_model
+    from keras_clip.models.preprocessing import images_for_model
 
     keras.utils.set_random_seed(seed)
     zero_shot, tokenizer = load_model_dir(SHIPPED_MODEL)

@@ -39,12 +39,11 @@ def main(argv=None):
     import keras_clip
     from keras_clip import data
     from keras_clip.datasets import shapes
-    from keras_clip.export import image_size_of
     from keras_clip.models.optimizer import default_optimizer
 
     keras.utils.set_random_seed(0)
     model, tokenizer = load(args)
-    size = image_size_of(model)
+    size = model.image_size
     test = shapes.load(args.test_size, size, seed=999)
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
     before = classifier.accuracy(test["images"], test["labels"])
@@ -55,6 +54,7 @@ def main(argv=None):
         size,
         args.batch_size,
         seed=0,
+        crop_scale=None,  # the captions name sizes and places: a crop would falsify them
         mean=model.image_mean,
         std=model.image_std,
     )

@@ -56,8 +56,7 @@ def main(argv=None):
     import numpy as np
 
     from keras_clip.data import load_images
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import normalize_images
+    from keras_clip.models.preprocessing import normalize_images
 
     if args.demo_folder:
         write_demo_folder(args.folder, args.demo_folder)
@@ -69,7 +68,7 @@ def main(argv=None):
     if not paths:
         parser.error(f"no images in {args.folder}")
     model, tokenizer = load(args)
-    size = image_size_of(model)
+    size = model.image_size
     image_embeddings = np.concatenate(
         [
             model.predict(

@@ -59,7 +59,6 @@ def main(argv=None):
     import keras_clip
     from keras_clip.data import load_images
     from keras_clip.datasets import shapes
-    from keras_clip.export import image_size_of
 
     model, tokenizer = load(args)
     class_names = (
@@ -67,7 +66,7 @@ def main(argv=None):
     )
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, class_names)
     if args.generate:
-        test = shapes.load(args.generate, image_size_of(model), seed=12345)
+        test = shapes.load(args.generate, model.image_size, seed=12345)
         labels = np.array([class_names.index(shapes.CLASS_NAMES[i]) for i in test["labels"]])
         report = {
             "images": args.generate,
@@ -76,7 +75,7 @@ def main(argv=None):
             "chance_top1": round(1 / len(class_names), 4),
         }
     else:
-        probabilities = classifier.predict(load_images(args.images, image_size_of(model)))
+        probabilities = classifier.predict(load_images(args.images, model.image_size))
         report = {
             "predictions": [
                 {

@@ -1,31 +1,36 @@
 """keras-clip: CLIP, CLIP-Lite and SigLIP-objective models as Keras 3 models.
 
-The model, encoders, objectives and metrics use `keras.ops` only; importing
-this package imports no TensorFlow. The TensorFlow parts (tokenizers, the
-tf.data pipeline, SavedModel export, the shared training helpers) load on
-first use: `keras_clip.Tokenizer`, `keras_clip.data`, `keras_clip.export`,
-`keras_clip.tokenizers`, `keras_clip.training`, `keras_clip.datasets`.
+The packages, from the bottom floor up (each imports only the floors below):
+`utils` and `keras_workarounds`; `layers`, `objectives` and `metrics`;
+`encoders` (the towers); `models` (CLIP, CLIPLite, named architectures,
+preprocessing, compilation); `tokenizers`, `data`, `datasets`, `evaluation`
+(zero-shot, retrieval, embed-and-search), `pretrained` (other libraries'
+checkpoints) and `export` (SavedModel, ONNX); `training` (recipes, step
+checkpoints, callbacks, fine-tuning); `cli`.
+
+The model code uses `keras.ops` only; importing this package imports no
+TensorFlow. The TensorFlow parts (tokenizers, the tf.data pipeline, export)
+load on first use: `keras_clip.Tokenizer`, `keras_clip.tokenizers`,
+`keras_clip.data`, `keras_clip.datasets`, `keras_clip.export`.
 """
 
 import importlib
 
-from keras_clip import callbacks
-from keras_clip import checkpoints
 from keras_clip import encoders
 from keras_clip import evaluation
-from keras_clip import fine_tuning
 from keras_clip import layers
 from keras_clip import metrics
 from keras_clip import models
 from keras_clip import objectives
 from keras_clip import pretrained
+from keras_clip import training
 from keras_clip.evaluation import ZeroShotClassifier
 from keras_clip.evaluation import evaluate_retrieval
 from keras_clip.evaluation import evaluate_zero_shot
-from keras_clip.fine_tuning import interpolate_weights
-from keras_clip.fine_tuning import lock_tower
 from keras_clip.models import CLIP
 from keras_clip.models import CLIPLite
+from keras_clip.training import interpolate_weights
+from keras_clip.training import lock_tower
 
 __version__ = "0.2.0"
 
@@ -35,10 +40,6 @@ _LAZY = {
     "data": ("keras_clip.data", None),
     "datasets": ("keras_clip.datasets", None),
     "export": ("keras_clip.export", None),
-    "embeddings": ("keras_clip.embeddings", None),
-    "onnx_export": ("keras_clip.onnx_export", None),
-    "training": ("keras_clip.training", None),
-    "losses": ("keras_clip.losses", None),  # deprecated alias
 }
 
 

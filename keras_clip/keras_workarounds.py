@@ -20,14 +20,28 @@ starts failing, Keras has fixed the bug and the workaround can go.
   ViT-B/32: 10.25 s per `predict` against 6.5 s of work, in most calls).
   In-memory arrays need no tuning, so they go in as a batched dataset
   with autotuning off.
+- `without_false_out_of_data_warning`: `fit` / `evaluate` on input of
+  unknown length (any dataset that filters, as `image_text_dataset` does)
+  warn "Your input ran out of data; interrupting training" at the end of the
+  first epoch, although running to the end is how Keras learns the length
+  and nothing is wrong. Fixed upstream by keras-team/keras#23360 (warn only
+  when `steps_per_epoch` was set), not yet in Keras 3.15.
+
+- `ExplicitSignatures`: Keras' TensorFlow backend derives a default
+  SavedModel signature for a subclassed model that types every input as
+  float32 (keras-team/keras#19458), which breaks on token ids when a model
+  holding the towers is exported; the export writes explicit signatures.
 
 TensorFlow is imported only when the TensorFlow backend is in use.
 """
 
+import contextlib
+import warnings
+
 import keras
 from keras import ops
 
-from keras_clip.validation import call_inputs
+from keras_clip.utils.checks import call_inputs
 
 
 class DistributedBuild:
@@ -126,3 +140,25 @@ def arrays_as_untuned_dataset(args, kwargs):
     options.autotune.enabled = False
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).with_options(options)
     return (dataset,), kwargs
+
+
+@contextlib.contextmanager
+def without_false_out_of_data_warning(kwargs):
+    """Hides Keras' "ran out of data" warning inside, unless the call set
+    `steps_per_epoch` or `steps` (then running out is a real problem, and
+    the warning says so); see the module docstring."""
+    with warnings.catch_warnings():
+        if kwargs.get("steps_per_epoch") is None and kwargs.get("steps") is None:
+            warnings.filterwarnings(
+                "ignore", message="Your input ran out of data", category=UserWarning
+            )
+        yield
+
+
+class ExplicitSignatures:
+    """Mixin for models with integer inputs: no derived SavedModel signature
+    (see the module docstring; `keras_clip.export` writes its own)."""
+
+    @property
+    def _default_save_signature(self):
+        return None

@@ -6,8 +6,10 @@ on the named backends; it is skipped on the others.
 On TensorFlow, `CLIP.compile()` in this process keeps XLA off (Keras' CPU
 default) unless the test is marked `@pytest.mark.xla`: XLA compiles each
 tiny model's steps for seconds (the TensorFlow lane took 1245 s instead of
-985), and `tests/test_compilation.py` shows its results equal. Runs in
-child processes (the CLI, the examples) keep the XLA default.
+985), and `tests/test_compilation.py` shows its results equal. The
+end-to-end tests run what users get: the learning-quality test, the README
+snippets and the in-process CLI tests are marked `xla`, and runs in child
+processes (the CLI, the examples) keep the XLA default.
 """
 
 import os

@@ -19,9 +19,9 @@ import sys
 
 import keras
 
-from keras_clip import checkpoints
 from keras_clip import cli
 from keras_clip import training
+from keras_clip.training import checkpoints
 
 _MODEL = []
 

@@ -11,7 +11,7 @@ import signal
 import sys
 
 from keras_clip import cli
-from keras_clip import embeddings
+from keras_clip.evaluation import index as embeddings
 
 
 def main():

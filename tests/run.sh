@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the code with ruff (lint, import order, format; settings in
-# pyproject.toml), then runs the test suite once per Keras backend (Keras
-# fixes its backend at import).
+# pyproject.toml), builds the guides and the API reference from the
+# docstrings (mkdocs.yml; any warning fails), then runs the test suite once
+# per Keras backend (Keras fixes its backend at import).
 #   bash tests/run.sh --install   # first installs the package with its test extras
 #   BACKENDS="jax" bash tests/run.sh -k losses   # a subset; extra args go to pytest
 #   PARALLEL=0 bash tests/run.sh  # one backend after the other
@@ -19,6 +20,8 @@ export TF_CPP_MIN_LOG_LEVEL=3
 lint=0
 echo "=== ruff"
 ruff check . && ruff format --check . || lint=1
+echo "=== API reference (mkdocs build --strict: a warning fails)"
+mkdocs build --strict --quiet || lint=1
 read -r -a backends <<< "${BACKENDS:-tensorflow jax torch}"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import keras_clip
-from keras_clip.callbacks import NonFiniteLossError
-from keras_clip.callbacks import StopOnNonFiniteLoss
+from keras_clip.training.callbacks import NonFiniteLossError
+from keras_clip.training.callbacks import StopOnNonFiniteLoss
 from tests.helpers import tiny_batch
 
 

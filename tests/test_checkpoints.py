@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clip import checkpoints
-from keras_clip.checkpoints import StepCheckpoint
-from keras_clip.checkpoints import fit_resumable
+from keras_clip.training import checkpoints
+from keras_clip.training.checkpoints import StepCheckpoint
+from keras_clip.training.checkpoints import fit_resumable
 
 
 class _Interrupt(Exception):

@@ -10,6 +10,8 @@ import pytest
 
 from keras_clip import cli
 
+pytestmark = pytest.mark.xla  # the commands as users run them (XLA where compile() picks it)
+
 
 def test_demo_writes_a_new_folder_and_prints_its_json_once(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default output is relative: outputs/demo-*/

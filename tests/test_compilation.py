@@ -19,7 +19,7 @@ def _tiny(**kwargs):
 def test_tensorflow_default_is_xla_where_it_works():
     import tensorflow as tf
 
-    assert _tiny().jit_compile is True  # never compiled: predict's setting
+    assert _tiny().jit_compile is False  # never compiled: Keras' own default on a CPU
     model = _tiny()
     model.compile()
     assert model.jit_compile is True
@@ -30,7 +30,9 @@ def test_tensorflow_default_is_xla_where_it_works():
         strategy_model.compile()
     assert strategy_model.jit_compile is False
     # bf16 compute: oneDNN's kernels beat XLA:CPU's on a machine without GPU.
-    assert _tiny(dtype="mixed_bfloat16").jit_compile is False
+    bf16 = _tiny(dtype="mixed_bfloat16")
+    bf16.compile()
+    assert bf16.jit_compile is False
 
 
 def _xla_flags_of_steps(monkeypatch, run):
@@ -64,9 +66,10 @@ def test_tensorflow_predict_on_cpu_runs_the_graph_unless_xla_is_chosen(monkeypat
     chosen = _tiny()
     chosen.compile(jit_compile=True)
     assert True in _xla_flags_of_steps(monkeypatch, predict(chosen))
-    model.jit_compile = True  # set by hand: the user's choice too
+    model.predict_jit_compile = True  # predict's own choice
     model.predict_function = None
     assert True in _xla_flags_of_steps(monkeypatch, predict(model))
+    assert model.jit_compile is True  # training keeps its compiler
 
 
 @pytest.mark.backend("jax", "torch")

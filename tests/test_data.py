@@ -2,6 +2,7 @@
 
 import io
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -272,10 +273,16 @@ def test_fit_runs_through_a_folder_and_reports_each_epoch(csv_folder, tokenizer)
     model.compile()
     lines = []
     report = data.DataReportCallback(train, log=lines.append)
-    history = model.fit(train, epochs=2, callbacks=[report], verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(train, epochs=2, callbacks=[report], verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert report.history == [expected["counts"]] * 2
     assert len(lines) == 2 and "3 unreadable_image" in lines[0]
+    # What the log said is still there to read after fit.
+    assert train.report.counts() == expected["counts"]
+    # Neither "shuffle=True was passed" nor "Your input ran out of data".
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
 
 
 @PIPELINE_ONLY

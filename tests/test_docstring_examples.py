@@ -23,7 +23,7 @@ import keras_clip
 
 pytestmark = pytest.mark.backend("torch")
 
-SKIPPED_MODULES = {"keras_clip.losses", "keras_clip.cli.__main__"}
+SKIPPED_MODULES = {"keras_clip.cli.__main__"}
 
 
 def _blocks(doc):
@@ -75,7 +75,7 @@ def workspace(tmp_path_factory):
     import transformers
 
     from keras_clip.datasets import shapes
-    from keras_clip.preprocessing import normalize_images
+    from keras_clip.models.preprocessing import normalize_images
     from tests.test_clip_bpe import MERGES
     from tests.test_pretrained import _clip_config
     from tests.test_pretrained_tokenizer import _huggingface_directory

@@ -14,9 +14,9 @@ from keras_clip import cli
 from keras_clip.cli.common import SHIPPED_MODEL
 from keras_clip.cli.common import load_model_dir
 from keras_clip.data import load_images
-from keras_clip.embeddings import search_index
+from keras_clip.evaluation.index import search_index
 from keras_clip.evaluation.retrieval import normalize_rows
-from keras_clip.preprocessing import images_for_model
+from keras_clip.models.preprocessing import images_for_model
 from tests import evaluation_sets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,6 +120,6 @@ def test_search_returns_the_known_nearest_images(tmp_path, capsys):
     first = capsys.readouterr().out.splitlines()[0].split()
     assert first[0] == "1" and first[2] == paths[7] and float(first[1]) > 0.999
     with pytest.raises(ValueError, match="multiple of batch_size"):
-        from keras_clip.embeddings import embed_collection
+        from keras_clip.evaluation.index import embed_collection
 
         embed_collection(model, tokenizer, str(tmp_path / "photos"), output, 10, 4)

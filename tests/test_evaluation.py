@@ -6,7 +6,7 @@ import pytest
 import keras_clip
 from keras_clip.evaluation import retrieval_metrics
 from keras_clip.evaluation import retrieval_ranks
-from keras_clip.preprocessing import normalize_images
+from keras_clip.models.preprocessing import normalize_images
 from tests.helpers import tiny_batch
 from tests.helpers import to_numpy
 

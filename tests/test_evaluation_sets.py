@@ -19,7 +19,7 @@ from keras_clip.evaluation import evaluate_retrieval
 from keras_clip.evaluation import evaluate_zero_shot
 from keras_clip.evaluation import prompts
 from keras_clip.evaluation.sets import retrieval_on_set
-from keras_clip.preprocessing import images_for_model
+from keras_clip.models.preprocessing import images_for_model
 from tests import evaluation_sets
 
 # Backend-neutral: each test runs on one backend's lane (the suite's time).

@@ -14,7 +14,7 @@ import tensorflow as tf
 import keras_clip
 from keras_clip.datasets import shapes
 from keras_clip.export import export_saved_model
-from keras_clip.preprocessing import normalize_images
+from keras_clip.models.preprocessing import normalize_images
 
 HERE = os.path.dirname(__file__)
 MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_clip  # noqa: F401 (registers the classes model.keras names)
-from keras_clip import checkpoints
+from keras_clip.training import checkpoints
 from tests import webdataset_shards
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

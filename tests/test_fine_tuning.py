@@ -11,7 +11,7 @@ import keras_clip
 from keras_clip import cli
 from keras_clip.cli.common import SHIPPED_MODEL
 from keras_clip.cli.common import load_model_dir
-from keras_clip.fine_tuning import tower_groups
+from keras_clip.training.fine_tuning import tower_groups
 from tests import evaluation_sets
 
 
@@ -28,7 +28,7 @@ def _fine_tune(model, tokenizer, steps=3):
     captions = [f"a drawing of a {evaluation_sets.CLASSES[i]}." for i in labels]
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     x = {
-        "images": keras_clip.preprocessing.images_for_model(model, images),
+        "images": keras_clip.models.preprocessing.images_for_model(model, images),
         "token_ids": np.asarray(tokenizer(captions)),
     }
     model.fit(x, batch_size=16, epochs=1, verbose=0, shuffle=False)

@@ -16,7 +16,7 @@ def test_core_imports_no_tensorflow(backend):
         " 'token_ids': np.ones((2, 16), 'int32')})\n"
         "from keras_clip.datasets import shapes; from keras_clip import evaluation\n"
         "from keras_clip.pretrained import from_pretrained\n"
-        "from keras_clip import callbacks, checkpoints\n"
+        "from keras_clip.training import callbacks, checkpoints, recipes\n"
         "print('tensorflow' in sys.modules)\n"
     )
     env = {**os.environ, "KERAS_BACKEND": backend}

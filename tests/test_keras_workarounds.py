@@ -120,3 +120,37 @@ def test_arrays_reach_predict_and_evaluate_untuned_with_keras_own_results(monkey
     )
     unchanged = ({"images": tf.constant(batch["images"])},), {}
     assert arrays_as_untuned_dataset(*unchanged) == unchanged  # tensors: Keras' path
+
+
+def _fit_warnings(fit):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_keras_warns_falsely_that_input_of_unknown_length_ran_out():
+    # keras-team/keras#23360: running to the end is how Keras learns an
+    # unknown length, yet it warns at the end of the first epoch.
+    model = _constant_loss_model()
+    found = _fit_warnings(
+        lambda: model.fit(_batches(drop_remainder=False), epochs=2, shuffle=False, verbose=0)
+    )
+    assert any("ran out of data" in message for message in found)
+
+
+def test_without_false_out_of_data_warning_keeps_only_the_true_one():
+    from keras_clip.keras_workarounds import without_false_out_of_data_warning
+
+    model = _constant_loss_model()
+
+    def fit(**kwargs):
+        with without_false_out_of_data_warning(kwargs):
+            model.fit(_batches(drop_remainder=False), shuffle=False, verbose=0, **kwargs)
+
+    assert _fit_warnings(lambda: fit(epochs=2)) == []
+    # Asked for more steps than the data has: that warning is true, and stays.
+    found = _fit_warnings(lambda: fit(epochs=2, steps_per_epoch=5))
+    assert any("ran out of data" in message for message in found)

@@ -1,6 +1,6 @@
 """The README and docs work as written: every `keras_clip...` name they use
-resolves, and the README's Python snippets run (training shortened to one
-step). The five-line OpenAI snippet runs in tests/test_pretrained.py, on
+resolves, and the Python snippets of the README and the guides run (training
+shortened to one step). The five-line OpenAI snippet runs in tests/test_pretrained.py, on
 OpenAI-style files of a tiny model."""
 
 import importlib
@@ -13,7 +13,8 @@ import pytest
 
 import keras_clip
 
-pytestmark = pytest.mark.backend("tensorflow")
+# On TensorFlow, XLA as `compile()` chooses it: the snippets as users run them.
+pytestmark = [pytest.mark.backend("tensorflow"), pytest.mark.xla]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -49,7 +50,8 @@ def test_the_name_check_fails_on_a_missing_name():
 
 
 def _snippet(marker):
-    (block,) = [b for b in _python_blocks(ROOT / "README.md") if marker in b]
+    """The one Python block of the README or a docs page holding `marker`."""
+    (block,) = [b for page in PAGES for b in _python_blocks(page) if marker in b]
     return block
 
 

@@ -10,7 +10,7 @@ from keras_clip import cli
 from keras_clip.cli.common import load_model_dir
 from keras_clip.datasets import shapes
 from keras_clip.evaluation import ZeroShotClassifier
-from keras_clip.preprocessing import normalize_images
+from keras_clip.models.preprocessing import normalize_images
 
 MODEL_DIR = os.path.join(os.path.dirname(__file__), "..", "saved_models", "shapes_clip")
 
@@ -25,7 +25,7 @@ def test_zero_shot_on_held_out_shapes_is_well_above_chance(committed):
     held_out = shapes.load(300, image_size=64, seed=10_000)  # the demo's test seed
     classifier = ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
     accuracy = classifier.accuracy(normalize_images(held_out["images"]), held_out["labels"])
-    # Chance is 1/30; the demo measured 77.5% top-1 on 1,000 images.
+    # Chance is 1/30; the demo measured 86.5% top-1 on 1,000 images.
     assert accuracy >= 0.6, accuracy
 
 
@@ -104,11 +104,11 @@ def test_cli_evaluate_writes_report_and_plots(tmp_path, capsys):
     assert report["zero_shot"]["top1"] > 0.3  # chance 1/30
     assert len(report["zero_shot"]["confusion_matrix"]) == 30
     assert 0 <= report["retrieval"]["text_to_image_recall@1"] <= 1
-    for name, side in (("similarity.png", 32 * 8), ("confusion.png", 30 * 8)):
+    for name in ("similarity.png", "confusion.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = np.frombuffer(data[16:24], ">u4")
-        assert (width, height) == (side, side)
+        assert min(width, height) >= 600  # a labelled figure, not a grid of 8-pixel cells
     assert "zero-shot top-1" in capsys.readouterr().out
     assert cli.main(["evaluate", "--output", str(out), "--num-examples", "1"]) == 2
 

@@ -4,7 +4,13 @@ settings and the line that says where training runs."""
 import os
 import sys
 
-SHIPPED_MODEL = os.path.join("saved_models", "shapes_clip")
+# The demo model the repository ships, found from the package (not the
+# working directory): the commands default to it from any folder.
+SHIPPED_MODEL = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "saved_models",
+    "shapes_clip",
+)
 
 
 def default_verbosity():
@@ -90,6 +96,12 @@ def load_model_dir(directory):
     from keras_clip.tokenizers import Tokenizer
 
     model_path = os.path.join(directory, "model.keras")
+    if directory == SHIPPED_MODEL and not os.path.exists(model_path):
+        raise FileNotFoundError(
+            "This install has no shipped demo model (it comes with a source checkout of "
+            "keras-clip, in saved_models/shapes_clip): pass --model-dir DIR, or run "
+            "`keras-clip demo --output DIR` to make one."
+        )
     if not os.path.exists(model_path):
         raise FileNotFoundError(
             f"No model.keras in {directory!r}; run `keras-clip demo` or `keras-clip train` first."

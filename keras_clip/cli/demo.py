@@ -8,6 +8,7 @@ from keras_clip.cli.common import add_no_xla_argument
 from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import device_line
 from keras_clip.cli.common import verbosity
+from keras_clip.models.architectures import ARCHITECTURES
 from keras_clip.training import OBJECTIVES
 
 
@@ -25,10 +26,14 @@ def add_parser(subparsers):
     )
     parser.add_argument("--train-size", type=int, default=8192)
     parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--architecture", default="shapes-vit")
+    parser.add_argument(
+        "--architecture",
+        default="shapes-vit",
+        help="A named shape (default: %(default)s): " + ", ".join(ARCHITECTURES) + ".",
+    )
     parser.add_argument(
         "--objective",
         default="infonce",

@@ -28,7 +28,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from keras_clip.embeddings import embed_collection
+    from keras_clip.evaluation.index import embed_collection
 
     model, tokenizer = load_model_dir(args.model_dir)
     source = args.source

@@ -66,17 +66,16 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
         image embeddings (num_images, D), caption embeddings (num_captions,
         D), caption_to_image (num_captions,) and the data's `DataReport`.
     """
-    import keras
     import numpy as np
 
     from keras_clip.data import image_text_dataset
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import image_fitting
+    from keras_clip.models.preprocessing import image_fitting
+    from keras_clip.utils import ProgressBar
 
     dataset = image_text_dataset(
         source,
         tokenizer,
-        image_size_of(model),
+        model.image_size,
         batch_size,
         mean=model.image_mean,
         std=model.image_std,
@@ -85,7 +84,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
         **image_fitting(model),
     )
     images, texts, owners = [], [], []
-    progress = keras.utils.Progbar(None, unit_name="pair")
+    progress = ProgressBar(unit_name="pair")
     for batch in dataset.as_numpy_iterator():
         new = np.concatenate([[True], batch["image_index"][1:] != batch["image_index"][:-1]])
         if owners and batch["image_index"][0] == owners[-1][-1]:
@@ -97,6 +96,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
         texts.append(model.predict_on_batch({"token_ids": batch["token_ids"]})["text_embeddings"])
         owners.append(batch["image_index"])
         progress.add(len(batch["token_ids"]))
+    progress.close()
     if not texts:
         raise ValueError(f"{source!r} has no usable image-caption pair.")
     _, caption_to_image = np.unique(np.concatenate(owners), return_inverse=True)
@@ -109,9 +109,9 @@ def run(args):
     from keras_clip.datasets import shapes
     from keras_clip.evaluation import evaluate_zero_shot
     from keras_clip.evaluation import retrieval_metrics
-    from keras_clip.evaluation.plots import save_heatmap
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import normalize_images
+    from keras_clip.evaluation.plots import save_confusion
+    from keras_clip.evaluation.plots import save_similarity
+    from keras_clip.models.preprocessing import normalize_images
 
     if args.num_examples < 2:
         raise ValueError("--num-examples must be at least 2.")
@@ -140,11 +140,13 @@ def run(args):
         first_captions = np.unique(caption_to_image, return_index=True)[1]
         text_embeddings = text_embeddings[first_captions]
     else:
-        data = shapes.load(args.num_examples, image_size_of(model), seed=args.seed)
+        data = shapes.load(args.num_examples, model.image_size, seed=args.seed)
         images = normalize_images(data["images"], model.image_mean, model.image_std)
         # Encode the collection once: retrieval and the similarity plot share it.
         embeddings = model.predict(
-            {"images": images, "token_ids": tokenizer(data["captions"])}, batch_size=256, verbose=1
+            {"images": images, "token_ids": tokenizer(data["captions"])},
+            batch_size=256,
+            verbose=verbosity(args),
         )
         image_embeddings = embeddings["image_embeddings"]
         text_embeddings = embeddings["text_embeddings"]
@@ -161,12 +163,13 @@ def run(args):
         json.dump(report, f, indent=2)
     batch = min(32, len(image_embeddings))
     similarity = image_embeddings[:batch] @ text_embeddings[:batch].T
-    save_heatmap(similarity, os.path.join(args.output, "similarity.png"))
+    save_similarity(similarity, os.path.join(args.output, "similarity.png"))
     written = "report.json, similarity.png"
     summary = ""
     if "zero_shot" in report:
-        save_heatmap(
-            np.asarray(report["zero_shot"]["confusion_matrix"]),
+        save_confusion(
+            report["zero_shot"]["confusion_matrix"],
+            data["class_names"],
             os.path.join(args.output, "confusion.png"),
         )
         written += ", confusion.png"
@@ -176,24 +179,36 @@ def run(args):
     print(
         f"{summary}retrieval R@1 image->text {retrieval['image_to_text_recall@1']:.1%}, "
         f"text->image {retrieval['text_to_image_recall@1']:.1%}; "
-        f"wrote {written} to {args.output}"
+        f"wrote {written} to {args.output}" + skipped_files_note(report.get("skipped", {}))
     )
     return report
 
 
+def skipped_files_note(skipped):
+    """ "; skipped 2 unreadable images (see report.json)" for the counts of
+    skipped examples by reason, or "" when none was skipped."""
+    skipped = {reason: count for reason, count in skipped.items() if count}
+    if not skipped:
+        return ""
+    listed = ", ".join(
+        f"{count} {reason.replace('_image', '').replace('_', ' ')} "
+        f"{'image' if reason.endswith('image') else 'example'}{'s' if count > 1 else ''}"
+        for reason, count in skipped.items()
+    )
+    return f"; skipped {listed} (see report.json)"
+
+
 def evaluate_set(args, model, tokenizer):
     """--zero-shot DIR or --retrieval DIR: report.json (and confusion.png)."""
-    import numpy as np
 
     from keras_clip.data.labelled import read_evaluation_set
-    from keras_clip.evaluation.plots import save_heatmap
+    from keras_clip.evaluation.plots import save_confusion
     from keras_clip.evaluation.sets import retrieval_on_set
     from keras_clip.evaluation.sets import zero_shot_on_set
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import image_fitting
+    from keras_clip.models.preprocessing import image_fitting
 
     root = args.zero_shot or args.retrieval
-    found = read_evaluation_set(root, image_size_of(model), args.batch_size, **image_fitting(model))
+    found = read_evaluation_set(root, model.image_size, args.batch_size, **image_fitting(model))
     verbose = verbosity(args)
     report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}
     os.makedirs(args.output, exist_ok=True)
@@ -202,8 +217,8 @@ def evaluate_set(args, model, tokenizer):
         names = result["class_names"]
         result["per_class"] = dict(zip(names, result["per_class_accuracy"]))
         report["zero_shot"] = result
-        save_heatmap(
-            np.asarray(result["confusion_matrix"]), os.path.join(args.output, "confusion.png")
+        save_confusion(
+            result["confusion_matrix"], names, os.path.join(args.output, "confusion.png")
         )
         summary = (
             f"zero-shot top-1 {result['top1']:.1%}, top-5 {result['top5']:.1%} on "
@@ -220,6 +235,5 @@ def evaluate_set(args, model, tokenizer):
         )
     with open(os.path.join(args.output, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
-    skipped = {k: v for k, v in result["skipped"].items() if v}
-    print(f"{summary} to {args.output}" + (f"; skipped {skipped}" if skipped else ""))
+    print(f"{summary} to {args.output}" + skipped_files_note(result["skipped"]))
     return report

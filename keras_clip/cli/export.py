@@ -26,7 +26,7 @@ def run(args):
 
     model, tokenizer = load_model_dir(args.model_dir)
     if args.format == "onnx":
-        from keras_clip.onnx_export import export_onnx
+        from keras_clip.export.onnx import export_onnx
 
         export_onnx(model, args.output)
         print(f"Wrote image_encoder.onnx and text_encoder.onnx to {args.output}")

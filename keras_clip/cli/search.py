@@ -32,16 +32,15 @@ def query_embedding(model, tokenizer, query):
     """A text's embedding, or an image file's when `query` is one."""
     import numpy as np
 
-    from keras_clip.embeddings import IMAGE_SUFFIXES
-    from keras_clip.export import image_size_of
-    from keras_clip.preprocessing import image_fitting
-    from keras_clip.preprocessing import images_for_model
+    from keras_clip.evaluation.index import IMAGE_SUFFIXES
+    from keras_clip.models.preprocessing import image_fitting
+    from keras_clip.models.preprocessing import images_for_model
 
     if os.path.isfile(query) and query.lower().endswith(IMAGE_SUFFIXES):
         from keras_clip.data import load_images
 
         images = images_for_model(
-            model, load_images([query], image_size_of(model), **image_fitting(model))
+            model, load_images([query], model.image_size, **image_fitting(model))
         )
         return model.predict_on_batch({"images": images})["image_embeddings"][0]
     token_ids = np.asarray(tokenizer([query]))
@@ -49,7 +48,7 @@ def query_embedding(model, tokenizer, query):
 
 
 def run(args):
-    from keras_clip.embeddings import search_index
+    from keras_clip.evaluation.index import search_index
 
     if args.top_k <= 0:
         raise ValueError("--top-k must be positive.")

@@ -9,6 +9,7 @@ from keras_clip.cli.common import add_no_xla_argument
 from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import device_line
 from keras_clip.cli.common import verbosity
+from keras_clip.models.architectures import ARCHITECTURES
 from keras_clip.training import OBJECTIVES
 
 
@@ -26,7 +27,13 @@ def add_parser(subparsers):
     parser.add_argument("data", help="Training data (folder, CSV/JSONL, shards).")
     parser.add_argument("--output", required=True, help="Directory for the results.")
     parser.add_argument("--validation", help="Validation data, same forms as DATA.")
-    parser.add_argument("--architecture", default="ViT-B-32")
+    parser.add_argument(
+        "--architecture",
+        default="ViT-B-32",
+        help="A named shape, randomly initialised (default: %(default)s): "
+        + ", ".join(ARCHITECTURES)
+        + ". With --pretrained the checkpoint's own shape is used.",
+    )
     parser.add_argument("--image-size", type=int, help="Override the architecture's image size.")
     parser.add_argument(
         "--objective",
@@ -168,7 +175,7 @@ def run(args):
     from keras_clip import data
     from keras_clip.cli.common import save_model_dir
     from keras_clip.models.architectures import architecture_config
-    from keras_clip.preprocessing import image_fitting
+    from keras_clip.models.preprocessing import image_fitting
     from keras_clip.training import build_model
     from keras_clip.training import compile_for_training
     from keras_clip.training import run_fit

@@ -85,7 +85,7 @@ def _decode(element, report, kind, settings):
 
     def transform():
         image = pixels()
-        if not settings["training"]:
+        if not settings["training"] or settings["crop_scale"] is None:
             return image_ops.fit_to_square(
                 image,
                 size,

@@ -21,9 +21,9 @@ inputs = normalize(pixels)                              # float32
 
 import tensorflow as tf
 
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
-from keras_clip.preprocessing import check_resizing
+from keras_clip.models.preprocessing import OPENAI_MEAN
+from keras_clip.models.preprocessing import OPENAI_STD
+from keras_clip.models.preprocessing import check_resizing
 
 # Leading bytes of the formats `tf.io.decode_image` reads.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -201,7 +201,7 @@ def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4,
 
 def normalize(images, mean=OPENAI_MEAN, std=OPENAI_STD):
     """uint8 images -> float32 (x / 255 - mean) / std (TF twin of
-    `keras_clip.preprocessing.normalize_images`)."""
+    `keras_clip.models.preprocessing.normalize_images`)."""
     mean = tf.constant(mean, tf.float32) * 255.0
     std = tf.constant(std, tf.float32) * 255.0
     return (tf.cast(images, tf.float32) - mean) / std
@@ -225,7 +225,7 @@ def load_images(paths, image_size, resize_mode="shortest", interpolation="bicubi
         paths: list of JPEG, PNG, GIF or BMP file paths.
         image_size: int, the side of the square crops.
         resize_mode, interpolation: as `fit_to_square` takes them (a
-            model's own: `keras_clip.preprocessing.image_fitting(model)`).
+            model's own: `keras_clip.models.preprocessing.image_fitting(model)`).
 
     Returns:
         uint8 NumPy array (len(paths), image_size, image_size, 3), ready for

@@ -94,7 +94,7 @@ def read_evaluation_set(
         split: CLIP_benchmark's split folder.
         resize_mode, interpolation: how images are fitted to the square
             (`images.fit_to_square`; a model's own:
-            `keras_clip.preprocessing.image_fitting(model)`).
+            `keras_clip.models.preprocessing.image_fitting(model)`).
 
     Returns:
         an `EvaluationSet`.

@@ -13,10 +13,11 @@ from keras_clip.data.report import DataReport
 from keras_clip.data.sources import SHARD_KINDS
 from keras_clip.data.sources import read_source
 from keras_clip.keras_workarounds import full_batches_only
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
-from keras_clip.preprocessing import check_resizing
-from keras_clip.validation import check_positive_ints
+from keras_clip.models.preprocessing import OPENAI_MEAN
+from keras_clip.models.preprocessing import OPENAI_STD
+from keras_clip.models.preprocessing import check_resizing
+from keras_clip.utils import require
+from keras_clip.utils.checks import check_positive_ints
 
 AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_RECORD_SHUFFLE_BUFFER = 2048
@@ -74,13 +75,16 @@ def image_text_dataset(
         shuffle_buffer: int, the record shuffle buffer for shards
             (default 2048; shards are also read in a shuffled order).
             In-memory and folder sources are fully shuffled every epoch.
-        crop_scale: (min, max) area fraction of the random resized crop.
+        crop_scale: (min, max) area fraction of the random resized crop,
+            or None: no crop, training images are fitted to the square as
+            evaluation images are (for captions that a crop would falsify,
+            such as ones naming a size or a place in the picture).
         crop_ratio: (min, max) aspect ratio of the random resized crop.
         horizontal_flip: bool, flip half the training images.
         mean, std: per-channel normalisation constants on the [0, 1] scale.
         resize_mode, interpolation: how evaluation fits images to the
             square (`images.fit_to_square`; a model's own:
-            `keras_clip.preprocessing.image_fitting(model)`).
+            `keras_clip.models.preprocessing.image_fitting(model)`).
         image_column, caption_column: column (CSV) or key (JSONL) names;
             default the first of the usual names present. For webdataset
             shards: the image extensions ("jpg;png", default
@@ -144,7 +148,8 @@ def image_text_dataset(
                 f"num_samples={num_samples} needs training=True and at least one batch "
                 f"(batch_size={batch_size})."
             )
-    _check_range("crop_scale", crop_scale, 0.0, 1.0)
+    if crop_scale is not None:
+        _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
     check_resizing(resize_mode, interpolation)
     if not hasattr(tokenizer, "tokenize"):
@@ -152,6 +157,8 @@ def image_text_dataset(
             "tokenizer must be a keras_clip.Tokenizer (it needs a "
             f"TensorFlow tokenize method); got {type(tokenizer).__name__}."
         )
+    if getattr(tokenizer, "python_clean", False):
+        require(("ftfy",), "The tokenizer's python_clean=True (OpenAI's text clean-up)")
     examples = read_source(source, image_column, caption_column)
     if training and examples.kind not in SHARD_KINDS and len(examples) < batch_size:
         raise ValueError(

@@ -125,7 +125,10 @@ class DataReportCallback(keras.callbacks.Callback):
     `BackupAndRestore`) sees the same data as an uninterrupted run.
 
     Each epoch's counts are kept in `history` (a list of dicts, one per
-    epoch, keyed by reason; with several datasets, by origin first).
+    epoch, keyed by reason; with several datasets, by origin first). After
+    `fit`, each dataset's `report.counts()` still holds its last epoch's
+    counts (the ones the last line logged) until this callback starts
+    another epoch.
 
     Args:
         *datasets: datasets from `image_text_dataset` (or their `DataReport`s).
@@ -175,6 +178,5 @@ class DataReportCallback(keras.callbacks.Callback):
             if any(counts.values()) or report.truncated_captions():
                 line = f"Epoch {epoch + 1}: {report.summary()}"
                 (self.log or logger.warning)(line)
-            report.reset()
         single = len(self.reports) == 1
         self.history.append(next(iter(epoch_counts.values())) if single else epoch_counts)

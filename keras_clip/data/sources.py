@@ -350,7 +350,8 @@ def _pick_column(path, columns, requested, candidates, what):
             return name
     raise ValueError(
         f"The captions file {path!r} has no {what} column: expected "
-        f"one of {list(candidates)} (or pass {what}_column=); its "
+        f"one of {list(candidates)} (or name it: {what}_column= in "
+        f"Python, --{what}-column on the command line); its "
         f"columns are {columns}."
     )
 

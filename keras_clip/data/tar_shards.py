@@ -59,8 +59,10 @@ def member_options(image_column=None, caption_column=None):
     caption = caption_column or "txt"
     if not all(extensions) or not caption or caption.startswith("json:") and len(caption) == 5:
         raise ValueError(
-            f"Webdataset members: image_column={image_column!r} must be extensions such as "
-            f"'jpg;png' and caption_column={caption_column!r} an extension or 'json:FIELD'."
+            f"Webdataset members: the image column ({image_column!r}; image_column= in "
+            "Python, --image-column on the command line) must be extensions such as "
+            f"'jpg;png' and the caption column ({caption_column!r}; caption_column=, "
+            "--caption-column) an extension or 'json:FIELD'."
         )
     return {"image_extensions": extensions, "caption": caption}
 

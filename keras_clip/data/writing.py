@@ -7,14 +7,14 @@ import os
 import tarfile
 import time
 
-import keras
 import tensorflow as tf
 
 from keras_clip.data.shards import TFRECORD_SUFFIX
 from keras_clip.data.sources import SHARD_KINDS
 from keras_clip.data.sources import read_source
 from keras_clip.data.tar_shards import TAR_SUFFIX
-from keras_clip.validation import check_positive_ints
+from keras_clip.utils import ProgressBar
+from keras_clip.utils.checks import check_positive_ints
 
 FORMATS = ("tfrecord", "webdataset")
 
@@ -68,7 +68,7 @@ def write_shards(
     total = len(examples)
     os.makedirs(output_dir, exist_ok=True)
     num_shards = math.ceil(total / shard_size)
-    bar = keras.utils.Progbar(total, unit_name="image") if progress else None
+    bar = ProgressBar(total, unit_name="image", verbose=int(progress))
     records = _records(examples)
     paths, written = [], 0
     for shard in range(num_shards):
@@ -83,8 +83,8 @@ def write_shards(
             _write_tar(os.path.join(output_dir, name), batch, written)
         paths.append(os.path.join(output_dir, name))
         written += len(batch)
-        if bar is not None:
-            bar.update(written)
+        bar.update(written)
+    bar.close()
     skipped = dict(examples.skipped)
     return {"shards": paths, "images": written, "skipped": skipped}
 

@@ -3,9 +3,9 @@
 import keras
 
 from keras_clip.layers.attention_pool import AttentionPool2D
-from keras_clip.serialization import base_model_config
-from keras_clip.validation import check_images
-from keras_clip.validation import check_positive_ints
+from keras_clip.utils.checks import check_images
+from keras_clip.utils.checks import check_positive_ints
+from keras_clip.utils.config import base_model_config
 
 
 def _conv_norm(filters, kernel_size, policy, name, strides=1):

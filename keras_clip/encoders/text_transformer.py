@@ -3,14 +3,14 @@
 import keras
 from keras import ops
 
+from keras_clip.keras_workarounds import ExplicitSignatures
 from keras_clip.layers.pooling import end_token_positions
 from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import transformer_blocks
-from keras_clip.serialization import ExplicitSignatures
-from keras_clip.serialization import base_model_config
-from keras_clip.serialization import keep_config
-from keras_clip.validation import check_token_ids
-from keras_clip.validation import check_transformer_shape
+from keras_clip.utils.checks import check_token_ids
+from keras_clip.utils.checks import check_transformer_shape
+from keras_clip.utils.config import base_model_config
+from keras_clip.utils.config import keep_config
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")

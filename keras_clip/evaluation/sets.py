@@ -21,7 +21,7 @@ import numpy as np
 from keras_clip.evaluation.retrieval import retrieval_metrics
 from keras_clip.evaluation.zero_shot import ZeroShotClassifier
 from keras_clip.evaluation.zero_shot import classification_report
-from keras_clip.preprocessing import images_for_model
+from keras_clip.models.preprocessing import images_for_model
 
 
 def _check_task(evaluation_set, task):

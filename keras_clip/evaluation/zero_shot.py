@@ -6,7 +6,7 @@ import numpy as np
 from keras_clip.evaluation import prompts
 from keras_clip.evaluation.prompts import DEFAULT_TEMPLATES  # noqa: F401 (public name)
 from keras_clip.evaluation.retrieval import normalize_rows
-from keras_clip.preprocessing import images_for_model
+from keras_clip.models.preprocessing import images_for_model
 
 
 class ZeroShotClassifier:

@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_clip import distribute
 from keras_clip import objectives
 from keras_clip.keras_workarounds import DistributedBuild
+from keras_clip.keras_workarounds import ExplicitSignatures
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.metrics import MutualInformation
 from keras_clip.metrics import RetrievalRecall
@@ -14,17 +14,17 @@ from keras_clip.models.checked_calls import CheckedCalls
 from keras_clip.models.compilation import FastestJit
 from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
+from keras_clip.models.preprocessing import check_resizing
+from keras_clip.models.preprocessing import image_constants
+from keras_clip.objectives import distributed as distribute
 from keras_clip.objectives.functional import l2_normalize
-from keras_clip.preprocessing import check_resizing
-from keras_clip.preprocessing import image_constants
-from keras_clip.serialization import ExplicitSignatures
-from keras_clip.serialization import base_model_config
-from keras_clip.serialization import keep_config
-from keras_clip.validation import check_images
-from keras_clip.validation import check_model_inputs
-from keras_clip.validation import check_no_targets
-from keras_clip.validation import check_positive_ints
-from keras_clip.validation import check_token_ids
+from keras_clip.utils.checks import check_images
+from keras_clip.utils.checks import check_model_inputs
+from keras_clip.utils.checks import check_no_targets
+from keras_clip.utils.checks import check_positive_ints
+from keras_clip.utils.checks import check_token_ids
+from keras_clip.utils.config import base_model_config
+from keras_clip.utils.config import keep_config
 
 PROJECTIONS = ("linear", "mlp")
 # The readers and writers of published checkpoints behind `from_pretrained`
@@ -309,6 +309,11 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
     def logit_scale(self):
         """The objective's current logit scale (exp of its log weight)."""
         return self.objective.logit_scale
+
+    @property
+    def image_size(self):
+        """The side, in pixels, of the images the image tower takes."""
+        return towers.image_size_of(self.image_encoder)
 
     @property
     def logit_bias(self):

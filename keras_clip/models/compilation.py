@@ -22,9 +22,12 @@ resolves "auto" to:
 - PyTorch: eager (as Keras; `torch.compile` recompiles often and failed
   on a strided "same" convolution).
 
-An explicit `compile(jit_compile=...)` or `model.jit_compile = ...` wins.
-The results do not change: XLA's float32 computes the same function, to
-float32 rounding (`tests/test_compilation.py`).
+`compile` resolves "auto" before it calls Keras' `compile`, so Keras only
+ever sees an explicit choice; an explicit `compile(jit_compile=...)` wins,
+for `predict` too. `model.predict_jit_compile` ("auto", True or False)
+chooses for `predict` alone. A model never compiled predicts with Keras'
+own default. The results do not change: XLA's float32 computes the same
+function, to float32 rounding (`tests/test_compilation.py`).
 
 Example:
 
@@ -43,49 +46,38 @@ LOW_PRECISION = ("bfloat16", "float16")
 class FastestJit:
     """Model mixin: `jit_compile="auto"` resolves as the module says."""
 
-    _predict_without_xla = False  # set where "auto" chose XLA on a CPU
-
-    def _resolve_auto_jit_compile(self):
-        if keras.backend.backend() != "tensorflow":
-            return super()._resolve_auto_jit_compile()
-        jit = tensorflow_xla_is_faster(self) and keras_supports_jit(self)
-        self._note_auto_choice(jit)
-        return jit
-
-    def _note_auto_choice(self, xla):
-        """Where "auto" chose XLA on TensorFlow without a GPU, predict
-        runs the graph."""
-        tensorflow = keras.backend.backend() == "tensorflow"
-        self._predict_without_xla = bool(xla) and tensorflow and not _tensorflow_has_accelerator()
+    # "auto", True or False: the compiler of `predict` (see the module).
+    predict_jit_compile = "auto"
 
     def compile(self, *args, jit_compile="auto", **kwargs):
+        self.predict_jit_compile = jit_compile
+        if jit_compile == "auto" and keras.backend.backend() == "tensorflow":
+            jit_compile = tensorflow_xla_is_faster(self)
         super().compile(*args, jit_compile=jit_compile, **kwargs)
-        # Keras' setter cleared the note; an explicit choice holds for predict too.
-        self._note_auto_choice(jit_compile == "auto" and self._jit_compile is True)
-
-    def __setattr__(self, name, value):
-        # `model.jit_compile = ...` is the user's choice, predict included (a
-        # property setter would not do: TensorFlow's tracking skips setting
-        # an attribute to the value it already has).
-        if name == "jit_compile":
-            self._predict_without_xla = False
-        super().__setattr__(name, value)
 
     def make_predict_function(self, force=False):
-        if not (self.jit_compile and self._predict_without_xla):
+        chosen = self.jit_compile
+        wanted = self.predict_jit_compile
+        if wanted == "auto":
+            on_cpu = keras.backend.backend() == "tensorflow" and not _tensorflow_has_accelerator()
+            wanted = False if on_cpu else chosen
+        if wanted == chosen:
             return super().make_predict_function(force)
-        self._jit_compile = False  # read once, as the function is built
+        self.jit_compile = wanted  # read once, as the function is built
         try:
             return super().make_predict_function(force)
         finally:
-            self._jit_compile = True
+            self.jit_compile = chosen
 
 
 def tensorflow_xla_is_faster(model):
     """Whether XLA is the faster correct choice for `model` on TensorFlow."""
     import tensorflow as tf
 
-    if getattr(model, "_distribute_strategy", None) or tf.distribute.has_strategy():
+    distributed = tf.distribute.has_strategy() or (
+        model.distribute_strategy is not tf.distribute.get_strategy()
+    )
+    if distributed:
         return False
     return _tensorflow_has_accelerator() or model.dtype_policy.compute_dtype not in LOW_PRECISION
 
@@ -94,9 +86,3 @@ def _tensorflow_has_accelerator():
     import tensorflow as tf
 
     return any(d.device_type != "CPU" for d in tf.config.list_physical_devices())
-
-
-def keras_supports_jit(model):
-    from keras.src.trainers.trainer import model_supports_jit
-
-    return model_supports_jit(model)

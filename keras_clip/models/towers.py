@@ -106,3 +106,12 @@ def pool_text_features(features, token_ids, rule="auto", end_token_id=None):
     if rule == "mean":
         return ops.mean(features, axis=1)
     return gather_positions(features, end_token_positions(token_ids, end_token_id))
+
+
+def image_size_of(image_encoder):
+    """The side, in pixels, of the images `image_encoder` takes (raises
+    ValueError when it declares none)."""
+    shape = tower_input_shape(image_encoder, "images")
+    if shape is None:
+        raise ValueError("Cannot tell the image encoder's input size; pass image_size=.")
+    return int(shape[1])

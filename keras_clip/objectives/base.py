@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_clip import distribute
+from keras_clip.objectives import distributed as distribute
 from keras_clip.objectives import functional
 from keras_clip.objectives.constraints import MaxValue
 
@@ -28,7 +28,7 @@ class ContrastiveObjective(keras.layers.Layer):
 
     Under a `tf.distribute` strategy, objectives that use global negatives
     (InfoNCE, SigLIP) score each replica's rows against the whole global
-    batch (see `keras_clip.distribute`); `local_negatives=True` restricts
+    batch (see `keras_clip.objectives.distributed`); `local_negatives=True` restricts
     them to the replica's own examples. The returned logits are then the
     replica's square block, for in-batch metrics.
 

@@ -9,10 +9,10 @@ Example:
 
 ```python
 import numpy as np
-from keras_clip import losses
+from keras_clip.objectives import functional
 image = np.random.normal(size=(4, 8)).astype("float32")
 text = np.random.normal(size=(4, 8)).astype("float32")
-loss = losses.clip_loss(image, text, logit_scale=1 / 0.07)
+loss = functional.clip_loss(image, text, logit_scale=1 / 0.07)
 ```
 """
 

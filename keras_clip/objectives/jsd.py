@@ -8,8 +8,8 @@ from keras_clip.objectives import functional
 from keras_clip.objectives.base import ContrastiveObjective
 from keras_clip.objectives.base import check_positive
 from keras_clip.objectives.prior import PriorDiscriminator
-from keras_clip.serialization import config_attributes
-from keras_clip.serialization import keep_config
+from keras_clip.utils.config import config_attributes
+from keras_clip.utils.config import keep_config
 
 CRITICS = ("dot", "projection")
 

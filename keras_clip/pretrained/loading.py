@@ -23,8 +23,8 @@ import json
 import os
 
 from keras_clip.models.clip import CHECKPOINT_IO
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
+from keras_clip.models.preprocessing import OPENAI_MEAN
+from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import siglip

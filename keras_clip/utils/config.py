@@ -44,17 +44,3 @@ def base_model_config(model):
         "dtype": keras.dtype_policies.serialize(model.dtype_policy),
         **config_attributes(model),
     }
-
-
-class ExplicitSignatures:
-    """Mixin for models with integer inputs: no derived SavedModel signature.
-
-    Keras' TensorFlow backend derives a default SavedModel signature for a
-    subclassed model that types every input as float32, which breaks on
-    token ids when the model is exported or saved as a SavedModel. The
-    export module (`keras_clip.export`) writes explicit signatures instead.
-    """
-
-    @property
-    def _default_save_signature(self):
-        return None

@@ -32,9 +32,9 @@ import os
 
 import keras
 
-from keras_clip.export import export_in_tensorflow_process
-from keras_clip.export import image_size_of
-from keras_clip.serialization import ExplicitSignatures
+from keras_clip.export.tensorflow_process import export_in_tensorflow_process
+from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.utils import require
 
 TOWER_FILES = {"image": "image_encoder.onnx", "text": "text_encoder.onnx"}
 
@@ -64,13 +64,14 @@ def export_onnx(model, directory, opset_version=None):
     Returns:
         `directory`.
     """
+    require(("onnx", "onnxruntime", "tf2onnx"), "ONNX export", extra="onnx")
     if keras.backend.backend() != "tensorflow":
         return export_in_tensorflow_process(
-            "keras_clip.onnx_export:_export_in_process", model, None, directory, opset_version
+            "keras_clip.export.onnx:_export_in_process", model, None, directory, opset_version
         )
     import tensorflow as tf
 
-    image_size = image_size_of(model)
+    image_size = model.image_size
     context_length = getattr(model.text_encoder, "context_length", None)
     if context_length is None:
         raise ValueError("Cannot tell the text encoder's context length for the ONNX graph.")

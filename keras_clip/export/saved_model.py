@@ -32,30 +32,16 @@ Models trained on PyTorch are exported from a TensorFlow-backend process
 that loads their weights (ExportArchive needs TensorFlow or JAX).
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
-
 import keras
 import tensorflow as tf
 
 from keras_clip.data.images import decode_rgb
 from keras_clip.data.images import fit_to_square
 from keras_clip.data.images import normalize
-from keras_clip.models.towers import tower_input_shape
-from keras_clip.preprocessing import OPENAI_MEAN
-from keras_clip.preprocessing import OPENAI_STD
-from keras_clip.preprocessing import image_fitting
-
-
-def image_size_of(model):
-    """The side, in pixels, of the images the model's image tower takes."""
-    shape = tower_input_shape(model.image_encoder, "images")
-    if shape is None:
-        raise ValueError("Cannot tell the image encoder's input size; pass image_size=.")
-    return int(shape[1])
+from keras_clip.export.tensorflow_process import export_in_tensorflow_process
+from keras_clip.models.preprocessing import OPENAI_MEAN
+from keras_clip.models.preprocessing import OPENAI_STD
+from keras_clip.models.preprocessing import image_fitting
 
 
 def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=None):
@@ -82,9 +68,9 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     if keras.backend.backend() == "torch":
         settings = (image_size, [float(m) for m in mean], [float(s) for s in std])
         return export_in_tensorflow_process(
-            "keras_clip.export:export_saved_model", model, tokenizer, path, *settings
+            "keras_clip.export.saved_model:export_saved_model", model, tokenizer, path, *settings
         )
-    image_size = image_size or image_size_of(model)
+    image_size = image_size or model.image_size
     fitting = image_fitting(model)
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
@@ -167,40 +153,4 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     ):
         archive.add_endpoint(name, fn)
     archive.write_out(path, verbose=False)
-    return path
-
-
-def export_in_tensorflow_process(exporter, model, tokenizer, path, *arguments):
-    """Saves `model` (and `tokenizer`), then calls `exporter` (a
-    "module:function" name) as `exporter(model, tokenizer, path,
-    *arguments)` in a TensorFlow-backend process. For models on the other
-    backends, where an exporter needs TensorFlow's tracing. Arguments must
-    be JSON values."""
-    with tempfile.TemporaryDirectory() as workdir:
-        model_path = os.path.join(workdir, "model.keras")
-        tokenizer_path = os.path.join(workdir, "tokenizer")
-        model.save(model_path)
-        if tokenizer is not None:
-            tokenizer.save(tokenizer_path)
-        module, function = exporter.split(":")
-        code = (
-            "import importlib, json, os, sys, keras, keras_clip\n"
-            "model = keras.saving.load_model(sys.argv[1])\n"
-            "tokenizer = keras_clip.Tokenizer.load(sys.argv[2]) "
-            "if os.path.isdir(sys.argv[2]) else None\n"
-            f"export = getattr(importlib.import_module({module!r}), {function!r})\n"
-            "export(model, tokenizer, sys.argv[3], *json.loads(sys.argv[4]))\n"
-        )
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-        result = subprocess.run(
-            [sys.executable, "-c", code, model_path, tokenizer_path, path, json.dumps(arguments)],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode:
-            raise RuntimeError(
-                "Exporting from a TensorFlow-backend process failed: "
-                + result.stderr.strip().splitlines()[-1]
-            )
     return path

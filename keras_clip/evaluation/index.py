@@ -36,8 +36,9 @@ from collections import Counter
 import numpy as np
 
 from keras_clip.evaluation.retrieval import normalize_rows
-from keras_clip.preprocessing import image_fitting
-from keras_clip.preprocessing import images_for_model
+from keras_clip.models.preprocessing import image_fitting
+from keras_clip.models.preprocessing import images_for_model
+from keras_clip.utils import ProgressBar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 FOLDERS = ("img_emb", "text_emb", "metadata")
@@ -124,9 +125,6 @@ def embed_collection(model, tokenizer, source, output, part_size=8192, batch_siz
         dict: "images" (in the output), "parts", "images_per_second" (this
         run), "skipped" (this run's skipped samples by reason).
     """
-    import keras
-
-    from keras_clip.export import image_size_of
 
     if part_size <= 0 or batch_size <= 0 or part_size % batch_size:
         raise ValueError(
@@ -142,10 +140,10 @@ def embed_collection(model, tokenizer, source, output, part_size=8192, batch_siz
 
         last = pq.read_table(_part_path(output, "metadata", part - 1, ".parquet"))
         after_index = int(last.column("source_index")[-1].as_py())
-    settings = {"image_size": image_size_of(model), "training": False, **image_fitting(model)}
+    settings = {"image_size": model.image_size, "training": False, **image_fitting(model)}
     batches, report, paths = _batches(examples, settings, batch_size, after_index)
     pending = {"img_emb": [], "text_emb": [], "rows": []}
-    progress = keras.utils.Progbar(None, unit_name="image", verbose=verbose)
+    progress = ProgressBar(unit_name="image", verbose=verbose)
     start, embedded = time.time(), 0
     for batch in batches.as_numpy_iterator():
         images = images_for_model(model, batch["image"])
@@ -167,6 +165,7 @@ def embed_collection(model, tokenizer, source, output, part_size=8192, batch_siz
     if pending["rows"]:
         _write_part(output, part, pending, len(pending["rows"]))
         part += 1
+    progress.close()
     seconds = max(time.time() - start, 1e-9)
     total = sum(len(np.load(p, mmap_mode="r")) for p in _parts(output, "img_emb"))
     summary = {

@@ -1,0 +1,105 @@
+"""What a user of the command line sees: their results, and no warning they
+cannot act on (Keras' UserWarnings, TensorFlow's retracing warning, native
+library lines), from any working directory, on every backend."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOISE = (
+    "Warning",  # UserWarning, DeprecationWarning, ... with their source lines
+    "WARNING",  # absl / TensorFlow's Python logging
+    "retracing",
+    "I0000",  # TensorFlow's native start-up lines
+    "oneDNN",
+    "cuda",
+    "JPEG",  # libjpeg on a corrupt file
+)
+
+
+def run_command(arguments, cwd, **environment):
+    """`keras-clip ARGUMENTS` as the console script runs it, in `cwd`."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = keras.backend.backend()
+    env.update(environment)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "keras_clip_command", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def assert_quiet(result):
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    noise = [line for line in result.stderr.splitlines() if any(n in line for n in NOISE)]
+    assert noise == [], "\n".join(noise)
+    assert "\x1b[" not in result.stdout + result.stderr  # no colour codes in a log
+
+
+def test_demo_prints_results_and_no_warnings(tmp_path):
+    result = run_command(
+        ["demo", "--architecture", "tiny-vit", "--train-size", "256", "--test-size", "30",
+         "--epochs", "2", "--batch-size", "32", "--output", str(tmp_path / "demo")],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_quiet(result)
+    assert "Zero-shot accuracy on 30 held-out shapes" in result.stdout
+    assert (tmp_path / "demo" / "model.keras").exists()
+
+
+@pytest.mark.backend("tensorflow", "jax")
+def test_train_on_a_folder_with_corrupt_images_says_so_once_in_our_words(tmp_path):
+    from tests import image_folders
+
+    folder = tmp_path / "photos"
+    expected = image_folders.build_folder(str(folder))
+    result = run_command(
+        ["train", str(folder), "--architecture", "tiny-vit", "--epochs", "2",
+         "--batch-size", "8", "--output", str(tmp_path / "out")],
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_quiet(result)
+    unreadable = expected["counts"]["unreadable_image"]
+    assert unreadable > 0
+    assert f"{unreadable} unreadable_image" in result.stdout + result.stderr
+
+
+@pytest.mark.backend("tensorflow")
+def test_zero_shot_works_from_any_folder_with_the_shipped_model(tmp_path):
+    from PIL import Image
+
+    from keras_clip.datasets import shapes
+
+    image = shapes.render("red", "circle", "large", "center", 64)
+    Image.fromarray(image).save(tmp_path / "shape.png")
+    result = run_command(
+        ["zero-shot", "shape.png", "--classes", "red circle,blue square,green triangle"],
+        cwd=tmp_path,
+    )
+    assert_quiet(result)
+    assert result.stdout.startswith("shape.png: red circle (")
+
+
+@pytest.mark.backend("tensorflow")
+def test_a_backend_that_is_not_installed_gives_one_line_naming_the_extra(tmp_path):
+    fake = tmp_path / "site" / "jax"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'jax'\", name='jax')\n"
+    )
+    result = run_command(
+        ["demo", "--help"], cwd=tmp_path, KERAS_BACKEND="jax", PYTHONPATH=str(tmp_path / "site")
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "keras-clip: KERAS_BACKEND=jax needs jax, which is not installed: "
+        "pip install 'keras-clip[jax]' (or unset KERAS_BACKEND for TensorFlow)."
+    ]
