@@ -31,9 +31,19 @@ def check_pooling(image_pooling, text_pooling):
         raise ValueError(f"Unknown text_pooling {text_pooling!r}; expected one of {TEXT_POOLING}.")
 
 
+def declared_inputs(encoder):
+    """The inputs a tower declares: a functional model's (keras-hub,
+    keras.applications), or those of a layer's first symbolic call; None for
+    a tower never called on symbolic inputs (Keras raises there)."""
+    try:
+        return encoder.input
+    except (AttributeError, ValueError):
+        return None
+
+
 def call_tower(encoder, inputs, key, training=None):
     """Calls `encoder` on `inputs`, wrapped as `{key: inputs}` if it takes a dict."""
-    if isinstance(getattr(encoder, "_inputs_struct", None), dict):
+    if isinstance(declared_inputs(encoder), dict):
         inputs = {key: inputs}
     outputs = encoder(inputs, training=training)
     if isinstance(outputs, dict):
@@ -57,8 +67,8 @@ def tower_input_shape(encoder, key):
     None (the model then builds at its first call).
     """
     shape = None
-    if getattr(encoder, "_inputs_struct", None) is not None:
-        inputs = encoder.input
+    inputs = declared_inputs(encoder)
+    if inputs is not None:
         if isinstance(inputs, dict):
             inputs = inputs.get(key, next(iter(inputs.values())))
         shape = tuple(inputs.shape)
