@@ -26,7 +26,6 @@ starts failing, Keras has fixed the bug and the workaround can go.
   first epoch, although running to the end is how Keras learns the length
   and nothing is wrong. Fixed upstream by keras-team/keras#23360 (warn only
   when `steps_per_epoch` was set), not yet in Keras 3.15.
-
 - `ExplicitSignatures`: Keras' TensorFlow backend derives a default
   SavedModel signature for a subclassed model that types every input as
   float32 (keras-team/keras#19458), which breaks on token ids when a model
