@@ -103,3 +103,12 @@ def test_a_backend_that_is_not_installed_gives_one_line_naming_the_extra(tmp_pat
         "keras-clip: KERAS_BACKEND=jax needs jax, which is not installed: "
         "pip install 'keras-clip[jax]' (or unset KERAS_BACKEND for TensorFlow)."
     ]
+
+
+def test_skipped_files_are_said_once_in_words():
+    from keras_clip.cli.evaluate import skipped_files_note
+
+    assert skipped_files_note({"unreadable_image": 0, "empty_caption": 0}) == ""
+    assert skipped_files_note({"unreadable_image": 2, "not_an_image": 1, "missing_file": 0}) == (
+        "; skipped by reason: 2 unreadable image, 1 not an image (see report.json)"
+    )

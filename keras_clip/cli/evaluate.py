@@ -185,17 +185,12 @@ def run(args):
 
 
 def skipped_files_note(skipped):
-    """ "; skipped 2 unreadable images (see report.json)" for the counts of
-    skipped examples by reason, or "" when none was skipped."""
-    skipped = {reason: count for reason, count in skipped.items() if count}
-    if not skipped:
-        return ""
+    """ "; skipped by reason: 2 unreadable image (see report.json)" for the
+    counts of skipped examples by reason, or "" when none was skipped."""
     listed = ", ".join(
-        f"{count} {reason.replace('_image', '').replace('_', ' ')} "
-        f"{'image' if reason.endswith('image') else 'example'}{'s' if count > 1 else ''}"
-        for reason, count in skipped.items()
+        f"{count} {reason.replace('_', ' ')}" for reason, count in skipped.items() if count
     )
-    return f"; skipped {listed} (see report.json)"
+    return f"; skipped by reason: {listed} (see report.json)" if listed else ""
 
 
 def evaluate_set(args, model, tokenizer):
