@@ -61,19 +61,19 @@ def main(argv=None):
             missing = _missing_backend(error)
             if missing is None:
                 raise
-    if missing:
-        print(missing, file=sys.stderr)
-        return 2
-    with _native_stderr_hidden() if quiet else contextlib.nullcontext():
-        # Every backend reads data and tokenises with TensorFlow, whose
-        # native code logs as it loads and finds its devices. On JAX and
-        # PyTorch it computes nothing on an accelerator: hiding its GPUs
-        # keeps it from claiming their memory.
-        import tensorflow as tf
+        else:
+            # Every backend reads data and tokenises with TensorFlow, whose
+            # native code logs as it loads and finds its devices. On JAX and
+            # PyTorch it computes nothing on an accelerator: hiding its GPUs
+            # keeps it from claiming their memory.
+            import tensorflow as tf
 
-        if keras.backend.backend() != "tensorflow":
-            tf.config.set_visible_devices([], "GPU")
-        tf.config.list_logical_devices()
+            if keras.backend.backend() != "tensorflow":
+                tf.config.set_visible_devices([], "GPU")
+            tf.config.list_logical_devices()
+    if missing:
+        print(missing, file=sys.stderr)  # stderr is back: said after the block
+        return 2
     from keras_clip.cli import main as cli_main
     from keras_clip.cli.native_messages import filtered_native_stderr
 
