@@ -39,7 +39,7 @@ def numbers():
     layer = JSDLoss(temperature=TEMPERATURE)
     layer.build((None, IMAGES.shape[1]))
     loss, scores = layer.compute(IMAGES, TEXTS)
-    scores = _numpy(scores)
+    scores = _numpy(scores.image_to_text)  # one device: the whole matrix
     count = len(NAMES)
     positives = np.array([scores[i, i] for i in range(count)])
     negatives = np.array([scores[i, (i + 1) % count] for i in range(count)])

@@ -1,8 +1,11 @@
-"""In-training metrics read off the objective's (N, N) score matrix.
+"""In-training metrics read off the objective's scores.
 
 `keras_clip.CLIP` updates these from its `compute_loss`, so `fit` and
 `evaluate` report them next to the loss. Both take the score matrix
-`logits[i, j]` (image i against caption j, matching pairs on the diagonal).
+`logits[i, j]` (image i against caption j, matching pairs on the diagonal),
+or a `BatchScores`: a replica's rows of it under `tf.distribute`, each
+query counted by the replica that owns it
+(`keras_clip.objectives.scores`).
 """
 
 import math
@@ -11,6 +14,7 @@ import keras
 from keras import ops
 
 from keras_clip.objectives import functional
+from keras_clip.objectives.scores import as_batch_scores
 
 DIRECTIONS = ("image_to_text", "text_to_image")
 ESTIMATORS = ("infonce", "jsd")
@@ -48,13 +52,12 @@ class RetrievalRecall(keras.metrics.Mean):
         self.k = k
         self.direction = direction
 
-    def update_state(self, logits, sample_weight=None):
-        logits = ops.cast(logits, "float32")
-        if self.direction == "text_to_image":
-            logits = ops.transpose(logits)
-        positives = ops.expand_dims(ops.diagonal(logits), 1)
+    def update_state(self, scores, sample_weight=None):
+        scores = as_batch_scores(scores)
+        rows = scores.rows(self.direction)
+        positives = ops.expand_dims(scores.matching(self.direction), 1)
         # Candidates scoring at least as high as the match, the match excluded.
-        rivals = ops.sum(ops.cast(logits >= positives, "float32"), axis=1) - 1.0
+        rivals = ops.sum(ops.cast(rows >= positives, "float32"), axis=1) - 1.0
         hits = ops.cast(rivals < self.k, "float32")
         super().update_state(hits)
 
@@ -90,16 +93,19 @@ class MutualInformation(keras.metrics.Mean):
         super().__init__(name=name, **kwargs)
         self.estimator = estimator
 
-    def update_state(self, logits, sample_weight=None):
-        logits = ops.cast(logits, "float32")
+    def update_state(self, scores, sample_weight=None):
+        scores = as_batch_scores(scores)
+        image_to_text = scores.rows("image_to_text")
         if self.estimator == "infonce":
-            size = ops.cast(ops.shape(logits)[0], "float32")
-            value = ops.log(size) - functional.infonce_from_logits(logits)
+            size = ops.cast(ops.shape(image_to_text)[1], "float32")  # the whole batch
+            value = ops.log(size) - functional.infonce_from_row_logits(
+                image_to_text, scores.rows("text_to_image"), scores.offset
+            )
         else:
-            value = math.log(4.0) - functional.jsd_from_logits(logits)
-        # Weighted by the batch size (a smaller last batch counts less; an
-        # empty one not at all).
-        rows = ops.cast(ops.shape(logits)[0], "float32")
+            value = math.log(4.0) - functional.jsd_from_row_logits(image_to_text, scores.offset)
+        # Weighted by the rows (a smaller last batch counts less, an empty
+        # one not at all; under tf.distribute Keras sums the replicas').
+        rows = ops.cast(ops.shape(image_to_text)[0], "float32")
         super().update_state(ops.where(rows > 0, value, 0.0), sample_weight=rows)
 
     def get_config(self):

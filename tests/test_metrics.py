@@ -1,4 +1,4 @@
-"""In-training metrics against NumPy references."""
+"""In-training metrics: hand-worked values, and replica rows summed as tf.distribute does."""
 
 import math
 
@@ -8,24 +8,43 @@ import pytest
 from keras_clip import metrics
 from tests.helpers import to_numpy
 
-
-def np_recall(logits, k):
-    positives = np.diag(logits)[:, None]
-    rivals = (logits >= positives).sum(axis=1) - 1
-    return np.mean(rivals < k)
+# Image i against caption j. Worked by hand: image 0's match (3) beats 1 and
+# 2; image 1's (2) ties caption 0's 2 (a tie counts against it); image 2's
+# (4) loses to 5. Caption 0's match (3) beats 2 and 0; caption 1's (2)
+# loses to 5; caption 2's (4) beats 2 and 0.
+HAND = np.array([[3, 1, 2], [2, 2, 0], [0, 5, 4]], "float32")
+HAND_RECALL = {("image_to_text", 1): 1 / 3, ("image_to_text", 2): 1.0}
+HAND_RECALL.update({("text_to_image", 1): 2 / 3, ("text_to_image", 2): 1.0})
 
 
 @pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("direction", ["image_to_text", "text_to_image"])
-def test_recall_matches_numpy_with_ties(k, direction):
-    rng = np.random.default_rng(0)
-    batches = [np.round(rng.normal(size=(6, 6)), 0).astype("float32") for _ in range(3)]
+def test_recall_of_a_hand_worked_batch(k, direction):
     metric = metrics.RetrievalRecall(k, direction)
-    for logits in batches:
-        metric.update_state(logits)
-    stacked = [b if direction == "image_to_text" else b.T for b in batches]
-    expected = np.mean([np_recall(b, k) for b in stacked])
-    assert to_numpy(metric.result()) == pytest.approx(expected, abs=1e-6)
+    metric.update_state(HAND)
+    assert to_numpy(metric.result()) == pytest.approx(HAND_RECALL[direction, k], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: metrics.RetrievalRecall(1, "text_to_image"), lambda: metrics.MutualInformation(),
+             lambda: metrics.MutualInformation("jsd"), lambda: metrics.RetrievalRecall(2)],
+)  # fmt: skip
+def test_replica_rows_summed_equal_the_whole_batch(make):
+    """What tf.distribute does: each replica updates from its own rows
+    (local x global, with its offset) and Keras sums the replicas' totals
+    and counts; the ratio is the whole batch's."""
+    from keras_clip.objectives.scores import BatchScores
+
+    logits = np.round(np.random.default_rng(0).normal(size=(6, 6)), 1).astype("float32")
+    whole = make()
+    whole.update_state(logits)
+    replicas = [make() for _ in range(3)]
+    for replica, rows in zip(replicas, range(0, 6, 2)):
+        replica.update_state(BatchScores(logits[rows : rows + 2], logits.T[rows : rows + 2], rows))
+    total = sum(float(to_numpy(r.total)) for r in replicas)
+    count = sum(float(to_numpy(r.count)) for r in replicas)
+    assert total / count == pytest.approx(float(to_numpy(whole.result())), abs=1e-5)
+    assert count == pytest.approx(float(to_numpy(whole.count)))
 
 
 def test_recall_counts_ties_against_the_query():

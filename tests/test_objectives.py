@@ -47,9 +47,12 @@ def test_jsd_layer_uses_next_caption_as_negative():
     positive = scale * np.sum(image * text, axis=1)
     negative = scale * np.sum(image * np.roll(text, -1, axis=0), axis=1)
     expected = np.mean(np_softplus(-positive)) + np.mean(np_softplus(negative))
-    loss, logits = layer.compute(IMAGE, TEXT)
+    loss, scores = layer.compute(IMAGE, TEXT)
     np.testing.assert_allclose(to_numpy(loss), expected, rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(logits), scale * image @ text.T, rtol=1e-5, atol=1e-5)
+    logits = scale * image @ text.T
+    np.testing.assert_allclose(to_numpy(scores.image_to_text), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(scores.text_to_image), logits.T, rtol=1e-5, atol=1e-5)
+    assert scores.offset == 0
     symmetric = objectives.JSDLoss(symmetric=True)
     symmetric.build((None, 8))
     text_negative = scale * np.sum(np.roll(image, -1, axis=0) * text, axis=1)
@@ -62,8 +65,8 @@ def test_jsd_projection_critic_and_prior_train():
     layer.build((None, 8))
     names = {w.path.split("/")[-1] for w in layer.trainable_weights}
     assert {"hidden_kernel", "log_logit_scale", "kernel"} <= names
-    loss, logits = layer.compute(IMAGE, TEXT, training=True)
-    assert np.isfinite(to_numpy(loss)) and to_numpy(logits).shape == (6, 6)
+    loss, scores = layer.compute(IMAGE, TEXT, training=True)
+    assert np.isfinite(to_numpy(loss)) and to_numpy(scores.image_to_text).shape == (6, 6)
 
 
 def test_prior_discriminator_gradients_split_between_players():

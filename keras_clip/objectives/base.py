@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from keras_clip.objectives import distributed as distribute
-from keras_clip.objectives import functional
 from keras_clip.objectives.constraints import MaxValue
+from keras_clip.objectives.scores import BatchScores
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -15,9 +15,10 @@ class ContrastiveObjective(keras.layers.Layer):
     """A loss layer: owns an objective's weights and computes the loss.
 
     Subclasses implement `compute(image_embeddings, text_embeddings,
-    training)` returning `(loss, logits)`: the float32 scalar loss and the
-    float32 (N, N) score matrix (`logits[i, j]` scores image i against
-    caption j) that the in-training metrics read. Calling the layer returns
+    training)` returning `(loss, scores)`: the float32 scalar loss and the
+    `BatchScores` the in-training metrics read (this replica's rows of the
+    score matrix, `logits[i, j]` scoring image i against caption j; on one
+    device the whole (N, N) matrix). Calling the layer returns
     the loss alone. The layer always runs in float32, whatever the global
     dtype policy, so losses stay exact under mixed precision.
 
@@ -29,8 +30,8 @@ class ContrastiveObjective(keras.layers.Layer):
     Under a `tf.distribute` strategy, objectives that use global negatives
     (InfoNCE, SigLIP) score each replica's rows against the whole global
     batch (see `keras_clip.objectives.distributed`); `local_negatives=True` restricts
-    them to the replica's own examples. The returned logits are then the
-    replica's square block, for in-batch metrics.
+    them to the replica's own examples. The returned scores are the
+    replica's rows (local x global; local x local with `local_negatives`).
 
     Args:
         local_negatives: bool. Contrast only within each replica's batch.
@@ -50,16 +51,12 @@ class ContrastiveObjective(keras.layers.Layer):
         return distribute.gather_global_batch(image_embeddings, text_embeddings)
 
     @staticmethod
-    def global_scores(all_images, all_texts, logit_scale, normalize=True):
-        """The global batch's (N, N) scores, without gradient, for the metrics.
-
-        Under tf.distribute every replica reports the metrics of the whole
-        global batch; Keras sums the replicas' metric totals and counts, so
-        the ratios equal one device's. (With `local_negatives=True` the
-        "global" batch is the replica's own.)
-        """
-        return ops.stop_gradient(
-            functional.similarity_logits(all_images, all_texts, logit_scale, normalize=normalize)
+    def replica_scores(image_to_text, text_to_image, offset):
+        """The replica's score rows for the metrics, without gradient: each
+        replica reports its own queries, and Keras' sum of the replicas'
+        totals and counts gives the global batch's ratios."""
+        return BatchScores(
+            ops.stop_gradient(image_to_text), ops.stop_gradient(text_to_image), offset
         )
 
     def get_config(self):

@@ -7,6 +7,7 @@ from keras_clip.objectives import functional
 from keras_clip.objectives.base import ContrastiveObjective
 from keras_clip.objectives.base import check_positive
 from keras_clip.objectives.chunked import chunked_infonce
+from keras_clip.objectives.scores import BatchScores
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -89,14 +90,14 @@ class InfoNCELoss(ContrastiveObjective):
         )
         if replicas == 1:
             loss = functional.infonce_from_logits(image_to_text, self.label_smoothing)
-            return loss, image_to_text
+            return loss, BatchScores.from_square(ops.stop_gradient(image_to_text))
         text_to_image = functional.similarity_logits(
             text_embeddings, all_images, self.logit_scale, paired=False
         )
         loss = functional.infonce_from_row_logits(
             image_to_text, text_to_image, offset, self.label_smoothing
         )
-        return loss, self.global_scores(all_images, all_texts, self.logit_scale)
+        return loss, self.replica_scores(image_to_text, text_to_image, offset)
 
     def _compute_in_chunks(self, images, texts, all_images, all_texts, offset):
         normalize = functional.l2_normalize
@@ -113,7 +114,8 @@ class InfoNCELoss(ContrastiveObjective):
         first = images[: self.chunk_size]
         rows = ops.shape(first)[0]
         logits = functional.similarity_logits(first, all_texts, self.logit_scale, paired=False)
-        return loss, ops.slice(logits, (0, offset), (rows, rows))
+        square = ops.slice(ops.stop_gradient(logits), (0, offset), (rows, rows))
+        return loss, BatchScores.from_square(square)
 
     def get_config(self):
         config = super().get_config()

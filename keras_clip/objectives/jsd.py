@@ -8,6 +8,7 @@ from keras_clip.objectives import functional
 from keras_clip.objectives.base import ContrastiveObjective
 from keras_clip.objectives.base import check_positive
 from keras_clip.objectives.prior import PriorDiscriminator
+from keras_clip.objectives.scores import BatchScores
 from keras_clip.utils.config import config_attributes
 from keras_clip.utils.config import keep_config
 
@@ -130,18 +131,19 @@ class JSDLoss(ContrastiveObjective):
             loss = functional.jsd_from_logits(logits)
             if self.symmetric:  # Caption i against image i + 1.
                 loss = (loss + functional.jsd_from_logits(ops.transpose(logits))) / 2.0
+            scores = BatchScores.from_square(ops.stop_gradient(logits))
         else:
             loss = functional.jsd_from_row_logits(logits, offset)
+            text_to_image = functional.similarity_logits(
+                text_features, all_images, self.logit_scale, normalize=False
+            )
             if self.symmetric:
-                text_to_image = functional.similarity_logits(
-                    text_features, all_images, self.logit_scale, normalize=False
-                )
                 loss = (loss + functional.jsd_from_row_logits(text_to_image, offset)) / 2.0
-            logits = self.global_scores(all_images, all_texts, self.logit_scale, normalize=False)
+            scores = self.replica_scores(logits, text_to_image, offset)
         if self.prior is not None:
             features = ops.concatenate([image_features, text_features], axis=0)
             loss = loss + self.prior_weight * self.prior(features)
-        return loss, logits
+        return loss, scores
 
     def get_config(self):
         return {**super().get_config(), **config_attributes(self)}

@@ -1,10 +1,12 @@
 """SigLIP's pairwise sigmoid objective as a loss layer."""
 
 import keras
+from keras import ops
 
 from keras_clip.objectives import functional
 from keras_clip.objectives.base import ContrastiveObjective
 from keras_clip.objectives.base import check_positive
+from keras_clip.objectives.scores import BatchScores
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -58,9 +60,12 @@ class SigLIPLoss(ContrastiveObjective):
             + self.logit_bias
         )
         loss = functional.siglip_from_logits(logits, offset)
-        if replicas > 1:
-            logits = self.global_scores(all_images, all_texts, self.logit_scale) + self.logit_bias
-        return loss, logits
+        if replicas == 1:
+            return loss, BatchScores.from_square(ops.stop_gradient(logits))
+        text_to_image = functional.similarity_logits(
+            text_embeddings, all_images, self.logit_scale, paired=False
+        )
+        return loss, self.replica_scores(logits, text_to_image + self.logit_bias, offset)
 
     def get_config(self):
         config = super().get_config()
