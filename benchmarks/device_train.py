@@ -2,7 +2,7 @@
 JSON line (run by `benchmarks/device.sh` on a lent GPU machine).
 
 Systems: `keras-clip/jax` and `keras-clip/torch` (`CLIP.from_architecture(
-"ViT-B-32")` under the "mixed_bfloat16" policy, `compile()` with its
+"ViT-B-32-quickgelu")`, transformers' activation, under the "mixed_bfloat16" policy, `compile()` with its
 defaults, `train_on_batch` on inputs already on the device), and
 `transformers` (`CLIPModel` with ViT-B/32 shapes under torch's bfloat16
 autocast, AdamW). Token ids are random ids of context 77 made here (no
@@ -41,7 +41,7 @@ def keras_step(batch):
     import keras_clip
 
     keras.config.set_dtype_policy("mixed_bfloat16")
-    model = keras_clip.CLIP.from_architecture("ViT-B-32")
+    model = keras_clip.CLIP.from_architecture("ViT-B-32-quickgelu")
     model.compile()
     inputs = {
         "images": keras.random.normal((batch, 224, 224, 3)),

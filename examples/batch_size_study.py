@@ -69,7 +69,6 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
     import keras_clip
     from keras_clip import data
     from keras_clip.datasets import shapes
-    from keras_clip.models.preprocessing import normalize_images
     from keras_clip.training import build_model
     from keras_clip.training import compile_for_training
 
@@ -92,7 +91,7 @@ def train_one(objective, batch_size, seed, args, pool, test, tokenizer):
         dataset, epochs=args.points, steps_per_epoch=args.steps // args.points, verbose=0
     )
     seconds = time.time() - start
-    images = normalize_images(test["images"])
+    images = model.image_preprocessing.normalize(test["images"])
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
     retrieval = keras_clip.evaluate_retrieval(model, images, test["captions"], tokenizer, ks=(1,))
     mi = [round(float(v), 4) for v in history.history["mi"]]

@@ -51,12 +51,10 @@ def main(argv=None):
     dataset = data.image_text_dataset(
         (train["images"], train["captions"]),
         tokenizer,
-        size,
+        model,  # the checkpoint's own image preprocessing, taken whole
         args.batch_size,
         seed=0,
         crop_scale=None,  # the captions name sizes and places: a crop would falsify them
-        mean=model.image_mean,
-        std=model.image_std,
     )
     model.compile(optimizer=default_optimizer(args.learning_rate))
     history = model.fit(dataset, epochs=args.epochs, verbose=2)

@@ -56,7 +56,6 @@ def main(argv=None):
     import numpy as np
 
     from keras_clip.data import load_images
-    from keras_clip.models.preprocessing import normalize_images
 
     if args.demo_folder:
         write_demo_folder(args.folder, args.demo_folder)
@@ -68,15 +67,13 @@ def main(argv=None):
     if not paths:
         parser.error(f"no images in {args.folder}")
     model, tokenizer = load(args)
-    size = model.image_size
+    preprocessing = model.image_preprocessing
     image_embeddings = np.concatenate(
         [
             model.predict(
                 {
-                    "images": normalize_images(
-                        load_images(paths[i : i + args.batch_size], size),
-                        model.image_mean,
-                        model.image_std,
+                    "images": preprocessing.normalize(
+                        load_images(paths[i : i + args.batch_size], preprocessing)
                     )
                 },
                 verbose=0,

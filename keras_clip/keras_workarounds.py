@@ -6,10 +6,14 @@ starts failing, Keras has fixed the bug and the workaround can go.
 
 - `DistributedBuild._maybe_symbolic_build`: under a `tf.distribute`
   strategy Keras builds a model from `strategy.reduce` of the whole nested
-  batch, which `MultiWorkerMirroredStrategy` rejects for a dict.
+  batch, which `MultiWorkerMirroredStrategy` rejects for a dict
+  (keras-team/keras#20329, "MultiWorkerMirroredStrategy and input
+  dictionaries", open).
 - `DistributedBuild.train_step` / `test_step`: under
   `MultiWorkerMirroredStrategy` Keras reduces every step log with
-  `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars.
+  `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars. No
+  upstream report found (keras-team/keras issues searched 2026-12-06);
+  the multi-worker test in tests/test_distributed.py reproduces it.
 - `full_batches_only`: with a static batch size and unknown cardinality
   (`drop_remainder=True` after a filter), Keras adds a phantom empty batch
   to each epoch's metrics (a loss of L is reported as 2L/3 over 2 batches).

@@ -127,3 +127,19 @@ def random_open_clip_model(config, path, seed=0):
 
 
 _LIBRARIES = []  # keeps the declared torchvision schemas alive
+
+
+def randomise_batch_norms(module, generator):
+    """Moves every BatchNorm of a torch module off its identity
+    initialisation, so that a misplaced statistic shows (eval mode)."""
+    import torch
+
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                size = layer.num_features
+                layer.weight.copy_(1 + 0.2 * torch.randn(size, generator=generator))
+                layer.bias.copy_(0.2 * torch.randn(size, generator=generator))
+                layer.running_mean.copy_(0.2 * torch.randn(size, generator=generator))
+                layer.running_var.copy_(1 + 0.5 * torch.rand(size, generator=generator))
+    return module.eval()

@@ -45,6 +45,8 @@ def main(path, inputs_path, outputs_path):
             "embeddings"
         ].numpy(),
     }
+    config = sig["image_preprocessing"]()["config"].numpy().decode("utf-8")
+    results["image_preprocessing"] = config
     both = sig["serving_default"](image_bytes=image_bytes, texts=texts)
     results.update({f"serving_default_{k}": v.numpy() for k, v in both.items()})
     size = data["images"].shape[1]

@@ -359,7 +359,7 @@ def test_a_resumed_epoch_sees_the_same_data_as_an_uninterrupted_run(shards, csv_
         epoch0 = next(iter(uninterrupted))
         epoch1 = next(iter(uninterrupted))  # each new pass is the next epoch
         resumed = build()
-        resumed.epoch.assign(1)  # what DataReportCallback does at epoch 1
+        resumed.state.epoch.assign(1)  # what DataReportCallback does at epoch 1
         again = next(iter(resumed))
         np.testing.assert_array_equal(again["images"], epoch1["images"])
         np.testing.assert_array_equal(again["token_ids"], epoch1["token_ids"])
@@ -379,10 +379,10 @@ def test_keras_reports_the_mean_over_the_batches(tokenizer):
         "tiny-vit", vocabulary_size=tokenizer.vocabulary_size, context_length=16
     )
     model.compile()
-    dataset.epoch.assign(0)
+    dataset.state.epoch.assign(0)
     batches = list(dataset)
     per_batch = [model.evaluate(b, batch_size=16, verbose=0, return_dict=True) for b in batches]
-    dataset.epoch.assign(0)  # the same pass again
+    dataset.state.epoch.assign(0)  # the same pass again
     whole = model.evaluate(dataset, verbose=0, return_dict=True)
     assert len(batches) == 2
     for name in ("loss", "mi", "i2t_recall@1"):

@@ -75,7 +75,6 @@ def workspace(tmp_path_factory):
     import transformers
 
     from keras_clip.datasets import shapes
-    from keras_clip.models.preprocessing import normalize_images
     from tests.test_clip_bpe import MERGES
     from tests.test_pretrained import _clip_config
     from tests.test_pretrained_tokenizer import _huggingface_directory
@@ -123,7 +122,7 @@ def workspace(tmp_path_factory):
         context_length=16,
     )
     model.compile(optimizer=keras.optimizers.SGD(0.01))
-    images = normalize_images(data["images"][:8])
+    images = model.image_preprocessing.normalize(data["images"][:8])
     token_ids = tokenizer(data["captions"][:8])
     embeddings = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
     image_embeddings = embeddings["image_embeddings"]

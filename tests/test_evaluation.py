@@ -6,7 +6,6 @@ import pytest
 import keras_clip
 from keras_clip.evaluation import retrieval_metrics
 from keras_clip.evaluation import retrieval_ranks
-from keras_clip.models.preprocessing import normalize_images
 from tests.helpers import tiny_batch
 from tests.helpers import to_numpy
 
@@ -113,17 +112,17 @@ def test_evaluate_retrieval_and_zero_shot_on_a_model():
 
 
 def test_zero_shot_normalises_uint8_images_with_the_model_constants():
-    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
-    model = keras_clip.CLIP.from_architecture("tiny-vit", image_mean=mean, image_std=std)
+    own_preprocessing = keras_clip.ImagePreprocessing(32, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    model = keras_clip.CLIP.from_architecture("tiny-vit", image_preprocessing=own_preprocessing)
     tokenizer = keras_clip.tokenizers.WordPieceTokenizer(
         ["[PAD]", "[UNK]", "a", "red", "blue", "photo", "of", ".", "[START]", "[END]"],
         context_length=16,
     )
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, ["red", "blue"])
     pixels = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("uint8")
-    own = classifier.scores(normalize_images(pixels, mean, std))
+    own = classifier.scores(own_preprocessing.normalize(pixels))
     np.testing.assert_allclose(classifier.scores(pixels), own, rtol=1e-6, atol=1e-6)
-    openai = classifier.scores(normalize_images(pixels))
+    openai = classifier.scores(keras_clip.ImagePreprocessing().normalize(pixels))
     assert np.max(np.abs(openai - own)) > 1e-3  # the constants matter
 
 

@@ -184,19 +184,21 @@ def test_images_fit_the_square_as_open_clip_resize_modes_say(tmp_path):
     image[:, :40] = 200  # left half bright
     shortest = fit_to_square(tf.constant(image), 32).numpy()
     np.testing.assert_array_equal(shortest, center_crop(tf.constant(image), 32).numpy())
-    squash = fit_to_square(tf.constant(image), 32, "squash", "bilinear").numpy()
+    squash_settings = keras_clip.ImagePreprocessing(
+        32, resize_mode="squash", interpolation="bilinear"
+    )
+    squash = fit_to_square(tf.constant(image), squash_settings).numpy()
     assert squash[:, :14].min() > 150 and squash[:, 18:].max() < 50  # both halves kept
-    longest = fit_to_square(tf.constant(image), 32, "longest").numpy()
+    longest_settings = keras_clip.ImagePreprocessing(32, resize_mode="longest")
+    longest = fit_to_square(tf.constant(image), longest_settings).numpy()
     assert longest[:7].max() == 0 and longest[-7:].max() == 0  # padded rows
     assert longest[10:22, :14].min() > 150
     with pytest.raises(ValueError, match="Unknown resize_mode 'crop'"):
-        fit_to_square(tf.constant(image), 32, "crop")
-    model = keras_clip.CLIP.from_architecture(
-        "tiny-vit", image_resize_mode="squash", image_interpolation="bilinear"
-    )
+        keras_clip.ImagePreprocessing(32, resize_mode="crop")
+    model = keras_clip.CLIP.from_architecture("tiny-vit", image_preprocessing=squash_settings)
     model.save_pretrained(str(tmp_path / "oc"), format="open_clip")
     again = keras_clip.CLIP.from_pretrained(str(tmp_path / "oc"))
-    assert (again.image_resize_mode, again.image_interpolation) == ("squash", "bilinear")
+    assert again.image_preprocessing == squash_settings
     path = str(tmp_path / "m.keras")
     again.save(path)
-    assert keras.saving.load_model(path).image_resize_mode == "squash"
+    assert keras.saving.load_model(path).image_preprocessing == squash_settings

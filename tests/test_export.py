@@ -14,11 +14,11 @@ import tensorflow as tf
 import keras_clip
 from keras_clip.datasets import shapes
 from keras_clip.export import export_saved_model
-from keras_clip.models.preprocessing import normalize_images
 
 HERE = os.path.dirname(__file__)
-MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.3, 0.2)
+PREPROCESSING = keras_clip.ImagePreprocessing(mean=(0.5, 0.45, 0.4), std=(0.25, 0.3, 0.2))
 SIGNATURES = (
+    "image_preprocessing",
     "encode_text",
     "encode_image",
     "encode_image_bytes",
@@ -41,11 +41,10 @@ def exported(tmp_path_factory):
         "tiny-vit",
         vocabulary_size=tokenizer.vocabulary_size,
         context_length=16,
-        image_mean=MEAN,
-        image_std=STD,
+        image_preprocessing=PREPROCESSING,
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    images = normalize_images(data["images"], MEAN, STD)
+    images = PREPROCESSING.normalize(data["images"])
     token_ids = tokenizer(data["captions"])
     model.fit({"images": images, "token_ids": token_ids}, batch_size=8, verbose=0)
     path = str(workdir / "saved_model")
@@ -77,7 +76,7 @@ def exported(tmp_path_factory):
     keras_images = model.predict({"images": images}, verbose=0)["image_embeddings"]
     keras_bytes = model.predict(
         {
-            "images": normalize_images(
+            "images": PREPROCESSING.normalize(
                 # 64x48: the short side (48) goes to 32, the long side to
                 # int(64 * 32 / 48) = 42 as in torchvision; rows 5:37 kept.
                 np.stack(
@@ -89,9 +88,7 @@ def exported(tmp_path_factory):
                         .astype("uint8")
                         for b in big
                     ]
-                ),
-                MEAN,
-                STD,
+                )
             )
         },
         verbose=0,
@@ -107,7 +104,18 @@ def exported(tmp_path_factory):
         keras_text=keras_text,
         keras_bytes=keras_bytes,
         scale=scale,
+        preprocessing=model.image_preprocessing,
     )
+
+
+def test_the_model_preprocessing_travels_with_the_saved_model(exported):
+    """Read by a client without keras-clip (serve_check.py), and by
+    `read_image_preprocessing`: the model's own object, size included."""
+    served = json.loads(str(exported["served"]["image_preprocessing"]))
+    assert served == exported["preprocessing"].get_config()
+    assert served["image_size"] == 32 and served["mean"] == [0.5, 0.45, 0.4]
+    found = keras_clip.export.read_image_preprocessing(exported["path"])
+    assert found == exported["preprocessing"]
 
 
 def test_every_signature_matches_keras(exported):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import keras_clip
-from keras_clip.models.architectures import architecture_config
 from tests.helpers import tiny_batch
 from tests.helpers import to_numpy
 
@@ -176,32 +175,6 @@ def test_model_config_round_trip():
     np.testing.assert_array_equal(
         to_numpy(clone(BATCH)["text_embeddings"]), to_numpy(model(BATCH)["text_embeddings"])
     )
-
-
-# Parameter counts do not depend on the backend: built once, on TensorFlow.
-@pytest.mark.backend("tensorflow")
-@pytest.mark.parametrize("name, total", [("ViT-B-32", 151_277_313), ("RN50", 102_007_137)])
-def test_published_shapes_have_openai_parameter_counts(name, total):
-    # OpenAI's counts (trainable parameters; PyTorch keeps BatchNorm
-    # statistics as buffers).
-    model = keras_clip.CLIP.from_architecture(name)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == total
-
-
-def test_published_shape_fields():
-    assert architecture_config("ViT-B-16")["patch_size"] == 16
-    large = architecture_config("ViT-L-14")
-    assert (
-        large["vision_width"],
-        large["vision_layers"],
-        large["vision_heads"],
-        large["embed_dim"],
-        large["text_width"],
-    ) == (1024, 24, 16, 768, 768)
-    for name in ("RN50", "ViT-B-32", "ViT-B-16", "ViT-L-14"):
-        config = architecture_config(name)
-        assert (config["vocabulary_size"], config["context_length"]) == (49408, 77)
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -35,7 +35,9 @@ def test_onnx_towers_equal_the_keras_model(tmp_path, capsys):
     np.testing.assert_allclose(found_images, expected_images, atol=1e-5, rtol=0)
     np.testing.assert_allclose(found_texts, expected_texts, atol=1e-5, rtol=0)
     config = json.loads((tmp_path / "onnx_config.json").read_text())
-    assert config["image_size"] == 64 and config["context_length"] == token_ids.shape[1]
+    assert config["image_preprocessing"] == model.image_preprocessing.get_config()
+    assert config["image_preprocessing"]["image_size"] == 64
+    assert config["context_length"] == token_ids.shape[1]
     np.testing.assert_allclose(
         config["logit_scale"], float(keras.ops.convert_to_numpy(model.logit_scale))
     )

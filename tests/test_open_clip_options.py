@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_clip
-from tests.helpers import import_open_clip
+from keras_clip.models.open_clip_options import from_open_clip_config
 from tests.helpers import random_open_clip_model
 
 BASE = {
@@ -127,32 +127,4 @@ def test_init_logit_bias_loads_the_bias_and_writes_it_back(tmp_path):
 @pytest.mark.backend("torch")
 def test_unsupported_options_are_refused_by_name(changes, message):
     with pytest.raises(ValueError, match=message):
-        keras_clip.pretrained.configs.from_open_clip_config(_with(**changes))
-
-
-@pytest.mark.backend("torch")
-def test_every_supported_built_in_open_clip_architecture_is_recognised():
-    """The shipped table equals open_clip's own configs, and holds every
-    built-in config whose options all load exactly (73 in open_clip 3.3,
-    25 of them SigLIP: tests/test_open_clip_siglip.py)."""
-    import glob
-    import json
-    import os
-
-    open_clip = import_open_clip()
-    from keras_clip.pretrained import configs
-
-    table = configs.open_clip_architectures()
-    folder = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
-    supported = {}
-    for path in glob.glob(os.path.join(folder, "*.json")):
-        with open(path) as f:
-            config = json.load(f)
-        if configs.is_supported_open_clip_config(config):
-            supported[os.path.basename(path)[:-5]] = config
-    assert table == supported and len(table) == 73
-    for name in ("ViT-H-14", "ViT-g-14", "ViT-bigG-14", "RN50x16", "RN50x64", "ViT-B-16-plus-240"):
-        shape = configs.from_architecture_name(name)
-        assert shape == configs.from_open_clip_config(supported[name])
-    assert configs.from_architecture_name("ViT-bigG-14")["vision_width"] == 1664
-    assert configs.from_architecture_name("ViT-B-16-plus-240")["image_size"] == 240
+        from_open_clip_config(_with(**changes))

@@ -107,7 +107,10 @@ def test_open_clip_siglip_loads_with_open_clips_outputs(version, tmp_path):
     model = _compare(config, tmp_path)
     assert model.text_encoder.activation == ("gelu_tanh" if version == "siglip2" else "gelu")
     assert model.image_encoder.activation == "gelu"  # timm's exact GELU
-    assert (model.image_resize_mode, model.image_interpolation) == ("squash", "bicubic")
+    assert model.image_preprocessing.fitting == {
+        "resize_mode": "squash",
+        "interpolation": "bicubic",
+    }
     assert type(model.objective).__name__ == "SigLIPLoss"
     state_dict = str(tmp_path / "open_clip" / "open_clip_model.safetensors")
     again = keras_clip.CLIP.from_pretrained(state_dict, architecture=config)
@@ -142,11 +145,12 @@ def test_open_clip_siglip_options_it_cannot_build_are_refused_by_name(section, k
 
 @pytest.mark.backend("torch")
 def test_built_in_siglip_names_resolve_and_point_to_a_checkpoint():
-    from keras_clip.pretrained import configs
+    from keras_clip.models.architectures import architecture_config
+    from keras_clip.models.architectures import open_clip_architectures
 
-    table = configs.open_clip_architectures()
+    table = open_clip_architectures()
     siglip_names = [name for name in table if "SigLIP" in name]
     assert len(siglip_names) == 25 and "ViT-SO400M-14-SigLIP" in siglip_names
     assert "ViT-SO400M-16-SigLIP-i18n-256" not in table  # text proj_type "none"
     with pytest.raises(ValueError, match="from_pretrained"):
-        configs.from_architecture_name("ViT-B-16-SigLIP2")
+        architecture_config("ViT-B-16-SigLIP2")

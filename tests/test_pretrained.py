@@ -292,8 +292,7 @@ def test_open_clip_directory_round_trip(reference, tmp_path):
     model = keras_clip.CLIP.from_pretrained(
         str(reference["root"] / "open_clip.safetensors"),
         architecture=OPEN_CLIP_CONFIG,
-        image_mean=(0.5, 0.5, 0.5),
-        image_std=(0.25, 0.25, 0.25),
+        image_preprocessing=keras_clip.ImagePreprocessing(mean=(0.5,) * 3, std=(0.25,) * 3),
     )
     model.save_pretrained(str(tmp_path / "oc"), format="open_clip")
     written = read_safetensors(str(tmp_path / "oc" / "open_clip_model.safetensors"))
@@ -301,8 +300,8 @@ def test_open_clip_directory_round_trip(reference, tmp_path):
     for name, value in reference["openai"].items():
         np.testing.assert_array_equal(written[name], value, err_msg=name)
     reloaded = keras_clip.CLIP.from_pretrained(str(tmp_path / "oc"))
-    assert reloaded.image_mean == (0.5, 0.5, 0.5)  # preprocessing travels along
-    assert reloaded.image_std == (0.25, 0.25, 0.25)
+    assert reloaded.image_preprocessing == model.image_preprocessing  # travels along
+    assert reloaded.image_preprocessing.std == (0.25, 0.25, 0.25)
     _assert_match(
         _keras_outputs(reloaded, reference["images"], reference["token_ids"]), reference["expected"]
     )
@@ -384,19 +383,21 @@ def test_bfloat16_tensors_are_read_as_float32_and_bad_files_are_named(tmp_path):
         read_safetensors(str(path))
 
 
-def test_modified_resnet_matches_the_torch_reference(reference, tmp_path):
-    """A tiny OpenAI-layout ResNet CLIP (image tower from tests/torch_reference,
-    text tower from the reference CLIPModel) loads with its embeddings and
-    logits, and is written back tensor for tensor."""
-    from tests.torch_reference import ModifiedResNet
-    from tests.torch_reference import randomise_batch_norms
+def test_modified_resnet_matches_open_clip(reference, tmp_path):
+    """A tiny OpenAI-layout ResNet CLIP (image tower: open_clip's own
+    `ModifiedResNet`; text tower from the reference CLIPModel) loads with its
+    embeddings and logits, and is written back tensor for tensor."""
+    from tests.helpers import import_open_clip
+    from tests.helpers import randomise_batch_norms
 
+    open_clip = import_open_clip()
     torch.manual_seed(2)
     # Stages (1, 2, 1, 1): a stride-1 projection shortcut, plain blocks and
     # strided ones; 4 attention-pool heads of 64 channels.
-    visual = randomise_batch_norms(
-        ModifiedResNet((1, 2, 1, 1), 8, 64, 4, 16), torch.Generator().manual_seed(3)
+    resnet = open_clip.modified_resnet.ModifiedResNet(
+        [1, 2, 1, 1], output_dim=16, heads=4, image_size=64, width=8
     )
+    visual = randomise_batch_norms(resnet, torch.Generator().manual_seed(3))
     tensors = {f"visual.{k}": v.numpy() for k, v in visual.state_dict().items()}
     tensors.update({k: v for k, v in reference["openai"].items() if not k.startswith("visual.")})
     path = str(tmp_path / "rn.safetensors")
@@ -564,7 +565,8 @@ def test_train_command_fine_tunes_a_huggingface_checkpoint(tmp_path, capsys):
     assert report["pretrained"] == str(checkpoint)
     start = keras_clip.CLIP.from_pretrained(str(checkpoint))
     tuned = keras.saving.load_model(str(tmp_path / "out" / "model.keras"))
-    assert tuned.image_mean == (0.5, 0.5, 0.5) and tuned.image_std == (0.3, 0.3, 0.3)
+    preprocessing = tuned.image_preprocessing
+    assert preprocessing.mean == (0.5, 0.5, 0.5) and preprocessing.std == (0.3, 0.3, 0.3)
     moved = [
         float(np.max(np.abs(to_numpy(a) - to_numpy(b))))
         for a, b in zip(start.weights, tuned.weights)

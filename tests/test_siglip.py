@@ -155,8 +155,9 @@ def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(t
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
     assert isinstance(model.image_encoder, SigLIPVisionTransformer)
     assert isinstance(model.text_encoder, SigLIPTextTransformer)
-    assert model.image_mean == (0.5, 0.5, 0.5)
-    assert (model.image_resize_mode, model.image_interpolation) == ("squash", "bilinear")
+    preprocessing = model.image_preprocessing
+    assert preprocessing.mean == (0.5, 0.5, 0.5)
+    assert preprocessing.fitting == {"resize_mode": "squash", "interpolation": "bilinear"}
     images, token_ids = _inputs()
     expected, found = _reference(reference, images, token_ids), _ours(model, images, token_ids)
     for key in expected:

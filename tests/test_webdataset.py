@@ -370,10 +370,10 @@ def test_an_epoch_of_num_samples_and_resampled_shards(shards, tokenizer):
     callback = data.DataReportCallback(stream)
     for epoch_number in (0, 1):
         callback.on_epoch_begin(epoch_number)
-        start = int(stream.epoch.numpy())
-        assert start == epoch_number * stream.epoch_stride
+        start = int(stream.state.epoch.numpy())
+        assert start == epoch_number * stream.state.epoch_stride
         _collect(stream)
-        assert 2 <= int(stream.epoch.numpy()) - start < 10
+        assert 2 <= int(stream.state.epoch.numpy()) - start < 10
     epoch = tf.Variable(0, dtype=tf.int64)
     draws = data.ordering.epoch_permutation(4, 0, epoch, resampled=True)
     drawn = [int(index) for _, index in draws.take(4)]

@@ -4,6 +4,14 @@ settings and the line that says where training runs."""
 import os
 import sys
 
+from keras_clip.models.architectures import KERAS_CLIP_ARCHITECTURES
+
+# What --architecture takes (keras_clip.models.architecture_names()).
+ARCHITECTURE_HELP = (
+    ", ".join(KERAS_CLIP_ARCHITECTURES) + ", or an open_clip name (ViT-B-32; "
+    "ViT-B-32-quickgelu for OpenAI's activation; RN50, ViT-L-14, ViT-H-14, ...)"
+)
+
 # The demo model the repository ships, found from the package (not the
 # working directory): the commands default to it from any folder.
 SHIPPED_MODEL = os.path.join(

@@ -4,11 +4,11 @@ import json
 import os
 import time
 
+from keras_clip.cli.common import ARCHITECTURE_HELP
 from keras_clip.cli.common import add_no_xla_argument
 from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import device_line
 from keras_clip.cli.common import verbosity
-from keras_clip.models.architectures import ARCHITECTURES
 from keras_clip.training import OBJECTIVES
 
 
@@ -32,7 +32,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--architecture",
         default="shapes-vit",
-        help="A named shape (default: %(default)s): " + ", ".join(ARCHITECTURES) + ".",
+        help="A named shape (default: %(default)s): " + ARCHITECTURE_HELP + ".",
     )
     parser.add_argument(
         "--objective",

@@ -69,19 +69,10 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
     import numpy as np
 
     from keras_clip.data import image_text_dataset
-    from keras_clip.models.preprocessing import image_fitting
     from keras_clip.utils import ProgressBar
 
     dataset = image_text_dataset(
-        source,
-        tokenizer,
-        model.image_size,
-        batch_size,
-        mean=model.image_mean,
-        std=model.image_std,
-        training=False,
-        with_image_index=True,
-        **image_fitting(model),
+        source, tokenizer, model, batch_size, training=False, with_image_index=True
     )
     images, texts, owners = [], [], []
     progress = ProgressBar(unit_name="pair")
@@ -111,7 +102,6 @@ def run(args):
     from keras_clip.evaluation import retrieval_metrics
     from keras_clip.evaluation.plots import save_confusion
     from keras_clip.evaluation.plots import save_similarity
-    from keras_clip.models.preprocessing import normalize_images
 
     if args.num_examples < 2:
         raise ValueError("--num-examples must be at least 2.")
@@ -141,7 +131,7 @@ def run(args):
         text_embeddings = text_embeddings[first_captions]
     else:
         data = shapes.load(args.num_examples, model.image_size, seed=args.seed)
-        images = normalize_images(data["images"], model.image_mean, model.image_std)
+        images = model.image_preprocessing.normalize(data["images"])
         # Encode the collection once: retrieval and the similarity plot share it.
         embeddings = model.predict(
             {"images": images, "token_ids": tokenizer(data["captions"])},
@@ -200,10 +190,9 @@ def evaluate_set(args, model, tokenizer):
     from keras_clip.evaluation.plots import save_confusion
     from keras_clip.evaluation.sets import retrieval_on_set
     from keras_clip.evaluation.sets import zero_shot_on_set
-    from keras_clip.models.preprocessing import image_fitting
 
     root = args.zero_shot or args.retrieval
-    found = read_evaluation_set(root, model.image_size, args.batch_size, **image_fitting(model))
+    found = read_evaluation_set(root, model, args.batch_size)
     verbose = verbosity(args)
     report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}
     os.makedirs(args.output, exist_ok=True)

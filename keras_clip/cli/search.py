@@ -33,15 +33,12 @@ def query_embedding(model, tokenizer, query):
     import numpy as np
 
     from keras_clip.evaluation.index import IMAGE_SUFFIXES
-    from keras_clip.models.preprocessing import image_fitting
     from keras_clip.models.preprocessing import images_for_model
 
     if os.path.isfile(query) and query.lower().endswith(IMAGE_SUFFIXES):
         from keras_clip.data import load_images
 
-        images = images_for_model(
-            model, load_images([query], model.image_size, **image_fitting(model))
-        )
+        images = images_for_model(model, load_images([query], model))
         return model.predict_on_batch({"images": images})["image_embeddings"][0]
     token_ids = np.asarray(tokenizer([query]))
     return model.predict_on_batch({"token_ids": token_ids})["text_embeddings"][0]

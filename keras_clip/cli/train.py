@@ -4,12 +4,12 @@ import json
 import os
 import time
 
+from keras_clip.cli.common import ARCHITECTURE_HELP
 from keras_clip.cli.common import add_column_arguments
 from keras_clip.cli.common import add_no_xla_argument
 from keras_clip.cli.common import add_verbose_argument
 from keras_clip.cli.common import device_line
 from keras_clip.cli.common import verbosity
-from keras_clip.models.architectures import ARCHITECTURES
 from keras_clip.training import OBJECTIVES
 
 
@@ -31,7 +31,7 @@ def add_parser(subparsers):
         "--architecture",
         default="ViT-B-32",
         help="A named shape, randomly initialised (default: %(default)s): "
-        + ", ".join(ARCHITECTURES)
+        + ARCHITECTURE_HELP
         + ". With --pretrained the checkpoint's own shape is used.",
     )
     parser.add_argument("--image-size", type=int, help="Override the architecture's image size.")
@@ -174,8 +174,6 @@ def run(args):
 
     from keras_clip import data
     from keras_clip.cli.common import save_model_dir
-    from keras_clip.models.architectures import architecture_config
-    from keras_clip.models.preprocessing import image_fitting
     from keras_clip.training import build_model
     from keras_clip.training import compile_for_training
     from keras_clip.training import run_fit
@@ -203,18 +201,15 @@ def run(args):
         model = keras_clip.CLIP.from_pretrained(
             args.pretrained, args.pretrained_architecture, micro_batches=args.micro_batches
         )
-        image_size = model.image_encoder.image_size
     else:
-        image_size = args.image_size or architecture_config(args.architecture)["image_size"]
         model = build_model(
             args.objective, args.architecture, tokenizer, args.image_size, args.micro_batches
         )
     _lock(model, args)
-    constants = {"mean": model.image_mean, "std": model.image_std, **image_fitting(model)}
     train = data.image_text_dataset(
         args.data,
         tokenizer,
-        image_size,
+        model,
         args.batch_size,
         seed=args.seed,
         horizontal_flip=args.horizontal_flip,
@@ -222,12 +217,11 @@ def run(args):
         resampled=args.dataset_resampled,
         source_weights=_upsampling_factors(args.train_data_upsampling_factors),
         **columns,
-        **constants,
     )
     validation = None
     if args.validation:
         validation = data.image_text_dataset(
-            args.validation, tokenizer, image_size, args.batch_size, training=False, **constants
+            args.validation, tokenizer, model, args.batch_size, training=False
         )
     samples = args.train_num_samples or source.num_images()
     steps_per_epoch = max(1, samples // args.batch_size)

@@ -32,7 +32,6 @@ def run(args):
     from keras_clip.cli.common import load_model_dir
     from keras_clip.data.images import load_images
     from keras_clip.evaluation import ZeroShotClassifier
-    from keras_clip.models.preprocessing import image_fitting
 
     # Bytes in argv that are not UTF-8 arrive as surrogates: show them as U+FFFD.
     classes = args.classes.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -40,7 +39,7 @@ def run(args):
     if len(class_names) < 2:
         raise ValueError("--classes needs at least two comma-separated names.")
     model, tokenizer = load_model_dir(args.model_dir)
-    images = load_images(args.images, model.image_size, **image_fitting(model))
+    images = load_images(args.images, model)
     classifier = ZeroShotClassifier(model, tokenizer, class_names, args.template or None)
     probabilities = classifier.predict(images)  # uint8: the model's mean and std
     results = []

@@ -44,8 +44,9 @@ def decoded_elements(elements, report, kind, settings):
     """(element, seeds) pairs -> the usable elements, images decoded.
 
     Drops and counts in `report` empty captions, elements without one,
-    non-images and unreadable images. `settings`: "image_size",
-    "training" and, for training, the crop and flip settings. Evaluation
+    non-images and unreadable images. `settings`: "preprocessing" (an
+    `ImagePreprocessing` with its size), "training" and, for training, the
+    crop and flip settings. Evaluation
     elements keep every key but "seeds" (e.g. a label carried along).
     """
     elements = elements.map(lambda element, seeds: _screen(element, seeds, report))
@@ -72,7 +73,8 @@ def _screen(element, seeds, report):
 
 def _decode(element, report, kind, settings):
     """Reads, checks, decodes and augments one image; picks its caption."""
-    size = settings["image_size"]
+    preprocessing = settings["preprocessing"]
+    size = preprocessing.image_size
     if kind == "pixels":
         is_image = tf.constant(True)
         pixels = lambda: element["image"]  # noqa: E731
@@ -86,14 +88,14 @@ def _decode(element, report, kind, settings):
     def transform():
         image = pixels()
         if not settings["training"] or settings["crop_scale"] is None:
-            return image_ops.fit_to_square(
-                image,
-                size,
-                settings.get("resize_mode", "shortest"),
-                settings.get("interpolation", "bicubic"),
-            )
+            return image_ops.fit_to_square(image, preprocessing)
         return image_ops.random_resized_crop(
-            image, size, tf.stack([seeds[0], 0]), settings["crop_scale"], settings["crop_ratio"]
+            image,
+            size,
+            tf.stack([seeds[0], 0]),
+            settings["crop_scale"],
+            settings["crop_ratio"],
+            preprocessing.interpolation,
         )
 
     image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))

@@ -8,22 +8,22 @@ their EXIF orientation tag. Evaluation fits the image to the model's square
 interpolation and the centre cropped, as OpenAI's CLIP; "squash" and
 "longest" as open_clip's `resize_mode`, e.g. SigLIP squashes); training
 takes a random resized crop. Both normalise with per-channel mean and
-standard deviation.
+standard deviation. The settings come whole from a model's
+`ImagePreprocessing` (`keras_clip.models.preprocessing`).
 
 Example:
 
 ```python
 image = decode_rgb(tf.io.read_file("cat.jpg"))          # uint8 (H, W, 3)
-pixels = center_crop(image, 224)                        # uint8 (224, 224, 3)
-inputs = normalize(pixels)                              # float32
+pixels = fit_to_square(image, model.image_preprocessing)  # uint8 (S, S, 3)
+inputs = normalize(pixels, model.image_preprocessing)   # float32
 ```
 """
 
 import tensorflow as tf
 
-from keras_clip.models.preprocessing import OPENAI_MEAN
-from keras_clip.models.preprocessing import OPENAI_STD
-from keras_clip.models.preprocessing import check_resizing
+from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.preprocessing import as_image_preprocessing
 
 # Leading bytes of the formats `tf.io.decode_image` reads.
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -122,22 +122,24 @@ def _resize_to_uint8(image, size, interpolation="bicubic"):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def fit_to_square(image, image_size, resize_mode="shortest", interpolation="bicubic"):
+def fit_to_square(image, preprocessing):
     """Fits an image to the model's square, as open_clip's `resize_mode`.
 
     Args:
         image: uint8 (height, width, 3).
-        image_size: int, the side of the square output.
-        resize_mode: "shortest" (short side to `image_size`, centre crop:
-            OpenAI's CLIP), "squash" (both sides to `image_size`, the aspect
-            ratio lost: SigLIP) or "longest" (long side to `image_size`, the
-            rest padded with black around the centre).
-        interpolation: "bicubic" or "bilinear" (antialiased).
+        preprocessing: the model (its own), its `ImagePreprocessing`, or an
+            int (OpenAI's settings at that size). Its resize_mode:
+            "shortest" (short side to the square, centre crop: OpenAI's
+            CLIP), "squash" (both sides, the aspect ratio lost: SigLIP) or
+            "longest" (long side, the rest padded with black around the
+            centre); its interpolation "bicubic" or "bilinear" (antialiased).
 
     Returns:
         uint8 (image_size, image_size, 3).
     """
-    check_resizing(resize_mode, interpolation)
+    preprocessing = as_image_preprocessing(preprocessing)
+    image_size = preprocessing.image_size
+    resize_mode, interpolation = preprocessing.resize_mode, preprocessing.interpolation
     if resize_mode == "squash":
         return _resize_to_uint8(image, [image_size, image_size], interpolation)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
@@ -169,10 +171,12 @@ def center_crop(image, image_size):
     Returns:
         uint8 (image_size, image_size, 3).
     """
-    return fit_to_square(image, image_size)
+    return fit_to_square(image, ImagePreprocessing(image_size))
 
 
-def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3)):
+def random_resized_crop(
+    image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bicubic"
+):
     """A random crop of `scale` of the area and `ratio` aspect, resized.
 
     Args:
@@ -181,6 +185,7 @@ def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4,
         seed: int32 (2,), a stateless seed.
         scale: (min, max) fraction of the image area the crop covers.
         ratio: (min, max) width / height of the crop.
+        interpolation: "bicubic" or "bilinear" (antialiased).
 
     Returns:
         uint8 (image_size, image_size, 3).
@@ -196,14 +201,16 @@ def random_resized_crop(image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4,
         use_image_if_no_bounding_boxes=True,
     )
     crop = tf.slice(image, begin, crop_size)
-    return _resize_to_uint8(crop, [image_size, image_size])
+    return _resize_to_uint8(crop, [image_size, image_size], interpolation)
 
 
-def normalize(images, mean=OPENAI_MEAN, std=OPENAI_STD):
-    """uint8 images -> float32 (x / 255 - mean) / std (TF twin of
-    `keras_clip.models.preprocessing.normalize_images`)."""
-    mean = tf.constant(mean, tf.float32) * 255.0
-    std = tf.constant(std, tf.float32) * 255.0
+def normalize(images, preprocessing=None):
+    """uint8 images -> float32 (x / 255 - mean) / std with the mean and std
+    of `preprocessing` (an `ImagePreprocessing`; None: OpenAI's); the TF
+    twin of `ImagePreprocessing.normalize`."""
+    preprocessing = preprocessing or ImagePreprocessing()
+    mean = tf.constant(preprocessing.mean, tf.float32) * 255.0
+    std = tf.constant(preprocessing.std, tf.float32) * 255.0
     return (tf.cast(images, tf.float32) - mean) / std
 
 
@@ -217,15 +224,14 @@ def swap_left_right(captions):
     return tf.strings.regex_replace(swapped, marker + "L", "Right")
 
 
-def load_images(paths, image_size, resize_mode="shortest", interpolation="bicubic"):
-    """Image files as one uint8 RGB array, fitted to the square (by default
-    short side resized, centre-cropped; see `fit_to_square`).
+def load_images(paths, preprocessing):
+    """Image files as one uint8 RGB array, fitted to the model's square
+    (`fit_to_square`).
 
     Args:
         paths: list of JPEG, PNG, GIF or BMP file paths.
-        image_size: int, the side of the square crops.
-        resize_mode, interpolation: as `fit_to_square` takes them (a
-            model's own: `keras_clip.models.preprocessing.image_fitting(model)`).
+        preprocessing: the model (its own settings), its
+            `ImagePreprocessing`, or an int (OpenAI's settings at that size).
 
     Returns:
         uint8 NumPy array (len(paths), image_size, image_size, 3), ready for
@@ -235,9 +241,10 @@ def load_images(paths, image_size, resize_mode="shortest", interpolation="bicubi
     Example:
 
     ```python
-    images = load_images(["cat.jpg", "dog.png"], 224)
+    images = load_images(["cat.jpg", "dog.png"], model)
     ```
     """
+    preprocessing = as_image_preprocessing(preprocessing)
     import os
 
     import numpy as np
@@ -248,7 +255,7 @@ def load_images(paths, image_size, resize_mode="shortest", interpolation="bicubi
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
             image = decode_rgb(tf.io.read_file(path))
-            images.append(fit_to_square(image, image_size, resize_mode, interpolation).numpy())
+            images.append(fit_to_square(image, preprocessing).numpy())
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.") from None
     return np.stack(images)

@@ -28,8 +28,8 @@ Example:
 ```python
 from keras_clip.data import labelled
 
-found = labelled.read_evaluation_set("wds_cifar10/", image_size=224, batch_size=64)
-for batch in found.batches:  # {"images": uint8 (B, 224, 224, 3), "labels": int64 (B,)}
+found = labelled.read_evaluation_set("wds_cifar10/", model, batch_size=64)
+for batch in found.batches:  # {"images": uint8 (B, S, S, 3), "labels": int64 (B,)}
     ...
 found.report.counts()
 ```
@@ -44,6 +44,7 @@ from keras_clip.data.decoding import decoded_elements
 from keras_clip.data.report import DataReport
 from keras_clip.data.tar_shards import read_tar_shard
 from keras_clip.evaluation.prompts import read_lines
+from keras_clip.models.preprocessing import as_image_preprocessing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 BENCHMARK_IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")
@@ -81,32 +82,24 @@ def is_clip_benchmark(root, split="test"):
     )
 
 
-def read_evaluation_set(
-    root, image_size, batch_size=64, split="test", resize_mode="shortest", interpolation="bicubic"
-):
+def read_evaluation_set(root, preprocessing, batch_size=64, split="test"):
     """A class folder or a CLIP_benchmark webdataset set, by its layout.
 
     Args:
         root: the folder (for CLIP_benchmark: the set's root or its split
             folder).
-        image_size: int, side of the square images.
+        preprocessing: the model (its own image settings), its
+            `ImagePreprocessing`, or an int (OpenAI's settings at that size):
+            how images are fitted to the square (`images.fit_to_square`).
         batch_size: int.
         split: CLIP_benchmark's split folder.
-        resize_mode, interpolation: how images are fitted to the square
-            (`images.fit_to_square`; a model's own:
-            `keras_clip.models.preprocessing.image_fitting(model)`).
 
     Returns:
         an `EvaluationSet`.
     """
     if not os.path.isdir(root):
         raise FileNotFoundError(f"No evaluation set folder {root!r}.")
-    settings = {
-        "image_size": image_size,
-        "training": False,
-        "resize_mode": resize_mode,
-        "interpolation": interpolation,
-    }
+    settings = {"preprocessing": as_image_preprocessing(preprocessing), "training": False}
     if is_clip_benchmark(root, split):
         return _clip_benchmark(root, split, settings, batch_size)
     return _class_folder(root, settings, batch_size)

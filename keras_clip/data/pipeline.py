@@ -12,10 +12,9 @@ from keras_clip.data.ordering import element_seeds
 from keras_clip.data.report import DataReport
 from keras_clip.data.sources import SHARD_KINDS
 from keras_clip.data.sources import read_source
+from keras_clip.data.state import DataState
 from keras_clip.keras_workarounds import full_batches_only
-from keras_clip.models.preprocessing import OPENAI_MEAN
-from keras_clip.models.preprocessing import OPENAI_STD
-from keras_clip.models.preprocessing import check_resizing
+from keras_clip.models.preprocessing import as_image_preprocessing
 from keras_clip.utils import require
 from keras_clip.utils.checks import check_positive_ints
 
@@ -23,13 +22,10 @@ AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_RECORD_SHUFFLE_BUFFER = 2048
 
 
-PASSES_PER_EPOCH_STRIDE = 1 << 20
-
-
 def image_text_dataset(
     source,
     tokenizer,
-    image_size,
+    preprocessing,
     batch_size,
     training=True,
     *,
@@ -38,10 +34,6 @@ def image_text_dataset(
     crop_scale=(0.9, 1.0),
     crop_ratio=(3 / 4, 4 / 3),
     horizontal_flip=False,
-    mean=OPENAI_MEAN,
-    std=OPENAI_STD,
-    resize_mode="shortest",
-    interpolation="bicubic",
     image_column=None,
     caption_column=None,
     with_image_index=False,
@@ -52,14 +44,19 @@ def image_text_dataset(
 ):
     """A `tf.data.Dataset` of `{"images", "token_ids"}` batches for CLIP.
 
-    Training datasets shuffle, pick one of an image's captions at random
-    each epoch, take a random resized crop (optionally flipped, with "left"
-    and "right" swapped in the caption) and drop the last partial batch,
-    since contrastive losses need full batches. Evaluation datasets resize
-    the short side (bicubic), crop the centre and keep every image-caption
-    pair in order, the last batch possibly smaller. Unusable examples are
-    skipped and counted in `dataset.report` (a `DataReport`); pass the
-    dataset to `DataReportCallback` to log them once per epoch.
+    The stages, top to bottom: read the source (`_read_source`), order
+    its elements (`_ordered_elements`), decode, screen and augment each
+    image (`decoding.decoded_elements`), batch (`_batched`), then tokenise
+    and normalise each batch (`_finish_batch`). Training datasets shuffle,
+    pick one of an image's captions at random each epoch, take a random
+    resized crop (optionally flipped, with "left" and "right" swapped in the
+    caption) and drop the last partial batch, since contrastive losses need
+    full batches. Evaluation datasets fit each image to the square as the
+    model's preprocessing says and keep every image-caption pair in order,
+    the last batch possibly smaller. Unusable examples are skipped and
+    counted in `dataset.state.report` (a `DataReport`; also
+    `dataset.report`); pass the dataset, or its `state`, to
+    `DataReportCallback` to log them once per epoch.
 
     Args:
         source: in-memory `(images, captions)`, a folder with captions.csv
@@ -68,7 +65,11 @@ def image_text_dataset(
             brace notation or a list); see `keras_clip.data.sources`.
         tokenizer: a `keras_clip.Tokenizer` (any object with a TF
             `tokenize(strings) -> int32 (batch, context_length)`).
-        image_size: int, side of the square images the model takes.
+        preprocessing: the model (its own image settings, a checkpoint's
+            after `from_pretrained`), its `ImagePreprocessing`, or an int
+            (OpenAI's CLIP settings at that size, for a model trained from
+            scratch): the square side, resizing, interpolation and
+            normalisation, taken whole.
         batch_size: int.
         training: bool, training (random, shuffled) or evaluation (ordered).
         seed: int or None. The same seed gives the same batches.
@@ -81,10 +82,6 @@ def image_text_dataset(
             such as ones naming a size or a place in the picture).
         crop_ratio: (min, max) aspect ratio of the random resized crop.
         horizontal_flip: bool, flip half the training images.
-        mean, std: per-channel normalisation constants on the [0, 1] scale.
-        resize_mode, interpolation: how evaluation fits images to the
-            square (`images.fit_to_square`; a model's own:
-            `keras_clip.models.preprocessing.image_fitting(model)`).
         image_column, caption_column: column (CSV) or key (JSONL) names;
             default the first of the usual names present. For webdataset
             shards: the image extensions ("jpg;png", default
@@ -119,10 +116,12 @@ def image_text_dataset(
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
         image_size, 3), "token_ids" int32 (B, context_length), with the
-        attributes `report` (a `DataReport`), `epoch` (the variable the
-        pass order derives from; `DataReportCallback` sets it to epoch *
-        `epoch_stride`, so a resumed run repeats the interrupted epoch's
-        order exactly) and `epoch_stride`.
+        attribute `state` (a `keras_clip.data.state.DataState`: the report
+        and the epoch the pass order derives from, which
+        `DataReportCallback` sets so that a resumed run repeats the
+        interrupted epoch's order exactly) and `report` (`state.report`).
+        tf.data methods (`.map`, `.take`, ...) return datasets without
+        them: keep `state = dataset.state` to pass on.
 
     Example:
 
@@ -134,11 +133,46 @@ def image_text_dataset(
         vocabulary_size=tokenizer.vocabulary_size, context_length=16,
     )
     model.compile()
-    train = image_text_dataset("photos/", tokenizer, 224, 64, seed=0)
+    train = image_text_dataset("photos/", tokenizer, model, 64, seed=0)
     model.fit(train, epochs=5, callbacks=[keras_clip.data.DataReportCallback(train)])
     ```
     """
-    check_positive_ints(image_size=image_size, batch_size=batch_size)
+    preprocessing = as_image_preprocessing(preprocessing)
+    _check_arguments(
+        tokenizer, batch_size, training, with_image_index, num_samples, crop_scale, crop_ratio
+    )
+    examples, resampled = _read_source(
+        source, (image_column, caption_column), batch_size, training, resampled,
+        source_weights, input_context,
+    )  # fmt: skip
+    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    state = DataState(DataReport(examples.skipped, examples.origin), num_samples is not None)
+    elements = _ordered_elements(examples, training, seed, state, shuffle_buffer, resampled)
+    settings = dict(
+        preprocessing=preprocessing,
+        training=training,
+        crop_scale=crop_scale,
+        crop_ratio=crop_ratio,
+        horizontal_flip=horizontal_flip,
+    )
+    elements = decoded_elements(elements, state.report, examples.kind, settings)
+    batches = _batched(elements, training, batch_size, num_samples)
+    batches = batches.map(
+        lambda batch: _finish_batch(
+            batch, tokenizer, preprocessing, state.report, with_image_index
+        ),
+        num_parallel_calls=AUTOTUNE,
+    ).prefetch(AUTOTUNE)
+    batches.state = state
+    batches.report = state.report
+    return batches
+
+
+# === Stages ===
+def _check_arguments(
+    tokenizer, batch_size, training, with_image_index, num_samples, crop_scale, crop_ratio
+):
+    check_positive_ints(batch_size=batch_size)
     if with_image_index and training:
         raise ValueError("with_image_index is for evaluation datasets (training=False).")
     if num_samples is not None:
@@ -151,7 +185,6 @@ def image_text_dataset(
     if crop_scale is not None:
         _check_range("crop_scale", crop_scale, 0.0, 1.0)
     _check_range("crop_ratio", crop_ratio, 0.0, None)
-    check_resizing(resize_mode, interpolation)
     if not hasattr(tokenizer, "tokenize"):
         raise TypeError(
             "tokenizer must be a keras_clip.Tokenizer (it needs a "
@@ -159,97 +192,83 @@ def image_text_dataset(
         )
     if getattr(tokenizer, "python_clean", False):
         require(("ftfy",), "The tokenizer's python_clean=True (OpenAI's text clean-up)")
-    examples = read_source(source, image_column, caption_column)
-    if training and examples.kind not in SHARD_KINDS and len(examples) < batch_size:
+
+
+def _read_source(source, columns, batch_size, training, resampled, source_weights, input_context):
+    """The source's examples (this worker's shards), and how shards are drawn."""
+    examples = read_source(source, *columns)
+    shards = examples.kind in SHARD_KINDS
+    if training and not shards and len(examples) < batch_size:
         raise ValueError(
             f"{examples.origin} has {len(examples)} usable images, fewer "
             f"than batch_size={batch_size}: a training dataset drops "
             "partial batches, so it would be empty."
         )
-    if resampled and not (training and examples.kind in SHARD_KINDS):
+    if resampled and not (training and shards):
         raise ValueError("resampled=True draws shards: it needs a shard source and training.")
     if source_weights is not None:
         resampled = _shard_weights(examples, source_weights, resampled)
-    if input_context is None and training and examples.kind in SHARD_KINDS:
+    if input_context is None and training and shards:
         input_context = _jax_host()
     if input_context is not None:
         examples, resampled = _worker_shards(examples, input_context, resampled)
-    report = DataReport(examples.skipped, examples.origin)
-    seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    # The epoch each pass draws its order and augmentations from: advanced
-    # by every new pass, and set by DataReportCallback at each epoch's start,
-    # so a run resumed at epoch k (fit_resumable) sees epoch k's data.
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+    return examples, resampled
+
+
+def _ordered_elements(examples, training, seed, state, shuffle_buffer, resampled):
+    """(element, augmentation seeds) pairs in the pass's order. Each new
+    pass advances `state.epoch`, which `DataReportCallback` also sets at
+    each epoch's start, so a run resumed at epoch k sees epoch k's data."""
     if examples.kind in SHARD_KINDS:
-        dataset = examples.read_shards(training, seed, epoch, report, resampled)
-    if examples.kind in SHARD_KINDS:
+        elements = examples.read_shards(training, seed, state.epoch, state.report, resampled)
         if training:
-            dataset = dataset.shuffle(
-                shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER,
-                seed=seed,
-                reshuffle_each_iteration=False,
-            )
+            buffer = shuffle_buffer or DEFAULT_RECORD_SHUFFLE_BUFFER
+            elements = elements.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
     else:
-        dataset = indexed_elements(examples, seed, epoch if training else None)
-    if training:
-        dataset = dataset.enumerate().map(
-            lambda position, element: (element, element_seeds(seed, element["epoch"], position))
-        )
-    else:
-        dataset = dataset.map(lambda element: (element, tf.zeros([3], tf.int64)))
-
-    settings = dict(
-        image_size=image_size,
-        training=training,
-        crop_scale=crop_scale,
-        crop_ratio=crop_ratio,
-        horizontal_flip=horizontal_flip,
-        resize_mode=resize_mode,
-        interpolation=interpolation,
+        elements = indexed_elements(examples, seed, state.epoch if training else None)
+    if not training:
+        return elements.map(lambda element: (element, tf.zeros([3], tf.int64)))
+    return elements.enumerate().map(
+        lambda position, element: (element, element_seeds(seed, element["epoch"], position))
     )
-    dataset = decoded_elements(dataset, report, examples.kind, settings)
-    if training:
-        dataset = dataset.map(lambda e: {"image": e["image"], "caption": e["caption"]})
+
+
+def _batched(elements, training, batch_size, num_samples):
+    """Training: one caption per image, full batches only (an epoch of
+    `num_samples // batch_size` batches when given); evaluation: every
+    image-caption pair, in order."""
+    if not training:
+        return elements.flat_map(_pairs).batch(batch_size)
+    elements = elements.map(lambda e: {"image": e["image"], "caption": e["caption"]})
+    # Skipped examples make the cardinality unknown (see the workaround).
+    batches = full_batches_only(elements, batch_size, "caption")
+    if num_samples is None:
+        return batches
+    steps = num_samples // batch_size
+    batches = batches.repeat().take(steps)
+    return batches.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def _finish_batch(batch, tokenizer, preprocessing, report, with_image_index):
+    """Tokenised captions (truncations counted) and normalised images."""
+    if getattr(tokenizer, "python_clean", False):
+        from keras_clip.tokenizers.cleaning import clean_bytes
+
+        cleaned = tf.numpy_function(clean_bytes, [batch["caption"]], tf.string)
+        batch = dict(batch, caption=tf.reshape(cleaned, tf.shape(batch["caption"])))
+    if hasattr(tokenizer, "tokenize_and_count"):
+        token_ids, truncated = tokenizer.tokenize_and_count(batch["caption"])
+        with tf.control_dependencies([report.record_truncated_captions(truncated)]):
+            token_ids = tf.identity(token_ids)
     else:
-        dataset = dataset.flat_map(_pairs)
-    if training:
-        # Skipped examples make the cardinality unknown (see the workaround).
-        dataset = full_batches_only(dataset, batch_size, "caption")
-        if num_samples is not None:
-            steps = num_samples // batch_size
-            dataset = dataset.repeat().take(steps)
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
-    else:
-        dataset = dataset.batch(batch_size)
-
-    def finish(batch):
-        if getattr(tokenizer, "python_clean", False):
-            from keras_clip.tokenizers.cleaning import clean_bytes
-
-            cleaned = tf.numpy_function(clean_bytes, [batch["caption"]], tf.string)
-            batch = dict(batch, caption=tf.reshape(cleaned, tf.shape(batch["caption"])))
-        if hasattr(tokenizer, "tokenize_and_count"):
-            token_ids, truncated = tokenizer.tokenize_and_count(batch["caption"])
-            with tf.control_dependencies([report.record_truncated_captions(truncated)]):
-                token_ids = tf.identity(token_ids)
-        else:
-            token_ids = tokenizer.tokenize(batch["caption"])
-        outputs = {"images": image_ops.normalize(batch["image"], mean, std), "token_ids": token_ids}
-        if with_image_index:
-            outputs["image_index"] = batch["index"]
-        return outputs
-
-    dataset = dataset.map(finish, num_parallel_calls=AUTOTUNE)
-    dataset = dataset.prefetch(AUTOTUNE)
-    dataset.report = report
-    dataset.epoch = epoch
-    # Epoch e's passes draw their orders as epochs e * stride, e * stride +
-    # 1, ...: with num_samples an epoch may take several passes, which must
-    # not reuse the next epoch's orders.
-    dataset.epoch_stride = 1 if num_samples is None else PASSES_PER_EPOCH_STRIDE
-    return dataset
+        token_ids = tokenizer.tokenize(batch["caption"])
+    outputs = {"images": image_ops.normalize(batch["image"], preprocessing), "token_ids": token_ids}
+    if with_image_index:
+        outputs["image_index"] = batch["index"]
+    return outputs
 
 
+# === Helpers ===
 def _shard_weights(examples, source_weights, resampled):
     """Each shard's weight: its part's entry of `source_weights`."""
     weights = [float(w) for w in source_weights]

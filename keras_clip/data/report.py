@@ -1,4 +1,4 @@
-"""Counts of skipped examples, and a Keras callback that reports them.
+"""Counts of skipped examples (`DataReport`); `keras_clip.data.state` logs them.
 
 Reasons: "missing_field" (a row without an image or caption),
 "malformed_row" (a JSONL line that is not a JSON object), "missing_file",
@@ -11,9 +11,7 @@ problems count images, caption problems captions, shard problems samples.
 """
 
 import collections
-import logging
 
-import keras
 import tensorflow as tf
 
 from keras_clip.data.tar_shards import SHARD_REASONS
@@ -24,8 +22,6 @@ SCREENED_REASONS = ("not_an_image", "empty_caption")
 # leaving decoding (their difference counts unreadable images).
 _COUNTED = SCREENED_REASONS + SHARD_REASONS + ("entered", "decoded", "truncated_captions")
 REASONS = STATIC_REASONS + SHARD_REASONS + SCREENED_REASONS + ("unreadable_image",)
-
-logger = logging.getLogger("keras_clip.data")
 
 
 class DataReport:
@@ -114,69 +110,3 @@ class DataReport:
             return f"{self.origin}: nothing skipped{cut}"
         listed = ", ".join(f"{v} {k}" for k, v in counts.items())
         return f"{self.origin}: skipped {listed}{cut}"
-
-
-class DataReportCallback(keras.callbacks.Callback):
-    """Logs what the datasets skipped, once per epoch; keeps their epoch.
-
-    At each epoch's start it also tells the datasets which epoch it is, so
-    that their shuffling and augmentation follow the epoch number: a run
-    resumed at epoch k (by `checkpoints.fit_resumable` or Keras'
-    `BackupAndRestore`) sees the same data as an uninterrupted run.
-
-    Each epoch's counts are kept in `history` (a list of dicts, one per
-    epoch, keyed by reason; with several datasets, by origin first). After
-    `fit`, each dataset's `report.counts()` still holds its last epoch's
-    counts (the ones the last line logged) until this callback starts
-    another epoch.
-
-    Args:
-        *datasets: datasets from `image_text_dataset` (or their `DataReport`s).
-        log: callable taking one line; default a `logging` warning when
-            anything was skipped.
-
-    Example:
-
-    ```python
-    train = keras_clip.data.image_text_dataset("photos/", tokenizer, 224, 64)
-    model.fit(train, epochs=3, callbacks=[DataReportCallback(train)])
-    ```
-    """
-
-    def __init__(self, *datasets, log=None):
-        super().__init__()
-        if not datasets:
-            raise ValueError("DataReportCallback needs at least one dataset.")
-        self.reports = [getattr(d, "report", d) for d in datasets]
-        self.epoch_variables = [
-            (d.epoch, getattr(d, "epoch_stride", 1)) for d in datasets if hasattr(d, "epoch")
-        ]
-        for report in self.reports:
-            if not isinstance(report, DataReport):
-                raise TypeError(
-                    "DataReportCallback takes datasets made by "
-                    "keras_clip.data.image_text_dataset or DataReports."
-                )
-        self.log = log
-        self.history = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        # Drops counts from reads before the epoch: Keras (under a
-        # distribution strategy) peeks at a dataset, and prefetching then
-        # reads ahead of the peek. Sets the datasets' epoch, from which their
-        # order and augmentations derive (a resumed run repeats epoch k).
-        for report in self.reports:
-            report.reset()
-        for variable, stride in self.epoch_variables:
-            variable.assign(epoch * stride)
-
-    def on_epoch_end(self, epoch, logs=None):
-        epoch_counts = {}
-        for report in self.reports:
-            counts = report.counts()
-            epoch_counts[report.origin] = counts
-            if any(counts.values()) or report.truncated_captions():
-                line = f"Epoch {epoch + 1}: {report.summary()}"
-                (self.log or logger.warning)(line)
-        single = len(self.reports) == 1
-        self.history.append(next(iter(epoch_counts.values())) if single else epoch_counts)

@@ -36,7 +36,6 @@ from collections import Counter
 import numpy as np
 
 from keras_clip.evaluation.retrieval import normalize_rows
-from keras_clip.models.preprocessing import image_fitting
 from keras_clip.models.preprocessing import images_for_model
 from keras_clip.utils import ProgressBar
 
@@ -140,7 +139,7 @@ def embed_collection(model, tokenizer, source, output, part_size=8192, batch_siz
 
         last = pq.read_table(_part_path(output, "metadata", part - 1, ".parquet"))
         after_index = int(last.column("source_index")[-1].as_py())
-    settings = {"image_size": model.image_size, "training": False, **image_fitting(model)}
+    settings = {"preprocessing": model.image_preprocessing, "training": False}
     batches, report, paths = _batches(examples, settings, batch_size, after_index)
     pending = {"img_emb": [], "text_emb": [], "rows": []}
     progress = ProgressBar(unit_name="image", verbose=verbose)

@@ -10,7 +10,7 @@ Example:
 ```python
 from keras_clip.data.labelled import read_evaluation_set
 
-found = read_evaluation_set("wds_cifar10/", image_size=224)
+found = read_evaluation_set("wds_cifar10/", model)  # fitted as the model says
 zero_shot_on_set(model, tokenizer, found, templates="openai_imagenet")["top1"]
 ```
 """

@@ -13,6 +13,7 @@ keras_clip.export.export_saved_model(model, tokenizer, "served/")
 """
 
 from keras_clip.export.saved_model import export_saved_model
+from keras_clip.export.saved_model import read_image_preprocessing
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
 
 

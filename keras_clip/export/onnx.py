@@ -5,7 +5,9 @@
     DIR/image_encoder.onnx   images float32 [N, S, S, 3], normalised with the
                              model's mean and std -> embeddings [N, D]
     DIR/text_encoder.onnx    token_ids int32 [N, L] -> embeddings [N, D]
-    DIR/onnx_config.json     image_size, image_mean, image_std,
+    DIR/onnx_config.json     image_preprocessing (the model's
+                             `ImagePreprocessing` config: image_size, mean,
+                             std, resize_mode, interpolation),
                              context_length, logit_scale, logit_bias
 
 Embeddings are L2-normalised; logits are logit_scale * image @ text.T
@@ -91,9 +93,7 @@ def export_onnx(model, directory, opset_version=None):
             verbose=False,
         )
     config = {
-        "image_size": image_size,
-        "image_mean": list(model.image_mean),
-        "image_std": list(model.image_std),
+        "image_preprocessing": model.image_preprocessing.get_config(),
         "context_length": int(context_length),
         "logit_scale": float(keras.ops.convert_to_numpy(model.logit_scale)),
         "logit_bias": 0.0

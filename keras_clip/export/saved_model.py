@@ -27,10 +27,15 @@ Signatures (all embeddings float32, L2-normalised):
   -> {"embeddings"}. For clients that preprocess themselves; S is not
   checked here (SavedModel signatures check dtypes only): use
   `encode_image` for a checked entry point.
+- `image_preprocessing`: no inputs -> {"config": tf.string scalar}, the
+  model's `ImagePreprocessing` as JSON (`read_image_preprocessing`), for
+  clients that prepare images themselves.
 
 Models trained on PyTorch are exported from a TensorFlow-backend process
 that loads their weights (ExportArchive needs TensorFlow or JAX).
 """
+
+import json
 
 import keras
 import tensorflow as tf
@@ -39,21 +44,17 @@ from keras_clip.data.images import decode_rgb
 from keras_clip.data.images import fit_to_square
 from keras_clip.data.images import normalize
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
-from keras_clip.models.preprocessing import OPENAI_MEAN
-from keras_clip.models.preprocessing import OPENAI_STD
-from keras_clip.models.preprocessing import image_fitting
+from keras_clip.models.preprocessing import ImagePreprocessing
 
 
-def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=None):
-    """Writes `model` and `tokenizer` as a TF SavedModel at `path`.
+def export_saved_model(model, tokenizer, path):
+    """Writes `model` and `tokenizer` as a TF SavedModel at `path`; images
+    are prepared in the graph as the model's `image_preprocessing` says.
 
     Args:
         model: a `keras_clip.CLIP`.
         tokenizer: a `keras_clip.Tokenizer`.
         path: output directory.
-        image_size: int; default the image encoder's own.
-        mean, std: per-channel normalisation used in training; default the
-            model's own (`model.image_mean`, `model.image_std`).
 
     Example:
 
@@ -63,15 +64,12 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     served.signatures["encode_text"](texts=tf.constant(["a red circle"]))
     ```
     """
-    mean = tuple(mean or getattr(model, "image_mean", OPENAI_MEAN))
-    std = tuple(std or getattr(model, "image_std", OPENAI_STD))
     if keras.backend.backend() == "torch":
-        settings = (image_size, [float(m) for m in mean], [float(s) for s in std])
         return export_in_tensorflow_process(
-            "keras_clip.export.saved_model:export_saved_model", model, tokenizer, path, *settings
+            "keras_clip.export.saved_model:export_saved_model", model, tokenizer, path
         )
-    image_size = image_size or model.image_size
-    fitting = image_fitting(model)
+    preprocessing = model.image_preprocessing
+    image_size = preprocessing.image_size
     context = tokenizer.context_length
     archive = keras.export.ExportArchive()
     if keras.backend.backend() != "tensorflow":
@@ -117,7 +115,7 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
             message=f"images must be uint8 RGB [batch, {image_size}, "
             f"{image_size}, 3]; use encode_image_bytes to resize",
         )
-        images = normalize(images, mean, std)
+        images = normalize(images, preprocessing)
         return encode_normalized_images(images)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
@@ -127,7 +125,7 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
         images = tf.map_fn(
-            lambda b: fit_to_square(decode_rgb(b), image_size, **fitting),
+            lambda b: fit_to_square(decode_rgb(b), preprocessing),
             image_bytes,
             fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
         )
@@ -145,7 +143,14 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
         logits = logit_scale * tf.matmul(images, text, transpose_b=True) + logit_bias
         return {"image_embeddings": images, "text_embeddings": text, "logits": logits}
 
+    preprocessing_json = json.dumps(preprocessing.get_config())
+
+    @tf.function(input_signature=[])
+    def image_preprocessing():
+        return {"config": tf.constant(preprocessing_json)}
+
     for name, fn in (
+        ("image_preprocessing", image_preprocessing),
         ("encode_image", encode_image),
         ("encode_text", encode_text),
         ("encode_image_bytes", encode_image_bytes),
@@ -154,3 +159,13 @@ def export_saved_model(model, tokenizer, path, image_size=None, mean=None, std=N
         archive.add_endpoint(name, fn)
     archive.write_out(path, verbose=False)
     return path
+
+
+def read_image_preprocessing(path_or_loaded):
+    """The `ImagePreprocessing` a SavedModel from `export_saved_model` was
+    written with (a path, or the SavedModel as `tf.saved_model.load` gives it)."""
+    loaded = path_or_loaded
+    if isinstance(loaded, (str, bytes)) or hasattr(loaded, "__fspath__"):
+        loaded = tf.saved_model.load(loaded)
+    config = loaded.image_preprocessing()["config"].numpy().decode("utf-8")
+    return ImagePreprocessing.from_config(json.loads(config))

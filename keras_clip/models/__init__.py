@@ -1,6 +1,8 @@
-"""CLIP models and their named shapes."""
+"""CLIP models, their named shapes and their image preprocessing."""
 
-from keras_clip.models.architectures import ARCHITECTURES
+from keras_clip.models.architectures import architecture_config
+from keras_clip.models.architectures import architecture_names
 from keras_clip.models.clip import CLIP
 from keras_clip.models.clip_lite import CLIPLite
 from keras_clip.models.optimizer import default_optimizer
+from keras_clip.models.preprocessing import ImagePreprocessing

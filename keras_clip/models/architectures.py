@@ -1,58 +1,62 @@
-"""Named model shapes: OpenAI's published ones and small CPU-sized ones."""
+"""Named model shapes: ONE table for every entry point.
+
+A name is either one of open_clip's built-in architectures ("ViT-B-32",
+"ViT-B-32-quickgelu", "RN50", "ViT-H-14", ...: open_clip 3.3's model configs
+whose options keras-clip builds exactly, shipped in
+`open_clip_architectures.json`), read as open_clip reads them: a name ending
+in "-quickgelu" has OpenAI's QuickGELU activation, any other name GELU. Or
+it is one of keras-clip's CPU-sized shapes ("shapes-vit", "tiny-vit", ...),
+each with its activation written in the table. `CLIP.from_architecture`,
+`CLIP.from_pretrained(..., architecture=name)`, the CLI's `--architecture`
+and the training recipes all resolve names here (`architecture_config`).
+
+Example:
+
+```python
+config = architecture_config("ViT-B-32-quickgelu")
+config["activation"]  # "quick_gelu"
+architecture_config("tiny-vit", vocabulary_size=200)["vocabulary_size"]  # 200
+```
+"""
 
 import contextlib
+import functools
+import json
+import os
 
 import keras
 
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
+from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.open_clip_options import is_open_clip_siglip
 
-_OPENAI_TEXT = dict(
-    vocabulary_size=49408, context_length=77, text_width=512, text_layers=12, text_heads=8
-)
+OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
-
+_SMALL_TEXT = dict(vocabulary_size=1000, context_length=32)
 _TINY_TEXT = dict(
     text_width=32, text_layers=2, text_heads=2, vocabulary_size=100, context_length=16
 )
 
 
 def _vit(image_size, patch_size, width, layers, heads, embed_dim, **text):
-    vision = {
-        "image_size": image_size,
-        "patch_size": patch_size,
-        "vision_width": width,
-        "vision_layers": layers,
-        "vision_heads": heads,
-    }
-    return {"vision": "vit", **vision, "embed_dim": embed_dim, **_OPENAI_TEXT, **text}
-
-
-def _resnet(stage_blocks, width, image_size, embed_dim, **text):
     return dict(
-        vision="resnet",
-        stage_blocks=stage_blocks,
-        vision_width=width,
-        vision_heads=width * 32 // 64,
+        vision="vit",
         image_size=image_size,
+        patch_size=patch_size,
+        vision_width=width,
+        vision_layers=layers,
+        vision_heads=heads,
         embed_dim=embed_dim,
-        **{**_OPENAI_TEXT, **text},
+        activation="quick_gelu",
+        **text,
     )
 
 
-_SMALL_TEXT = dict(vocabulary_size=1000, context_length=32)
-
-ARCHITECTURES = {
-    # OpenAI's published shapes (Radford et al. 2021, table 19 / 20).
-    "RN50": _resnet((3, 4, 6, 3), 64, 224, 1024),
-    "RN101": _resnet((3, 4, 23, 3), 64, 224, 512),
-    "RN50x4": _resnet((4, 6, 10, 6), 80, 288, 640, text_width=640, text_heads=10),
-    "ViT-B-32": _vit(224, 32, 768, 12, 12, 512),
-    "ViT-B-16": _vit(224, 16, 768, 12, 12, 512),
-    "ViT-L-14": _vit(224, 14, 1024, 24, 16, 768, text_width=768, text_heads=12),
-    "ViT-L-14-336": _vit(336, 14, 1024, 24, 16, 768, text_width=768, text_heads=12),
-    # CPU-sized shapes for the demo, benchmarks and tests.
+# === Config ===
+# keras-clip's own CPU-sized shapes (the demo, benchmarks and tests).
+KERAS_CLIP_ARCHITECTURES = {
     "shapes-vit": _vit(
         64, 8, 128, 4, 4, 128, text_width=128, text_layers=2, text_heads=4, **_SMALL_TEXT
     ),
@@ -60,34 +64,89 @@ ARCHITECTURES = {
         64, 8, 192, 4, 3, 128, text_width=192, text_layers=4, text_heads=3, **_SMALL_TEXT
     ),
     "tiny-vit": _vit(32, 8, 32, 2, 2, 16, **_TINY_TEXT),
-    "tiny-rn": _resnet((1, 1, 1, 1), 8, 64, 16, **_TINY_TEXT),
+    "tiny-rn": dict(
+        vision="resnet",
+        stage_blocks=(1, 1, 1, 1),
+        vision_width=8,
+        vision_heads=4,
+        image_size=64,
+        embed_dim=16,
+        activation="quick_gelu",
+        **_TINY_TEXT,
+    ),
 }
 
-SHAPE_FIELDS = set().union(*ARCHITECTURES.values()) | {
+SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "end_token_id",
-    "activation",
     "vision_mlp_ratio",
     "text_mlp_ratio",
     "vision_layer_norm_epsilon",
     "text_layer_norm_epsilon",
+    "logit_bias",
 }
 
 
+@functools.cache
+def _open_clip_table():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), OPEN_CLIP_ARCHITECTURES)
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def open_clip_architectures():
+    """open_clip's built-in model configs whose options keras-clip builds
+    exactly (name -> config dict, a fresh copy), as open_clip 3.3 ships them
+    in `open_clip/model_configs/`; SigLIP ones included (their timm image
+    tower takes its shape from a checkpoint)."""
+    return json.loads(json.dumps(_open_clip_table()))
+
+
+def architecture_names():
+    """Every name `architecture_config` resolves: keras-clip's, then open_clip's."""
+    return list(KERAS_CLIP_ARCHITECTURES) + sorted(_open_clip_table())
+
+
 def architecture_config(name, **overrides):
-    """The shape fields of `name` with `overrides` applied."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {name!r}. Available: {sorted(ARCHITECTURES)}.")
-    return {**ARCHITECTURES[name], **overrides}
+    """The shape fields of a named architecture, with `overrides` applied.
+
+    Args:
+        name: an open_clip architecture name or a keras-clip one
+            (`architecture_names()`).
+        **overrides: shape fields to change (image_size, vocabulary_size,
+            activation, ...).
+
+    Raises:
+        ValueError: for an unknown name, or an open_clip SigLIP name (its
+            shape comes with a checkpoint: `CLIP.from_pretrained`).
+    """
+    if name in KERAS_CLIP_ARCHITECTURES:
+        return {**KERAS_CLIP_ARCHITECTURES[name], **overrides}
+    config = _open_clip_table().get(name)
+    if config is None:
+        raise ValueError(
+            f"Unknown architecture {name!r}. Available: keras-clip's "
+            f"{sorted(KERAS_CLIP_ARCHITECTURES)} and open_clip's {sorted(_open_clip_table())}."
+        )
+    if is_open_clip_siglip(config):
+        raise ValueError(
+            f"{name} is an open_clip SigLIP architecture, whose timm image tower "
+            "takes its shape from a checkpoint: load one with "
+            f"CLIP.from_pretrained(path, architecture={name!r}), or build SigLIP "
+            "towers with keras_clip.encoders.SigLIPVisionTransformer and "
+            "SigLIPTextTransformer."
+        )
+    return {**from_open_clip_config(config), **overrides}
 
 
+# === Building ===
 def build_architecture(model_class, name, **overrides):
-    """Builds `model_class` (CLIP or CLIPLite) with a named shape."""
+    """Builds `model_class` (CLIP or CLIPLite) with a named shape; `overrides`
+    holds shape fields and model arguments (objective, dtype, ...)."""
     shape_overrides = {k: v for k, v in overrides.items() if k in SHAPE_FIELDS}
     model_kwargs = {k: v for k, v in overrides.items() if k not in SHAPE_FIELDS}
-    with dtype_policy_scope(model_kwargs.get("dtype")):
-        return build_from_shape(
-            model_class, architecture_config(name, **shape_overrides), **model_kwargs
-        )
+    return build_from_shape(
+        model_class, architecture_config(name, **shape_overrides), **model_kwargs
+    )
 
 
 @contextlib.contextmanager
@@ -107,8 +166,20 @@ def dtype_policy_scope(dtype):
 
 
 def build_from_shape(model_class, config, **model_kwargs):
-    """Builds `model_class` from shape fields (as in `ARCHITECTURES`)."""
-    activation = config.get("activation", "quick_gelu")
+    """Builds `model_class` from shape fields (as `architecture_config`
+    returns them), under the dtype policy of `model_kwargs["dtype"]`. A
+    shape with a logit bias (open_clip's `init_logit_bias`) is a sigmoid
+    model: its objective defaults to SigLIP's loss."""
+    if config.get("logit_bias") is not None:
+        from keras_clip.objectives import SigLIPLoss
+
+        model_kwargs.setdefault("objective", SigLIPLoss())
+    with dtype_policy_scope(model_kwargs.get("dtype")):
+        return _build(model_class, config, model_kwargs)
+
+
+def _build(model_class, config, model_kwargs):
+    activation = config["activation"]
     if config["vision"] == "vit":
         image_encoder = VisionTransformer(
             config["image_size"],

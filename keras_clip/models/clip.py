@@ -14,8 +14,8 @@ from keras_clip.models.checked_calls import CheckedCalls
 from keras_clip.models.compilation import FastestJit
 from keras_clip.models.micro_batches import encode_in_slices
 from keras_clip.models.optimizer import default_optimizer
-from keras_clip.models.preprocessing import check_resizing
-from keras_clip.models.preprocessing import image_constants
+from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.preprocessing import upgrade_preprocessing_config
 from keras_clip.objectives import distributed as distribute
 from keras_clip.objectives.functional import l2_normalize
 from keras_clip.utils.checks import check_images
@@ -27,10 +27,6 @@ from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
 PROJECTIONS = ("linear", "mlp")
-# The readers and writers of published checkpoints behind `from_pretrained`
-# and `save_pretrained`: `keras_clip.pretrained`, a floor above the models,
-# plugs them in when it is imported (as `import keras_clip` does).
-CHECKPOINT_IO = {}
 INPUT_KEYS = ("images", "token_ids")
 
 
@@ -74,14 +70,10 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             projection heads see the whole batch (CLIP-Lite's BatchNorm
             included). Can be changed on a built model
             (`model.micro_batches = 8`).
-        image_mean: 3 floats or None. The per-channel mean (0-1 scale) the
-            image tower expects, saved with the model for the data pipeline,
-            zero-shot and export (None: OpenAI's).
-        image_std: 3 floats or None. The per-channel standard deviation.
-        image_resize_mode: how evaluation fits images to the square:
-            "shortest" (short side, centre crop: OpenAI), "squash" (SigLIP)
-            or "longest" (padded), as open_clip's preprocess_cfg.
-        image_interpolation: "bicubic" (OpenAI) or "bilinear" (SigLIP).
+        image_preprocessing: a `keras_clip.models.ImagePreprocessing` (or
+            its config dict): the normalisation and resizing the image tower
+            expects, saved with the model and taken whole by the data
+            pipeline, zero-shot and export (None: OpenAI's CLIP settings).
 
     Call arguments:
         inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
@@ -114,8 +106,6 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         "project_image",
         "project_text",
         "micro_batches",
-        "image_resize_mode",
-        "image_interpolation",
     )
 
     def __init__(
@@ -131,14 +121,10 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         project_image=True,
         project_text=True,
         micro_batches=1,
-        image_mean=None,
-        image_std=None,
-        image_resize_mode="shortest",
-        image_interpolation="bicubic",
+        image_preprocessing=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_resizing(image_resize_mode, image_interpolation)
         check_positive_ints(embed_dim=embed_dim, micro_batches=micro_batches)
         if projection not in PROJECTIONS:
             raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")
@@ -146,7 +132,9 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         if end_token_id is None:
             end_token_id = getattr(text_encoder, "end_token_id", None)
         keep_config(self, locals())
-        self.image_mean, self.image_std = image_constants(image_mean, image_std)
+        if isinstance(image_preprocessing, dict):
+            image_preprocessing = ImagePreprocessing.from_config(image_preprocessing)
+        self._image_preprocessing = image_preprocessing or ImagePreprocessing()
 
         # === Layers ===
         self.image_encoder = image_encoder
@@ -291,14 +279,14 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
                 "A contrastive objective needs at least 2 examples per batch; "
                 "received a batch of 1."
             )
-        loss, logits = self.objective.compute(image_embeddings, text_embeddings, training=training)
+        loss, scores = self.objective.compute(image_embeddings, text_embeddings, training=training)
         for metric in (
             self.image_to_text_recall,
             self.text_to_image_recall,
             self.mutual_information,
         ):
             if metric is not None:
-                metric.update_state(logits)
+                metric.update_state(scores)
         if self.losses:
             regularization = [ops.cast(term, "float32") for term in self.losses]
             loss = loss + ops.sum(ops.stack(regularization))
@@ -316,6 +304,14 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         return towers.image_size_of(self.image_encoder)
 
     @property
+    def image_preprocessing(self):
+        """The model's `ImagePreprocessing`, its `image_size` the tower's."""
+        try:
+            return self._image_preprocessing.with_size(self.image_size)
+        except ValueError:  # a tower that declares no input size
+            return self._image_preprocessing
+
+    @property
     def logit_bias(self):
         """The objective's logit bias (SigLIP's sigmoid objective), else None:
         logits are logit_scale * cosine + logit_bias."""
@@ -329,24 +325,25 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
             "objective": keras.saving.serialize_keras_object(self.objective),
-            "image_mean": list(self.image_mean),
-            "image_std": list(self.image_std),
+            "image_preprocessing": self.image_preprocessing.get_config(),
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = upgrade_preprocessing_config(config)
         for key in ("image_encoder", "text_encoder", "objective"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
     @classmethod
     def from_architecture(cls, name, **overrides):
-        """A randomly initialised model of a named shape: "RN50", "ViT-B-32",
-        ... (`keras_clip.models.architectures.ARCHITECTURES`, CPU-sized
-        "shapes-vit", "tiny-vit", ... included), with `overrides`: shape
-        fields (image_size, patch_size, vocabulary_size, context_length,
-        embed_dim, ...) and model arguments (objective, ...).
+        """A randomly initialised model of a named shape: open_clip's names
+        ("RN50", "ViT-B-32", "ViT-B-32-quickgelu" for OpenAI's activation,
+        "ViT-H-14", ...) or keras-clip's CPU-sized "shapes-vit", "tiny-vit",
+        ... (`keras_clip.models.architecture_names()`), with `overrides`:
+        shape fields (image_size, patch_size, vocabulary_size,
+        context_length, embed_dim, activation, ...) and model arguments
+        (objective, ...).
 
         Example:
 
@@ -367,7 +364,7 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         is all or nothing: a missing, unexpected or misshapen tensor, or an
         open_clip option that would compute differently, raises an error
         naming it. The checkpoint's image preprocessing is kept
-        (`image_mean`, `image_std`, `image_resize_mode`, `image_interpolation`).
+        (`model.image_preprocessing`).
 
         Args:
             path: the directory or file.
@@ -382,7 +379,9 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         model = keras_clip.CLIP.from_pretrained("clip-vit-base-patch32/")
         ```
         """
-        return CHECKPOINT_IO["load"](cls, path, architecture, **kwargs)
+        from keras_clip.pretrained import loading  # a floor up: they build CLIP
+
+        return loading.from_pretrained(cls, path, architecture, **kwargs)
 
     def save_pretrained(self, path, format="huggingface"):
         """Writes the model for the PyTorch world: format "huggingface"
@@ -395,4 +394,6 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         model.save_pretrained("fine-tuned/", format="huggingface")
         ```
         """
-        CHECKPOINT_IO["save"](self, path, format)
+        from keras_clip.pretrained import loading
+
+        loading.save_pretrained(self, path, format)

@@ -7,10 +7,13 @@ else. `check_open_clip_options` goes through every key: each one is either
 honoured (it changes nothing here, or keras-clip builds it), or refused
 with an error that names it. Unknown keys are refused too.
 
+`from_open_clip_config` turns a checked config into keras-clip's shape
+fields (`keras_clip.models.architectures`).
+
 Example:
 
 ```python
-from keras_clip.pretrained.configs import open_clip_architectures
+from keras_clip.models.architectures import open_clip_architectures
 
 extra = check_open_clip_options(open_clip_architectures()["ViT-B-32"])
 config = {**open_clip_architectures()["ViT-B-32"], "custom_text": True}
@@ -149,3 +152,48 @@ def check_open_clip_options(config):
         "end_token_id": text.get("eos_id", 2) if pool == "eos" else None,
         "logit_bias": config.get("init_logit_bias"),
     }
+
+
+def is_open_clip_siglip(config):
+    """Whether an open_clip model config is a timm SigLIP CustomTextCLIP
+    (read by `keras_clip.pretrained.open_clip_siglip`, not by
+    `from_open_clip_config`)."""
+    name = (config.get("vision_cfg") or {}).get("timm_model_name") or ""
+    return bool(config.get("custom_text")) and "_siglip_" in name
+
+
+def from_open_clip_config(config):
+    """Shape fields from an open_clip model config (its JSON as a dict);
+    every option is checked (`check_open_clip_options`): a model that would
+    load but compute something else is refused, naming the option."""
+    extra = check_open_clip_options(config)
+    vision, text = config["vision_cfg"], config["text_cfg"]
+    layers = vision["layers"]
+    shape = dict(
+        embed_dim=config["embed_dim"],
+        image_size=vision["image_size"],
+        vision_width=vision["width"],
+        context_length=text.get("context_length", 77),
+        vocabulary_size=text.get("vocab_size", 49408),
+        text_width=text["width"],
+        text_heads=text["heads"],
+        text_layers=text["layers"],
+        vision_mlp_ratio=vision.get("mlp_ratio", 4.0),
+        text_mlp_ratio=text.get("mlp_ratio", 4.0),
+        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
+    )
+    head_width = vision.get("head_width", 64)
+    if isinstance(layers, (list, tuple)):
+        shape.update(
+            vision="resnet",
+            stage_blocks=tuple(layers),
+            vision_heads=vision["width"] * 32 // head_width,
+        )
+    else:
+        shape.update(
+            vision="vit",
+            patch_size=vision["patch_size"],
+            vision_layers=layers,
+            vision_heads=vision["width"] // head_width,
+        )
+    return {**shape, **extra}

@@ -1,77 +1,156 @@
-"""Image normalisation with CLIP's constants (NumPy; no TensorFlow)."""
+"""`ImagePreprocessing`: how images become a model's input, owned by the model.
+
+One object says it whole: the square side the image tower takes, how an
+image is fitted to that square, and the per-channel normalisation. A model
+owns one (`model.image_preprocessing`: OpenAI's CLIP settings by default, a
+checkpoint's own after `CLIP.from_pretrained`); it is saved with the model
+(`.keras`, SavedModel, `save_pretrained`) and taken whole by the data
+pipeline, zero-shot, retrieval, export and the CLI, so nobody copies a mean,
+a standard deviation or a resize mode by hand. (NumPy; no TensorFlow: the
+in-graph resizing lives in `keras_clip.data.images`.)
+"""
+
+import dataclasses
 
 import numpy as np
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-# How evaluation fits an image to the model's square (open_clip's
-# preprocess_cfg "resize_mode" and "interpolation"); see
-# `keras_clip.data.images.fit_to_square`.
+# How an image is fitted to the square (open_clip's preprocess_cfg
+# "resize_mode" and "interpolation"); see `keras_clip.data.images.fit_to_square`.
 RESIZE_MODES = ("shortest", "squash", "longest")
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
-def normalize_images(images, mean=OPENAI_MEAN, std=OPENAI_STD):
-    """uint8 RGB images (..., H, W, 3) -> float32 (x / 255 - mean) / std.
+@dataclasses.dataclass(frozen=True)
+class ImagePreprocessing:
+    """How a model's images are prepared.
 
     Args:
-        images: uint8 array (..., height, width, 3).
-        mean: 3 floats, per-channel mean on the [0, 1] scale.
-        std: 3 floats, per-channel standard deviation.
+        image_size: int or None. The side of the square the image tower
+            takes (None until the model fills it in: `model.image_preprocessing`
+            always has it).
+        mean: 3 floats, the per-channel mean on the [0, 1] scale (OpenAI's).
+        std: 3 floats, the per-channel standard deviation, positive.
+        resize_mode: how an image is fitted to the square: "shortest" (short
+            side to the square, centre crop: OpenAI), "squash" (SigLIP) or
+            "longest" (long side, padded), as open_clip's preprocess_cfg.
+        interpolation: "bicubic" (OpenAI) or "bilinear" (SigLIP).
 
     Example:
 
     ```python
-    normalize_images(np.zeros((2, 64, 64, 3), "uint8")).dtype  # float32
+    siglip = ImagePreprocessing(224, (0.5,) * 3, (0.5,) * 3, "squash", "bilinear")
+    siglip.normalize(np.zeros((2, 224, 224, 3), "uint8")).dtype  # float32
+    ImagePreprocessing.from_config(siglip.get_config()) == siglip  # True
     ```
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise ValueError(f"normalize_images expects uint8 RGB images, got {images.dtype}.")
-    if images.ndim < 3 or images.shape[-1] != 3:
-        raise ValueError(f"normalize_images expects (..., height, width, 3), got {images.shape}.")
-    scaled = images.astype("float32") / 255.0
-    return (scaled - np.asarray(mean, "float32")) / np.asarray(std, "float32")
+
+    image_size: int = None
+    mean: tuple = OPENAI_MEAN
+    std: tuple = OPENAI_STD
+    resize_mode: str = "shortest"
+    interpolation: str = "bicubic"
+
+    def __post_init__(self):
+        mean = tuple(float(x) for x in self.mean)
+        std = tuple(float(x) for x in self.std)
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(
+                "An image mean and std need 3 values each, the standard "
+                f"deviations positive; got {mean} and {std}."
+            )
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(
+                f"Unknown resize_mode {self.resize_mode!r}; expected one of {RESIZE_MODES}."
+            )
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"Unknown interpolation {self.interpolation!r}; expected one of {INTERPOLATIONS}."
+            )
+        size = self.image_size
+        if size is not None and (isinstance(size, bool) or int(size) != size or size <= 0):
+            raise ValueError(f"image_size must be a positive integer, got {size!r}.")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "image_size", None if size is None else int(size))
+
+    def with_size(self, image_size):
+        """The same settings for images of side `image_size`."""
+        return dataclasses.replace(self, image_size=image_size)
+
+    @property
+    def fitting(self):
+        """`{"resize_mode", "interpolation"}`: how images are fitted to the square."""
+        return {"resize_mode": self.resize_mode, "interpolation": self.interpolation}
+
+    def normalize(self, images):
+        """uint8 RGB images (..., H, W, 3) -> float32 (x / 255 - mean) / std."""
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise ValueError(f"normalize expects uint8 RGB images, got {images.dtype}.")
+        if images.ndim < 3 or images.shape[-1] != 3:
+            raise ValueError(f"normalize expects (..., height, width, 3), got {images.shape}.")
+        scaled = images.astype("float32") / 255.0
+        return (scaled - np.asarray(self.mean, "float32")) / np.asarray(self.std, "float32")
+
+    def get_config(self):
+        return {
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "resize_mode": self.resize_mode,
+            "interpolation": self.interpolation,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
-def image_constants(mean=None, std=None):
-    """(mean, std) as 3-tuples of floats, OpenAI's where None; raises
-    ValueError unless each has 3 values and the deviations are positive."""
-    mean = tuple(float(x) for x in (mean or OPENAI_MEAN))
-    std = tuple(float(x) for x in (std or OPENAI_STD))
-    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+def as_image_preprocessing(preprocessing):
+    """An `ImagePreprocessing` with its size, from one, from a model (its
+    own), or from an int (OpenAI's CLIP settings at that size: for models
+    trained from scratch)."""
+    if hasattr(preprocessing, "image_preprocessing"):
+        preprocessing = preprocessing.image_preprocessing
+    elif isinstance(preprocessing, int) and not isinstance(preprocessing, bool):
+        preprocessing = ImagePreprocessing(preprocessing)
+    if not isinstance(preprocessing, ImagePreprocessing):
         raise ValueError(
-            "image_mean and image_std need 3 values each, the standard "
-            f"deviations positive; got {mean} and {std}."
+            "Expected a model, its image_preprocessing or an image size (int), "
+            f"got {preprocessing!r}."
         )
-    return mean, std
+    if preprocessing.image_size is None:
+        raise ValueError("The ImagePreprocessing has no image_size: use .with_size(n).")
+    return preprocessing
 
 
 def images_for_model(model, images):
-    """uint8 RGB images normalised with `model`'s own constants (a
+    """uint8 RGB images normalised with `model`'s own preprocessing (a
     checkpoint's, when it came from `CLIP.from_pretrained`); float images
     are returned as they are, taken to be normalised already."""
     if getattr(images, "dtype", None) != np.uint8:
         return images
-    return normalize_images(
-        images, getattr(model, "image_mean", OPENAI_MEAN), getattr(model, "image_std", OPENAI_STD)
-    )
+    return model.image_preprocessing.normalize(images)
 
 
-def check_resizing(resize_mode, interpolation):
-    """Raises ValueError naming an unknown resize mode or interpolation."""
-    if resize_mode not in RESIZE_MODES:
-        raise ValueError(f"Unknown resize_mode {resize_mode!r}; expected one of {RESIZE_MODES}.")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"Unknown interpolation {interpolation!r}; expected one of {INTERPOLATIONS}."
-        )
+# The four model arguments that held the preprocessing before 0.3.
+_FORMER_ARGUMENTS = {
+    "image_mean": "mean",
+    "image_std": "std",
+    "image_resize_mode": "resize_mode",
+    "image_interpolation": "interpolation",
+}
 
 
-def image_fitting(model):
-    """`{"resize_mode", "interpolation"}` a model's images are fitted with
-    (its checkpoint's; OpenAI's "shortest" and "bicubic" by default)."""
-    return {
-        "resize_mode": getattr(model, "image_resize_mode", "shortest"),
-        "interpolation": getattr(model, "image_interpolation", "bicubic"),
-    }
+def upgrade_preprocessing_config(config):
+    """A model config with the former `image_mean`, `image_std`,
+    `image_resize_mode` and `image_interpolation` arguments (models saved
+    before 0.3) gathered into `image_preprocessing`."""
+    config = dict(config)
+    former = {new: config.pop(old) for old, new in _FORMER_ARGUMENTS.items() if old in config}
+    former = {key: value for key, value in former.items() if value is not None}
+    if former:
+        config["image_preprocessing"] = {**former, **(config.get("image_preprocessing") or {})}
+    return config

@@ -5,17 +5,11 @@ Every function returns (or reads) the shape fields of
 ...), from which `CLIP.from_architecture` builds the matching model.
 """
 
-import json
-import os
-
 from keras import ops
 
-from keras_clip.models.architectures import ARCHITECTURES
-from keras_clip.pretrained.open_clip_options import check_open_clip_options
+from keras_clip.models.open_clip_options import check_open_clip_options
+from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.pretrained.open_clip_siglip import check_open_clip_siglip_options
-from keras_clip.pretrained.open_clip_siglip import is_open_clip_siglip
-
-OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
 
 def _count(state, prefix):
@@ -78,43 +72,6 @@ def from_openai_state(state, head_width=64):
             f"Not an OpenAI / open_clip CLIP state dict: tensor {error.args[0]!r} is missing."
         ) from None
     return shape
-
-
-def from_open_clip_config(config):
-    """Shape fields from an open_clip model config (its JSON as a dict);
-    every option is checked (`open_clip_options`): a model that would load
-    but compute something else is refused, naming the option."""
-    extra = check_open_clip_options(config)
-    vision, text = config["vision_cfg"], config["text_cfg"]
-    layers = vision["layers"]
-    shape = dict(
-        embed_dim=config["embed_dim"],
-        image_size=vision["image_size"],
-        vision_width=vision["width"],
-        context_length=text.get("context_length", 77),
-        vocabulary_size=text.get("vocab_size", 49408),
-        text_width=text["width"],
-        text_heads=text["heads"],
-        text_layers=text["layers"],
-        vision_mlp_ratio=vision.get("mlp_ratio", 4.0),
-        text_mlp_ratio=text.get("mlp_ratio", 4.0),
-        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
-    )
-    head_width = vision.get("head_width", 64)
-    if isinstance(layers, (list, tuple)):
-        shape.update(
-            vision="resnet",
-            stage_blocks=tuple(layers),
-            vision_heads=vision["width"] * 32 // head_width,
-        )
-    else:
-        shape.update(
-            vision="vit",
-            patch_size=vision["patch_size"],
-            vision_layers=layers,
-            vision_heads=vision["width"] // head_width,
-        )
-    return {**shape, **extra}
 
 
 def to_open_clip_config(shape):
@@ -233,17 +190,6 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     }
 
 
-def open_clip_architectures():
-    """open_clip's built-in model configs whose towers keras-clip builds
-    exactly (name -> config), as open_clip 3.3 ships them in
-    `open_clip/model_configs/` (ViT-H-14, ViT-g-14, ViT-bigG-14, RN50x64,
-    ViT-B-16-plus-240, ViT-B-16-SigLIP2, ...; the quickgelu variants
-    included): `is_supported_open_clip_config` holds for each."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), OPEN_CLIP_ARCHITECTURES)
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def is_supported_open_clip_config(config):
     """Whether every option of an open_clip model config loads exactly."""
     try:
@@ -254,33 +200,6 @@ def is_supported_open_clip_config(config):
     except ValueError:
         return False
     return True
-
-
-def from_architecture_name(name):
-    """Shape fields of an open_clip architecture name ("ViT-H-14",
-    "RN50x64-quickgelu", ...: its built-in config), or of a keras-clip name
-    ("shapes-vit"; with "-quickgelu" for QuickGELU, else GELU)."""
-    known = open_clip_architectures()
-    if name in known:
-        if is_open_clip_siglip(known[name]):
-            raise ValueError(
-                f"{name} is an open_clip SigLIP architecture, whose timm image tower "
-                "takes its shape from a checkpoint: load one with "
-                f"CLIP.from_pretrained(path, architecture={name!r}), or build SigLIP "
-                "towers with keras_clip.encoders.SigLIPVisionTransformer and "
-                "SigLIPTextTransformer."
-            )
-        return from_open_clip_config(known[name])
-    base = name[: -len("-quickgelu")] if name.endswith("-quickgelu") else name
-    if base not in ARCHITECTURES:
-        raise ValueError(
-            f"Unknown architecture {name!r}. Available: open_clip's {sorted(known)} and "
-            f"{sorted(ARCHITECTURES)} (optionally with '-quickgelu')."
-        )
-    return {
-        **ARCHITECTURES[base],
-        "activation": "quick_gelu" if name.endswith("-quickgelu") else "gelu",
-    }
 
 
 def model_shape(model):

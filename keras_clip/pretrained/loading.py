@@ -22,9 +22,15 @@ Recognised forms of a local path:
 import json
 import os
 
-from keras_clip.models.clip import CHECKPOINT_IO
+from keras_clip.models.architectures import architecture_config
+from keras_clip.models.architectures import build_from_shape
+from keras_clip.models.architectures import dtype_policy_scope
+from keras_clip.models.architectures import open_clip_architectures
+from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD
+from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import siglip
@@ -38,7 +44,8 @@ from keras_clip.pretrained.keras_hub_siglip import is_keras_hub_siglip
 from keras_clip.pretrained.keras_hub_siglip import read_keras_hub_siglip
 from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_config
 from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_tensors
-from keras_clip.pretrained.open_clip_siglip import is_open_clip_siglip
+from keras_clip.pretrained.processor_config import processor_config
+from keras_clip.pretrained.processor_config import read_processor
 from keras_clip.pretrained.safetensors_io import write_safetensors
 from keras_clip.pretrained.weight_map import export_weight_map
 from keras_clip.pretrained.weight_map import load_weight_map
@@ -65,31 +72,14 @@ def _read_weights(directory, names):
 
 
 def _preprocessing(mean, std, resize_mode="shortest", interpolation="bicubic"):
-    """The model arguments that say how the checkpoint's images are prepared."""
-    return {
-        "image_mean": tuple(mean),
-        "image_std": tuple(std),
-        "image_resize_mode": resize_mode,
-        "image_interpolation": interpolation,
-    }
-
-
-_RESAMPLE = {code: name for name, code in siglip.PIL_RESAMPLE.items()}
+    """The model argument that says how the checkpoint's images are prepared."""
+    return {"image_preprocessing": ImagePreprocessing(None, mean, std, resize_mode, interpolation)}
 
 
 def _processor_preprocessing(directory, mean, std, resize_mode, interpolation):
     """From a Hugging Face preprocessor_config.json, else the defaults given."""
-    path = os.path.join(directory, "preprocessor_config.json")
-    processor = read_json(path) if os.path.exists(path) else {}
-    resample = processor.get("resample")
-    if resample is not None and resample not in _RESAMPLE:
-        raise ValueError(f"{path}: resample={resample} is not bilinear (2) or bicubic (3).")
-    return _preprocessing(
-        processor.get("image_mean", mean),
-        processor.get("image_std", std),
-        resize_mode,
-        _RESAMPLE.get(resample, interpolation),
-    )
+    default = ImagePreprocessing(None, mean, std, resize_mode, interpolation)
+    return {"image_preprocessing": read_processor(directory, default)}
 
 
 def _open_clip_config(architecture):
@@ -99,7 +89,7 @@ def _open_clip_config(architecture):
         return architecture.get("model_cfg", architecture)
     if isinstance(architecture, str) and architecture.endswith(".json"):
         return _open_clip_config(read_json(architecture))
-    return configs.open_clip_architectures().get(architecture)
+    return open_clip_architectures().get(architecture)
 
 
 def _open_clip_checkpoint(architecture, tensors, preprocess):
@@ -113,9 +103,9 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     else:
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         if config is None:
-            shape = configs.from_architecture_name(architecture)
+            shape = architecture_config(architecture)
         else:
-            shape = configs.from_open_clip_config(config)
+            shape = from_open_clip_config(config)
         layout = "open_clip"
     preprocessing = _preprocessing(
         preprocess.get("mean", mean),
@@ -128,8 +118,7 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
 
 def read_checkpoint(path, architecture=None):
     """(shape fields, tensors, layout, preprocessing) of a checkpoint path;
-    preprocessing holds the model arguments image_mean, image_std,
-    image_resize_mode and image_interpolation."""
+    preprocessing holds the model argument image_preprocessing."""
     path = os.fspath(path)
     if os.path.isdir(path):
         config_path = os.path.join(path, "config.json")
@@ -220,23 +209,16 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     See `CLIP.from_pretrained`.
     """
 
-    from keras_clip.models.architectures import build_from_shape
-    from keras_clip.models.architectures import dtype_policy_scope
-
     if os.fspath(path).endswith(".keras"):
         return _from_keras_file(path, model_kwargs)
     shape, tensors, layout, preprocessing = read_checkpoint(path, architecture)
     for name, value in preprocessing.items():
         model_kwargs.setdefault(name, value)
-    if shape.pop("logit_bias", None) is not None:  # open_clip's init_logit_bias
-        from keras_clip.objectives import SigLIPLoss
-
-        model_kwargs.setdefault("objective", SigLIPLoss())
-    with dtype_policy_scope(model_kwargs.get("dtype")):
-        if layout == "huggingface_siglip":
+    if layout == "huggingface_siglip":
+        with dtype_policy_scope(model_kwargs.get("dtype")):
             model = siglip.build_siglip(model_class, shape, **model_kwargs)
-        else:
-            model = build_from_shape(model_class, shape, **model_kwargs)
+    else:
+        model = build_from_shape(model_class, shape, **model_kwargs)
     entries = {
         "huggingface_siglip": siglip.huggingface_siglip_weight_map,
         "huggingface": layouts.huggingface_weight_map,
@@ -261,7 +243,9 @@ def save_pretrained(model, path, format="huggingface"):
             path,
             {
                 "config.json": siglip.to_huggingface_siglip_config(model),
-                "preprocessor_config.json": siglip.huggingface_siglip_processor(model),
+                "preprocessor_config.json": processor_config(
+                    model.image_preprocessing, "SiglipImageProcessor"
+                ),
             },
             "model.safetensors",
             export_weight_map(siglip.huggingface_siglip_weight_map(model)),
@@ -274,22 +258,13 @@ def save_pretrained(model, path, format="huggingface"):
             "modified ResNet and TextTransformer)."
         ) from None
     os.makedirs(path, exist_ok=True)
-    mean, std = model.image_mean, model.image_std
+    preprocessing = model.image_preprocessing
     if format == "huggingface":
         tensors = export_weight_map(layouts.huggingface_weight_map(model))
         config = configs.to_huggingface_config(shape)
         files = {
             "config.json": config,
-            "preprocessor_config.json": {
-                "image_processor_type": "CLIPImageProcessor",
-                "image_mean": list(mean),
-                "image_std": list(std),
-                "size": {"shortest_edge": shape["image_size"]},
-                "crop_size": {"height": shape["image_size"], "width": shape["image_size"]},
-                "do_resize": True,
-                "do_center_crop": True,
-                "resample": siglip.PIL_RESAMPLE[model.image_interpolation],
-            },
+            "preprocessor_config.json": processor_config(preprocessing, "CLIPImageProcessor"),
         }
         weights = "model.safetensors"
     else:
@@ -298,10 +273,10 @@ def save_pretrained(model, path, format="huggingface"):
             "open_clip_config.json": {
                 "model_cfg": configs.to_open_clip_config(shape),
                 "preprocess_cfg": {
-                    "mean": list(mean),
-                    "std": list(std),
-                    "resize_mode": model.image_resize_mode,
-                    "interpolation": model.image_interpolation,
+                    "mean": list(preprocessing.mean),
+                    "std": list(preprocessing.std),
+                    "resize_mode": preprocessing.resize_mode,
+                    "interpolation": preprocessing.interpolation,
                 },
             }
         }
@@ -316,6 +291,3 @@ def _write_directory(path, files, weights, tensors):
         with open(os.path.join(path, name), "w") as f:
             json.dump(content, f, indent=2)
     write_safetensors(os.path.join(path, weights), tensors, metadata={"format": "pt"})
-
-
-CHECKPOINT_IO.update(load=from_pretrained, save=save_pretrained)

@@ -18,6 +18,8 @@ towers use exact GELU; the text tower uses exact GELU unless
 Example:
 
 ```python
+from keras_clip.models.open_clip_options import is_open_clip_siglip
+
 config = {
     "embed_dim": 64,
     "custom_text": True,
@@ -62,12 +64,6 @@ _FIXED = {
     },
 }
 _INERT = {"top": _TOP_INERT, "vision_cfg": _VISION_INERT, "text_cfg": _TEXT_INERT}
-
-
-def is_open_clip_siglip(config):
-    """Whether an open_clip model config is a timm SigLIP CustomTextCLIP."""
-    name = (config.get("vision_cfg") or {}).get("timm_model_name") or ""
-    return bool(config.get("custom_text")) and "_siglip_" in name
 
 
 def _refuse(key, value, expected):

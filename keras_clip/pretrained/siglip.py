@@ -27,8 +27,6 @@ from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import tensor
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
-# PIL's resample codes, as Hugging Face image processors store the interpolation.
-PIL_RESAMPLE = {"bilinear": 2, "bicubic": 3}
 # Each tower's Hugging Face config fields and their defaults.
 _VISION_FIELDS = {
     "image_size": 224,
@@ -193,19 +191,4 @@ def to_huggingface_siglip_config(model):
             "projection_size": text.embed_dim,
             "model_type": "siglip_text_model",
         },
-    }
-
-
-def huggingface_siglip_processor(model):
-    """preprocessor_config.json: SigLIP resizes to the square (no crop)."""
-    size = model.image_encoder.image_size
-    return {
-        "image_processor_type": "SiglipImageProcessor",
-        "image_mean": list(model.image_mean),
-        "image_std": list(model.image_std),
-        "size": {"height": size, "width": size},
-        "do_resize": True,
-        "do_normalize": True,
-        "do_rescale": True,
-        "resample": PIL_RESAMPLE[model.image_interpolation],
     }

@@ -205,10 +205,8 @@ def fit_resumable(model, dataset, epochs, checkpoint, callbacks=(), **fit_argume
             state["batch"],
         )
     if state is not None and state["batch"] and first_epoch < epochs:
+        # DataReportCallback holds the dataset's state (its epoch) itself.
         rest = dataset.skip(state["batch"])
-        for name in ("report", "epoch", "epoch_stride"):
-            if hasattr(dataset, name):
-                setattr(rest, name, getattr(dataset, name))
         checkpoint.batch_offset = state["batch"]
         delete, checkpoint.delete_on_finish = checkpoint.delete_on_finish, False
         partial = model.fit(

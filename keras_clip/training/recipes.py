@@ -33,7 +33,7 @@ def build_model(
     Args:
         objective: "infonce", "jsd" or "siglip" (a `CLIP`), or "clip-lite"
             (a `CLIPLite`: JSD with CLIP-Lite's projection blocks).
-        architecture: a name from `keras_clip.models.ARCHITECTURES`.
+        architecture: a name from `keras_clip.models.architecture_names()`.
         tokenizer: a `keras_clip.Tokenizer`: its vocabulary size, context
             length and end token size the text tower.
         image_size: int or None, overriding the architecture's.
@@ -202,7 +202,6 @@ def train_on_shapes(
     from keras_clip.datasets import shapes
     from keras_clip.evaluation import ZeroShotClassifier
     from keras_clip.models.architectures import architecture_config
-    from keras_clip.models.preprocessing import normalize_images
     from keras_clip.tokenizers import Tokenizer
 
     if batch_size < 2 or batch_size > train_size:
@@ -241,7 +240,7 @@ def train_on_shapes(
     )
     seconds = time.time() - start
     classifier = ZeroShotClassifier(model, tokenizer, shapes.CLASS_NAMES)
-    images = normalize_images(test["images"])
+    images = model.image_preprocessing.normalize(test["images"])
     report = {
         "backend": keras.backend.backend(),
         "model": type(model).__name__,

@@ -43,7 +43,7 @@ def check_images(images, image_size=None, name="images"):
     if "float" not in dtype:
         raise ValueError(
             f"{name} must be floating point, normalised as the model was "
-            f"trained (e.g. keras_clip.models.preprocessing.normalize_images); "
+            f"trained (e.g. model.image_preprocessing.normalize(uint8_images)); "
             f"received dtype {dtype}."
         )
     if image_size is not None:
