@@ -204,9 +204,15 @@ def test_sample_counts_from_stats_sizes_or_one_scan(shards, tmp_path, monkeypatc
 
 @PIPELINE_ONLY
 def test_img2dataset_files_layout(tmp_path, tokenizer):
+    """With the metadata sidecars img2dataset writes beside each shard
+    folder: they are not parquet data shards (they used to be taken for
+    one and refused for having no image column)."""
     expected = webdataset_shards.build_img2dataset_files(str(tmp_path))
+    assert (tmp_path / "00000.parquet").exists() and (tmp_path / "00000_stats.json").exists()
     dataset = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 16, training=False)
     _assert_exact_pairs(dataset, expected, tokenizer)
+    with pytest.raises(FileNotFoundError, match="only img2dataset's metadata files"):
+        data.read_source(str(tmp_path / "*.parquet"))
 
 
 @PIPELINE_ONLY
