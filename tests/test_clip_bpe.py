@@ -243,3 +243,37 @@ def test_same_ids_as_open_clip_simple_tokenizer_on_its_own_bpe_file():
     # (and this one) map it to the end-of-text id.
     assert tokenizer(["<|endoftext|>"])[0, 1] == tokenizer.end_id
     assert reference(["<|endoftext|>"])[0, 1] != tokenizer.end_id
+
+
+@pytest.mark.backend("torch")  # TensorFlow ops on any backend: one lane
+def test_long_pieces_go_in_parts_and_ids_stay_open_clips_up_to_the_cap():
+    """A piece longer than MAX_WORD_CHARACTERS is tokenised as consecutive
+    pieces of that length (bounded time; benchmarks/long_captions.py); up to
+    the cap, and past the context's length, the ids are open_clip's."""
+    import random
+    import string
+
+    from keras_clip.tokenizers.clip_bpe import MAX_WORD_CHARACTERS
+    from tests.helpers import import_open_clip
+
+    open_clip = import_open_clip()
+    from open_clip.tokenizer import SimpleTokenizer
+
+    bpe = os.path.join(os.path.dirname(open_clip.__file__), "bpe_simple_vocab_16e6.txt.gz")
+    reference = SimpleTokenizer(bpe)
+    tokenizer = keras_clip.Tokenizer.from_pretrained(bpe)
+    rng = random.Random(0)
+    at_the_cap = [
+        "".join(rng.choices(string.ascii_lowercase, k=MAX_WORD_CHARACTERS)),
+        "q" * MAX_WORD_CHARACTERS,
+        " ".join(f"w{i}" for i in range(500)),  # 1,000 pieces, far past the context
+        "a photo of " + "".join(rng.choices(string.ascii_letters, k=MAX_WORD_CHARACTERS)),
+    ]
+    np.testing.assert_array_equal(
+        tokenizer(at_the_cap), reference(at_the_cap, context_length=77).numpy()
+    )
+    longer = "ab" * MAX_WORD_CHARACTERS  # one piece, twice the cap
+    in_parts = f"{longer[:MAX_WORD_CHARACTERS]} {longer[MAX_WORD_CHARACTERS:]}"
+    long_tokenizer = keras_clip.Tokenizer.from_pretrained(bpe, context_length=400)
+    np.testing.assert_array_equal(long_tokenizer([longer]), long_tokenizer([in_parts]))
+    assert (long_tokenizer([longer]) != reference([longer], context_length=400).numpy()).any()

@@ -6,7 +6,12 @@ per merge, then "<|startoftext|>" and "<|endoftext|>" (the two largest ids).
 Text is NFC-normalised, its whitespace runs collapsed to one space and
 lower-cased; it is split with CLIP's pattern (contractions, letter runs,
 single digits, other symbol runs); each piece's UTF-8 bytes are mapped to
-symbols and merged by rank. Everything is a TF op, so the tokenizer runs in
+symbols and merged by rank. A piece longer than `MAX_WORD_CHARACTERS` (no
+word of any language is; base64 blobs, runs of one letter and other web
+junk are) is tokenised as consecutive pieces of that many characters, each
+ending a word: merging takes time that grows with the square of a piece's
+length, and one 3,000-character piece took 9 s. Ids of every piece up to
+that length are OpenAI's. Everything is a TF op, so the tokenizer runs in
 tf.data and in an exported SavedModel.
 """
 
@@ -35,8 +40,12 @@ WHITESPACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
 # clean-up step) deletes, before whitespace is collapsed: "a\x00b" is "ab".
 # (tf.strings.lower and tf_text.regex_split would also stop at a NUL.)
 CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0e-\x1f\x7f\x{206a}-\x{206f}\x{feff}\x{fff9}-\x{fffc}]"
+MAX_WORD_CHARACTERS = 300
+_LONG_WORD_PARTS = f".{{1,{MAX_WORD_CHARACTERS}}}"
 _MERGES_FILE = "merges.txt"
 _NO_RANK = np.iinfo(np.int32).max
+# Byte lengths that bound the merge loop's buckets (see `encode_words`).
+_BUCKET_BYTES = (4, 8, 16, 32, 64, 128, 256, 512)
 
 
 def byte_symbols():
@@ -84,7 +93,9 @@ class ClipBPETokenizer(Tokenizer):
     0, as in OpenAI's `clip.tokenize`. Truncation keeps the end token.
     "<|startoftext|>" and "<|endoftext|>" written in a text map to their ids.
     Unlike OpenAI's Python tokenizer, text is not passed through ftfy and
-    HTML entities are not unescaped (neither does keras-hub's).
+    HTML entities are not unescaped (neither does keras-hub's), and a piece
+    longer than `MAX_WORD_CHARACTERS` (300) is tokenised in parts of that
+    length, so that any caption tokenises in time linear in its length.
 
     Args:
         merges: list of (str, str) merge rules, best first.
@@ -152,6 +163,11 @@ class ClipBPETokenizer(Tokenizer):
         texts = tf.strings.lower(tf.strings.strip(texts), encoding="utf-8")
         pieces = tf_text.regex_split(texts, SPLIT_PATTERN, SPLIT_PATTERN)
         pieces = tf.ragged.boolean_mask(pieces, tf.strings.length(tf.strings.strip(pieces)) > 0)
+        # Over-long pieces in parts of MAX_WORD_CHARACTERS (see the module docstring).
+        parts = tf_text.regex_split(pieces.flat_values, _LONG_WORD_PARTS, _LONG_WORD_PARTS)
+        # Each piece gives at least one token: pieces past the context's
+        # length cannot reach the kept tokens, so they are not merged.
+        pieces = pieces.with_flat_values(parts).merge_dims(1, 2)[:, : self.context_length]
         words, index = tf.unique(pieces.flat_values)
         is_start, is_end = words == START_OF_TEXT, words == END_OF_TEXT
         is_special = tf.logical_or(is_start, is_end)
@@ -219,7 +235,23 @@ class _BPETables(tf.Module):
         )
 
     def encode_words(self, words):
-        """1-D strings (one word each) -> int32 ragged (words, None) ids."""
+        """1-D strings (one word each) -> int32 ragged (words, None) ids.
+
+        Words are merged in buckets of similar byte length, so that the
+        many short words neither pad to the longest one nor wait for its
+        merges (the loop runs once per merge of the bucket's longest word).
+        """
+        lengths = tf.strings.length(words)
+        bucket = tf.searchsorted(
+            tf.constant(_BUCKET_BYTES, tf.int32), lengths, side="left", out_type=tf.int32
+        )
+        count = len(_BUCKET_BYTES) + 1
+        parts = tf.dynamic_partition(words, bucket, count)
+        order = tf.dynamic_partition(tf.range(tf.size(words)), bucket, count)
+        encoded = tf.concat([self._encode_bucket(part) for part in parts], axis=0)
+        return tf.gather(encoded, tf.argsort(tf.concat(order, axis=0)))
+
+    def _encode_bucket(self, words):
         symbols = self.byte_to_symbol.lookup(tf.strings.bytes_split(words))
         lengths = tf.cast(symbols.row_lengths(), tf.int32)
         dense = symbols.to_tensor("")

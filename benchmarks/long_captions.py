@@ -1,0 +1,73 @@
+"""Tokenising web junk: 3,000 random Unicode strings, some 3,000 characters
+long, some one long word, with each tokenizer type; one JSON line.
+
+    KERAS_BACKEND=tensorflow python benchmarks/long_captions.py --bpe bpe_simple_vocab_16e6.txt.gz
+
+The CLIP BPE merges a word in time that grows with the square of its length;
+`keras_clip.tokenizers.clip_bpe.MAX_WORD_CHARACTERS` bounds that. Reports the
+median of `--repeats` runs in seconds per tokenizer, against the time of the
+same number of ordinary captions.
+"""
+
+import argparse
+import json
+import random
+import statistics
+import time
+
+import numpy as np
+
+# Letters of several scripts, digits, punctuation, spaces and emoji.
+ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?/+=-_"
+    "éèàüöñçßøåæœ αβγδεζηθικλμνξοπρστυφχψω абвгдежзийклмнопрстуфхцчшщ"
+    "あいうえおかきくけこ東京大阪中国日本語 한국어 العربية हिन्दी 🐱🐶👍🏽"
+)
+
+
+def junk_captions(count=3000, seed=0):
+    rng = random.Random(seed)
+    captions = []
+    for index in range(count):
+        if index % 100 == 0:  # 3,000 random characters
+            captions.append("".join(rng.choices(ALPHABET, k=3000)))
+        elif index % 100 == 50:  # one 3,000-character word
+            captions.append(rng.choice("abcxyz") * 3000)
+        elif index % 10 == 5:  # a base64-like blob
+            captions.append("".join(rng.choices(ALPHABET[:62], k=rng.randint(200, 1500))))
+        else:
+            captions.append("".join(rng.choices(ALPHABET, k=rng.randint(1, 300))))
+    return captions
+
+
+def median_seconds(tokenizer, captions, repeats):
+    tokenizer(captions[:8])  # traces
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.asarray(tokenizer(captions))
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 3)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bpe", required=True, help="CLIP's bpe_simple_vocab_16e6.txt.gz.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--count", type=int, default=3000)
+    args = parser.parse_args()
+    import keras_clip
+
+    captions = junk_captions(args.count)
+    ordinary = ["a photo of a red circle on the left."] * args.count
+    bpe = keras_clip.Tokenizer.from_clip_bpe(args.bpe)
+    wordpiece = keras_clip.Tokenizer.from_corpus(ordinary + captions[:200], 2000)
+    report = {"captions": args.count, "longest": max(map(len, captions))}
+    for name, tokenizer in (("clip_bpe", bpe), ("wordpiece", wordpiece)):
+        report[f"{name}_junk_s"] = median_seconds(tokenizer, captions, args.repeats)
+        report[f"{name}_ordinary_s"] = median_seconds(tokenizer, ordinary, args.repeats)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
