@@ -97,6 +97,55 @@ def save_model_dir(model, tokenizer, directory):
     export_saved_model(copy, tokenizer, os.path.join(directory, "saved_model"))
 
 
+def add_model_arguments(parser):
+    """The model a command uses: --model-dir (ours), or --pretrained (any
+    checkpoint `CLIP.from_pretrained` reads, with its tokenizer)."""
+    group = parser.add_argument_group("model (one of)")
+    group.add_argument(
+        "--model-dir",
+        help="model.keras + tokenizer/ from `keras-clip train` or `demo` "
+        "(default: the shipped demo model).",
+    )
+    group.add_argument(
+        "--pretrained",
+        help="A published checkpoint instead: a Hugging Face CLIPModel or SiglipModel "
+        "directory, an open_clip directory or state dict, OpenAI's file or a keras-hub "
+        "preset (see CLIP.from_pretrained); its tokenizer is read from the same path.",
+    )
+    group.add_argument(
+        "--pretrained-architecture",
+        help="For a state-dict file: open_clip's name (ViT-B-32-quickgelu, ...).",
+    )
+    group.add_argument(
+        "--pretrained-tokenizer",
+        help="The tokenizer's files where --pretrained has none (OpenAI's .pt: "
+        "bpe_simple_vocab_16e6.txt.gz).",
+    )
+
+
+def load_model(args):
+    """(model, tokenizer) named by `add_model_arguments`' options."""
+    if not args.pretrained:
+        if args.pretrained_architecture or args.pretrained_tokenizer:
+            raise ValueError(
+                "--pretrained-architecture and --pretrained-tokenizer need --pretrained."
+            )
+        return load_model_dir(args.model_dir or SHIPPED_MODEL)
+    if args.model_dir:
+        raise ValueError("Pass --model-dir or --pretrained, not both.")
+    from keras_clip.models import CLIP
+    from keras_clip.tokenizers import Tokenizer
+
+    model = CLIP.from_pretrained(args.pretrained, args.pretrained_architecture)
+    tokenizer = Tokenizer.from_pretrained(args.pretrained_tokenizer or args.pretrained)
+    return model, tokenizer
+
+
+def model_name(args):
+    """Where the model came from, for reports."""
+    return args.pretrained or args.model_dir or SHIPPED_MODEL
+
+
 def load_model_dir(directory):
     """Loads the model and tokenizer that `save_model_dir` wrote."""
     import keras

@@ -1,8 +1,8 @@
 """`keras-clip embed`: embeddings of a collection in clip-retrieval's layout."""
 
-from keras_clip.cli.common import SHIPPED_MODEL
 from keras_clip.cli.common import add_column_arguments
-from keras_clip.cli.common import load_model_dir
+from keras_clip.cli.common import add_model_arguments
+from keras_clip.cli.common import load_model
 
 
 def add_parser(subparsers):
@@ -17,7 +17,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("source")
     parser.add_argument("output")
-    parser.add_argument("--model-dir", default=SHIPPED_MODEL)
+    add_model_arguments(parser)
     parser.add_argument(
         "--part-size", type=int, default=8192, help="Images per part (a multiple of --batch-size)."
     )
@@ -30,7 +30,7 @@ def add_parser(subparsers):
 def run(args):
     from keras_clip.evaluation.index import embed_collection
 
-    model, tokenizer = load_model_dir(args.model_dir)
+    model, tokenizer = load_model(args)
     source = args.source
     if args.image_column or args.caption_column:
         from keras_clip.data import read_source

@@ -3,9 +3,10 @@
 import json
 import os
 
-from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import add_model_arguments
 from keras_clip.cli.common import add_verbose_argument
-from keras_clip.cli.common import load_model_dir
+from keras_clip.cli.common import load_model
+from keras_clip.cli.common import model_name
 from keras_clip.cli.common import verbosity
 
 
@@ -21,7 +22,7 @@ def add_parser(subparsers):
         "OUTPUT/report.json, similarity.png (the first 32 images against "
         "their captions) and confusion.png.",
     )
-    evaluate.add_argument("--model-dir", default=SHIPPED_MODEL)
+    add_model_arguments(evaluate)
     evaluate.add_argument("--output", required=True)
     evaluate.add_argument(
         "--data",
@@ -114,7 +115,7 @@ def run(args):
 
         if not is_clip_benchmark(args.retrieval):  # any captioned source, as --data
             args.data, args.retrieval = args.retrieval, None
-    model, tokenizer = load_model_dir(args.model_dir)
+    model, tokenizer = load_model(args)
     if args.zero_shot or args.retrieval:
         return evaluate_set(args, model, tokenizer)
     if args.data:
@@ -122,7 +123,7 @@ def run(args):
             model, tokenizer, args.data
         )
         report = {
-            "model_dir": args.model_dir,
+            "model_dir": model_name(args),
             "data": args.data,
             "skipped": data_report.counts(),
             "retrieval": retrieval_metrics(image_embeddings, text_embeddings, caption_to_image),
@@ -141,7 +142,7 @@ def run(args):
         image_embeddings = embeddings["image_embeddings"]
         text_embeddings = embeddings["text_embeddings"]
         report = {
-            "model_dir": args.model_dir,
+            "model_dir": model_name(args),
             "data": f"shapes (seed {args.seed})",
             "zero_shot": evaluate_zero_shot(
                 model, tokenizer, images, data["labels"], data["class_names"]
@@ -194,7 +195,7 @@ def evaluate_set(args, model, tokenizer):
     root = args.zero_shot or args.retrieval
     found = read_evaluation_set(root, model, args.batch_size)
     verbose = verbosity(args)
-    report = {"model_dir": args.model_dir, "data": found.origin, "task": found.task}
+    report = {"model_dir": model_name(args), "data": found.origin, "task": found.task}
     os.makedirs(args.output, exist_ok=True)
     if args.zero_shot:
         result = zero_shot_on_set(model, tokenizer, found, args.templates, verbose=verbose)

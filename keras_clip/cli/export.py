@@ -1,6 +1,6 @@
 """`keras-clip export`: a model directory as a TF SavedModel."""
 
-from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import add_model_arguments
 
 
 def add_parser(subparsers):
@@ -13,7 +13,7 @@ def add_parser(subparsers):
         "OUTPUT/image_encoder.onnx and text_encoder.onnx (token ids in: tokenise with "
         "keras_clip.Tokenizer) and onnx_config.json.",
     )
-    parser.add_argument("--model-dir", default=SHIPPED_MODEL)
+    add_model_arguments(parser)
     parser.add_argument("--output", required=True)
     parser.add_argument("--format", choices=("saved_model", "onnx"), default="saved_model")
     parser.set_defaults(handler=run)
@@ -21,10 +21,10 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from keras_clip.cli.common import load_model_dir
+    from keras_clip.cli.common import load_model
     from keras_clip.export import export_saved_model
 
-    model, tokenizer = load_model_dir(args.model_dir)
+    model, tokenizer = load_model(args)
     if args.format == "onnx":
         from keras_clip.export.onnx import export_onnx
 

@@ -2,8 +2,8 @@
 
 import os
 
-from keras_clip.cli.common import SHIPPED_MODEL
-from keras_clip.cli.common import load_model_dir
+from keras_clip.cli.common import add_model_arguments
+from keras_clip.cli.common import load_model
 
 
 def add_parser(subparsers):
@@ -16,7 +16,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("index")
     parser.add_argument("query")
-    parser.add_argument("--model-dir", default=SHIPPED_MODEL)
+    add_model_arguments(parser)
     parser.add_argument("-k", "--top-k", type=int, default=5)
     parser.add_argument(
         "--modality",
@@ -49,7 +49,7 @@ def run(args):
 
     if args.top_k <= 0:
         raise ValueError("--top-k must be positive.")
-    model, tokenizer = load_model_dir(args.model_dir)
+    model, tokenizer = load_model(args)
     query = query_embedding(model, tokenizer, args.query)
     hits = search_index(args.index, query, args.top_k, args.modality)
     for hit in hits:

@@ -2,7 +2,7 @@
 
 import json
 
-from keras_clip.cli.common import SHIPPED_MODEL
+from keras_clip.cli.common import add_model_arguments
 
 
 def add_parser(subparsers):
@@ -18,7 +18,7 @@ def add_parser(subparsers):
         required=True,
         help="Comma-separated class names, e.g. 'red circle,blue square'.",
     )
-    parser.add_argument("--model-dir", default=SHIPPED_MODEL)
+    add_model_arguments(parser)
     parser.add_argument(
         "--template", action="append", help="Prompt template with one {} (repeatable)."
     )
@@ -29,7 +29,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from keras_clip.cli.common import load_model_dir
+    from keras_clip.cli.common import load_model
     from keras_clip.data.images import load_images
     from keras_clip.evaluation import ZeroShotClassifier
 
@@ -38,7 +38,7 @@ def run(args):
     class_names = [c.strip() for c in classes.split(",") if c.strip()]
     if len(class_names) < 2:
         raise ValueError("--classes needs at least two comma-separated names.")
-    model, tokenizer = load_model_dir(args.model_dir)
+    model, tokenizer = load_model(args)
     images = load_images(args.images, model)
     classifier = ZeroShotClassifier(model, tokenizer, class_names, args.template or None)
     probabilities = classifier.predict(images)  # uint8: the model's mean and std
