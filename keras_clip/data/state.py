@@ -17,8 +17,8 @@ Example:
 ```python
 train = keras_clip.data.image_text_dataset("photos/", tokenizer, model, 64, seed=0)
 state = train.state
-train = train.map(my_augmentation)     # `train.state` is gone; `state` is kept
-model.fit(train, epochs=3, callbacks=[DataReportCallback(state)])
+train = train.map(lambda batch: batch)  # any transformation: `train.state` is gone
+model.fit(train, epochs=3, callbacks=[DataReportCallback(state)])  # `state` is kept
 ```
 """
 
