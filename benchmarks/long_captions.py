@@ -6,11 +6,13 @@ long, some one long word, with each tokenizer type; one JSON line.
 The CLIP BPE merges a word in time that grows with the square of its length;
 `keras_clip.tokenizers.clip_bpe.MAX_WORD_CHARACTERS` bounds that. Reports the
 median of `--repeats` runs in seconds per tokenizer, against the time of the
-same number of ordinary captions.
+same number of ordinary captions, and the peer measured in the same run:
+open_clip's `SimpleTokenizer` on the same BPE file (if open_clip is installed).
 """
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -40,6 +42,22 @@ def junk_captions(count=3000, seed=0):
     return captions
 
 
+def open_clip_simple_tokenizer():
+    """open_clip's SimpleTokenizer class, or None. Its module is loaded on
+    its own: the package's __init__ imports torchvision, whose compiled ops
+    may not load beside a CPU torch."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None:
+        return None
+    path = os.path.join(os.path.dirname(spec.origin), "tokenizer.py")
+    module_spec = importlib.util.spec_from_file_location("open_clip_tokenizer", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.SimpleTokenizer
+
+
 def median_seconds(tokenizer, captions, repeats):
     tokenizer(captions[:8])  # traces
     times = []
@@ -66,6 +84,11 @@ def main():
     for name, tokenizer in (("clip_bpe", bpe), ("wordpiece", wordpiece)):
         report[f"{name}_junk_s"] = median_seconds(tokenizer, captions, args.repeats)
         report[f"{name}_ordinary_s"] = median_seconds(tokenizer, ordinary, args.repeats)
+    SimpleTokenizer = open_clip_simple_tokenizer()
+    if SimpleTokenizer is not None:
+        peer = SimpleTokenizer(args.bpe)
+        report["open_clip_junk_s"] = median_seconds(peer, captions, args.repeats)
+        report["open_clip_ordinary_s"] = median_seconds(peer, ordinary, args.repeats)
     print(json.dumps(report))
 
 

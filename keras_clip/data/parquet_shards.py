@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras_clip.data.locations import declared_size
 from keras_clip.data.ordering import shard_elements
 from keras_clip.data.tar_shards import SHARD_REASONS
+from keras_clip.data.tar_shards import TAR_SUFFIX
 
 PARQUET_SUFFIX = ".parquet"
 IMAGE_COLUMNS = ("jpg", "png", "webp", "jpeg", "image", "image_bytes")
@@ -28,6 +29,17 @@ _MISSING_IMAGE = SHARD_REASONS.index("missing_image")
 _MISSING_CAPTION = SHARD_REASONS.index("missing_caption")
 _TRUNCATED = SHARD_REASONS.index("truncated")
 logger = logging.getLogger("keras_clip.data")
+
+
+def is_metadata_sidecar(path):
+    """Whether a `.parquet` file is img2dataset's per-shard metadata (url,
+    key, status, error_message, ...) written beside the shard it describes
+    (`00000.parquet` next to the `00000/` folder of its `files` output or
+    the `00000.tar` of its webdataset output), not a parquet data shard."""
+    if not path.endswith(PARQUET_SUFFIX):
+        return False
+    stem = path[: -len(PARQUET_SUFFIX)]
+    return tf.io.gfile.isdir(stem) or tf.io.gfile.exists(stem + TAR_SUFFIX)
 
 
 def _open(path):

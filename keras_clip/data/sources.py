@@ -154,7 +154,7 @@ def read_source(source, image_column=None, caption_column=None):
         else:
             for suffix in SHARD_SUFFIXES.values():
                 found = tf.io.gfile.glob(os.path.join(path, f"*{suffix}"))
-                if any(not is_metadata_sidecar(shard) for shard in found):
+                if any(not parquet_shards.is_metadata_sidecar(shard) for shard in found):
                     return _from_shard_spec(path, path, image_column, caption_column)
             if os.path.isdir(path):
                 return _from_paired_files(path)
@@ -179,17 +179,6 @@ def read_source(source, image_column=None, caption_column=None):
     )
 
 
-def is_metadata_sidecar(path):
-    """Whether a `.parquet` file is img2dataset's per-shard metadata (url,
-    key, status, error_message, ...) written beside the shard it describes
-    (`00000.parquet` next to the `00000/` folder of its `files` output or
-    the `00000.tar` of its webdataset output), not a parquet data shard."""
-    if not path.endswith(PARQUET_SUFFIX):
-        return False
-    stem = path[: -len(PARQUET_SUFFIX)]
-    return tf.io.gfile.isdir(stem) or tf.io.gfile.exists(stem + TAR_SUFFIX)
-
-
 def _shard_kind(paths):
     """The kind of shard (a key of `SHARD_SUFFIXES`) every path is, else None."""
     names = [os.path.basename(p) for p in paths]
@@ -209,8 +198,10 @@ def _from_shard_spec(spec, origin, image_column, caption_column):
             continue
         if parts:
             break
-    sidecars = [path for part in parts for path in part if is_metadata_sidecar(path)]
-    parts = [[path for path in part if not is_metadata_sidecar(path)] for part in parts]
+    sidecars = [path for part in parts for path in part if parquet_shards.is_metadata_sidecar(path)]
+    parts = [
+        [path for path in part if not parquet_shards.is_metadata_sidecar(path)] for part in parts
+    ]
     parts = [part for part in parts if part]
     paths = [path for part in parts for path in part]
     if sidecars and not paths:
