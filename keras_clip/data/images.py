@@ -171,7 +171,7 @@ def center_crop(image, image_size):
     Returns:
         uint8 (image_size, image_size, 3).
     """
-    return fit_to_square(image, ImagePreprocessing(image_size))
+    return fit_to_square(image, image_size)
 
 
 def random_resized_crop(

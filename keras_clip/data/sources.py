@@ -198,15 +198,13 @@ def _from_shard_spec(spec, origin, image_column, caption_column):
             continue
         if parts:
             break
-    sidecars = [path for part in parts for path in part if parquet_shards.is_metadata_sidecar(path)]
-    parts = [
-        [path for path in part if not parquet_shards.is_metadata_sidecar(path)] for part in parts
-    ]
+    sidecars = {path for part in parts for path in part if parquet_shards.is_metadata_sidecar(path)}
+    parts = [[path for path in part if path not in sidecars] for part in parts]
     parts = [part for part in parts if part]
     paths = [path for part in parts for path in part]
     if sidecars and not paths:
         raise FileNotFoundError(
-            f"{origin!r} names only img2dataset's metadata files ({sidecars[0]!r}, ...), "
+            f"{origin!r} names only img2dataset's metadata files ({min(sidecars)!r}, ...), "
             "not data shards: pass the output folder, or its .tar shards."
         )
     kind = _shard_kind(paths) if paths else None

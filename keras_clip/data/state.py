@@ -120,6 +120,8 @@ class DataReportCallback(keras.callbacks.Callback):
         states = [data_state(d) for d in datasets]
         self.states = [s for s in states if isinstance(s, DataState)]
         self.reports = [s.report if isinstance(s, DataState) else s for s in states]
+        # Reports given alone (no epoch to set): `start_epoch` resets the others.
+        self.bare_reports = [s for s in states if isinstance(s, DataReport)]
         self.log = log
         self.history = []
 
@@ -128,7 +130,7 @@ class DataReportCallback(keras.callbacks.Callback):
         # distribution strategy) peeks at a dataset, and prefetching then
         # reads ahead of the peek. Sets the datasets' epoch, from which their
         # order and augmentations derive (a resumed run repeats epoch k).
-        for report in self.reports:
+        for report in self.bare_reports:
             report.reset()
         for state in self.states:
             state.start_epoch(epoch)

@@ -249,7 +249,7 @@ class _BPETables(tf.Module):
         parts = tf.dynamic_partition(words, bucket, count)
         order = tf.dynamic_partition(tf.range(tf.size(words)), bucket, count)
         encoded = tf.concat([self._encode_bucket(part) for part in parts], axis=0)
-        return tf.gather(encoded, tf.argsort(tf.concat(order, axis=0)))
+        return tf.gather(encoded, tf.math.invert_permutation(tf.concat(order, axis=0)))
 
     def _encode_bucket(self, words):
         symbols = self.byte_to_symbol.lookup(tf.strings.bytes_split(words))
