@@ -101,10 +101,11 @@ def import_open_clip():
     return pytest.importorskip("open_clip")
 
 
-def random_open_clip_model(config, path, seed=0):
+def random_open_clip_model(config, path, seed=0, scale=0.05):
     """A random open_clip model of the model config `config` (`CLIP`, or
     `CustomTextCLIP` where `custom_text`), every tensor perturbed so that a
-    swapped tensor shows, saved as safetensors at `path`."""
+    swapped tensor shows (noise of standard deviation `scale`), saved as
+    safetensors at `path`."""
     open_clip = import_open_clip()
     import safetensors.torch
     import torch
@@ -118,7 +119,7 @@ def random_open_clip_model(config, path, seed=0):
     model = model_class(config["embed_dim"], config["vision_cfg"], config["text_cfg"], **options)
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
+            parameter.add_(scale * torch.randn_like(parameter))
     model.eval()
     safetensors.torch.save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(path)

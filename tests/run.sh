@@ -3,7 +3,8 @@
 # pyproject.toml), builds the guides and the API reference from the
 # docstrings (mkdocs.yml; any warning fails), then runs the test suite once
 # per Keras backend (Keras fixes its backend at import).
-#   bash tests/run.sh --install   # first installs the package with its test extras
+#   bash tests/run.sh --install   # first installs the package with its test extras,
+#                                 # and the peer tools (tests/peer-tools.txt) in a venv of their own
 #   BACKENDS="jax" bash tests/run.sh -k losses   # a subset; extra args go to pytest
 #   PARALLEL=0 bash tests/run.sh  # one backend after the other
 # With 2 or more cores the TensorFlow run goes in parallel with the JAX and
@@ -15,6 +16,9 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--install" ]; then
     shift
     python3 -m pip install -q -e ".[test]" || exit 1
+    peers=${KERAS_CLIP_PEER_TOOLS:-.venv-peer-tools}
+    [ -x "$peers/bin/python" ] || python3 -m venv "$peers" || exit 1
+    "$peers/bin/python" -m pip install -q -r tests/peer-tools.txt || exit 1
 fi
 export TF_CPP_MIN_LOG_LEVEL=3
 lint=0

@@ -217,12 +217,15 @@ def test_img2dataset_files_layout(tmp_path, tokenizer):
 
 @PIPELINE_ONLY
 def test_img2dataset_tfrecord_features_found_or_named(tmp_path, tokenizer):
+    """The schema of img2dataset's TFRecordSampleWriter, its metadata
+    sidecar beside the shard (it used to be taken for a parquet shard)."""
     expected = webdataset_shards.build_img2dataset_tfrecord(str(tmp_path))
     dataset = data.image_text_dataset(str(tmp_path), tokenizer, IMAGE_SIZE, 16, training=False)
     _assert_exact_pairs(dataset, expected, tokenizer)
+    assert data.read_source(str(tmp_path)).num_images() == 20  # the stats' successes
     named = data.read_source(expected["path"], image_column="jpg", caption_column="key")
-    assert named.all_captions()[:2] == ["000000000", "000000001"]
-    with pytest.raises(ValueError, match=r"no caption feature 'title'.*'key', 'txt', 'url'"):
+    assert named.all_captions()[:2] == ["00000", "00001"]
+    with pytest.raises(ValueError, match=r"no caption feature 'title'.*'key', 'status', 'txt'"):
         data.read_source(expected["path"], caption_column="title")
 
 

@@ -197,34 +197,54 @@ def build_img2dataset_files(folder):
 
 
 def build_img2dataset_tfrecord(folder):
-    """img2dataset's `tfrecord` output: features "jpg" (here PNG bytes, as
-    img2dataset names the feature by output format), "txt", "key" and
-    metadata, with `00000_stats.json`; one record's bytes are no image, one
-    is half a JPEG, one caption is empty. Returns {"pairs", "counts",
-    "path"}."""
+    """img2dataset's `tfrecord` output with the schema its
+    `TFRecordSampleWriter` (1.47) writes: bytes features "key", "jpg" (named
+    by the output format; PNG bytes here) and "txt", then every metadata
+    column as a feature of its type (str as bytes, None as b"", int as
+    int64), with the metadata sidecar `00000.parquet` (failed rows too) and
+    `00000_stats.json`. Its real output cannot be made here: the writer
+    needs tensorflow_io, which is not built for this TensorFlow. One
+    record's bytes are no image, one is half a JPEG, one caption is empty.
+    Returns {"pairs", "counts", "path"}."""
+    import pyarrow
+    import pyarrow.parquet as parquet
     import tensorflow as tf
 
     def feature(value):
+        if isinstance(value, int):
+            return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        value = b"" if value is None else value
+        value = value.encode() if isinstance(value, str) else value
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
     path = os.path.join(folder, "00000.tfrecord")
-    pairs = []
+    pairs, metadata = [], []
     with tf.io.TFRecordWriter(path) as writer:
-        for index in range(20):
-            image = {5: b"not an image", 13: half_jpeg(13)}.get(index, png(index))
-            text = caption(index).encode() if index != 9 else b""
-            features = {
-                "jpg": feature(image),
-                "txt": feature(text),
-                "key": feature(f"{index:09d}".encode()),
-                "url": feature(b"http://example.invalid/x.jpg"),
+        for index in range(22):
+            text = caption(index) if index != 9 else ""
+            meta = {
+                "caption": text,
+                "url": f"http://127.0.0.1/{index}.jpg",
+                "key": f"{index:05d}",
+                "status": "success" if index < 20 else "failed_to_download",
+                "error_message": None if index < 20 else "HTTP Error 404: File not found",
+                "width": 32 if index < 20 else None,
+                "height": 32 if index < 20 else None,
+                "exif": "{}" if index < 20 else None,
             }
+            metadata.append(meta)
+            if index >= 20:  # failed: a metadata row, no record
+                continue
+            image = {5: b"not an image", 13: half_jpeg(13)}.get(index, png(index))
+            features = {"key": feature(meta["key"]), "jpg": feature(image), "txt": feature(text)}
+            features.update({name: feature(value) for name, value in meta.items()})
             record = tf.train.Example(features=tf.train.Features(feature=features))
             writer.write(record.SerializeToString())
             if index not in (5, 9, 13):
                 pairs.append((index, caption(index)))
+    parquet.write_table(pyarrow.Table.from_pylist(metadata), os.path.join(folder, "00000.parquet"))
     with open(os.path.join(folder, "00000_stats.json"), "w") as f:
-        json.dump({"count": 20, "successes": 20, "failed_to_download": 0}, f)
+        json.dump({"count": 22, "successes": 20, "failed_to_download": 2}, f)
     counts = {"not_an_image": 1, "unreadable_image": 1, "empty_caption": 1}
     return {"pairs": pairs, "counts": counts, "path": path}
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from keras_clip.data.locations import declared_size
 from keras_clip.data.ordering import shard_elements
+from keras_clip.data.shards import TFRECORD_SUFFIX
 from keras_clip.data.tar_shards import SHARD_REASONS
 from keras_clip.data.tar_shards import TAR_SUFFIX
 
@@ -34,12 +35,15 @@ logger = logging.getLogger("keras_clip.data")
 def is_metadata_sidecar(path):
     """Whether a `.parquet` file is img2dataset's per-shard metadata (url,
     key, status, error_message, ...) written beside the shard it describes
-    (`00000.parquet` next to the `00000/` folder of its `files` output or
-    the `00000.tar` of its webdataset output), not a parquet data shard."""
+    (`00000.parquet` next to the `00000/` folder of its `files` output, the
+    `00000.tar` of its webdataset output or the `00000.tfrecord` of its
+    tfrecord output), not a parquet data shard."""
     if not path.endswith(PARQUET_SUFFIX):
         return False
     stem = path[: -len(PARQUET_SUFFIX)]
-    return tf.io.gfile.isdir(stem) or tf.io.gfile.exists(stem + TAR_SUFFIX)
+    return tf.io.gfile.isdir(stem) or any(
+        tf.io.gfile.exists(stem + suffix) for suffix in (TAR_SUFFIX, TFRECORD_SUFFIX)
+    )
 
 
 def _open(path):

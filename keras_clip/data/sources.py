@@ -190,17 +190,16 @@ def _shard_kind(paths):
 
 
 def _from_shard_spec(spec, origin, image_column, caption_column):
-    parts = []
-    for suffix in SHARD_SUFFIXES.values():
+    parts, sidecars = [], set()
+    for suffix in SHARD_SUFFIXES.values():  # the first kind with data shards
         try:
-            parts = shard_parts(spec, suffix)
+            found = shard_parts(spec, suffix)
         except FileNotFoundError:
             continue
+        sidecars |= {p for part in found for p in part if parquet_shards.is_metadata_sidecar(p)}
+        parts = [kept for part in found if (kept := [p for p in part if p not in sidecars])]
         if parts:
             break
-    sidecars = {path for part in parts for path in part if parquet_shards.is_metadata_sidecar(path)}
-    parts = [[path for path in part if path not in sidecars] for part in parts]
-    parts = [part for part in parts if part]
     paths = [path for part in parts for path in part]
     if sidecars and not paths:
         raise FileNotFoundError(
