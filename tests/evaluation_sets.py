@@ -1,15 +1,17 @@
 """Writes generated shapes as evaluation sets: a class folder and
-CLIP_benchmark's webdataset layout (written with the real `webdataset`
-package), each with one image that is not an image and one half JPEG."""
+CLIP_benchmark's webdataset layout (written by CLIP_benchmark's own
+converter), each with one image that is not an image and one half JPEG."""
 
 import io
+import json
 import os
+import tempfile
 
 import numpy as np
-import webdataset
 from PIL import Image
 
 from keras_clip.datasets import shapes
+from tests import peer_tools
 
 CLASSES = shapes.CLASS_NAMES  # all 30, so that a model makes some errors
 TEMPLATES = ("a photo of a {c}.", "a drawing of a {c}.")
@@ -65,41 +67,40 @@ def build_class_folder(root, count=60, classnames_file=False):
 
 
 def build_clip_benchmark(root, count=40, retrieval=False, shards=2):
-    """CLIP_benchmark's layout under root (split "test"), two bad samples
-    in the last shard. Retrieval samples carry two captions each.
+    """A set under root (split "test") written by CLIP_benchmark's own
+    converter from lossless WebP files, two bad samples (not an image, half
+    a JPEG) in the last shard. Retrieval samples carry two captions each.
 
     Returns:
         (images uint8, labels) of the good samples in reading order.
     """
     images, labels = shapes_of(CLASSES, count)
-    split = os.path.join(root, "test")
-    os.makedirs(split, exist_ok=True)
-    per_shard = -(-count // shards)
-    for shard in range(shards):
-        with webdataset.TarWriter(os.path.join(split, f"{shard}.tar")) as sink:
-            for index in range(shard * per_shard, min(count, (shard + 1) * per_shard)):
-                sample = {
-                    "__key__": f"s{index:05d}",
-                    "webp": _encoded(images[index], "WEBP", lossless=True),
-                }
-                name = CLASSES[labels[index]]
-                if retrieval:
-                    sample["txt"] = f"a photo of a {name}.\na {name} on white."
-                else:
-                    sample["cls"] = str(int(labels[index]))
-                sink.write(sample)
-            if shard == shards - 1:
-                bad = {"txt": "a red circle."} if retrieval else {"cls": "0"}
-                sink.write({"__key__": "bad00000", "webp": b"not a picture", **bad})
-                sink.write({"__key__": "bad00001", "jpg": _encoded(images[0], "JPEG")[:300], **bad})
-    with open(os.path.join(split, "nshards.txt"), "w") as f:
-        f.write(f"{shards}\n")
-    if retrieval:
-        with open(os.path.join(root, "dataset_type.txt"), "w") as f:
-            f.write("retrieval\n")
-    else:
-        with open(os.path.join(root, "classnames.txt"), "w") as f:
-            f.write("".join(f"{name}\n" for name in CLASSES))
-        with open(os.path.join(root, "zeroshot_classification_templates.txt"), "w") as f:
-            f.write("".join(f"{template}\n" for template in TEMPLATES))
+    with tempfile.TemporaryDirectory() as staging:
+        items = []
+        for index, (image, label) in enumerate(zip(images, labels)):
+            path = os.path.join(staging, f"{index:05d}.webp")
+            Image.fromarray(image).save(path, format="WEBP", lossless=True)
+            items.append((path, int(label)))
+        with open(os.path.join(staging, "bad.webp"), "wb") as f:
+            f.write(b"not a picture")
+        with open(os.path.join(staging, "bad.jpg"), "wb") as f:
+            f.write(_encoded(images[0], "JPEG")[:300])
+        items += [(os.path.join(staging, "bad.webp"), 0), (os.path.join(staging, "bad.jpg"), 0)]
+        if retrieval:
+            items = [(path, _captions(CLASSES[label])) for path, label in items]
+        spec = {
+            "output": root,
+            "items": items,
+            "classes": list(CLASSES),
+            "templates": list(TEMPLATES),
+            "retrieval": retrieval,
+            "max_count": -(-count // shards),
+        }
+        with open(os.path.join(staging, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        peer_tools.run_clip_benchmark("convert", os.path.join(staging, "spec.json"))
     return images, labels
+
+
+def _captions(name):
+    return [f"a photo of a {name}.", f"a {name} on white."]

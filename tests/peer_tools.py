@@ -66,3 +66,22 @@ def serve_folder(folder):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def run_clip_benchmark(*arguments, timeout=300):
+    """Runs CLIP_benchmark (a test extra) in a process of its own, through
+    tests/clip_benchmark_runner.py; fails the test when it exits non-zero."""
+    import sys
+
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.clip_benchmark_runner", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPOSITORY,
+        env=environment,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"CLIP_benchmark exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result.stdout

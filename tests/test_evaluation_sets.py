@@ -129,8 +129,8 @@ def test_bad_evaluation_sets_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match=r"2 names for \d+ class folders"):
         read_evaluation_set(str(tmp_path / "set"), 64)
     evaluation_sets.build_clip_benchmark(str(tmp_path / "wds"), count=10)
-    (tmp_path / "wds" / "test" / "nshards.txt").write_text("3\n")
-    with pytest.raises(FileNotFoundError, match="nshards.txt lists 3 shards"):
+    (tmp_path / "wds" / "test" / "nshards.txt").write_text("4\n")  # it wrote 3
+    with pytest.raises(FileNotFoundError, match="nshards.txt lists 4 shards"):
         read_evaluation_set(str(tmp_path / "wds"), 64)
 
 
