@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_clip.objectives import chunked as chunked_loss
 from keras_clip.objectives import functional as losses
@@ -76,3 +77,45 @@ def test_infonce_layer_with_chunks_trains_like_the_plain_layer():
     assert restored.chunk_size == 10
     with pytest.raises(ValueError, match="label_smoothing=0"):
         keras_clip.objectives.InfoNCELoss(chunk_size=8, label_smoothing=0.1)
+
+
+@pytest.mark.parametrize(
+    "chunk_size, rows", [(7, slice(0, 40)), (16, slice(0, 40)), (3, slice(8, 16))]
+)
+def test_chunked_sigmoid_loss_and_gradient_equal_the_plain_ones(chunk_size, rows):
+    """SigLIP's loss (scale and bias trained too), whole or for a replica's
+    rows against the global batch, in blocks that do not divide the rows."""
+    images, texts = _embeddings(40)
+    scale, bias = np.array(10.5, "float32"), np.array(-6.0, "float32")
+    offset = rows.start
+
+    def plain(i, t, s, b):
+        logits = losses.similarity_logits(i[rows], t, s, normalize=False, paired=False)
+        return losses.siglip_from_logits(ops.add(logits, b), offset)
+
+    def chunked(i, t, s, b):
+        return chunked_loss.chunked_sigmoid_loss(i[rows], t, s, b, offset, chunk_size)
+
+    _assert_same_loss_and_gradients(chunked, plain, images, texts, scale, bias)
+
+
+def test_siglip_layer_with_chunks_trains_like_the_plain_layer():
+    import keras
+
+    import keras_clip
+    from tests.helpers import tiny_batch
+
+    batch = tiny_batch(batch=24)
+    results = []
+    for chunk_size in (None, 10):
+        keras.utils.set_random_seed(0)
+        layer = keras_clip.objectives.SigLIPLoss(chunk_size=chunk_size)
+        model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+        history = model.fit(batch, batch_size=24, epochs=2, verbose=0)
+        results.append((history.history["loss"], model.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    restored = keras_clip.objectives.SigLIPLoss.from_config(layer.get_config())
+    assert restored.chunk_size == 10

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_clip.objectives import distributed as distribute
+from keras_clip.objectives import functional
 from keras_clip.objectives.constraints import MaxValue
 from keras_clip.objectives.scores import BatchScores
 
@@ -58,6 +59,16 @@ class ContrastiveObjective(keras.layers.Layer):
         return BatchScores(
             ops.stop_gradient(image_to_text), ops.stop_gradient(text_to_image), offset
         )
+
+    def first_chunk_scores(self, images, all_texts, offset):
+        """The metrics' scores of a loss computed in chunks (`chunk_size`):
+        the first chunk's pairs among themselves, without gradient; the
+        whole rows against the global batch are never built."""
+        first = images[: self.chunk_size]
+        rows = ops.shape(first)[0]
+        logits = functional.similarity_logits(first, all_texts, self.logit_scale, paired=False)
+        square = ops.slice(ops.stop_gradient(logits), (0, offset), (rows, rows))
+        return BatchScores.from_square(square)
 
     def get_config(self):
         return {**super().get_config(), "local_negatives": self.local_negatives}

@@ -1,15 +1,24 @@
-"""InfoNCE in row chunks, with a hand-written gradient: memory O(chunk x N).
+"""Contrastive losses in row chunks, with hand-written gradients: memory
+O(chunk x N).
 
-Autodiff of the plain loss keeps the (rows x N) logits and softmax alive
-for the backward pass; at a global batch of 32,768 that is 4 GiB per
-matrix. Here the forward pass keeps only each row's log-sum-exp, and the
-backward pass recomputes one (chunk x N) block of logits at a time:
+Autodiff of a plain loss keeps the (rows x N) logits and their softmax or
+sigmoid alive for the backward pass; at a global batch of 32,768 that is 4
+GiB per matrix. Here the forward pass keeps at most one number per row,
+and the backward pass recomputes one (chunk x N) block of logits at a time.
 
-    L = mean_i [lse_j(z_ij) - z_i,t(i)],   z = s * Q K^T,  t(i) = offset + i
+InfoNCE (`chunked_infonce`), rows against their column t(i) = offset + i:
+
+    L = mean_i [lse_j(z_ij) - z_i,t(i)],   z = s * Q K^T
     dL/dz = (softmax(z) - onehot(t)) / n
     dL/dQ = s (dL/dz) K,  dL/dK = s (dL/dz)^T Q,  dL/ds = sum(dL/dz * z) / s
 
-Keras ops only (`ops.custom_gradient`, `ops.fori_loop`), so it runs on the
+SigLIP's sigmoid loss (`chunked_sigmoid_loss`), y_ij = +1 if j = t(i) else -1:
+
+    L = sum_ij softplus(-y_ij z_ij) / n,   z = s * Q K^T + b
+    dL/dz = -y sigmoid(-y z) / n,  dL/ds = sum(dL/dz * (z - b)) / s,
+    dL/db = sum(dL/dz), and dL/dQ, dL/dK as above
+
+Keras ops only (`ops.custom_gradient`, `ops.fori_loop`), so they run on the
 TensorFlow, JAX and PyTorch backends.
 """
 
@@ -41,7 +50,38 @@ def chunked_cross_entropy(queries, keys, logit_scale, offset=0, chunk_size=1024)
     keys = ops.cast(keys, "float32")
     logit_scale = ops.cast(logit_scale, "float32")
     offset = ops.cast(offset, "int32")
-    return _chunked(queries, keys, logit_scale, offset, chunk_size)
+    return _with_chunked_gradient(
+        _chunked_forward, _chunked_backward, (queries, keys, logit_scale), offset, chunk_size
+    )
+
+
+def chunked_sigmoid_loss(queries, keys, logit_scale, logit_bias, offset=0, chunk_size=1024):
+    """SigLIP's sigmoid loss of `logit_scale * queries @ keys.T + logit_bias`
+    (row i's match is column `offset + i`, every other pair a negative),
+    computed `chunk_size` rows at a time.
+
+    Args:
+        queries: float (n, D), e.g. this replica's image embeddings.
+        keys: float (N, D), e.g. the global batch's text embeddings.
+        logit_scale: positive float scalar.
+        logit_bias: float scalar.
+        offset: int or scalar tensor, the global index of the first query.
+        chunk_size: int, rows per block.
+
+    Returns:
+        A float32 scalar equal to `functional.siglip_from_logits` of the
+        whole (n, N) logits; its gradient with respect to queries, keys,
+        logit_scale and logit_bias is exact.
+
+    Example:
+
+    ```python
+    loss = chunked_sigmoid_loss(image_embeddings, text_embeddings, 10.0, -10.0)
+    ```
+    """
+    tensors = tuple(ops.cast(x, "float32") for x in (queries, keys, logit_scale, logit_bias))
+    offset = ops.cast(offset, "int32")
+    return _with_chunked_gradient(_sigmoid_forward, _sigmoid_backward, tensors, offset, chunk_size)
 
 
 def chunked_infonce(
@@ -122,31 +162,67 @@ def _chunked_backward(queries, keys, logit_scale, offset, chunk_size, lse_all, u
     return query_grads[:rows], key_grads, scale_grad
 
 
-def _chunked(queries, keys, logit_scale, offset, chunk_size):
+def _sigmoid_block(padded, rows, offset, index, chunk_size, keys, logit_scale, logit_bias):
+    """Block `index` for the sigmoid loss: its queries, biased logits,
+    labels (+1 for the match, -1 elsewhere) and valid rows."""
+    block, logits, targets, valid = _block(
+        padded, rows, offset, index, chunk_size, keys, logit_scale
+    )
+    labels = 2.0 * ops.one_hot(targets, ops.shape(keys)[0], dtype="float32") - 1.0
+    return block, logits + logit_bias, labels, valid
+
+
+def _sigmoid_forward(queries, keys, logit_scale, logit_bias, offset, chunk_size):
+    padded, rows, count = _blocks(queries, chunk_size)
+
+    def body(index, total):
+        _, logits, labels, valid = _sigmoid_block(
+            padded, rows, offset, index, chunk_size, keys, logit_scale, logit_bias
+        )
+        return total + ops.sum(ops.softplus(-labels * logits) * valid[:, None])
+
+    total = ops.fori_loop(0, count, body, ops.zeros((), "float32"))
+    return total / ops.cast(rows, "float32"), None
+
+
+def _sigmoid_backward(queries, keys, logit_scale, logit_bias, offset, chunk_size, _, upstream):
+    padded, rows, count = _blocks(queries, chunk_size)
+    weight = upstream / ops.cast(rows, "float32")
+
+    def body(index, state):
+        query_grads, key_grads, scale_grad, bias_grad = state
+        block, logits, labels, valid = _sigmoid_block(
+            padded, rows, offset, index, chunk_size, keys, logit_scale, logit_bias
+        )
+        logit_grads = -labels * ops.sigmoid(-labels * logits) * (valid * weight)[:, None]
+        query_grads = ops.slice_update(
+            query_grads, (index * chunk_size, 0), logit_scale * ops.matmul(logit_grads, keys)
+        )
+        key_grads = key_grads + logit_scale * ops.matmul(ops.transpose(logit_grads), block)
+        scale_grad = scale_grad + ops.sum(logit_grads * (logits - logit_bias)) / logit_scale
+        bias_grad = bias_grad + ops.sum(logit_grads)
+        return query_grads, key_grads, scale_grad, bias_grad
+
+    zero = ops.zeros((), "float32")
+    state = (ops.zeros_like(padded), ops.zeros_like(keys), zero, zero)
+    query_grads, key_grads, scale_grad, bias_grad = ops.fori_loop(0, count, body, state)
+    return query_grads[:rows], key_grads, scale_grad, bias_grad
+
+
+def _with_chunked_gradient(forward, backward, tensors, *settings):
+    """`forward(*tensors, *settings)` -> (loss, saved), whose gradient with
+    respect to `tensors` is `backward(*tensors, *settings, saved, upstream)`."""
+
     @ops.custom_gradient
-    def loss_fn(queries, keys, logit_scale):
+    def loss_fn(*tensors):
         # Stopped inputs: an eager TensorFlow tape would otherwise record the
         # forward blocks (and keep every one alive) besides this gradient.
-        loss, lse_all = _chunked_forward(
-            ops.stop_gradient(queries),
-            ops.stop_gradient(keys),
-            ops.stop_gradient(logit_scale),
-            offset,
-            chunk_size,
-        )
+        loss, saved = forward(*[ops.stop_gradient(t) for t in tensors], *settings)
 
         def grad(*args, upstream=None):
             upstream = args[0] if upstream is None else upstream
-            return _chunked_backward(
-                queries,
-                keys,
-                logit_scale,
-                offset,
-                chunk_size,
-                lse_all,
-                ops.cast(upstream, "float32"),
-            )
+            return backward(*tensors, *settings, saved, ops.cast(upstream, "float32"))
 
         return loss, grad
 
-    return loss_fn(queries, keys, logit_scale)
+    return loss_fn(*tensors)

@@ -110,12 +110,7 @@ class InfoNCELoss(ContrastiveObjective):
             offset,
             self.chunk_size,
         )
-        # Metrics: the first chunk's pairs, scored among themselves.
-        first = images[: self.chunk_size]
-        rows = ops.shape(first)[0]
-        logits = functional.similarity_logits(first, all_texts, self.logit_scale, paired=False)
-        square = ops.slice(ops.stop_gradient(logits), (0, offset), (rows, rows))
-        return loss, BatchScores.from_square(square)
+        return loss, self.first_chunk_scores(images, all_texts, offset)
 
     def get_config(self):
         config = super().get_config()
