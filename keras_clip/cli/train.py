@@ -113,6 +113,12 @@ def add_parser(subparsers):
     )
     parser.add_argument("--horizontal-flip", action="store_true")
     parser.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="JAX: shard the weights and optimizer state over every device, with the "
+        "batch (fully sharded data parallel; keras_clip.models.FullyShardedDataParallel).",
+    )
+    parser.add_argument(
         "--checkpoint-dir",
         help="Keep last.keras (each epoch), best.keras (lowest val_loss) "
         "and step checkpoints (steps/) from which the same command resumes an "
@@ -188,6 +194,10 @@ def run(args):
         raise ValueError("--wise-ft-alpha interpolates with --pretrained's weights: pass both.")
     start = time.time()
     keras.utils.set_random_seed(args.seed)
+    if args.fsdp:  # before the model and its optimizer: their variables are made sharded
+        from keras_clip.models import FullyShardedDataParallel
+
+        keras.distribution.set_distribution(FullyShardedDataParallel())
     if args.mixed_precision != "none":
         keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
     columns = {"image_column": args.image_column, "caption_column": args.caption_column}
@@ -245,6 +255,8 @@ def run(args):
     history = run_fit(
         model, train, args.epochs, callbacks, validation_data=validation, verbose=verbosity(args)
     )
+    if args.fsdp:  # the saved copy and its export gather the weights on one device
+        keras.distribution.set_distribution(None)
     if args.wise_ft_alpha is not None:
         from keras_clip import CLIP
         from keras_clip import interpolate_weights
@@ -260,6 +272,7 @@ def run(args):
         "objective": args.objective,
         "locked": [t for t in ("image", "text") if getattr(args, f"lock_{t}")],
         "wise_ft_alpha": args.wise_ft_alpha,
+        "fsdp_devices": len(keras.distribution.list_devices()) if args.fsdp else None,
         "epochs": args.epochs,
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         "skipped_per_epoch": {

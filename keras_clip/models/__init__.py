@@ -6,3 +6,4 @@ from keras_clip.models.clip import CLIP
 from keras_clip.models.clip_lite import CLIPLite
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.sharding import FullyShardedDataParallel

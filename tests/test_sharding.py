@@ -1,0 +1,64 @@
+"""Fully sharded data parallelism on JAX (`keras_clip.models.sharding`)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_clip.models.sharding import fsdp_axes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_each_weight_is_split_along_its_largest_dimension_the_devices_divide():
+    assert fsdp_axes((768, 3072), 8) == (None, "batch")
+    assert fsdp_axes((3072, 768), 8) == ("batch", None)
+    assert fsdp_axes((50, 768), 8, "data") == (None, "data")
+    assert fsdp_axes((12, 12, 3, 64), 8, min_size=1) == (None, None, None, "batch")
+    assert fsdp_axes((1000, 7), 8, min_size=1) == ("batch", None)
+    assert fsdp_axes((768,), 8) == (None,)  # under min_size: replicated
+    assert fsdp_axes((4097, 3), 8) == (None, None)  # no dimension divides
+    assert fsdp_axes((), 8) == ()
+    assert fsdp_axes((768, 768), 1) == (None, None)
+
+
+@pytest.mark.backend("tensorflow", "torch")
+def test_other_backends_are_told_it_needs_jax():
+    from keras_clip.models.sharding import FullyShardedDataParallel
+
+    with pytest.raises(ValueError, match="need the JAX backend.*MirroredStrategy"):
+        FullyShardedDataParallel()
+
+
+# The check runs JAX in a process of its own (8 simulated devices), whatever
+# the lane's backend: once, in the TensorFlow lane (the JAX lane is longer).
+@pytest.mark.backend("tensorflow")
+def test_sharded_training_equals_one_device_and_shards_every_large_variable():
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fsdp_check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    command = reports.pop()
+    assert command["exit_code"] == 0 and command["fsdp_devices"] == 8, command
+    assert command["reloaded_parameters"] > 0 and 0 < command["loss"][0] < 10, command
+    assert [r["objective"] for r in reports] == ["infonce", "siglip"]
+    for report in reports:
+        assert report["devices"] == 8
+        assert report["loss_diff"] < 1e-5 and report["weight_diff_relative"] < 1e-5, report
+        # Every weight and AdamW moment large enough is split, nothing else.
+        assert report["sharded_as_planned"] and report["sharded"] > 0, report
+        assert report["optimizer_sharded"] == 2 * report["sharded"] // 3, report
+        # Device 0 holds 1/8 of the sharded bytes plus the small replicated rest.
+        sharded_bytes = report["total_bytes"] - report["replicated_bytes"]
+        assert report["device0_bytes"] == sharded_bytes // 8 + report["replicated_bytes"]
+        assert report["replicated_bytes"] < 0.02 * report["total_bytes"]
+    assert keras.backend.backend() == "tensorflow"  # the lane, not the check
