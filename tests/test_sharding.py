@@ -62,3 +62,51 @@ def test_sharded_training_equals_one_device_and_shards_every_large_variable():
         assert report["device0_bytes"] == sharded_bytes // 8 + report["replicated_bytes"]
         assert report["replicated_bytes"] < 0.02 * report["total_bytes"]
     assert keras.backend.backend() == "tensorflow"  # the lane, not the check
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.backend("tensorflow")  # JAX processes of their own: once
+def test_two_processes_on_127_0_0_1_equal_one(tmp_path):
+    """Multi-host: 2 JAX processes joined by `keras.distribution.initialize`
+    (CPU collectives over gloo), weights sharded over both, each feeding
+    its own half of every global batch, equal one process with the whole."""
+    import numpy as np
+
+    environment = dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo"
+    )
+    environment.pop("XLA_FLAGS", None)
+    port = _free_port()
+
+    def start(process_id, count, output):
+        command = [sys.executable, "-m", "tests.multihost_check"]
+        command += [str(process_id), str(count), str(port), str(output)]
+        return subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+
+    processes = [start(0, 1, tmp_path / "one.npz")]
+    processes += [start(i, 2, tmp_path / "two.npz") for i in range(2)]
+    for process in processes:
+        try:
+            output, _ = process.communicate(timeout=300)
+        finally:
+            for other in processes:  # none outlives the test
+                if other.poll() is None and process.returncode is None:
+                    other.kill()
+        assert process.returncode == 0, output.decode()[-3000:]
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert int(two["devices"]) == 2 and int(two["sharded"]) > 0
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+    weights = [name for name in one.files if name.startswith("w")]
+    assert len(weights) > 10
+    for name in weights:  # to 1e-5 of each weight's scale (float32 sums in another order)
+        scale = max(1.0, float(np.max(np.abs(one[name]))))
+        np.testing.assert_allclose(two[name], one[name], rtol=0, atol=1e-5 * scale, err_msg=name)
