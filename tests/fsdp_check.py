@@ -9,7 +9,9 @@ difference, the largest weight difference relative to the weight's scale
 (|a - b| / max(1, max |a|): with SGD at rate 1 a gradient difference), how
 many weights and optimizer variables are sharded of how many should be,
 and device 0's bytes of all the model's and optimizer's variables against
-their total and the replicated part. Then `keras-clip train --fsdp` on a
+their total and the replicated part; the AdamW run saves a step checkpoint,
+restored into a new sharded model: whether every weight and optimizer
+variable came back equal, and sharded as before. Then `keras-clip train --fsdp` on a
 folder of captioned images: one JSON line with its exit code, the devices
 its report names and whether the saved model loads.
 """
@@ -28,13 +30,14 @@ import numpy as np  # noqa: E402
 import keras_clip  # noqa: E402
 from keras_clip.models.sharding import FullyShardedDataParallel  # noqa: E402
 from keras_clip.models.sharding import fsdp_axes  # noqa: E402
+from keras_clip.training.checkpoints import StepCheckpoint  # noqa: E402
 from tests.helpers import tiny_batch  # noqa: E402
 
 MIN_SIZE = 64
 BATCH = tiny_batch(batch=32)
 
 
-def train(objective, distribution, optimizer, weights=None):
+def train(objective, distribution, optimizer, weights=None, callbacks=()):
     """`optimizer`: its class and learning rate, built once the distribution
     is set (its variables too must be created under it)."""
     keras.distribution.set_distribution(distribution)
@@ -46,7 +49,12 @@ def train(objective, distribution, optimizer, weights=None):
         model.set_weights(weights)
     start = model.get_weights()
     model.compile(optimizer=optimizer[0](optimizer[1]))
-    history = model.fit(BATCH, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    if callbacks == "no fit":
+        model.optimizer.build(model.trainable_variables)
+        return model, start, None
+    history = model.fit(
+        BATCH, batch_size=16, epochs=1, verbose=0, shuffle=False, callbacks=list(callbacks)
+    )
     keras.distribution.set_distribution(None)
     return model, start, history.history["loss"]
 
@@ -89,13 +97,28 @@ def main():
             float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(a)))))
             for a, b in zip(single.get_weights(), sharded.get_weights())
         )
-        adamw, _, _ = train(objective, fsdp, (keras.optimizers.AdamW, 1e-3), start)
+        adam = (keras.optimizers.AdamW, 1e-3)
+        with tempfile.TemporaryDirectory() as folder:
+            saving = StepCheckpoint(folder, every_steps=1, delete_on_finish=False)
+            adamw, _, _ = train(objective, fsdp, adam, start, [saving])
+            fresh, _, _ = train(objective, fsdp, adam, None, "no fit")
+            state = StepCheckpoint(folder).restore(fresh)
+        restored = [
+            np.array_equal(np.asarray(a.value), np.asarray(b.value))
+            for a, b in zip(
+                adamw.variables + adamw.optimizer.variables,
+                fresh.variables + fresh.optimizer.variables,
+            )
+        ]
         report = {
             "objective": objective,
             "devices": len(jax.devices()),
             "loss_diff": float(np.max(np.abs(np.subtract(single_loss, sharded_loss)))),
             "weight_diff_relative": weight_diff,
             **sharding_report(adamw),
+            "checkpoint_step": state["step"],
+            "restored_equal": all(restored),
+            "restored_sharding": sharding_report(fresh)["sharded_as_planned"],
         }
         print(json.dumps(report), flush=True)
     print(json.dumps(train_from_the_command_line()), flush=True)

@@ -61,6 +61,10 @@ def test_sharded_training_equals_one_device_and_shards_every_large_variable():
         sharded_bytes = report["total_bytes"] - report["replicated_bytes"]
         assert report["device0_bytes"] == sharded_bytes // 8 + report["replicated_bytes"]
         assert report["replicated_bytes"] < 0.02 * report["total_bytes"]
+        # A step checkpoint (gathered on save) restores every weight and
+        # AdamW moment bit for bit, sharded as before.
+        assert report["checkpoint_step"] == 2 and report["restored_equal"], report
+        assert report["restored_sharding"], report
     assert keras.backend.backend() == "tensorflow"  # the lane, not the check
 
 
