@@ -34,8 +34,12 @@ def run_peer(program, *arguments, timeout=300, cwd=None):
     environment.pop("PYTHONPATH", None)
     # No update checks or telemetry: the tools must not reach the network.
     environment.update(NO_ALBUMENTATIONS_UPDATE="1", WANDB_MODE="disabled")
+    return _run(program, [path, *arguments], timeout, cwd, environment)
+
+
+def _run(name, command, timeout, cwd, environment):
     result = subprocess.run(
-        [path, *map(str, arguments)],
+        [str(part) for part in command],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -43,7 +47,7 @@ def run_peer(program, *arguments, timeout=300, cwd=None):
         env=environment,
     )
     if result.returncode != 0:
-        pytest.fail(f"{program} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        pytest.fail(f"{name} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 
@@ -73,15 +77,6 @@ def run_clip_benchmark(*arguments, timeout=300):
     tests/clip_benchmark_runner.py; fails the test when it exits non-zero."""
     import sys
 
+    command = [sys.executable, "-m", "tests.clip_benchmark_runner", *arguments]
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.clip_benchmark_runner", *map(str, arguments)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPOSITORY,
-        env=environment,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"CLIP_benchmark exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return _run("CLIP_benchmark", command, timeout, REPOSITORY, environment)

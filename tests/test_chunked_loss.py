@@ -1,4 +1,5 @@
-"""Chunked InfoNCE: the plain loss and its exact gradient, in row blocks."""
+"""Chunked InfoNCE and SigLIP: the plain losses and their exact gradients, in
+row blocks."""
 
 import numpy as np
 import pytest
@@ -55,30 +56,6 @@ def test_chunked_rows_against_the_global_batch_with_an_offset():
     _assert_same_loss_and_gradients(chunked, plain, images, texts, scale)
 
 
-def test_infonce_layer_with_chunks_trains_like_the_plain_layer():
-    import keras
-
-    import keras_clip
-    from tests.helpers import tiny_batch
-
-    batch = tiny_batch(batch=24)
-    results = []
-    for chunk_size in (None, 10):
-        keras.utils.set_random_seed(0)
-        layer = keras_clip.objectives.InfoNCELoss(chunk_size=chunk_size)
-        model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
-        model.compile(optimizer=keras.optimizers.SGD(0.5))
-        history = model.fit(batch, batch_size=24, epochs=2, verbose=0)
-        results.append((history.history["loss"], model.get_weights()))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
-    for a, b in zip(results[0][1], results[1][1]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    restored = keras_clip.objectives.InfoNCELoss.from_config(layer.get_config())
-    assert restored.chunk_size == 10
-    with pytest.raises(ValueError, match="label_smoothing=0"):
-        keras_clip.objectives.InfoNCELoss(chunk_size=8, label_smoothing=0.1)
-
-
 @pytest.mark.parametrize(
     "chunk_size, rows", [(7, slice(0, 40)), (16, slice(0, 40)), (3, slice(8, 16))]
 )
@@ -99,17 +76,19 @@ def test_chunked_sigmoid_loss_and_gradient_equal_the_plain_ones(chunk_size, rows
     _assert_same_loss_and_gradients(chunked, plain, images, texts, scale, bias)
 
 
-def test_siglip_layer_with_chunks_trains_like_the_plain_layer():
+@pytest.mark.parametrize("loss_class", ["InfoNCELoss", "SigLIPLoss"])
+def test_a_loss_layer_with_chunks_trains_like_the_plain_layer(loss_class):
     import keras
 
     import keras_clip
     from tests.helpers import tiny_batch
 
     batch = tiny_batch(batch=24)
+    layer_class = getattr(keras_clip.objectives, loss_class)
     results = []
     for chunk_size in (None, 10):
         keras.utils.set_random_seed(0)
-        layer = keras_clip.objectives.SigLIPLoss(chunk_size=chunk_size)
+        layer = layer_class(chunk_size=chunk_size)
         model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
         model.compile(optimizer=keras.optimizers.SGD(0.5))
         history = model.fit(batch, batch_size=24, epochs=2, verbose=0)
@@ -117,5 +96,11 @@ def test_siglip_layer_with_chunks_trains_like_the_plain_layer():
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    restored = keras_clip.objectives.SigLIPLoss.from_config(layer.get_config())
-    assert restored.chunk_size == 10
+    assert layer_class.from_config(layer.get_config()).chunk_size == 10
+
+
+def test_chunks_need_plain_labels():
+    import keras_clip
+
+    with pytest.raises(ValueError, match="label_smoothing=0"):
+        keras_clip.objectives.InfoNCELoss(chunk_size=8, label_smoothing=0.1)
