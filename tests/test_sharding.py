@@ -46,8 +46,9 @@ def test_sharded_training_equals_one_device_and_shards_every_large_variable():
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    command = reports.pop()
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    reports = [line for line in lines if "devices" in line]
+    (command,) = [line for line in lines if "command" in line]
     assert command["exit_code"] == 0 and command["fsdp_devices"] == 8, command
     assert command["reloaded_parameters"] > 0 and 0 < command["loss"][0] < 10, command
     assert [r["objective"] for r in reports] == ["infonce", "siglip"]

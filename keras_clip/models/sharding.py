@@ -44,7 +44,7 @@ class FullyShardedDataParallel(keras.distribution.DataParallel):
     keras.distribution.set_distribution(FullyShardedDataParallel())
     model = keras_clip.CLIP.from_architecture("ViT-B-32")  # created sharded
     model.compile()
-    model.fit(dataset)  # the global batch is split over the devices
+    model.fit(train)  # each global batch is split over the devices
     ```
     """
 

@@ -1,0 +1,115 @@
+"""XLA's memory analysis of one training step, data parallel against fully
+sharded (FSDP), on simulated devices; one JSON line.
+
+    python benchmarks/fsdp_memory.py --architecture ViT-bigG-14 --devices 8 64
+
+Nothing is allocated: the model and its AdamW state are built in a
+`keras.StatelessScope` (variables with shapes and no values), and one step
+(`model.train_step`, the function `fit` compiles) is lowered with abstract
+inputs carrying each variable's sharding, then compiled for N simulated CPU
+devices. Per device, in MiB: "argument" (weights, optimizer state, metrics
+and the batch slice), "temp" (activations and scratch) and "output". The
+dtype policy is `--dtype-policy` (default "bfloat16": bf16 weights and
+moments; "mixed_bfloat16" keeps float32 weights). Each (devices, mode) runs
+in a process of its own (the device count is fixed at JAX's start).
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+from common import host
+from common import spawn
+
+
+def child(options):
+    devices = int(options.devices[0])
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    os.environ["KERAS_BACKEND"] = "jax"
+    import jax
+    import keras
+
+    import keras_clip
+    from keras_clip.models import FullyShardedDataParallel
+
+    keras.config.set_dtype_policy(options.dtype_policy)
+    if options.child == "fsdp":
+        distribution = FullyShardedDataParallel()
+    else:
+        distribution = keras.distribution.DataParallel()
+    keras.distribution.set_distribution(distribution)
+    optimizer = keras.optimizers.AdamW(1e-4)  # its step counter has a value: outside
+    with keras.StatelessScope():
+        model = keras_clip.CLIP.from_architecture(options.architecture)
+        model.compile(optimizer=optimizer)
+        optimizer.build(model.trainable_variables)
+
+    def abstract(variable):
+        layout = distribution.get_variable_layout(variable)
+        return jax.ShapeDtypeStruct(variable.shape, variable.dtype, sharding=layout.backend_layout)
+
+    def batch_slice(shape, dtype):
+        layout = distribution.get_data_layout(shape)
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=layout.backend_layout)
+
+    state = tuple(
+        [abstract(v) for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    config = keras_clip.models.architecture_config(options.architecture)
+    batch, size = options.per_device_batch * devices, config["image_size"]
+    inputs = {
+        "images": batch_slice((batch, size, size, 3), "float32"),
+        "token_ids": batch_slice((batch, config["context_length"]), "int32"),
+    }
+    start = time.time()
+    compiled = jax.jit(model.train_step).lower(state, (inputs,)).compile()
+    memory = compiled.memory_analysis()
+    mib = lambda size: round(size / 2**20, 1)  # noqa: E731
+    return {
+        "argument_mib": mib(memory.argument_size_in_bytes),
+        "temp_mib": mib(memory.temp_size_in_bytes),
+        "output_mib": mib(memory.output_size_in_bytes),
+        "parameters": sum(math.prod(v.shape) for v in model.weights),
+        "compile_s": round(time.time() - start, 1),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--architecture", default="ViT-B-32")
+    parser.add_argument("--devices", nargs="+", type=int, default=[8])
+    parser.add_argument("--per-device-batch", type=int, default=8)
+    parser.add_argument("--dtype-policy", default="bfloat16")
+    parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        print(json.dumps(child(options)), flush=True)
+        return
+    report = {
+        "benchmark": "fsdp_memory",
+        "host": host(),
+        "architecture": options.architecture,
+        "dtype_policy": options.dtype_policy,
+        "per_device_batch": options.per_device_batch,
+    }
+    for devices in options.devices:
+        for mode in ("data_parallel", "fsdp"):
+            arguments = ["--architecture", options.architecture, "--devices", str(devices)]
+            arguments += ["--per-device-batch", str(options.per_device_batch)]
+            arguments += ["--dtype-policy", options.dtype_policy]
+            report[f"{mode}_{devices}"] = spawn(__file__, mode, "jax", arguments, options.timeout)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
