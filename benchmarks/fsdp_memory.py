@@ -29,7 +29,6 @@ def child(options):
     devices = int(options.devices[0])
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     os.environ["KERAS_BACKEND"] = "jax"
-    import jax
     import keras
 
     import keras_clip
@@ -42,10 +41,21 @@ def child(options):
         distribution = keras.distribution.DataParallel()
     keras.distribution.set_distribution(distribution)
     optimizer = keras.optimizers.AdamW(1e-4)  # its step counter has a value: outside
+    # Everything happens inside the scope: leaving it would give every
+    # deferred variable its value (a whole copy per simulated device for
+    # data parallelism), so the child prints and exits from within.
     with keras.StatelessScope():
         model = keras_clip.CLIP.from_architecture(options.architecture)
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
+        print(json.dumps(_compiled_memory(model, optimizer, distribution, options)), flush=True)
+        os._exit(0)
+
+
+def _compiled_memory(model, optimizer, distribution, options):
+    import jax
+
+    import keras_clip
 
     def abstract(variable):
         layout = distribution.get_variable_layout(variable)
@@ -65,6 +75,7 @@ def child(options):
         )
     )
     config = keras_clip.models.architecture_config(options.architecture)
+    devices = int(options.devices[0])
     batch, size = options.per_device_batch * devices, config["image_size"]
     inputs = {
         "images": batch_slice((batch, size, size, 3), "float32"),
@@ -93,8 +104,7 @@ def main():
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        print(json.dumps(child(options)), flush=True)
-        return
+        return child(options)
     report = {
         "benchmark": "fsdp_memory",
         "host": host(),
