@@ -42,3 +42,9 @@ def main(index_path, metadata_folder, query_path, k):
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+    # The answer is printed: leave without running the C++ static destructors.
+    # One CI run in about ten aborted at exit ("terminate called without an
+    # active exception", SIGABRT) after printing the right hits, a thread of
+    # the native libraries (faiss / pyarrow) still joinable at teardown.
+    sys.stdout.flush()
+    os._exit(0)

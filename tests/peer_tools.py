@@ -32,8 +32,9 @@ def run_peer(program, *arguments, timeout=300, cwd=None):
         )
     environment = dict(os.environ)
     environment.pop("PYTHONPATH", None)
-    # No update checks or telemetry: the tools must not reach the network.
-    environment.update(NO_ALBUMENTATIONS_UPDATE="1", WANDB_MODE="disabled")
+    # No update checks or telemetry (the tools must not reach the network);
+    # one OpenMP thread each, as the suite shares two cores.
+    environment.update(NO_ALBUMENTATIONS_UPDATE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
     return _run(program, [path, *arguments], timeout, cwd, environment)
 
 
