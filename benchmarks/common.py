@@ -11,8 +11,17 @@ import sys
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The CPU features that decide which kernels run (oneDNN's AMX / AVX-512
-# bf16 paths, XLA:CPU's vector width).
-KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+# bf16 and int8 paths, OpenVINO's int8 kernels, XLA:CPU's vector width).
+KERNEL_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
 
 
 def host():

@@ -17,7 +17,15 @@ and end tokens). Systems, each in its own process:
 - `savedmodel`: `keras_clip.export.export_saved_model`, loaded with
   `tf.saved_model.load` and called through `encode_image` on the uint8
   images (its `encode_text` takes strings, so it has no text figure);
-- `onnxruntime`: `export_onnx`'s two graphs.
+- `onnxruntime`: `export_onnx`'s two graphs; `onnxruntime-int8-static`:
+  those graphs through ONNX Runtime's own static QDQ quantization
+  (`onnxruntime.quantization.quantize_static`, per-channel weights);
+- `openvino`: `export_openvino`'s float32 IR at OpenVINO's default
+  precision on this CPU (bfloat16 where it has AMX or AVX512-BF16),
+  `openvino/f32` the same IR held to float32, `openvino-int8-weights` and
+  `openvino-int8-static` its int8 forms (NNCF; static calibrated on the
+  benchmark's own images and token ids: these rows measure speed, the
+  accuracy of int8 is `benchmarks/int8_accuracy.py`'s).
 
 Each system's embeddings are compared with transformers' before any
 timing (`max_abs_diff`). A system's time is the median of `--steps` calls
@@ -54,6 +62,19 @@ SYSTEMS = {  # name: backend of its process
     "keras-clip/torch/mixed_bfloat16": "torch",
     "savedmodel": "tensorflow",
     "onnxruntime": "tensorflow",
+    "onnxruntime-int8-static": "tensorflow",
+    "openvino/f32": "tensorflow",
+    "openvino": "tensorflow",
+    "openvino-int8-weights": "tensorflow",
+    "openvino-int8-static": "tensorflow",
+}
+EXPORTED = {  # system: the folder `prepare_exports` writes for it
+    "onnxruntime": "onnx",
+    "onnxruntime-int8-static": "onnx-int8-static",
+    "openvino/f32": "openvino",
+    "openvino": "openvino",
+    "openvino-int8-weights": "openvino-int8-weights",
+    "openvino-int8-static": "openvino-int8-static",
 }
 
 
@@ -79,17 +100,85 @@ def make_inputs(workdir):
     np.save(os.path.join(workdir, "token_ids.npy"), token_ids)
 
 
-def prepare_exports(workdir):
-    """Child: the SavedModel and the ONNX graphs of the checkpoint."""
+def prepare_exports(workdir, systems):
+    """Child: the SavedModel, the ONNX graphs and the OpenVINO IR that
+    `systems` run."""
     import keras_clip
     from keras_clip.export import export_saved_model
     from keras_clip.export.onnx import export_onnx
+    from keras_clip.export.openvino import export_openvino
 
     model = keras_clip.CLIP.from_pretrained(os.path.join(workdir, "checkpoint"))
-    tokenizer = keras_clip.Tokenizer.from_corpus(["a photo of a cat"], 100, CONTEXT)
-    export_saved_model(model, tokenizer, os.path.join(workdir, "savedmodel"))
-    export_onnx(model, os.path.join(workdir, "onnx"))
+    folders = {EXPORTED[name] for name in systems if name in EXPORTED}
+    if "savedmodel" in systems:
+        tokenizer = keras_clip.Tokenizer.from_corpus(["a photo of a cat"], 100, CONTEXT)
+        export_saved_model(model, tokenizer, os.path.join(workdir, "savedmodel"))
+    if folders & {"onnx", "onnx-int8-static"}:
+        export_onnx(model, os.path.join(workdir, "onnx"))
+    if "onnx-int8-static" in folders:
+        quantize_onnx(workdir)
+    calibration = [
+        {
+            "images": np.load(os.path.join(workdir, "images.npy")),
+            "token_ids": np.load(os.path.join(workdir, "token_ids.npy"))[:IMAGES],
+        }
+    ]
+    for int8 in (None, "weights", "static"):
+        folder = "openvino" + (f"-int8-{int8}" if int8 else "")
+        if folder in folders:
+            export_openvino(
+                model,
+                os.path.join(workdir, folder),
+                int8,
+                calibration if int8 == "static" else None,
+                calibration_size=IMAGES,
+            )
     return {}
+
+
+def _calibration_reader(name, values):
+    """ONNX Runtime's calibration reader over `values`, one row at a time."""
+    from onnxruntime import quantization
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.rows = iter(values[i : i + 1] for i in range(len(values)))
+
+        def get_next(self):
+            row = next(self.rows, None)
+            return None if row is None else {name: row}
+
+    return Reader()
+
+
+def quantize_onnx(workdir):
+    """ONNX Runtime's static QDQ int8 of both graphs, calibrated on the
+    benchmark's images and token ids."""
+    import onnx
+    from onnxruntime import quantization
+
+    inputs = {
+        "image": ((np.load(os.path.join(workdir, "images.npy")) / 255.0 - MEAN) / STD),
+        "text": np.load(os.path.join(workdir, "token_ids.npy")),
+    }
+    os.makedirs(os.path.join(workdir, "onnx-int8-static"), exist_ok=True)
+    for tower, values in inputs.items():
+        source = os.path.join(workdir, "onnx", f"{tower}_encoder.onnx")
+        name = onnx.load(source).graph.input[0].name
+
+        quantization.quantize_static(
+            source,
+            os.path.join(workdir, "onnx-int8-static", f"{tower}_encoder.onnx"),
+            _calibration_reader(name, values.astype("float32" if tower == "image" else "int32")),
+            quant_format=quantization.QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=quantization.QuantType.QInt8,
+            weight_type=quantization.QuantType.QInt8,
+        )
+    with open(os.path.join(workdir, "onnx", "onnx_config.json")) as f:
+        config = f.read()
+    with open(os.path.join(workdir, "onnx-int8-static", "onnx_config.json"), "w") as f:
+        f.write(config)
 
 
 def encoders(name, workdir):
@@ -140,14 +229,17 @@ def encoders(name, workdir):
             "encode_image"
         ]
         return lambda: encode_image(images=tf.constant(images))["embeddings"].numpy(), None
-    import onnxruntime
+    from keras_clip.export.exported_towers import ExportedTowers
 
-    def session(tower):
-        graph = onnxruntime.InferenceSession(os.path.join(workdir, "onnx", f"{tower}_encoder.onnx"))
-        return lambda x: graph.run(None, {graph.get_inputs()[0].name: x})[0]
-
-    image_graph, text_graph = session("image"), session("text")
-    return lambda: image_graph(normalised), lambda: text_graph(token_ids)
+    towers = ExportedTowers(
+        os.path.join(workdir, EXPORTED[name]),
+        precision="f32" if name.endswith("/f32") else None,
+        batch_size=max(IMAGES, TEXTS),
+    )
+    return (
+        lambda: towers.predict({"images": normalised})["image_embeddings"],
+        lambda: towers.predict({"token_ids": token_ids})["text_embeddings"],
+    )
 
 
 def run_system(name, workdir, steps, warmup):
@@ -210,7 +302,7 @@ def main():
     args = parser.parse_args()
     if args.child:
         if args.child == "prepare":
-            result = prepare_exports(args.workdir)
+            result = prepare_exports(args.workdir, args.systems)
         else:
             result = run_system(args.child, args.workdir, args.steps, args.warmup)
         return print(json.dumps(result))
@@ -219,12 +311,14 @@ def main():
         make_inputs(workdir)
         options = ["--workdir", workdir, "--steps", args.steps, "--warmup", args.warmup]
         prepared = {}
-        if {"savedmodel", "onnxruntime"} & set(systems):
-            prepared = spawn(__file__, "prepare", "tensorflow", options, args.timeout)
+        if {"savedmodel", *EXPORTED} & set(systems):
+            prepared = spawn(
+                __file__, "prepare", "tensorflow", options + ["--systems", *systems], args.timeout
+            )
         outcomes = {name: [] for name in systems}
         for _ in range(args.repeats):
             for name in systems:
-                if "error" in prepared and name in ("savedmodel", "onnxruntime"):
+                if "error" in prepared and (name == "savedmodel" or name in EXPORTED):
                     outcomes[name].append(prepared)
                     continue
                 outcomes[name].append(spawn(__file__, name, SYSTEMS[name], options, args.timeout))

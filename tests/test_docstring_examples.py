@@ -28,7 +28,13 @@ SKIPPED_MODULES = {"keras_clip.cli.__main__"}
 # runs their steps there.
 ELSEWHERE = {
     # JAX only: tests/fsdp_check.py runs these steps on 8 simulated devices.
-    "keras_clip.models.sharding.FullyShardedDataParallel[0]"
+    "keras_clip.models.sharding.FullyShardedDataParallel[0]",
+    # An export, then its use: tests/test_openvino.py runs these steps on
+    # the TensorFlow lane (here each export would start a TensorFlow process).
+    "keras_clip.export.openvino[0]",
+    "keras_clip.export.exported_towers[0]",
+    "keras_clip.export.exported_towers.ExportedTowers[0]",
+    "keras_clip.export.fidelity[0]",
 }
 
 
@@ -64,7 +70,8 @@ def _examples():
     return found
 
 
-EXAMPLES = [example for example in _examples() if example[0] not in ELSEWHERE]
+ALL_EXAMPLES = _examples()
+EXAMPLES = [example for example in ALL_EXAMPLES if example[0] not in ELSEWHERE]
 
 
 def test_the_examples_are_found():
@@ -72,6 +79,7 @@ def test_the_examples_are_found():
     assert len(names) > 50
     assert "keras_clip.models.clip.CLIP[0]" in names
     assert "keras_clip.objectives.functional.clip_loss[0]" in names
+    assert ELSEWHERE <= {name for name, _, _ in ALL_EXAMPLES}  # no stale entry
 
 
 @pytest.fixture(scope="module")

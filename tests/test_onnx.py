@@ -9,6 +9,7 @@ import pytest
 from keras_clip import cli
 from keras_clip.cli.common import SHIPPED_MODEL
 from keras_clip.cli.common import load_model_dir
+from keras_clip.export.exported_towers import ExportedTowers
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
@@ -42,3 +43,9 @@ def test_onnx_towers_equal_the_keras_model(tmp_path, capsys):
         config["logit_scale"], float(keras.ops.convert_to_numpy(model.logit_scale))
     )
     assert "image_encoder.onnx" in capsys.readouterr().out
+    # The same graphs run through ExportedTowers, the model's predict interface.
+    towers = ExportedTowers(tmp_path)
+    assert (towers.runtime, towers.precision, towers.logit_bias) == ("onnxruntime", "f32", None)
+    found = towers.predict({"images": images, "token_ids": token_ids})
+    np.testing.assert_allclose(found["image_embeddings"], expected_images, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(found["text_embeddings"], expected_texts, atol=1e-5, rtol=0)

@@ -81,8 +81,9 @@ def device_line():
     return f"backend {backend}, computing on {where}"
 
 
-def save_model_dir(model, tokenizer, directory):
-    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads).
+def save_model_dir(model, tokenizer, directory, saved_model=True):
+    """model.keras + tokenizer/ + saved_model/ (the layout `zero-shot` reads;
+    saved_model/ only if `saved_model`).
 
     Saves an inference copy: the same weights without the optimizer's state
     (which would more than double the files).
@@ -94,7 +95,8 @@ def save_model_dir(model, tokenizer, directory):
     copy.set_weights(model.get_weights())
     copy.save(os.path.join(directory, "model.keras"))
     tokenizer.save(os.path.join(directory, "tokenizer"))
-    export_saved_model(copy, tokenizer, os.path.join(directory, "saved_model"))
+    if saved_model:
+        export_saved_model(copy, tokenizer, os.path.join(directory, "saved_model"))
 
 
 def add_model_arguments(parser):

@@ -1,3 +1,5 @@
-"""Datasets that ship with keras-clip (generated offline)."""
+"""Small datasets that need no download: generated shapes, and
+scikit-learn's handwritten digits."""
 
+from keras_clip.datasets import digits
 from keras_clip.datasets import shapes

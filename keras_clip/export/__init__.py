@@ -1,9 +1,13 @@
 """Serving formats: the TF SavedModel (tokenisation and image decoding in
-the graph) and ONNX (the two towers, for onnxruntime), written from a model
-of any backend (`tensorflow_process` exports JAX and PyTorch models from a
-TensorFlow-backend process).
+the graph), ONNX (the two towers, for onnxruntime) and OpenVINO IR (the two
+towers, float32 or int8), written from a model of any backend
+(`tensorflow_process` exports JAX and PyTorch models from a
+TensorFlow-backend process). `ExportedTowers` runs an ONNX or OpenVINO
+export with the model's `predict`, and `fidelity` measures how far an
+export strays from the float model.
 
-`export_onnx` loads on first use (it needs the `onnx` extra).
+`export_onnx`, `export_openvino` and `ExportedTowers` load on first use
+(they need the `onnx` or `openvino` extra).
 
 Example:
 
@@ -22,4 +26,12 @@ def __getattr__(name):
         from keras_clip.export.onnx import export_onnx
 
         return export_onnx
+    if name == "export_openvino":
+        from keras_clip.export.openvino import export_openvino
+
+        return export_openvino
+    if name == "ExportedTowers":
+        from keras_clip.export.exported_towers import ExportedTowers
+
+        return ExportedTowers
     raise AttributeError(f"module 'keras_clip.export' has no attribute {name!r}")

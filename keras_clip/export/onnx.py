@@ -29,30 +29,17 @@ session.run(None, {session.get_inputs()[0].name: token_ids})
 ```
 """
 
-import json
 import os
 
 import keras
 
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
-from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.export.towers import built_towers
+from keras_clip.export.towers import write_tower_config
 from keras_clip.utils import require
 
 TOWER_FILES = {"image": "image_encoder.onnx", "text": "text_encoder.onnx"}
-
-
-class _Tower(ExplicitSignatures, keras.Model):
-    """One tower of a CLIP model, as a model of its own (for export only)."""
-
-    def __init__(self, clip, tower, **kwargs):
-        super().__init__(name=f"{tower}_encoder", **kwargs)
-        self.clip = clip
-        self.tower = tower
-
-    def call(self, inputs):
-        if self.tower == "image":
-            return self.clip.encode_image(inputs)
-        return self.clip.encode_text(inputs)
+CONFIG_FILE = "onnx_config.json"
 
 
 def export_onnx(model, directory, opset_version=None):
@@ -71,20 +58,8 @@ def export_onnx(model, directory, opset_version=None):
         return export_in_tensorflow_process(
             "keras_clip.export.onnx:_export_in_process", model, None, directory, opset_version
         )
-    import tensorflow as tf
-
-    image_size = model.image_size
-    context_length = getattr(model.text_encoder, "context_length", None)
-    if context_length is None:
-        raise ValueError("Cannot tell the text encoder's context length for the ONNX graph.")
     os.makedirs(directory, exist_ok=True)
-    signatures = {
-        "image": tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images"),
-        "text": tf.TensorSpec([None, context_length], tf.int32, name="token_ids"),
-    }
-    for tower, spec in signatures.items():
-        wrapper = _Tower(model, tower)
-        wrapper(tf.zeros([1, *spec.shape[1:]], spec.dtype))  # builds it
+    for tower, wrapper, spec in built_towers(model):
         wrapper.export(
             os.path.join(directory, TOWER_FILES[tower]),
             format="onnx",
@@ -92,16 +67,7 @@ def export_onnx(model, directory, opset_version=None):
             opset_version=opset_version,
             verbose=False,
         )
-    config = {
-        "image_preprocessing": model.image_preprocessing.get_config(),
-        "context_length": int(context_length),
-        "logit_scale": float(keras.ops.convert_to_numpy(model.logit_scale)),
-        "logit_bias": 0.0
-        if model.logit_bias is None
-        else float(keras.ops.convert_to_numpy(model.logit_bias)),
-    }
-    with open(os.path.join(directory, "onnx_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    write_tower_config(model, os.path.join(directory, CONFIG_FILE))
     return directory
 
 
