@@ -44,7 +44,9 @@ def build(objective, local_negatives, weights=None):
     model = keras_clip.CLIP.from_architecture("tiny-vit", objective=layer)
     if weights is not None:
         model.set_weights(weights)
-    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    # Without XLA on TensorFlow (strategies run without it anyway): the check
+    # is about the distribution, and each XLA compile here cost ~5 s.
+    model.compile(optimizer=keras.optimizers.SGD(1.0), jit_compile=BACKEND != "tensorflow")
     return model
 
 

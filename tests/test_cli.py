@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -11,49 +10,6 @@ import pytest
 from keras_clip import cli
 
 pytestmark = pytest.mark.xla  # the commands as users run them (XLA where compile() picks it)
-
-
-def test_demo_writes_a_new_folder_and_prints_its_json_once(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the default output is relative: outputs/demo-*/
-    args = [
-        "demo",
-        "--architecture",
-        "tiny-vit",
-        "--train-size",
-        "64",
-        "--test-size",
-        "30",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--verbose",
-        "0",
-        "--no-xla",
-    ]
-    assert cli.main(args) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("keras-clip demo: backend ") and "computing on" in lines[0]
-    reports = [json.loads(line) for line in lines if line.startswith("{")]
-    assert len(reports) == 1
-    report = reports[0]
-    # A one-epoch smoke run: the report describes it (learning is
-    # tests/test_learning_quality.py's job).
-    assert (report["architecture"], report["epochs"], report["num_test_images"]) == (
-        "tiny-vit",
-        1,
-        30,
-    )
-    assert report["chance_top1"] == round(1 / 30, 4)
-    (written,) = (tmp_path / "outputs").iterdir()
-    assert written.name.startswith("demo-") and report["output"] == str(
-        pathlib.Path("outputs", written.name)
-    )
-    assert lines[-1].startswith(f"Saved the model in {report['output']}/")
-    assert (written / "model.keras").exists()
-    assert (written / "tokenizer" / "vocabulary.txt").exists()
-    assert json.loads((written / "demo_report.json").read_text()) == report
-    assert not (tmp_path / "saved_models").exists()
 
 
 @pytest.mark.backend("tensorflow")

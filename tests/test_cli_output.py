@@ -2,7 +2,9 @@
 cannot act on (Keras' UserWarnings, TensorFlow's retracing warning, native
 library lines), from any working directory, on every backend."""
 
+import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -44,15 +46,35 @@ def assert_quiet(result):
     assert "\x1b[" not in result.stdout + result.stderr  # no colour codes in a log
 
 
-def test_demo_prints_results_and_no_warnings(tmp_path):
+def test_demo_prints_results_and_no_warnings_and_writes_a_new_folder(tmp_path):
+    """One smoke run of the main job (learning is
+    tests/test_learning_quality.py's job): what it prints, what it writes."""
     result = run_command(
-        ["demo", "--architecture", "tiny-vit", "--train-size", "256", "--test-size", "30",
-         "--epochs", "2", "--batch-size", "32", "--output", str(tmp_path / "demo")],
-        cwd=tmp_path,
+        ["demo", "--architecture", "tiny-vit", "--train-size", "64", "--test-size", "30",
+         "--epochs", "1", "--batch-size", "16"],
+        cwd=tmp_path,  # the default output is relative: outputs/demo-*/
     )  # fmt: skip
     assert_quiet(result)
-    assert "Zero-shot accuracy on 30 held-out shapes" in result.stdout
-    assert (tmp_path / "demo" / "model.keras").exists()
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("keras-clip demo: backend ") and "computing on" in lines[0]
+    assert any(line.startswith("Zero-shot accuracy on 30 held-out shapes") for line in lines)
+    reports = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(reports) == 1
+    report = reports[0]
+    assert (report["architecture"], report["epochs"], report["num_test_images"]) == (
+        "tiny-vit",
+        1,
+        30,
+    )
+    assert report["chance_top1"] == round(1 / 30, 4)
+    (written,) = (tmp_path / "outputs").iterdir()
+    assert written.name.startswith("demo-")
+    assert report["output"] == str(pathlib.Path("outputs", written.name))
+    assert lines[-1].startswith(f"Saved the model in {report['output']}/")
+    assert (written / "model.keras").exists()
+    assert (written / "tokenizer" / "vocabulary.txt").exists()
+    assert json.loads((written / "demo_report.json").read_text()) == report
+    assert not (tmp_path / "saved_models").exists()
 
 
 @pytest.mark.backend("tensorflow", "jax")

@@ -96,13 +96,12 @@ def test_sigkill_mid_epoch_then_restart_equals_an_uninterrupted_run(straight):
 @pytest.mark.backend("torch")
 def test_killed_many_times_even_while_saving_loses_at_most_every_steps(straight):
     shards, work = straight
-    total = EPOCHS * STEPS_PER_EPOCH
-    # Kills at random steps, in every phase of a save; step 18 ends epoch 2
-    # on a saved step, so its epoch end rewrites the state ("state").
+    # A kill in every phase of a save (a plain kill between saves is the
+    # TensorFlow lane's test); step 18 ends epoch 2 on a saved step, so its
+    # epoch end rewrites the state ("state").
     rng = random.Random(7)
     kills = [f"{EVERY * rng.randrange(1, 4)}:weights", "18:state"]
     kills += [f"{step}:{phase}" for step, phase in [(20, "rename"), (22, "prune")]]
-    kills += [str(rng.randrange(23, total))]
     log = os.path.join(work, "many.log")
     for kill in kills + ["0"]:
         before = open(log).read().split() if os.path.exists(log) else []

@@ -7,7 +7,10 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+# Each check runs a process of its own, so once is enough: in its backend's lane.
+@pytest.mark.parametrize(
+    "backend", [pytest.param(name, marks=pytest.mark.backend(name)) for name in ("jax", "torch")]
+)
 def test_core_imports_no_tensorflow(backend):
     code = (
         "import sys, numpy as np, keras_clip\n"

@@ -78,11 +78,12 @@ def run(args):
         else:
             _export_openvino(args, model, tokenizer, staging)
         report = _fidelity(args, model, tokenizer, staging)
+        written = sorted(os.listdir(staging))
         shutil.copytree(staging, args.output, dirs_exist_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     form = f"int8 ({args.int8}) " if args.int8 else ""
-    print(f"Wrote the {form}image and text towers ({args.format}) to {args.output}")
+    print(f"Wrote the {form}towers to {args.output}: {', '.join(written)}")
     if report:
         print(json.dumps(report))
     return report
