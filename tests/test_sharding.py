@@ -79,7 +79,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.backend("tensorflow")  # JAX processes of their own: once
+# JAX processes of their own, so once: in the JAX lane (the TensorFlow lane,
+# which runs the FSDP check, is the longer one).
+@pytest.mark.backend("jax")
 def test_two_processes_on_127_0_0_1_equal_one(tmp_path):
     """Multi-host: 2 JAX processes joined by `keras.distribution.initialize`
     (CPU collectives over gloo), weights sharded over both, each feeding

@@ -80,7 +80,9 @@ class ExportedTowers:
         self.context_length = int(self.config["context_length"])
         self.logit_scale = np.float32(self.config["logit_scale"])
         bias = self.config.get("logit_bias")
-        self.logit_bias = np.float32(bias) if self.config.get("sigmoid_logits") else None
+        # Exports written before "sigmoid_logits": a bias means SigLIP.
+        sigmoid = self.config.get("sigmoid_logits", bias not in (None, 0.0))
+        self.logit_bias = np.float32(bias) if sigmoid else None
         self.batch_size = batch_size
         paths = {tower: os.path.join(directory, name) for tower, name in tower_files.items()}
         if self.runtime == "openvino":

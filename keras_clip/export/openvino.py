@@ -87,9 +87,8 @@ def export_openvino(model, directory, int8=None, calibration=None, calibration_s
         samples = calibration_samples(model, calibration, calibration_size)
     elif calibration is not None:
         raise ValueError(f"calibration data is used by int8='static' only, not int8={int8!r}.")
-    with tempfile.TemporaryDirectory() as float_directory:
-        if int8 is None:
-            float_directory = directory
+    with tempfile.TemporaryDirectory() as scratch:
+        float_directory = directory if int8 is None else scratch  # int8: made from these
         if keras.backend.backend() == "tensorflow":
             write_float_towers(model, float_directory)
         else:
