@@ -39,6 +39,7 @@ median over rounds, each round's value and the ratio to transformers.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -178,10 +179,10 @@ def quantize_onnx(workdir):
             activation_type=quantization.QuantType.QInt8,
             weight_type=quantization.QuantType.QInt8,
         )
-    with open(os.path.join(workdir, "onnx", "onnx_config.json")) as f:
-        config = f.read()
-    with open(os.path.join(workdir, "onnx-int8-static", "onnx_config.json"), "w") as f:
-        f.write(config)
+    shutil.copy(
+        os.path.join(workdir, "onnx", "onnx_config.json"),
+        os.path.join(workdir, "onnx-int8-static", "onnx_config.json"),
+    )
 
 
 def encoders(name, workdir):

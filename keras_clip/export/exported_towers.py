@@ -21,19 +21,15 @@ import os
 
 import numpy as np
 
+from keras_clip.export import onnx as onnx_export
+from keras_clip.export import openvino as openvino_export
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.preprocessing import images_for_model
 
-# Each runtime: its config file, and the tower files beside it.
+# Each runtime: its exporter's config file, and the tower files beside it.
 RUNTIMES = {
-    "openvino": (
-        "openvino_config.json",
-        {"image": "image_encoder.xml", "text": "text_encoder.xml"},
-    ),
-    "onnxruntime": (
-        "onnx_config.json",
-        {"image": "image_encoder.onnx", "text": "text_encoder.onnx"},
-    ),
+    "openvino": (openvino_export.CONFIG_FILE, openvino_export.TOWER_FILES),
+    "onnxruntime": (onnx_export.CONFIG_FILE, onnx_export.TOWER_FILES),
 }
 PRECISIONS = (None, "f32", "bf16")
 
