@@ -26,11 +26,15 @@ import os
 
 import keras
 
+from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_eva import eva_tower_options
+from keras_clip.models.timm_eva import from_open_clip_eva_config
+from keras_clip.models.timm_eva import is_open_clip_eva
 
 OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
@@ -83,6 +87,8 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "vision_layer_norm_epsilon",
     "text_layer_norm_epsilon",
     "logit_bias",
+    "timm_model_name",
+    "vision_mlp_hidden",
 }
 
 
@@ -135,6 +141,8 @@ def architecture_config(name, **overrides):
             "towers with keras_clip.encoders.SigLIPVisionTransformer and "
             "SigLIPTextTransformer."
         )
+    if is_open_clip_eva(config):
+        return {**from_open_clip_eva_config(config), **overrides}
     return {**from_open_clip_config(config), **overrides}
 
 
@@ -192,6 +200,20 @@ def _build(model_class, config, model_kwargs):
             layer_norm_epsilon=config.get("vision_layer_norm_epsilon", 1e-5),
             name="image_encoder",
         )
+    elif config["vision"] == "eva":
+        # timm's EVA towers project to embed_dim in their head.
+        image_encoder = EVAVisionTransformer(
+            config["image_size"],
+            config["patch_size"],
+            config["vision_width"],
+            config["vision_layers"],
+            output_dim=config["embed_dim"],
+            mlp_hidden=config["vision_mlp_hidden"],
+            timm_model_name=config["timm_model_name"],
+            name="image_encoder",
+            **eva_tower_options(config["timm_model_name"]),
+        )
+        model_kwargs.setdefault("project_image", False)
     else:
         # OpenAI's ResNets project to embed_dim in the attention pool.
         image_encoder = ModifiedResNet(

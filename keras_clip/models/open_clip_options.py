@@ -130,27 +130,40 @@ def check_open_clip_options(config):
     for part, name in _SECTIONS.items():
         sections[part] = config.get(name, {}) or {}
     for part, values in sections.items():
-        where = "" if part == "top" else f"{_SECTIONS[part]}."
-        allowed = _INERT[part] | set(_DEFAULT_ONLY[part]) | {"norm_kwargs", "pool_type"}
-        if part == "top":
-            allowed |= set(_SECTIONS.values())
-        for key, value in values.items():
-            if key not in allowed:
-                raise ValueError(f"Unknown open_clip option {where}{key}={value!r}.")
-            default = _DEFAULT_ONLY[part].get(key, value)
-            if key in _DEFAULT_ONLY[part] and value not in (default, None):
-                _refuse(where, key, value)
+        check_open_clip_section(part, values)
     vision, text = sections["vision"], sections["text"]
     if vision.get("pool_type", "tok") != "tok":
         _refuse("vision_cfg.", "pool_type", vision["pool_type"])
+    return {
+        "vision_layer_norm_epsilon": _norm_epsilon("vision_cfg.", vision.get("norm_kwargs")),
+        **open_clip_text_fields(text),
+        "logit_bias": config.get("init_logit_bias"),
+    }
+
+
+def check_open_clip_section(part, values):
+    """Checks the keys of one section ("top", "vision" or "text") of an
+    open_clip model config: each is inert, or at its open_clip default."""
+    where = "" if part == "top" else f"{_SECTIONS[part]}."
+    allowed = _INERT[part] | set(_DEFAULT_ONLY[part]) | {"norm_kwargs", "pool_type"}
+    if part == "top":
+        allowed |= set(_SECTIONS.values())
+    for key, value in values.items():
+        if key not in allowed:
+            raise ValueError(f"Unknown open_clip option {where}{key}={value!r}.")
+        default = _DEFAULT_ONLY[part].get(key, value)
+        if key in _DEFAULT_ONLY[part] and value not in (default, None):
+            _refuse(where, key, value)
+
+
+def open_clip_text_fields(text):
+    """The text tower's extra shape fields of a checked `text_cfg`."""
     pool = text.get("pool_type", "argmax")
     if pool not in ("argmax", "eos"):
         _refuse("text_cfg.", "pool_type", pool)
     return {
-        "vision_layer_norm_epsilon": _norm_epsilon("vision_cfg.", vision.get("norm_kwargs")),
         "text_layer_norm_epsilon": _norm_epsilon("text_cfg.", text.get("norm_kwargs")),
         "end_token_id": text.get("eos_id", 2) if pool == "eos" else None,
-        "logit_bias": config.get("init_logit_bias"),
     }
 
 

@@ -9,6 +9,8 @@ from keras import ops
 
 from keras_clip.models.open_clip_options import check_open_clip_options
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_eva import check_open_clip_eva_options
+from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.pretrained.open_clip_siglip import check_open_clip_siglip_options
 
 
@@ -195,6 +197,8 @@ def is_supported_open_clip_config(config):
     try:
         if is_open_clip_siglip(config):
             check_open_clip_siglip_options(config)
+        elif is_open_clip_eva(config):
+            check_open_clip_eva_options(config)
         else:
             check_open_clip_options(config)
     except ValueError:

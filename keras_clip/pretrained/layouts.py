@@ -31,7 +31,8 @@ def is_non_weight(name):
     )
 
 
-def _openai_block(block, prefix):
+def openai_block(block, prefix):
+    """A TransformerBlock from OpenAI's residual attention block names."""
     return (
         layer_norm(block.attention_norm, f"{prefix}.ln_1")
         + dense(
@@ -93,7 +94,7 @@ def _openai_resnet(encoder):
 
 def openai_weight_map(model):
     """Entries for OpenAI's (and open_clip's) CLIP state-dict names."""
-    vision, text = model.image_encoder, model.text_encoder
+    vision = model.image_encoder
     if isinstance(vision, ModifiedResNet):
         entries = _openai_resnet(vision)
     else:
@@ -106,18 +107,26 @@ def openai_weight_map(model):
             + layer_norm(vision.pre_norm, "visual.ln_pre")
         )
         for i, block in enumerate(vision.blocks):
-            entries += _openai_block(block, f"visual.transformer.resblocks.{i}")
+            entries += openai_block(block, f"visual.transformer.resblocks.{i}")
         entries += layer_norm(vision.post_norm, "visual.ln_post")
         entries.append(tensor(model.image_projection.kernel, "visual.proj"))
-    entries += [
-        tensor(text.token_embedding.embeddings, "token_embedding.weight"),
-        tensor(text.positional_embedding, "positional_embedding"),
+    return entries + openai_text_entries(model)
+
+
+def openai_text_entries(model, prefix=""):
+    """The text tower, text projection and logit scale (and bias) under
+    OpenAI's names, after `prefix` ("text." in open_clip's CustomTextCLIP,
+    where the logit scale and bias stay at the top level)."""
+    text = model.text_encoder
+    entries = [
+        tensor(text.token_embedding.embeddings, f"{prefix}token_embedding.weight"),
+        tensor(text.positional_embedding, f"{prefix}positional_embedding"),
     ]
     for i, block in enumerate(text.blocks):
-        entries += _openai_block(block, f"transformer.resblocks.{i}")
-    entries += layer_norm(text.final_norm, "ln_final")
+        entries += openai_block(block, f"{prefix}transformer.resblocks.{i}")
+    entries += layer_norm(text.final_norm, f"{prefix}ln_final")
     entries += [
-        tensor(model.text_projection.kernel, "text_projection"),
+        tensor(model.text_projection.kernel, f"{prefix}text_projection"),
         tensor(model.objective.log_logit_scale, "logit_scale"),
     ]
     if model.logit_bias is not None:  # open_clip's init_logit_bias models

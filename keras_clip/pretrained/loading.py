@@ -28,11 +28,13 @@ from keras_clip.models.architectures import dtype_policy_scope
 from keras_clip.models.architectures import open_clip_architectures
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
+from keras_clip.pretrained import open_clip_eva
 from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
 from keras_clip.pretrained.files import read_json
@@ -100,6 +102,12 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
         mean, std, resize_mode = siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash"
         shape = huggingface_siglip_config(config, tensors)
         tensors, layout = huggingface_siglip_tensors(tensors), "huggingface_siglip"
+    elif config is not None and is_open_clip_eva(config):
+        name = config["vision_cfg"]["timm_model_name"]
+        mean, std, resize_mode, interpolation = open_clip_eva.eva_preprocessing(name)
+        preprocess = {"interpolation": interpolation, **preprocess}
+        shape = open_clip_eva.eva_shape(config, tensors)
+        tensors, layout = open_clip_eva.split_attention(tensors), "open_clip_eva"
     else:
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         if config is None:
@@ -224,6 +232,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "huggingface": layouts.huggingface_weight_map,
         "keras_hub": keras_hub_weight_map,
         "open_clip": layouts.openai_weight_map,
+        "open_clip_eva": open_clip_eva.eva_weight_map,
     }[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
@@ -250,6 +259,21 @@ def save_pretrained(model, path, format="huggingface"):
             "model.safetensors",
             export_weight_map(siglip.huggingface_siglip_weight_map(model)),
         )
+    if open_clip_eva.is_eva_model(model):
+        if format != "open_clip":
+            raise ValueError(
+                "An EVA / PE-Core model saves as format='open_clip' (transformers has no "
+                "such CLIPModel)."
+            )
+        name = model.image_encoder.timm_model_name
+        model_cfg = open_clip_eva.to_open_clip_eva_config(model)
+        tensors = export_weight_map(open_clip_eva.eva_weight_map(model))
+        return _write_directory(
+            path,
+            {"open_clip_config.json": _open_clip_json(model_cfg, model.image_preprocessing)},
+            "open_clip_model.safetensors",
+            open_clip_eva.join_attention(tensors, name),
+        )
     try:
         shape = configs.model_shape(model)
     except AttributeError:
@@ -269,19 +293,23 @@ def save_pretrained(model, path, format="huggingface"):
         weights = "model.safetensors"
     else:
         tensors = export_weight_map(layouts.openai_weight_map(model))
-        files = {
-            "open_clip_config.json": {
-                "model_cfg": configs.to_open_clip_config(shape),
-                "preprocess_cfg": {
-                    "mean": list(preprocessing.mean),
-                    "std": list(preprocessing.std),
-                    "resize_mode": preprocessing.resize_mode,
-                    "interpolation": preprocessing.interpolation,
-                },
-            }
-        }
+        model_cfg = configs.to_open_clip_config(shape)
+        files = {"open_clip_config.json": _open_clip_json(model_cfg, preprocessing)}
         weights = "open_clip_model.safetensors"
     _write_directory(path, files, weights, tensors)
+
+
+def _open_clip_json(model_cfg, preprocessing):
+    """open_clip_config.json: the model config and how images are prepared."""
+    return {
+        "model_cfg": model_cfg,
+        "preprocess_cfg": {
+            "mean": list(preprocessing.mean),
+            "std": list(preprocessing.std),
+            "resize_mode": preprocessing.resize_mode,
+            "interpolation": preprocessing.interpolation,
+        },
+    }
 
 
 def _write_directory(path, files, weights, tensors):

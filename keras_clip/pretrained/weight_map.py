@@ -42,11 +42,14 @@ def dense(layer, weight, bias=None):
     return entries
 
 
-def split_dense(layer, prefixes):
-    """A fused Dense (e.g. query, key and value) from separate Linears."""
+def split_dense(layer, prefixes, sizes=None):
+    """A fused Dense (e.g. query, key and value) from separate Linears,
+    of equal widths or of output widths `sizes`."""
 
     def split(array, axis):
-        return tuple(np.split(array, len(prefixes), axis=axis))
+        if sizes is None:
+            return tuple(np.split(array, len(prefixes), axis=axis))
+        return tuple(np.split(array, np.cumsum(sizes)[:-1], axis=axis))
 
     weights = tuple(f"{p}.weight" for p in prefixes)
     biases = tuple(f"{p}.bias" for p in prefixes)
@@ -59,6 +62,17 @@ def split_dense(layer, prefixes):
         ),
         Entry(layer.bias, biases, lambda *a: np.concatenate(a, axis=0), lambda a: split(a, 0)),
     ]
+
+
+def reshaped(variable, name, shape):
+    """One variable from a tensor of another shape (e.g. timm's (1, 1, width)
+    class token); written back as `shape`."""
+    return Entry(
+        variable,
+        (name,),
+        lambda a: a.reshape(tuple(variable.shape)),
+        lambda a: (a.reshape(shape),),
+    )
 
 
 def layer_norm(layer, prefix):

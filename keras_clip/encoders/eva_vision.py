@@ -1,0 +1,233 @@
+"""The EVA-family image tower: EVA-01, EVA-02 and Meta's PE-Core."""
+
+import keras
+from keras import ops
+
+from keras_clip.layers.attention_pooling_head import AttentionPoolingHead
+from keras_clip.layers.eva_block import EVABlock
+from keras_clip.layers.rotary import INDEXINGS
+from keras_clip.layers.rotary import axial_rotary_tables
+from keras_clip.utils.checks import check_images
+from keras_clip.utils.checks import check_transformer_shape
+from keras_clip.utils.config import base_model_config
+from keras_clip.utils.config import keep_config
+
+POOLINGS = ("token", "map")
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class EVAVisionTransformer(keras.Model):
+    """A ViT with EVA's blocks, projected to the joint space by its head.
+
+    Patch convolution, an optional class token, learned absolute position
+    embeddings, an optional LayerNorm before the blocks (PE), `EVABlock`s
+    with optional 2-D rotary embeddings on the patch tokens, a final
+    LayerNorm, pooling by the class token ("token", EVA) or by an
+    attention-pooling head ("map", PE), and a biased Dense to `output_dim`
+    (timm's classifier head, which open_clip uses as the projection).
+    This is the computation of timm's `Eva` as open_clip builds it for
+    `EVA01-*`, `EVA02-*` and `PE-Core-*`; `keras_clip.models.timm_eva`
+    gives the arguments of each timm name.
+
+    Args:
+        image_size: int. Side of the square input images.
+        patch_size: int. Divides image_size.
+        width: int. Transformer width.
+        num_layers: int.
+        num_heads: int. Divides width.
+        output_dim: int. Width of the head's output (the joint space).
+        mlp_hidden: int. Hidden units of each block's MLP.
+        mlp: "gelu" or "swiglu" (see `EVABlock`).
+        mlp_norm: bool. LayerNorm inside the MLP (EVA-02).
+        inner_norm: bool. LayerNorm before the attention output (EVA-02).
+        key_bias: bool. A bias on the key projection (PE).
+        post_norm: bool. Post-norm residuals (EVA-02-E).
+        class_token: bool.
+        patch_bias: bool. A bias on the patch convolution.
+        pre_norm: bool. LayerNorm before the blocks (PE).
+        rotary: None, or a dict of `axial_rotary_tables` settings
+            ("reference_grid", "offset", "indexing"): rotary embeddings in
+            every block.
+        pooling: "token" or "map".
+        pool_heads: int. Heads of the "map" pooling head.
+        pool_mlp_ratio: float. MLP ratio of the "map" pooling head.
+        layer_norm_epsilon: float (EVA: 1e-6, PE: 1e-5).
+        timm_model_name: str or None. The timm architecture this tower
+            reproduces (written back by `save_pretrained`).
+
+    Call arguments:
+        images: float (batch, image_size, image_size, 3), normalised.
+
+    Returns:
+        float (batch, output_dim).
+
+    Example:
+
+    ```python
+    encoder = EVAVisionTransformer(
+        32, 8, width=64, num_layers=2, num_heads=4, output_dim=32, mlp_hidden=170,
+        mlp="swiglu", rotary={"reference_grid": 16},
+    )
+    encoder(np.zeros((2, 32, 32, 3), "float32")).shape  # (2, 32)
+    ```
+    """
+
+    # The constructor arguments kept as attributes; get_config returns them.
+    CONFIG_ATTRIBUTES = (
+        "image_size",
+        "patch_size",
+        "width",
+        "num_layers",
+        "num_heads",
+        "output_dim",
+        "mlp_hidden",
+        "mlp",
+        "mlp_norm",
+        "inner_norm",
+        "key_bias",
+        "post_norm",
+        "class_token",
+        "patch_bias",
+        "pre_norm",
+        "rotary",
+        "pooling",
+        "pool_heads",
+        "pool_mlp_ratio",
+        "layer_norm_epsilon",
+        "timm_model_name",
+    )
+
+    def __init__(
+        self,
+        image_size,
+        patch_size,
+        width,
+        num_layers,
+        num_heads,
+        output_dim,
+        mlp_hidden=None,
+        mlp="gelu",
+        mlp_norm=False,
+        inner_norm=False,
+        key_bias=False,
+        post_norm=False,
+        class_token=True,
+        patch_bias=True,
+        pre_norm=False,
+        rotary=None,
+        pooling="token",
+        pool_heads=8,
+        pool_mlp_ratio=4.0,
+        layer_norm_epsilon=1e-6,
+        timm_model_name=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        mlp_hidden = mlp_hidden or 4 * width
+        check_transformer_shape(
+            width,
+            num_layers,
+            num_heads,
+            image_size=image_size,
+            patch_size=patch_size,
+            output_dim=output_dim,
+            mlp_hidden=mlp_hidden,
+        )
+        if image_size % patch_size:
+            raise ValueError(
+                f"image_size={image_size} is not a multiple of patch_size={patch_size}."
+            )
+        if pooling not in POOLINGS:
+            raise ValueError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
+        if pooling == "token" and not class_token:
+            raise ValueError('pooling="token" needs class_token=True.')
+        rotary = None if rotary is None else dict(rotary)
+        if rotary is not None and rotary.get("indexing", "ij") not in INDEXINGS:
+            raise ValueError(f"Unknown rotary indexing {rotary['indexing']!r}.")
+        keep_config(self, locals())
+        self.grid_size = image_size // patch_size
+        self.num_prefix_tokens = int(class_token)
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.patch_embedding = keras.layers.Conv2D(
+            width, patch_size, strides=patch_size, use_bias=patch_bias, dtype=policy, name="proj"
+        )
+        self.pre_layer_norm = self._layer_norm("norm_pre") if pre_norm else None
+        self.blocks = [
+            EVABlock(
+                num_heads,
+                mlp_hidden,
+                mlp=mlp,
+                mlp_norm=mlp_norm,
+                post_norm=post_norm,
+                key_bias=key_bias,
+                inner_norm=inner_norm,
+                num_prefix_tokens=self.num_prefix_tokens,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=policy,
+                name=f"block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.final_norm = self._layer_norm("norm")
+        self.pool = None
+        if pooling == "map":
+            self.pool = AttentionPoolingHead(
+                pool_heads, pool_mlp_ratio, "gelu", layer_norm_epsilon, dtype=policy, name="attn_pool"
+            )
+        self.head = keras.layers.Dense(output_dim, dtype=policy, name="head")
+        self.rotary_tables = None
+        if rotary is not None:
+            self.rotary_tables = axial_rotary_tables(
+                self.grid_size, width // num_heads, **rotary
+            )
+
+    def _layer_norm(self, name):
+        return keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+
+    def build(self, input_shape):
+        check_images(keras.KerasTensor(input_shape), self.image_size)
+        tokens = self.grid_size**2 + self.num_prefix_tokens
+        initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        if self.class_token:
+            self.class_embedding = self.add_weight(
+                shape=(self.width,), initializer=initializer, name="cls_token"
+            )
+        self.positional_embedding = self.add_weight(
+            shape=(tokens, self.width), initializer=initializer, name="pos_embed"
+        )
+        self.patch_embedding.build(input_shape)
+        token_shape = (input_shape[0], tokens, self.width)
+        for layer in (self.pre_layer_norm, *self.blocks, self.final_norm, self.pool):
+            if layer is not None:
+                layer.build(token_shape)
+        self.head.build((None, self.width))
+
+    def call(self, images):
+        check_images(images, self.image_size)
+        patches = self.patch_embedding(images)
+        batch = ops.shape(patches)[0]
+        x = ops.reshape(patches, (batch, self.grid_size**2, self.width))
+        if self.class_token:
+            class_token = ops.cast(self.class_embedding, x.dtype)
+            x = ops.concatenate([ops.broadcast_to(class_token, (batch, 1, self.width)), x], 1)
+        x = x + ops.cast(self.positional_embedding, x.dtype)
+        if self.pre_layer_norm is not None:
+            x = self.pre_layer_norm(x)
+        rotary = None
+        if self.rotary_tables is not None:
+            rotary = tuple(ops.convert_to_tensor(table) for table in self.rotary_tables)
+        for block in self.blocks:
+            x = block(x, rotary)
+        x = self.final_norm(x)
+        pooled = x[:, 0] if self.pool is None else self.pool(x)
+        return self.head(pooled)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        return base_model_config(self)

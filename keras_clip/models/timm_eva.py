@@ -1,0 +1,184 @@
+"""open_clip's EVA-family models: timm's `eva_*`, `eva02_*_clip_*` and
+`vit_pe_core_*` image towers beside open_clip's text Transformer.
+
+open_clip builds `EVA01-g-14`, `EVA02-B-16`, ..., `PE-Core-T-16-384`, ...
+as a `CustomTextCLIP`: a timm `Eva` image tower whose classifier head
+(a biased Linear to `embed_dim`) is the projection, and CLIP's causal text
+tower. Which `Eva` options a timm name sets (rotary embeddings, SwiGLU,
+sub-LN, post-norm, attention pooling, ...) follows from its family and size
+word, as timm's model functions set them; `TIMM_EVA_FAMILIES` writes them
+down and `tests/test_open_clip_eva.py` checks them against timm's models.
+`check_open_clip_eva_options` goes through every config key (loaded
+exactly, or refused by name) and `from_open_clip_eva_config` gives the
+shape fields of `keras_clip.models.architectures` (vision "eva").
+
+Example:
+
+```python
+from keras_clip.models.architectures import open_clip_architectures
+
+shape = from_open_clip_eva_config(open_clip_architectures()["PE-Core-T-16-384"])
+shape["vision_width"], eva_tower_options(shape["timm_model_name"])["pooling"]  # 192, "map"
+```
+"""
+
+import re
+
+from keras_clip.models.open_clip_options import check_open_clip_section
+from keras_clip.models.open_clip_options import open_clip_text_fields
+
+# Each family: the timm name's pattern (size word, patch, resolution), the
+# heads of each size, and the tower options its model functions set.
+_ROTARY_EVA02 = {"reference_grid": 16, "offset": 0.0, "indexing": "ij"}
+TIMM_EVA_FAMILIES = {
+    "pe_core": {
+        "pattern": r"vit_pe_core_(\w+?)_patch(\d+)_(\d+)$",
+        "heads": {"tiny": 3, "small": 6, "base": 12, "large": 16, "gigantic": 16},
+        "pool": "map",
+        "options": dict(
+            mlp="gelu",
+            key_bias=True,
+            patch_bias=False,
+            pre_norm=True,
+            pooling="map",
+            pool_heads=8,
+            pool_mlp_ratio=4.0,
+            layer_norm_epsilon=1e-5,
+        ),
+    },
+    "eva02_clip": {
+        "pattern": r"eva02_(\w+?)_patch(\d+)_clip_(\d+)$",
+        "heads": {"base": 12, "large": 16, "enormous": 16},
+        "pool": "token",
+        "options": dict(mlp="swiglu", mlp_norm=True, inner_norm=True, rotary=_ROTARY_EVA02),
+    },
+    "eva01": {
+        "pattern": r"eva_(giant)_patch(\d+)_(\d+)$",
+        "heads": {"giant": 16},
+        "pool": "token",
+        "options": dict(mlp="gelu"),
+    },
+}
+# The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
+# block in post-norm form; PE's gigantic tower has no class token.
+_SIZE_OPTIONS = {
+    ("eva02_clip", "enormous"): dict(mlp="gelu", mlp_norm=False, inner_norm=False, rotary=None,
+                                     post_norm=True),
+    ("pe_core", "gigantic"): dict(class_token=False),
+}  # fmt: skip
+# Full-size towers of the names open_clip 3.3 uses: (width, layers, MLP hidden).
+TIMM_EVA_SHAPES = {
+    "vit_pe_core_tiny_patch16_384": (192, 12, 768),
+    "vit_pe_core_small_patch16_384": (384, 12, 1536),
+    "vit_pe_core_base_patch16_224": (768, 12, 3072),
+    "vit_pe_core_large_patch14_336": (1024, 24, 4096),
+    "vit_pe_core_gigantic_patch14_448": (1536, 50, 8960),
+    "eva02_base_patch16_clip_224": (768, 12, 2048),
+    "eva02_large_patch14_clip_224": (1024, 24, 2730),
+    "eva02_large_patch14_clip_336": (1024, 24, 2730),
+    "eva02_enormous_patch14_clip_224": (1792, 64, 15360),
+    "eva_giant_patch14_224": (1408, 40, 6144),
+}
+_VISION_KEYS = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_pool"}
+_VISION_KEYS |= {"timm_proj", "timm_proj_bias", "timm_drop", "timm_drop_path"}
+
+
+def parse_timm_eva_name(name):
+    """(family, size word, patch size, resolution) of a timm EVA-family
+    name, or None for any other name."""
+    for family, facts in TIMM_EVA_FAMILIES.items():
+        match = re.match(facts["pattern"], name or "")
+        if match and match.group(1) in facts["heads"]:
+            size, patch, resolution = match.groups()
+            return family, size, int(patch), int(resolution)
+    return None
+
+
+def is_open_clip_eva(config):
+    """Whether an open_clip model config has a timm EVA-family image tower."""
+    name = (config.get("vision_cfg") or {}).get("timm_model_name")
+    return bool(config.get("custom_text")) and parse_timm_eva_name(name) is not None
+
+
+def eva_tower_options(timm_model_name):
+    """`EVAVisionTransformer` arguments set by a timm name (heads, blocks,
+    rotary embeddings, pooling); the sizes come from the shape."""
+    family, size, patch, resolution = parse_timm_eva_name(timm_model_name)
+    options = dict(TIMM_EVA_FAMILIES[family]["options"])
+    if family == "pe_core":  # PE's rotary grid is its own, indexed from 1, columns first
+        options["rotary"] = {"reference_grid": resolution // patch, "offset": 1.0, "indexing": "xy"}
+    options.update(_SIZE_OPTIONS.get((family, size), {}))
+    return dict(options, num_heads=TIMM_EVA_FAMILIES[family]["heads"][size])
+
+
+def _refuse(key, value, expected):
+    raise ValueError(
+        f"open_clip option {key}={value!r} is not supported for a timm EVA-family model "
+        f"(keras-clip builds {expected}): the model would load but compute something else."
+    )
+
+
+def check_open_clip_eva_options(config):
+    """Checks every key of an EVA-family open_clip config.
+
+    Returns:
+        dict of the text tower's extra shape fields and "logit_bias".
+
+    Raises:
+        ValueError: naming the first option keras-clip cannot build exactly.
+    """
+    vision, text = config.get("vision_cfg") or {}, config.get("text_cfg") or {}
+    top = {k: v for k, v in config.items() if k not in ("custom_text", "vision_cfg", "text_cfg")}
+    check_open_clip_section("top", top)
+    for key, value in vision.items():
+        if key not in _VISION_KEYS:
+            _refuse(f"vision_cfg.{key}", value, "the timm tower its name gives")
+    name = vision["timm_model_name"]
+    family, _, patch, resolution = parse_timm_eva_name(name)
+    pool = TIMM_EVA_FAMILIES[family]["pool"]
+    if vision.get("timm_pool", "avg") != pool:
+        _refuse("vision_cfg.timm_pool", vision.get("timm_pool", "avg"), f"{name} with {pool!r}")
+    if vision.get("timm_proj", "linear"):
+        _refuse("vision_cfg.timm_proj", vision.get("timm_proj", "linear"), "timm's head, null")
+    if vision.get("image_size", 224) != resolution:
+        _refuse("vision_cfg.image_size", vision.get("image_size", 224), f"{name} at {resolution}")
+    check_open_clip_section("text", text)
+    return {**open_clip_text_fields(text), "logit_bias": config.get("init_logit_bias")}
+
+
+def from_open_clip_eva_config(config, vision_sizes=None):
+    """Shape fields of an EVA-family open_clip config.
+
+    Args:
+        config: the model config.
+        vision_sizes: (width, layers, MLP hidden) of the image tower, as a
+            checkpoint's tensors give them; None: the full-size tower of the
+            timm name (`TIMM_EVA_SHAPES`).
+    """
+    extra = check_open_clip_eva_options(config)
+    vision, text = config["vision_cfg"], config["text_cfg"]
+    name = vision["timm_model_name"]
+    if vision_sizes is None:
+        if name not in TIMM_EVA_SHAPES:
+            raise ValueError(f"No full-size shape is known for timm's {name!r}; load a checkpoint.")
+        vision_sizes = TIMM_EVA_SHAPES[name]
+    width, layers, mlp_hidden = vision_sizes
+    _, _, patch, resolution = parse_timm_eva_name(name)
+    return dict(
+        vision="eva",
+        timm_model_name=name,
+        image_size=resolution,
+        patch_size=patch,
+        vision_width=width,
+        vision_layers=layers,
+        vision_mlp_hidden=mlp_hidden,
+        embed_dim=config["embed_dim"],
+        context_length=text.get("context_length", 77),
+        vocabulary_size=text.get("vocab_size", 49408),
+        text_width=text["width"],
+        text_heads=text["heads"],
+        text_layers=text["layers"],
+        text_mlp_ratio=text.get("mlp_ratio", 4.0),
+        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
+        **extra,
+    )

@@ -1,0 +1,212 @@
+"""open_clip's EVA-01, EVA-02 and PE-Core checkpoints: tensors in and out.
+
+open_clip stores these `CustomTextCLIP`s as `visual.trunk.*` (timm's
+`Eva`, its head the projection) and `text.*` (CLIP's text tower). timm
+keeps each block's query, key and value in one of three forms: one biased
+`attn.qkv` (PE), one bias-free `attn.qkv` with `q_bias` and `v_bias`
+(EVA-01, EVA-02-E), or `q_proj`, `k_proj` (no bias) and `v_proj`
+(EVA-02). `EVAVisionTransformer` keeps them apart, so reading splits the
+fused forms into the separate names and writing joins them again; the
+split and the join are exact.
+
+Example:
+
+```python
+model = keras_clip.CLIP.from_pretrained("PE-Core-T-16-384/")  # open_clip directory
+model.save_pretrained("tuned/", format="open_clip")  # open_clip.create_model reads it
+```
+"""
+
+import re
+
+import numpy as np
+from keras import ops
+
+from keras_clip.encoders.eva_vision import EVAVisionTransformer
+from keras_clip.models.preprocessing import OPENAI_MEAN
+from keras_clip.models.preprocessing import OPENAI_STD
+from keras_clip.models.timm_eva import TIMM_EVA_FAMILIES
+from keras_clip.models.timm_eva import from_open_clip_eva_config
+from keras_clip.models.timm_eva import parse_timm_eva_name
+from keras_clip.pretrained.layouts import openai_text_entries
+from keras_clip.pretrained.weight_map import conv
+from keras_clip.pretrained.weight_map import dense
+from keras_clip.pretrained.weight_map import layer_norm
+from keras_clip.pretrained.weight_map import reshaped
+from keras_clip.pretrained.weight_map import split_dense
+from keras_clip.pretrained.weight_map import tensor
+
+TRUNK = "visual.trunk."
+# Each family's preprocessing (open_clip's pretrained configs): mean, std,
+# resize mode, interpolation.
+PREPROCESSING = {
+    "pe_core": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "squash", "bilinear"),
+    "eva02_clip": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
+    "eva01": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
+}
+_ATTENTION = re.compile(r"(.*blocks\.\d+\.attn\.)(qkv\.weight|qkv\.bias|q_bias|v_bias)$")
+
+
+def is_eva_model(model):
+    return isinstance(getattr(model, "image_encoder", None), EVAVisionTransformer)
+
+
+def _fused_layout(timm_model_name):
+    """"qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
+    v_bias) or None (separate q/k/v Linears) for a timm name."""
+    family, size, _, _ = parse_timm_eva_name(timm_model_name)
+    if family == "pe_core":
+        return "qkv"
+    if family == "eva01" or size == "enormous":
+        return "qkv_qv_bias"
+    return None
+
+
+def eva_shape(config, tensors):
+    """Shape fields of an EVA-family config; the image tower's sizes are the
+    checkpoint's (so shrunken towers of a timm family load too)."""
+    name = f"{TRUNK}patch_embed.proj.weight"
+    if name not in tensors:
+        return from_open_clip_eva_config(config)
+    width = tensors[name].shape[0]
+    layers = len({k.split(".")[3] for k in tensors if k.startswith(f"{TRUNK}blocks.")})
+    mlp = next(
+        tensors[f"{TRUNK}blocks.0.mlp.{fc}.weight"]
+        for fc in ("fc1", "fc1_x")
+        if f"{TRUNK}blocks.0.mlp.{fc}.weight" in tensors
+    )
+    return from_open_clip_eva_config(config, (width, layers, mlp.shape[0]))
+
+
+def eva_preprocessing(timm_model_name):
+    """(mean, std, resize mode, interpolation) open_clip pairs with a family."""
+    return PREPROCESSING[parse_timm_eva_name(timm_model_name)[0]]
+
+
+def split_attention(tensors):
+    """timm's fused query/key/value tensors as separate q/k/v_proj ones."""
+    out = {}
+    for name, array in tensors.items():
+        match = _ATTENTION.match(name)
+        if match is None:
+            out[name] = array
+            continue
+        prefix, part = match.groups()
+        if part in ("q_bias", "v_bias"):
+            out[f"{prefix}{part[0]}_proj.bias"] = array
+            continue
+        kind = part.split(".")[1]
+        for letter, piece in zip("qkv", np.split(np.asarray(array), 3, axis=0)):
+            out[f"{prefix}{letter}_proj.{kind}"] = piece
+    return out
+
+
+def join_attention(tensors, timm_model_name):
+    """The inverse of `split_attention`, in the timm name's form."""
+    layout = _fused_layout(timm_model_name)
+    if layout is None:
+        return dict(tensors)
+    out = {}
+    for name, array in tensors.items():
+        match = re.match(r"(.*blocks\.\d+\.attn\.)([qkv])_proj\.(weight|bias)$", name)
+        if match is None:
+            out[name] = array
+            continue
+        prefix, letter, kind = match.groups()
+        if kind == "bias" and layout == "qkv_qv_bias":
+            out[f"{prefix}{letter}_bias"] = array
+        elif letter == "q":
+            parts = [tensors[f"{prefix}{p}_proj.{kind}"] for p in "qkv"]
+            out[f"{prefix}qkv.{kind}"] = np.concatenate(parts, axis=0)
+    return out
+
+
+def _block_entries(block, prefix):
+    attention = block.attention
+    entries = layer_norm(block.norm1, f"{prefix}.norm1")
+    for layer, name in (
+        (attention.query_dense, "q_proj"),
+        (attention.key_dense, "k_proj"),
+        (attention.value_dense, "v_proj"),
+    ):
+        entries += dense(layer, f"{prefix}.attn.{name}.weight", f"{prefix}.attn.{name}.bias")
+    if attention.norm is not None:
+        entries += layer_norm(attention.norm, f"{prefix}.attn.norm")
+    entries += dense(attention.output_dense, f"{prefix}.attn.proj")
+    entries += layer_norm(block.norm2, f"{prefix}.norm2")
+    if block.mlp == "swiglu":
+        entries += dense(block.gate_dense, f"{prefix}.mlp.fc1_g")
+        entries += dense(block.hidden_dense, f"{prefix}.mlp.fc1_x")
+    else:
+        entries += dense(block.hidden_dense, f"{prefix}.mlp.fc1")
+    if block.hidden_norm is not None:
+        entries += layer_norm(block.hidden_norm, f"{prefix}.mlp.norm")
+    return entries + dense(block.output_dense, f"{prefix}.mlp.fc2")
+
+
+def eva_weight_map(model):
+    """Entries for open_clip's names of an EVA-family `CustomTextCLIP`, q/k/v
+    apart (`split_attention`)."""
+    vision = model.image_encoder
+    width = vision.width
+    entries = conv(vision.patch_embedding, f"{TRUNK}patch_embed.proj.weight")
+    if vision.patch_bias:
+        entries.append(tensor(vision.patch_embedding.bias, f"{TRUNK}patch_embed.proj.bias"))
+    if vision.class_token:
+        entries.append(reshaped(vision.class_embedding, f"{TRUNK}cls_token", (1, 1, width)))
+    tokens = vision.positional_embedding.shape[0]
+    entries.append(reshaped(vision.positional_embedding, f"{TRUNK}pos_embed", (1, tokens, width)))
+    if vision.pre_layer_norm is not None:
+        entries += layer_norm(vision.pre_layer_norm, f"{TRUNK}norm_pre")
+    for i, block in enumerate(vision.blocks):
+        entries += _block_entries(block, f"{TRUNK}blocks.{i}")
+    entries += layer_norm(vision.final_norm, f"{TRUNK}norm")
+    if vision.pool is not None:
+        pool, prefix = vision.pool, f"{TRUNK}attn_pool"
+        entries += [tensor(pool.probe, f"{prefix}.latent")]
+        entries += split_dense(pool.in_projection, [f"{prefix}.q", f"{prefix}.kv"], (width, 2 * width))
+        entries += dense(pool.out_projection, f"{prefix}.proj")
+        entries += layer_norm(pool.norm, f"{prefix}.norm")
+        entries += dense(pool.mlp_hidden, f"{prefix}.mlp.fc1")
+        entries += dense(pool.mlp_output, f"{prefix}.mlp.fc2")
+    entries += dense(vision.head, f"{TRUNK}head")
+    return entries + openai_text_entries(model, prefix="text.")
+
+
+def to_open_clip_eva_config(model):
+    """open_clip's model config of an EVA-family keras-clip `CLIP`."""
+    vision, text = model.image_encoder, model.text_encoder
+    if vision.timm_model_name is None:
+        raise ValueError(
+            "This EVA tower was built by hand (timm_model_name=None): open_clip "
+            "needs the timm architecture's name to rebuild it."
+        )
+    family = parse_timm_eva_name(vision.timm_model_name)[0]
+    text_cfg = {
+        "context_length": text.context_length,
+        "vocab_size": text.vocabulary_size,
+        "width": text.width,
+        "heads": text.num_heads,
+        "layers": text.num_layers,
+        "mlp_ratio": text.mlp_ratio,
+    }
+    if text.layer_norm_epsilon != 1e-5:
+        text_cfg["norm_kwargs"] = {"eps": text.layer_norm_epsilon}
+    if text.end_token_id is not None:
+        text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
+    config = {
+        "embed_dim": model.embed_dim,
+        "quick_gelu": text.activation == "quick_gelu",
+        "vision_cfg": {
+            "image_size": vision.image_size,
+            "timm_model_name": vision.timm_model_name,
+            "timm_model_pretrained": False,
+            "timm_pool": TIMM_EVA_FAMILIES[family]["pool"],
+            "timm_proj": None,
+        },
+        "text_cfg": text_cfg,
+        "custom_text": True,
+    }
+    if model.logit_bias is not None:
+        config["init_logit_bias"] = float(ops.convert_to_numpy(model.logit_bias))
+    return config
