@@ -13,6 +13,8 @@ import keras_clip
 from keras_clip.models import architectures
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_eva import from_open_clip_eva_config
+from keras_clip.models.timm_eva import is_open_clip_eva
 from tests.helpers import import_open_clip
 
 # Resolving names does not depend on the backend: once, on torch (open_clip's).
@@ -53,7 +55,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 73
+    assert len(names) == 4 + 85
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -67,11 +69,12 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         )
         assert direct == loaded, name
         compared += 1
-    assert compared == 4 + 48
+    assert compared == 4 + 48 + 12  # 12 EVA-family names
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """73 in open_clip 3.3, 25 of them SigLIP (tests/test_open_clip_siglip.py)."""
+    """85 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    EVA-01 / EVA-02 / PE-Core (tests/test_open_clip_eva.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
     supported = {
@@ -80,7 +83,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 73
+    assert len(supported) == 85
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -94,12 +97,13 @@ def test_open_clip_names_mean_what_open_clip_builds():
         if is_open_clip_siglip(config):
             continue
         shape = architectures.architecture_config(name)
-        assert shape == from_open_clip_config(config), name
+        read = from_open_clip_eva_config if is_open_clip_eva(config) else from_open_clip_config
+        assert shape == read(config), name
         # open_clip's naming: "-quickgelu" is OpenAI's activation, else GELU.
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 48
+    assert compared == 48 + 12
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
 

@@ -118,6 +118,11 @@ def workspace(tmp_path_factory):
     from tests.test_siglip import _sentencepiece_directory
 
     build_clip_benchmark(str(root / "wds_cifar10"), count=10)
+    # An open_clip PE-Core directory (random weights, full size).
+    from tests.test_open_clip_eva import _open_clip_directory
+
+    pe_core = keras_clip.models.architectures.open_clip_architectures()["PE-Core-T-16-384"]
+    _open_clip_directory(pe_core, root / "PE-Core-T-16-384")
     _random_siglip(str(root / "siglip-base-patch16-224"))
     _sentencepiece_directory(str(root / "siglip-base-patch16-224"))
     # SigLIP 2's tokenizer as transformers 5 saves it: tokenizer.json alone.

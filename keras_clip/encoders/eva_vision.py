@@ -174,14 +174,17 @@ class EVAVisionTransformer(keras.Model):
         self.pool = None
         if pooling == "map":
             self.pool = AttentionPoolingHead(
-                pool_heads, pool_mlp_ratio, "gelu", layer_norm_epsilon, dtype=policy, name="attn_pool"
+                pool_heads,
+                pool_mlp_ratio,
+                "gelu",
+                layer_norm_epsilon,
+                dtype=policy,
+                name="attn_pool",
             )
         self.head = keras.layers.Dense(output_dim, dtype=policy, name="head")
         self.rotary_tables = None
         if rotary is not None:
-            self.rotary_tables = axial_rotary_tables(
-                self.grid_size, width // num_heads, **rotary
-            )
+            self.rotary_tables = axial_rotary_tables(self.grid_size, width // num_heads, **rotary)
 
     def _layer_norm(self, name):
         return keras.layers.LayerNormalization(

@@ -12,7 +12,8 @@ Example:
 ```python
 sin, cos = axial_rotary_tables(grid_size=14, head_dim=64)
 sin.shape  # (196, 64)
-rotated = apply_rotary(queries, sin, cos)  # queries (batch, 196, heads, 64)
+queries = np.ones((2, 196, 4, 64), "float32")  # (batch, patches, heads, head_dim)
+apply_rotary(queries, sin, cos).shape  # (2, 196, 4, 64)
 ```
 """
 
@@ -23,12 +24,7 @@ INDEXINGS = ("ij", "xy")
 
 
 def axial_rotary_tables(
-    grid_size,
-    head_dim,
-    reference_grid=None,
-    offset=0.0,
-    indexing="ij",
-    temperature=10000.0,
+    grid_size, head_dim, reference_grid=None, offset=0.0, indexing="ij", temperature=10000.0
 ):
     """Sines and cosines of every patch's rotation angles.
 
@@ -67,6 +63,7 @@ def axial_rotary_tables(
 def apply_rotary(x, sin, cos):
     """Rotates the interleaved feature pairs of `x` (batch, tokens, heads,
     head_dim) by a table's angles ((tokens, head_dim) sin and cos)."""
+    x = ops.convert_to_tensor(x)
     shape = ops.shape(x)
     pairs = ops.reshape(x, (shape[0], shape[1], shape[2], x.shape[-1] // 2, 2))
     rotated = ops.stack([-pairs[..., 1], pairs[..., 0]], axis=-1)

@@ -60,7 +60,8 @@ TIMM_EVA_FAMILIES = {
     },
 }
 # The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
-# block in post-norm form; PE's gigantic tower has no class token.
+# block in post-norm form; PE's gigantic tower has no class token, and its
+# rotary grid starts at 0 where the other PE towers' starts at 1.
 _SIZE_OPTIONS = {
     ("eva02_clip", "enormous"): dict(mlp="gelu", mlp_norm=False, inner_norm=False, rotary=None,
                                      post_norm=True),
@@ -105,8 +106,13 @@ def eva_tower_options(timm_model_name):
     rotary embeddings, pooling); the sizes come from the shape."""
     family, size, patch, resolution = parse_timm_eva_name(timm_model_name)
     options = dict(TIMM_EVA_FAMILIES[family]["options"])
-    if family == "pe_core":  # PE's rotary grid is its own, indexed from 1, columns first
-        options["rotary"] = {"reference_grid": resolution // patch, "offset": 1.0, "indexing": "xy"}
+    if family == "pe_core":  # PE's rotary grid is its own, columns first
+        offset = 0.0 if size == "gigantic" else 1.0
+        options["rotary"] = {
+            "reference_grid": resolution // patch,
+            "offset": offset,
+            "indexing": "xy",
+        }
     options.update(_SIZE_OPTIONS.get((family, size), {}))
     return dict(options, num_heads=TIMM_EVA_FAMILIES[family]["heads"][size])
 

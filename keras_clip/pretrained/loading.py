@@ -28,10 +28,10 @@ from keras_clip.models.architectures import dtype_policy_scope
 from keras_clip.models.architectures import open_clip_architectures
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
-from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import open_clip_eva

@@ -52,7 +52,7 @@ def is_eva_model(model):
 
 
 def _fused_layout(timm_model_name):
-    """"qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
+    """ "qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
     v_bias) or None (separate q/k/v Linears) for a timm name."""
     family, size, _, _ = parse_timm_eva_name(timm_model_name)
     if family == "pe_core":
@@ -164,7 +164,9 @@ def eva_weight_map(model):
     if vision.pool is not None:
         pool, prefix = vision.pool, f"{TRUNK}attn_pool"
         entries += [tensor(pool.probe, f"{prefix}.latent")]
-        entries += split_dense(pool.in_projection, [f"{prefix}.q", f"{prefix}.kv"], (width, 2 * width))
+        entries += split_dense(
+            pool.in_projection, [f"{prefix}.q", f"{prefix}.kv"], (width, 2 * width)
+        )
         entries += dense(pool.out_projection, f"{prefix}.proj")
         entries += layer_norm(pool.norm, f"{prefix}.norm")
         entries += dense(pool.mlp_hidden, f"{prefix}.mlp.fc1")

@@ -68,10 +68,7 @@ def reshaped(variable, name, shape):
     """One variable from a tensor of another shape (e.g. timm's (1, 1, width)
     class token); written back as `shape`."""
     return Entry(
-        variable,
-        (name,),
-        lambda a: a.reshape(tuple(variable.shape)),
-        lambda a: (a.reshape(shape),),
+        variable, (name,), lambda a: a.reshape(tuple(variable.shape)), lambda a: (a.reshape(shape),)
     )
 
 
