@@ -276,3 +276,39 @@ def test_the_smallest_real_configs_load_at_full_size(architecture, width, image_
     images, token_ids = _batch(image_size, context, 49408)
     _assert_same_outputs(model, reference, images[:2], token_ids[:2])
     _assert_open_clip_reloads_bit_for_bit(model, reference, tmp_path / "written")
+
+
+@pytest.mark.backend("tensorflow")
+def test_an_eva_model_classifies_zero_shot_and_serves_as_a_saved_model(tmp_path):
+    """PE-Core's tower (rotary embeddings, attention pooling) through the
+    zero-shot classifier and the SavedModel: the served embeddings are
+    Keras'."""
+    import tensorflow as tf
+
+    from keras_clip.datasets import shapes
+    from keras_clip.export import export_saved_model
+
+    data = shapes.load(8, image_size=32, seed=5)
+    tokenizer = keras_clip.Tokenizer.from_corpus(data["captions"], 60, 12)
+    config = _config("vit_pe_core_tiny_patch8_32")
+    config["text_cfg"]["vocab_size"] = tokenizer.vocabulary_size
+    _open_clip_directory(config, tmp_path / "pe")
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "pe"))
+    images = model.image_preprocessing.normalize(data["images"])
+    classifier = keras_clip.ZeroShotClassifier(model, tokenizer, ["circle", "square"])
+    probabilities = classifier.predict(images)
+    assert probabilities.shape == (8, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+    export_saved_model(model, tokenizer, str(tmp_path / "served"))
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    token_ids = tokenizer(data["captions"])
+    text = served.signatures["encode_token_ids"](token_ids=tf.constant(token_ids))
+    image = served.signatures["encode_normalized_images"](images=tf.constant(images))
+    expected = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
+    np.testing.assert_allclose(
+        next(iter(text.values())).numpy(), expected["text_embeddings"], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        next(iter(image.values())).numpy(), expected["image_embeddings"], atol=1e-5
+    )

@@ -4,5 +4,6 @@
 from keras_clip.layers.activations import quick_gelu
 from keras_clip.layers.attention import MultiHeadSelfAttention
 from keras_clip.layers.attention_pool import AttentionPool2D
+from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.layers.transformer_block import TransformerBlock
