@@ -101,11 +101,12 @@ def import_open_clip():
     return pytest.importorskip("open_clip")
 
 
-def random_open_clip_model(config, path, seed=0, scale=0.05):
+def random_open_clip_model(config, path, seed=0, scale=0.05, batch_norms=False):
     """A random open_clip model of the model config `config` (`CLIP`, or
     `CustomTextCLIP` where `custom_text`), every tensor perturbed so that a
-    swapped tensor shows (noise of standard deviation `scale`), saved as
-    safetensors at `path`."""
+    swapped tensor shows (noise of standard deviation `scale`; with
+    `batch_norms`, the BatchNorm statistics too), saved as safetensors at
+    `path`."""
     open_clip = import_open_clip()
     import safetensors.torch
     import torch
@@ -121,6 +122,8 @@ def random_open_clip_model(config, path, seed=0, scale=0.05):
         for parameter in model.parameters():
             parameter.add_(scale * torch.randn_like(parameter))
     model.eval()
+    if batch_norms:
+        randomise_batch_norms(model, torch.Generator().manual_seed(seed))
     safetensors.torch.save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(path)
     )

@@ -55,7 +55,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 85
+    assert len(names) == 4 + 88
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -69,12 +69,12 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         )
         assert direct == loaded, name
         compared += 1
-    assert compared == 4 + 48 + 12  # 12 EVA-family names
+    assert compared == 4 + 48 + 15  # 12 EVA / PE-Core, 3 MobileCLIP ViTs
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """85 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
-    EVA-01 / EVA-02 / PE-Core (tests/test_open_clip_eva.py)."""
+    """88 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
     supported = {
@@ -83,7 +83,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 85
+    assert len(supported) == 88
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -103,7 +103,7 @@ def test_open_clip_names_mean_what_open_clip_builds():
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 48 + 12
+    assert compared == 48 + 15
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
 

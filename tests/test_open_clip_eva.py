@@ -56,29 +56,59 @@ TINY_TOWERS = {
         embed_dim=64, depth=2, num_heads=16, mlp_ratio=15360 / 1792, use_post_norm=True
     ),
     "eva_giant_patch8_32": dict(embed_dim=64, depth=2, num_heads=16, mlp_ratio=6144 / 1408),
+    # timm's plain VisionTransformer: MobileCLIP2-L-14's and MobileCLIP-B's towers.
+    "vit_large_patch8_clip_32": dict(embed_dim=64, depth=2, num_heads=16, pre_norm=True),
+    "vit_base_mci_32": dict(embed_dim=96, depth=2, num_heads=12, no_embed_class=True),
 }
+
+
+def _create_tiny_tower(name, arguments, pretrained=False, **kwargs):
+    import torch
+    from timm.models import eva
+    from timm.models import vision_transformer
+    from timm.models import vision_transformer_hybrid as hybrid
+
+    if "_mci_" in name:  # MobileCLIP's convolutional stem, scaled to the width
+        width = arguments["embed_dim"]
+        kwargs["backbone"] = hybrid.ConvStem(
+            channels=(width // 4, width // 4, width),
+            stride=(4, 2, 2),
+            kernel_size=(4, 2, 2),
+            padding=0,
+            act_layer=torch.nn.GELU,
+        )
+        shape = dict(arguments, img_size=32, embed_args=dict(proj=False))
+        create = hybrid._create_vision_transformer_hybrid
+    elif "_clip_" in name and name.startswith("vit_"):
+        shape = dict(arguments, img_size=32, patch_size=8)
+        create = vision_transformer._create_vision_transformer
+    else:
+        shape = dict(arguments, img_size=32, patch_size=8)
+        create = eva._create_eva
+    return create(name, pretrained=pretrained, **dict(shape, **kwargs))
 
 
 def _register_tiny_towers():
     import timm
     from timm.layers import LayerNorm
-    from timm.models import eva
 
     for name, arguments in TINY_TOWERS.items():
         if timm.models.is_model(name):
             continue
-        if name.startswith("vit_pe"):
+        if name.startswith("vit_pe") or name.startswith("vit_large"):
             arguments = dict(arguments, norm_layer=functools.partial(LayerNorm, eps=1e-5))
 
         def create(pretrained=False, _name=name, _arguments=arguments, **kwargs):
-            shape = dict(_arguments, img_size=32, patch_size=8)
-            return eva._create_eva(_name, pretrained=pretrained, **dict(shape, **kwargs))
+            return _create_tiny_tower(_name, _arguments, pretrained, **kwargs)
 
         create.__name__ = name
         timm.models.register_model(create)
 
 
-def _config(timm_name):
+def _config(timm_name, bidirectional=False):
+    text = {"context_length": 12, "vocab_size": 100, "width": 32, "heads": 4, "layers": 2}
+    if bidirectional:  # MobileCLIP's text towers
+        text["no_causal_mask"] = True
     return {
         "embed_dim": 32,
         "custom_text": True,
@@ -89,7 +119,7 @@ def _config(timm_name):
             "timm_pool": "map" if timm_name.startswith("vit_pe") else "token",
             "timm_proj": None,
         },
-        "text_cfg": {"context_length": 12, "vocab_size": 100, "width": 32, "heads": 4, "layers": 2},
+        "text_cfg": text,
     }
 
 
@@ -99,7 +129,8 @@ def _open_clip_directory(config, directory, seed=0):
     import_open_clip()
     _register_tiny_towers()
     directory.mkdir()
-    model = random_open_clip_model(config, directory / "open_clip_model.safetensors", seed)
+    path = directory / "open_clip_model.safetensors"
+    model = random_open_clip_model(config, path, seed, batch_norms=True)
     (directory / "open_clip_config.json").write_text(json.dumps({"model_cfg": config}))
     return model
 
@@ -146,7 +177,7 @@ def _assert_open_clip_reloads_bit_for_bit(model, reference, directory):
 @pytest.mark.backend("tensorflow", "jax", "torch")
 @pytest.mark.parametrize("timm_name", sorted(TINY_TOWERS))
 def test_eva_family_loads_with_open_clips_outputs_and_writes_back(timm_name, tmp_path):
-    config = _config(timm_name)
+    config = _config(timm_name, bidirectional=timm_name.startswith("vit_large"))
     reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
     assert model.image_encoder.timm_model_name == timm_name
@@ -203,7 +234,7 @@ def test_an_eva_model_trains_round_trips_and_reloads(tmp_path):
         ("vision_cfg", "timm_proj", "none"),
         ("vision_cfg", "image_size", 64),
         ("vision_cfg", "patch_dropout", 0.5),
-        ("text_cfg", "no_causal_mask", True),
+        ("text_cfg", "proj_bias", True),
         ("text_cfg", "pool_type", "last"),
         (None, "multimodal_cfg", {"width": 32}),
     ],
@@ -216,6 +247,14 @@ def test_eva_options_it_cannot_build_are_refused_by_name(section, key, value):
     with pytest.raises(ValueError, match=key):
         timm_eva.check_open_clip_eva_options(config)
     assert not is_supported_open_clip_config(config)
+
+
+def _has_key_bias(attention):
+    if getattr(attention, "k_proj", None) is not None:
+        return attention.k_proj.bias is not None
+    if getattr(attention, "q_bias", None) is not None:
+        return False  # timm's fused EVA attention: k_bias is a zero buffer
+    return attention.qkv.bias is not None
 
 
 @pytest.mark.backend("torch")
@@ -234,24 +273,29 @@ def test_the_tower_options_of_each_timm_name_are_timms():
             tower = timm.create_model(name, num_classes=8, global_pool=pool)
         options = timm_eva.eva_tower_options(name)
         block = tower.blocks[0]
-        assert (tower.embed_dim, len(tower.blocks), block.mlp.fc2.in_features) == (
-            width,
-            layers,
-            mlp_hidden,
-        ), name
+        sizes = (tower.embed_dim, len(tower.blocks), block.mlp.fc2.in_features)
+        assert sizes == (width, layers, mlp_hidden), name
         assert block.attn.num_heads == options["num_heads"], name
+        assert _has_key_bias(block.attn) == options.get("key_bias", False), name
+        assert (getattr(block.attn.norm, "eps", None) is not None) == options.get(
+            "inner_norm", False
+        ), name
         assert isinstance(block, EvaBlockPostNorm) == options.get("post_norm", False), name
         assert (tower.cls_token is not None) == options.get("class_token", True), name
+        assert tower.no_embed_class == (not options.get("class_position", True)), name
         assert (tower.attn_pool is not None) == (options.get("pooling") == "map"), name
-        assert (tower.patch_embed.proj.bias is not None) == options.get("patch_bias", True), name
+        stem = options.get("stem", "patch")
+        assert isinstance(tower.patch_embed.proj, torch.nn.Identity) == (stem != "patch"), name
+        if stem == "patch":
+            patch_bias = tower.patch_embed.proj.bias is not None
+            assert patch_bias == options.get("patch_bias", True), name
         assert not isinstance(tower.norm_pre, torch.nn.Identity) == options.get("pre_norm", False)
         assert tower.norm.eps == options.get("layer_norm_epsilon", 1e-6), name
         assert hasattr(block.mlp, "fc1_g") == (options["mlp"] == "swiglu"), name
-        assert (getattr(block.mlp, "norm", None).__class__.__name__ == "LayerNorm") == options.get(
-            "mlp_norm", False
-        ), name
+        mlp_norm = getattr(block.mlp, "norm", None).__class__.__name__ == "LayerNorm"
+        assert mlp_norm == options.get("mlp_norm", False), name
         rotary = options.get("rotary")
-        assert (tower.rope is not None) == (rotary is not None), name
+        assert (getattr(tower, "rope", None) is not None) == (rotary is not None), name
         if rotary is not None:
             assert tuple(tower.rope.ref_feat_shape) == (rotary["reference_grid"],) * 2, name
             assert tower.rope.grid_offset == rotary["offset"], name
@@ -262,11 +306,13 @@ def test_the_tower_options_of_each_timm_name_are_timms():
 
 @pytest.mark.backend("torch")
 @pytest.mark.parametrize(
-    "architecture, width, image_size", [("PE-Core-T-16-384", 192, 384), ("EVA02-B-16", 768, 224)]
+    "architecture, width, image_size",
+    [("PE-Core-T-16-384", 192, 384), ("EVA02-B-16", 768, 224), ("MobileCLIP-B", 768, 224)],
 )
 def test_the_smallest_real_configs_load_at_full_size(architecture, width, image_size, tmp_path):
-    """open_clip's own smallest PE-Core and EVA-02 (timm's full-size towers),
-    random and perturbed: open_clip's outputs, and written back bit for bit."""
+    """open_clip's own smallest PE-Core, EVA-02 and MobileCLIP ViT (timm's
+    full-size towers), random and perturbed: open_clip's outputs, and
+    written back bit for bit."""
     open_clip = import_open_clip()
     config = copy.deepcopy(open_clip.get_model_config(architecture))
     reference = _open_clip_directory(config, tmp_path / "open_clip", seed=3)

@@ -70,8 +70,17 @@ def _compare(config, tmp_path, token_ids=None):
         {"text_cfg__final_ln_after_pool": True},
         {"vision_cfg__norm_kwargs": {"eps": 1e-6}, "text_cfg__norm_kwargs": {"eps": 1e-6}},
         {"quick_gelu": True, "vision_cfg__mlp_ratio": 2.5},
+        {"text_cfg__no_causal_mask": True},
     ],
-    ids=["defaults", "argmax", "tok-ln-after", "text-ln-after", "eps", "quickgelu-mlp"],
+    ids=[
+        "defaults",
+        "argmax",
+        "tok-ln-after",
+        "text-ln-after",
+        "eps",
+        "quickgelu-mlp",
+        "bidirectional",
+    ],  # fmt: skip
 )
 def test_supported_options_load_exactly(changes, tmp_path):
     _compare(_with(**changes), tmp_path)
@@ -114,7 +123,7 @@ def test_init_logit_bias_loads_the_bias_and_writes_it_back(tmp_path):
         ({"vision_cfg__ls_init_value": 1e-4}, "vision_cfg.ls_init_value=0.0001 .LayerScale"),
         ({"text_cfg__ls_init_value": 1e-4}, "text_cfg.ls_init_value"),
         ({"text_cfg__proj_bias": True}, "text_cfg.proj_bias=True"),
-        ({"text_cfg__no_causal_mask": True}, "text_cfg.no_causal_mask=True"),
+        ({"text_cfg__proj_type": "mlp"}, "text_cfg.proj_type='mlp'"),
         ({"text_cfg__embed_cls": True}, "text_cfg.embed_cls=True"),
         ({"vision_cfg__timm_model_name": "vit_base_patch16_224"}, "timm image tower"),
         ({"text_cfg__hf_model_name": "bert-base"}, "Hugging Face text tower"),

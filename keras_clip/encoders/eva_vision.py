@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.layers.attention_pooling_head import AttentionPoolingHead
+from keras_clip.layers.convolutional_stem import ConvolutionalStem
 from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.rotary import INDEXINGS
 from keras_clip.layers.rotary import axial_rotary_tables
@@ -13,21 +14,26 @@ from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
 POOLINGS = ("token", "map")
+STEMS = ("patch", "convolutional")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
 class EVAVisionTransformer(keras.Model):
     """A ViT with EVA's blocks, projected to the joint space by its head.
 
-    Patch convolution, an optional class token, learned absolute position
-    embeddings, an optional LayerNorm before the blocks (PE), `EVABlock`s
+    Patch convolution (or MobileCLIP's `ConvolutionalStem`), an optional
+    class token, learned absolute position embeddings (on the class token
+    too, or on the patches only), an optional LayerNorm before the blocks
+    (PE), `EVABlock`s
     with optional 2-D rotary embeddings on the patch tokens, a final
     LayerNorm, pooling by the class token ("token", EVA) or by an
     attention-pooling head ("map", PE), and a biased Dense to `output_dim`
     (timm's classifier head, which open_clip uses as the projection).
     This is the computation of timm's `Eva` as open_clip builds it for
-    `EVA01-*`, `EVA02-*` and `PE-Core-*`; `keras_clip.models.timm_eva`
-    gives the arguments of each timm name.
+    `EVA01-*`, `EVA02-*` and `PE-Core-*`, and of timm's plain
+    `VisionTransformer` for MobileCLIP's ViTs (an EVA tower without rotary
+    embeddings, SwiGLU or sub-LN); `keras_clip.models.timm_eva` gives the
+    arguments of each timm name.
 
     Args:
         image_size: int. Side of the square input images.
@@ -45,6 +51,10 @@ class EVAVisionTransformer(keras.Model):
         class_token: bool.
         patch_bias: bool. A bias on the patch convolution.
         pre_norm: bool. LayerNorm before the blocks (PE).
+        stem: "patch" (one convolution) or "convolutional"
+            (`ConvolutionalStem`: patch_size 16).
+        class_position: bool. Whether the position embeddings cover the
+            class token (False: timm's `no_embed_class`).
         rotary: None, or a dict of `axial_rotary_tables` settings
             ("reference_grid", "offset", "indexing"): rotary embeddings in
             every block.
@@ -89,6 +99,8 @@ class EVAVisionTransformer(keras.Model):
         "class_token",
         "patch_bias",
         "pre_norm",
+        "stem",
+        "class_position",
         "rotary",
         "pooling",
         "pool_heads",
@@ -114,6 +126,8 @@ class EVAVisionTransformer(keras.Model):
         class_token=True,
         patch_bias=True,
         pre_norm=False,
+        stem="patch",
+        class_position=True,
         rotary=None,
         pooling="token",
         pool_heads=8,
@@ -139,6 +153,10 @@ class EVAVisionTransformer(keras.Model):
             )
         if pooling not in POOLINGS:
             raise ValueError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
+        if stem not in STEMS:
+            raise ValueError(f"Unknown stem {stem!r}; expected one of {STEMS}.")
+        if stem == "convolutional" and patch_size != 16:
+            raise ValueError(f'stem="convolutional" makes 16-pixel patches, not {patch_size}.')
         if pooling == "token" and not class_token:
             raise ValueError('pooling="token" needs class_token=True.')
         rotary = None if rotary is None else dict(rotary)
@@ -150,9 +168,17 @@ class EVAVisionTransformer(keras.Model):
 
         # === Layers ===
         policy = self.dtype_policy
-        self.patch_embedding = keras.layers.Conv2D(
-            width, patch_size, strides=patch_size, use_bias=patch_bias, dtype=policy, name="proj"
-        )
+        if stem == "convolutional":
+            self.patch_embedding = ConvolutionalStem(width, dtype=policy, name="backbone")
+        else:
+            self.patch_embedding = keras.layers.Conv2D(
+                width,
+                patch_size,
+                strides=patch_size,
+                use_bias=patch_bias,
+                dtype=policy,
+                name="proj",
+            )
         self.pre_layer_norm = self._layer_norm("norm_pre") if pre_norm else None
         self.blocks = [
             EVABlock(
@@ -194,13 +220,14 @@ class EVAVisionTransformer(keras.Model):
     def build(self, input_shape):
         check_images(keras.KerasTensor(input_shape), self.image_size)
         tokens = self.grid_size**2 + self.num_prefix_tokens
+        positions = tokens if self.class_position else self.grid_size**2
         initializer = keras.initializers.TruncatedNormal(stddev=0.02)
         if self.class_token:
             self.class_embedding = self.add_weight(
                 shape=(self.width,), initializer=initializer, name="cls_token"
             )
         self.positional_embedding = self.add_weight(
-            shape=(tokens, self.width), initializer=initializer, name="pos_embed"
+            shape=(positions, self.width), initializer=initializer, name="pos_embed"
         )
         self.patch_embedding.build(input_shape)
         token_shape = (input_shape[0], tokens, self.width)
@@ -209,15 +236,22 @@ class EVAVisionTransformer(keras.Model):
                 layer.build(token_shape)
         self.head.build((None, self.width))
 
-    def call(self, images):
+    def call(self, images, training=None):
         check_images(images, self.image_size)
-        patches = self.patch_embedding(images)
+        if self.stem == "convolutional":
+            patches = self.patch_embedding(images, training=training)
+        else:
+            patches = self.patch_embedding(images)
         batch = ops.shape(patches)[0]
         x = ops.reshape(patches, (batch, self.grid_size**2, self.width))
+        positions = ops.cast(self.positional_embedding, x.dtype)
+        if not self.class_position:
+            x = x + positions
         if self.class_token:
             class_token = ops.cast(self.class_embedding, x.dtype)
             x = ops.concatenate([ops.broadcast_to(class_token, (batch, 1, self.width)), x], 1)
-        x = x + ops.cast(self.positional_embedding, x.dtype)
+        if self.class_position:
+            x = x + positions
         if self.pre_layer_norm is not None:
             x = self.pre_layer_norm(x)
         rotary = None

@@ -17,12 +17,15 @@ from keras_clip.utils.config import keep_config
 class TextTransformer(ExplicitSignatures, keras.Model):
     """OpenAI CLIP's text Transformer, pooled at the end-of-text token.
 
-    Token and learned position embeddings, causal pre-LayerNorm blocks, a
+    Token and learned position embeddings, causal (or, with
+    `causal=False`, bidirectional) pre-LayerNorm blocks, a
     final LayerNorm, and the features at the end-of-text token: the first
     `end_token_id`, or, when that is None, the first occurrence of the
     caption's largest id (OpenAI's tokenizer gives end-of-text the largest
     id). Causal attention means padding after the end token never reaches
-    the pooled features, so no padding mask is needed.
+    the pooled features, so no padding mask is needed; a bidirectional
+    tower (open_clip's `no_causal_mask`: MobileCLIP, CLIPA) attends to the
+    padding too, as open_clip's does.
 
     Args:
         vocabulary_size: int.
@@ -34,6 +37,8 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         mlp_ratio: float.
         activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
         layer_norm_epsilon: float (CLIP: 1e-5; open_clip's `norm_kwargs`).
+        causal: bool. Causal self-attention (CLIP); False attends to
+            every position.
 
     Call arguments:
         token_ids: int (batch, length), length <= context_length.
@@ -60,6 +65,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         "mlp_ratio",
         "activation",
         "layer_norm_epsilon",
+        "causal",
     )
 
     def __init__(
@@ -73,6 +79,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         mlp_ratio=4.0,
         activation="quick_gelu",
         layer_norm_epsilon=1e-5,
+        causal=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -106,7 +113,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
             layer_norm_epsilon,
             policy,
             "resblock_",
-            causal=True,
+            causal=causal,
         )
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_final"

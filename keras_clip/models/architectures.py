@@ -89,6 +89,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "logit_bias",
     "timm_model_name",
     "vision_mlp_hidden",
+    "text_causal",
 }
 
 
@@ -235,6 +236,7 @@ def _build(model_class, config, model_kwargs):
         activation=activation,
         mlp_ratio=config.get("text_mlp_ratio", 4.0),
         layer_norm_epsilon=config.get("text_layer_norm_epsilon", 1e-5),
+        causal=config.get("text_causal", True),
         name="text_encoder",
     )
     return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)

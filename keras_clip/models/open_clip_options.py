@@ -70,7 +70,6 @@ _DEFAULT_ONLY = {
     "text": {
         **_BLOCK_DEFAULTS,
         "embed_cls": False,
-        "no_causal_mask": False,
         "proj_bias": False,
         "proj_type": "linear",
         "hf_model_name": None,
@@ -87,7 +86,6 @@ _WHY = {
     "custom_text": "CustomTextCLIP's tensor layout",
     "multimodal_cfg": "a CoCa decoder",
     "embed_cls": "a text class token",
-    "no_causal_mask": "a bidirectional text tower",
     "proj_bias": "a text projection with bias",
     "proj_type": "a text projection other than linear",
 }
@@ -146,6 +144,8 @@ def check_open_clip_section(part, values):
     open_clip model config: each is inert, or at its open_clip default."""
     where = "" if part == "top" else f"{_SECTIONS[part]}."
     allowed = _INERT[part] | set(_DEFAULT_ONLY[part]) | {"norm_kwargs", "pool_type"}
+    if part == "text":
+        allowed |= {"no_causal_mask"}
     if part == "top":
         allowed |= set(_SECTIONS.values())
     for key, value in values.items():
@@ -164,6 +164,7 @@ def open_clip_text_fields(text):
     return {
         "text_layer_norm_epsilon": _norm_epsilon("text_cfg.", text.get("norm_kwargs")),
         "end_token_id": text.get("eos_id", 2) if pool == "eos" else None,
+        "text_causal": not text.get("no_causal_mask", False),
     }
 
 

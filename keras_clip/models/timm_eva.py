@@ -1,8 +1,10 @@
-"""open_clip's EVA-family models: timm's `eva_*`, `eva02_*_clip_*` and
-`vit_pe_core_*` image towers beside open_clip's text Transformer.
+"""open_clip's models with timm ViT-family image towers: timm's `eva_*`,
+`eva02_*_clip_*`, `vit_pe_core_*`, `vit_*_clip_*` and `vit_*_mci_*` beside
+open_clip's text Transformer.
 
-open_clip builds `EVA01-g-14`, `EVA02-B-16`, ..., `PE-Core-T-16-384`, ...
-as a `CustomTextCLIP`: a timm `Eva` image tower whose classifier head
+open_clip builds `EVA01-g-14`, `EVA02-B-16`, ..., `PE-Core-T-16-384`, ...,
+`MobileCLIP2-L-14`, `MobileCLIP-B` as a `CustomTextCLIP`: a timm `Eva` (or
+plain `VisionTransformer`) image tower whose classifier head
 (a biased Linear to `embed_dim`) is the projection, and CLIP's causal text
 tower. Which `Eva` options a timm name sets (rotary embeddings, SwiGLU,
 sub-LN, post-norm, attention pooling, ...) follows from its family and size
@@ -28,16 +30,17 @@ from keras_clip.models.open_clip_options import check_open_clip_section
 from keras_clip.models.open_clip_options import open_clip_text_fields
 
 # Each family: the timm name's pattern (size word, patch, resolution), the
-# heads of each size, and the tower options its model functions set.
+# heads of each size, the pooling open_clip asks for, and the tower options
+# its model functions set.
 _ROTARY_EVA02 = {"reference_grid": 16, "offset": 0.0, "indexing": "ij"}
+_TIMM_VIT = dict(mlp="gelu", key_bias=True)
 TIMM_EVA_FAMILIES = {
     "pe_core": {
-        "pattern": r"vit_pe_core_(\w+?)_patch(\d+)_(\d+)$",
+        "pattern": r"vit_pe_core_(?P<size>\w+?)_patch(?P<patch>\d+)_(?P<resolution>\d+)$",
         "heads": {"tiny": 3, "small": 6, "base": 12, "large": 16, "gigantic": 16},
         "pool": "map",
         "options": dict(
-            mlp="gelu",
-            key_bias=True,
+            _TIMM_VIT,
             patch_bias=False,
             pre_norm=True,
             pooling="map",
@@ -47,16 +50,32 @@ TIMM_EVA_FAMILIES = {
         ),
     },
     "eva02_clip": {
-        "pattern": r"eva02_(\w+?)_patch(\d+)_clip_(\d+)$",
+        "pattern": r"eva02_(?P<size>\w+?)_patch(?P<patch>\d+)_clip_(?P<resolution>\d+)$",
         "heads": {"base": 12, "large": 16, "enormous": 16},
         "pool": "token",
         "options": dict(mlp="swiglu", mlp_norm=True, inner_norm=True, rotary=_ROTARY_EVA02),
     },
     "eva01": {
-        "pattern": r"eva_(giant)_patch(\d+)_(\d+)$",
+        "pattern": r"eva_(?P<size>giant)_patch(?P<patch>\d+)_(?P<resolution>\d+)$",
         "heads": {"giant": 16},
         "pool": "token",
         "options": dict(mlp="gelu"),
+    },
+    # timm's plain CLIP ViTs (MobileCLIP2-L-14's image tower).
+    "vit_clip": {
+        "pattern": r"vit_(?P<size>\w+?)_patch(?P<patch>\d+)_clip_(?P<resolution>\d+)$",
+        "heads": {"base": 12, "large": 16},
+        "pool": "token",
+        "options": dict(_TIMM_VIT, patch_bias=False, pre_norm=True, layer_norm_epsilon=1e-5),
+    },
+    # MobileCLIP's ViT-B: a convolutional stem of stride 16, position
+    # embeddings on the patches only (timm's no_embed_class).
+    "vit_mci": {
+        "pattern": r"vit_(?P<size>\w+?)_mci_(?P<resolution>\d+)$",
+        "heads": {"base": 12},
+        "patch": 16,
+        "pool": "token",
+        "options": dict(_TIMM_VIT, stem="convolutional", class_position=False),
     },
 }
 # The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
@@ -79,6 +98,9 @@ TIMM_EVA_SHAPES = {
     "eva02_large_patch14_clip_336": (1024, 24, 2730),
     "eva02_enormous_patch14_clip_224": (1792, 64, 15360),
     "eva_giant_patch14_224": (1408, 40, 6144),
+    "vit_base_patch16_clip_224": (768, 12, 3072),
+    "vit_large_patch14_clip_224": (1024, 24, 4096),
+    "vit_base_mci_224": (768, 12, 3072),
 }
 _VISION_KEYS = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_pool"}
 _VISION_KEYS |= {"timm_proj", "timm_proj_bias", "timm_drop", "timm_drop_path"}
@@ -89,9 +111,9 @@ def parse_timm_eva_name(name):
     name, or None for any other name."""
     for family, facts in TIMM_EVA_FAMILIES.items():
         match = re.match(facts["pattern"], name or "")
-        if match and match.group(1) in facts["heads"]:
-            size, patch, resolution = match.groups()
-            return family, size, int(patch), int(resolution)
+        if match and match["size"] in facts["heads"]:
+            patch = int(match.groupdict().get("patch") or facts["patch"])
+            return family, match["size"], patch, int(match["resolution"])
     return None
 
 

@@ -101,6 +101,8 @@ def to_open_clip_config(shape):
     }
     if shape.get("end_token_id") is not None:
         text.update(pool_type="eos", eos_id=shape["end_token_id"])
+    if not shape.get("text_causal", True):
+        text["no_causal_mask"] = True
     for side, section in (("vision", vision), ("text", text)):
         epsilon = shape.get(f"{side}_layer_norm_epsilon", 1e-5)
         if epsilon != 1e-5:
@@ -169,6 +171,11 @@ def from_huggingface_config(config):
 
 def to_huggingface_config(shape, logit_scale_init=2.6592):
     """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
+    if not shape.get("text_causal", True):
+        raise ValueError(
+            "Hugging Face's CLIPModel has a causal text tower; save a bidirectional one "
+            "with format='open_clip'."
+        )
     sections = {}
     for section, (prefix, _) in _HUGGINGFACE_TOWERS.items():
         width = shape[f"{prefix}_width"]
@@ -222,6 +229,7 @@ def model_shape(model):
         image_size=vision.image_size,
         vision_width=vision.width,
         text_layer_norm_epsilon=text.layer_norm_epsilon,
+        text_causal=text.causal,
         logit_bias=None
         if model.logit_bias is None
         else float(ops.convert_to_numpy(model.logit_bias)),

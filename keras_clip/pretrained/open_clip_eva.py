@@ -29,6 +29,7 @@ from keras_clip.models.timm_eva import TIMM_EVA_FAMILIES
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import parse_timm_eva_name
 from keras_clip.pretrained.layouts import openai_text_entries
+from keras_clip.pretrained.weight_map import batch_norm
 from keras_clip.pretrained.weight_map import conv
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
@@ -43,6 +44,8 @@ PREPROCESSING = {
     "pe_core": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "squash", "bilinear"),
     "eva02_clip": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
     "eva01": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
+    "vit_clip": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),  # MobileCLIP2-L-14
+    "vit_mci": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "shortest", "bilinear"),  # MobileCLIP-B
 }
 _ATTENTION = re.compile(r"(.*blocks\.\d+\.attn\.)(qkv\.weight|qkv\.bias|q_bias|v_bias)$")
 
@@ -55,7 +58,7 @@ def _fused_layout(timm_model_name):
     """ "qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
     v_bias) or None (separate q/k/v Linears) for a timm name."""
     family, size, _, _ = parse_timm_eva_name(timm_model_name)
-    if family == "pe_core":
+    if family in ("pe_core", "vit_clip", "vit_mci"):
         return "qkv"
     if family == "eva01" or size == "enormous":
         return "qkv_qv_bias"
@@ -65,7 +68,7 @@ def _fused_layout(timm_model_name):
 def eva_shape(config, tensors):
     """Shape fields of an EVA-family config; the image tower's sizes are the
     checkpoint's (so shrunken towers of a timm family load too)."""
-    name = f"{TRUNK}patch_embed.proj.weight"
+    name = f"{TRUNK}norm.weight"
     if name not in tensors:
         return from_open_clip_eva_config(config)
     width = tensors[name].shape[0]
@@ -144,14 +147,26 @@ def _block_entries(block, prefix):
     return entries + dense(block.output_dense, f"{prefix}.mlp.fc2")
 
 
+def _stem_entries(stem, prefix):
+    entries = []
+    for index, convolution in enumerate(stem.convolutions):
+        entries += conv(convolution, f"{prefix}.{index}.conv.weight")
+        if index < 2:
+            entries += batch_norm(stem.norms[index], f"{prefix}.{index}.bn")
+    return entries + [tensor(stem.convolutions[2].bias, f"{prefix}.2.conv.bias")]
+
+
 def eva_weight_map(model):
     """Entries for open_clip's names of an EVA-family `CustomTextCLIP`, q/k/v
     apart (`split_attention`)."""
     vision = model.image_encoder
     width = vision.width
-    entries = conv(vision.patch_embedding, f"{TRUNK}patch_embed.proj.weight")
-    if vision.patch_bias:
-        entries.append(tensor(vision.patch_embedding.bias, f"{TRUNK}patch_embed.proj.bias"))
+    if vision.stem == "convolutional":
+        entries = _stem_entries(vision.patch_embedding, f"{TRUNK}patch_embed.backbone")
+    else:
+        entries = conv(vision.patch_embedding, f"{TRUNK}patch_embed.proj.weight")
+        if vision.patch_bias:
+            entries.append(tensor(vision.patch_embedding.bias, f"{TRUNK}patch_embed.proj.bias"))
     if vision.class_token:
         entries.append(reshaped(vision.class_embedding, f"{TRUNK}cls_token", (1, 1, width)))
     tokens = vision.positional_embedding.shape[0]
@@ -196,6 +211,8 @@ def to_open_clip_eva_config(model):
         text_cfg["norm_kwargs"] = {"eps": text.layer_norm_epsilon}
     if text.end_token_id is not None:
         text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
+    if not text.causal:
+        text_cfg["no_causal_mask"] = True
     config = {
         "embed_dim": model.embed_dim,
         "quick_gelu": text.activation == "quick_gelu",

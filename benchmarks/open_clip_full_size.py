@@ -1,0 +1,109 @@
+"""One open_clip architecture at full size, loaded by keras-clip and checked
+against open_clip itself: one JSON line.
+
+A one-off check (not a test: the large towers take minutes and many GB):
+open_clip builds the named model with random weights, every tensor
+perturbed; its embeddings of two random images and two captions are kept,
+it is saved as an open_clip directory and freed; `CLIP.from_pretrained`
+loads the directory on this process's Keras backend, and the line gives the
+largest embedding and logit differences, the parameter count, the load
+time and the process's peak memory.
+
+    KERAS_BACKEND=torch python benchmarks/open_clip_full_size.py PE-Core-L-14-336
+"""
+
+import argparse
+import gc
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+from common import REPOSITORY  # noqa: E402
+from common import host  # noqa: E402
+
+sys.path.insert(0, REPOSITORY)
+
+
+def reference_outputs(name, directory, seed=0):
+    """open_clip's random, perturbed model of `name`, saved in `directory`;
+    its outputs on a fixed batch."""
+    import numpy as np
+    import safetensors.torch
+    import torch
+
+    from tests.helpers import import_open_clip
+
+    open_clip = import_open_clip()
+    config = open_clip.get_model_config(name)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(name).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.02 * torch.randn_like(parameter))
+    size = config["vision_cfg"]["image_size"]
+    context = config["text_cfg"].get("context_length", 77)
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(2, size, size, 3)).astype("float32")
+    token_ids = rng.integers(1, 49000, size=(2, context)).astype("int32")
+    token_ids[:, 6], token_ids[:, 7:] = 49407, 0
+    with torch.no_grad():
+        image, text, scale = model(
+            torch.from_numpy(images.transpose(0, 3, 1, 2)),
+            torch.from_numpy(token_ids.astype("int64")),
+        )[:3]
+    parameters = sum(p.numel() for p in model.parameters())
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        os.path.join(directory, "open_clip_model.safetensors"),
+    )
+    with open(os.path.join(directory, "open_clip_config.json"), "w") as f:
+        json.dump({"model_cfg": config}, f)
+    del model
+    gc.collect()
+    return images, token_ids, image.numpy(), text.numpy(), float(scale), parameters
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("architecture", help="an open_clip name, e.g. PE-Core-L-14-336")
+    parser.add_argument("--workdir", default=None, help="where the directory is written")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as directory:
+        start = time.perf_counter()
+        images, token_ids, image, text, scale, parameters = reference_outputs(
+            args.architecture, directory
+        )
+        reference_s = time.perf_counter() - start
+        import keras
+
+        import keras_clip
+
+        start = time.perf_counter()
+        model = keras_clip.CLIP.from_pretrained(directory)
+        load_s = time.perf_counter() - start
+        found = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
+    logits = scale * found["image_embeddings"] @ found["text_embeddings"].T
+    print(
+        json.dumps(
+            {
+                "architecture": args.architecture,
+                "backend": keras.backend.backend(),
+                "parameters": parameters,
+                "keras_parameters": model.count_params(),
+                "image_max_abs_diff": float(abs(found["image_embeddings"] - image).max()),
+                "text_max_abs_diff": float(abs(found["text_embeddings"] - text).max()),
+                "logit_max_abs_diff": float(abs(logits - scale * image @ text.T).max()),
+                "reference_s": round(reference_s, 1),
+                "load_s": round(load_s, 1),
+                "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                "host": host(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
