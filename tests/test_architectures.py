@@ -13,6 +13,8 @@ import keras_clip
 from keras_clip.models import architectures
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_convnext import from_open_clip_convnext_config
+from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import is_open_clip_eva
 from tests.helpers import import_open_clip
@@ -55,7 +57,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 88
+    assert len(names) == 4 + 99
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -69,12 +71,13 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         )
         assert direct == loaded, name
         compared += 1
-    assert compared == 4 + 48 + 15  # 12 EVA / PE-Core, 3 MobileCLIP ViTs
+    assert compared == 4 + 48 + 15 + 11  # EVA / PE-Core, MobileCLIP ViTs, ConvNeXt
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """88 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
-    EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py)."""
+    """99 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py),
+    11 ConvNeXt (tests/test_open_clip_convnext.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
     supported = {
@@ -83,7 +86,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 88
+    assert len(supported) == 99
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -97,13 +100,17 @@ def test_open_clip_names_mean_what_open_clip_builds():
         if is_open_clip_siglip(config):
             continue
         shape = architectures.architecture_config(name)
-        read = from_open_clip_eva_config if is_open_clip_eva(config) else from_open_clip_config
+        read = from_open_clip_config
+        if is_open_clip_eva(config):
+            read = from_open_clip_eva_config
+        elif is_open_clip_convnext(config):
+            read = from_open_clip_convnext_config
         assert shape == read(config), name
         # open_clip's naming: "-quickgelu" is OpenAI's activation, else GELU.
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 48 + 15
+    assert compared == 48 + 15 + 11
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
 

@@ -26,12 +26,15 @@ import os
 
 import keras
 
+from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_convnext import from_open_clip_convnext_config
+from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import eva_tower_options
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import is_open_clip_eva
@@ -90,6 +93,10 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "timm_model_name",
     "vision_mlp_hidden",
     "text_causal",
+    "convnext_depths",
+    "convnext_dims",
+    "vision_head",
+    "vision_head_bias",
 }
 
 
@@ -144,6 +151,8 @@ def architecture_config(name, **overrides):
         )
     if is_open_clip_eva(config):
         return {**from_open_clip_eva_config(config), **overrides}
+    if is_open_clip_convnext(config):
+        return {**from_open_clip_convnext_config(config), **overrides}
     return {**from_open_clip_config(config), **overrides}
 
 
@@ -213,6 +222,20 @@ def _build(model_class, config, model_kwargs):
             timm_model_name=config["timm_model_name"],
             name="image_encoder",
             **eva_tower_options(config["timm_model_name"]),
+        )
+        model_kwargs.setdefault("project_image", False)
+    elif config["vision"] == "convnext":
+        # open_clip's head on the timm ConvNeXt projects to embed_dim.
+        image_encoder = ConvNeXt(
+            config["image_size"],
+            config["convnext_depths"],
+            config["convnext_dims"],
+            config["embed_dim"],
+            head=config["vision_head"],
+            head_bias=config["vision_head_bias"],
+            layer_norm_epsilon=config["vision_layer_norm_epsilon"],
+            timm_model_name=config["timm_model_name"],
+            name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
     else:

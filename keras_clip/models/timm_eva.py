@@ -5,8 +5,8 @@ open_clip's text Transformer.
 open_clip builds `EVA01-g-14`, `EVA02-B-16`, ..., `PE-Core-T-16-384`, ...,
 `MobileCLIP2-L-14`, `MobileCLIP-B` as a `CustomTextCLIP`: a timm `Eva` (or
 plain `VisionTransformer`) image tower whose classifier head
-(a biased Linear to `embed_dim`) is the projection, and CLIP's causal text
-tower. Which `Eva` options a timm name sets (rotary embeddings, SwiGLU,
+(a biased Linear to `embed_dim`) is the projection, and CLIP's text tower
+(causal, or bidirectional with `no_causal_mask`). Which `Eva` options a timm name sets (rotary embeddings, SwiGLU,
 sub-LN, post-norm, attention pooling, ...) follows from its family and size
 word, as timm's model functions set them; `TIMM_EVA_FAMILIES` writes them
 down and `tests/test_open_clip_eva.py` checks them against timm's models.

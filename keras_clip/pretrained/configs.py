@@ -9,6 +9,8 @@ from keras import ops
 
 from keras_clip.models.open_clip_options import check_open_clip_options
 from keras_clip.models.open_clip_options import is_open_clip_siglip
+from keras_clip.models.timm_convnext import from_open_clip_convnext_config
+from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import check_open_clip_eva_options
 from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.pretrained.open_clip_siglip import check_open_clip_siglip_options
@@ -199,6 +201,37 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     }
 
 
+def open_clip_model_cfg(model, vision_cfg, custom_text=False):
+    """open_clip's model config of a built `CLIP` whose image tower open_clip
+    builds from `vision_cfg` (a timm tower), with CLIP's text tower."""
+    text = model.text_encoder
+    text_cfg = {
+        "context_length": text.context_length,
+        "vocab_size": text.vocabulary_size,
+        "width": text.width,
+        "heads": text.num_heads,
+        "layers": text.num_layers,
+        "mlp_ratio": text.mlp_ratio,
+    }
+    if text.layer_norm_epsilon != 1e-5:
+        text_cfg["norm_kwargs"] = {"eps": text.layer_norm_epsilon}
+    if text.end_token_id is not None:
+        text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
+    if not text.causal:
+        text_cfg["no_causal_mask"] = True
+    config = {
+        "embed_dim": model.embed_dim,
+        "quick_gelu": text.activation == "quick_gelu",
+        "vision_cfg": vision_cfg,
+        "text_cfg": text_cfg,
+    }
+    if custom_text:
+        config["custom_text"] = True
+    if model.logit_bias is not None:
+        config["init_logit_bias"] = float(ops.convert_to_numpy(model.logit_bias))
+    return config
+
+
 def is_supported_open_clip_config(config):
     """Whether every option of an open_clip model config loads exactly."""
     try:
@@ -206,6 +239,8 @@ def is_supported_open_clip_config(config):
             check_open_clip_siglip_options(config)
         elif is_open_clip_eva(config):
             check_open_clip_eva_options(config)
+        elif is_open_clip_convnext(config):
+            from_open_clip_convnext_config(config)
         else:
             check_open_clip_options(config)
     except ValueError:

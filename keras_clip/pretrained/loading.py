@@ -31,9 +31,11 @@ from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
+from keras_clip.pretrained import open_clip_convnext
 from keras_clip.pretrained import open_clip_eva
 from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
@@ -108,6 +110,9 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
         preprocess = {"interpolation": interpolation, **preprocess}
         shape = open_clip_eva.eva_shape(config, tensors)
         tensors, layout = open_clip_eva.split_attention(tensors), "open_clip_eva"
+    elif config is not None and is_open_clip_convnext(config):
+        mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
+        shape, layout = open_clip_convnext.convnext_shape(config, tensors), "open_clip_convnext"
     else:
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         if config is None:
@@ -233,6 +238,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "keras_hub": keras_hub_weight_map,
         "open_clip": layouts.openai_weight_map,
         "open_clip_eva": open_clip_eva.eva_weight_map,
+        "open_clip_convnext": open_clip_convnext.convnext_weight_map,
     }[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
@@ -259,20 +265,19 @@ def save_pretrained(model, path, format="huggingface"):
             "model.safetensors",
             export_weight_map(siglip.huggingface_siglip_weight_map(model)),
         )
-    if open_clip_eva.is_eva_model(model):
+    timm_tower = _timm_tower_writer(model)
+    if timm_tower is not None:
         if format != "open_clip":
             raise ValueError(
-                "An EVA / PE-Core model saves as format='open_clip' (transformers has no "
-                "such CLIPModel)."
+                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt) saves "
+                "as format='open_clip' (transformers has no such CLIPModel)."
             )
-        name = model.image_encoder.timm_model_name
-        model_cfg = open_clip_eva.to_open_clip_eva_config(model)
-        tensors = export_weight_map(open_clip_eva.eva_weight_map(model))
+        model_cfg, tensors = timm_tower(model)
         return _write_directory(
             path,
             {"open_clip_config.json": _open_clip_json(model_cfg, model.image_preprocessing)},
             "open_clip_model.safetensors",
-            open_clip_eva.join_attention(tensors, name),
+            tensors,
         )
     try:
         shape = configs.model_shape(model)
@@ -297,6 +302,26 @@ def save_pretrained(model, path, format="huggingface"):
         files = {"open_clip_config.json": _open_clip_json(model_cfg, preprocessing)}
         weights = "open_clip_model.safetensors"
     _write_directory(path, files, weights, tensors)
+
+
+def _timm_tower_writer(model):
+    """For a model with a timm image tower, a function model -> (open_clip
+    model config, tensors); None for any other model."""
+    if open_clip_eva.is_eva_model(model):
+
+        def write(model):
+            tensors = export_weight_map(open_clip_eva.eva_weight_map(model))
+            name = model.image_encoder.timm_model_name
+            config = open_clip_eva.to_open_clip_eva_config(model)
+            return config, open_clip_eva.join_attention(tensors, name)
+
+        return write
+    if open_clip_convnext.is_convnext_model(model):
+        return lambda model: (
+            open_clip_convnext.to_open_clip_convnext_config(model),
+            export_weight_map(open_clip_convnext.convnext_weight_map(model)),
+        )
+    return None
 
 
 def _open_clip_json(model_cfg, preprocessing):

@@ -20,7 +20,6 @@ model.save_pretrained("tuned/", format="open_clip")  # open_clip.create_model re
 import re
 
 import numpy as np
-from keras import ops
 
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.models.preprocessing import OPENAI_MEAN
@@ -28,6 +27,7 @@ from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.timm_eva import TIMM_EVA_FAMILIES
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import parse_timm_eva_name
+from keras_clip.pretrained.configs import open_clip_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.weight_map import batch_norm
 from keras_clip.pretrained.weight_map import conv
@@ -192,40 +192,18 @@ def eva_weight_map(model):
 
 def to_open_clip_eva_config(model):
     """open_clip's model config of an EVA-family keras-clip `CLIP`."""
-    vision, text = model.image_encoder, model.text_encoder
+    vision = model.image_encoder
     if vision.timm_model_name is None:
         raise ValueError(
             "This EVA tower was built by hand (timm_model_name=None): open_clip "
             "needs the timm architecture's name to rebuild it."
         )
     family = parse_timm_eva_name(vision.timm_model_name)[0]
-    text_cfg = {
-        "context_length": text.context_length,
-        "vocab_size": text.vocabulary_size,
-        "width": text.width,
-        "heads": text.num_heads,
-        "layers": text.num_layers,
-        "mlp_ratio": text.mlp_ratio,
+    vision_cfg = {
+        "image_size": vision.image_size,
+        "timm_model_name": vision.timm_model_name,
+        "timm_model_pretrained": False,
+        "timm_pool": TIMM_EVA_FAMILIES[family]["pool"],
+        "timm_proj": None,
     }
-    if text.layer_norm_epsilon != 1e-5:
-        text_cfg["norm_kwargs"] = {"eps": text.layer_norm_epsilon}
-    if text.end_token_id is not None:
-        text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
-    if not text.causal:
-        text_cfg["no_causal_mask"] = True
-    config = {
-        "embed_dim": model.embed_dim,
-        "quick_gelu": text.activation == "quick_gelu",
-        "vision_cfg": {
-            "image_size": vision.image_size,
-            "timm_model_name": vision.timm_model_name,
-            "timm_model_pretrained": False,
-            "timm_pool": TIMM_EVA_FAMILIES[family]["pool"],
-            "timm_proj": None,
-        },
-        "text_cfg": text_cfg,
-        "custom_text": True,
-    }
-    if model.logit_bias is not None:
-        config["init_logit_bias"] = float(ops.convert_to_numpy(model.logit_bias))
-    return config
+    return open_clip_model_cfg(model, vision_cfg, custom_text=True)
