@@ -35,6 +35,9 @@ ELSEWHERE = {
     "keras_clip.export.exported_towers[0]",
     "keras_clip.export.exported_towers.ExportedTowers[0]",
     "keras_clip.export.fidelity[0]",
+    # A full-size ConvNeXt checkpoint, read and written back: the steps of
+    # tests/test_open_clip_convnext.py (timm's convnext_tiny tower).
+    "keras_clip.pretrained.open_clip_convnext[0]",
 }
 
 

@@ -1,5 +1,6 @@
 """Image and text towers."""
 
+from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
