@@ -17,6 +17,8 @@ from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import is_open_clip_eva
+from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
+from keras_clip.models.timm_fastvit import is_open_clip_fastvit
 from tests.helpers import import_open_clip
 
 # Resolving names does not depend on the backend: once, on torch (open_clip's).
@@ -57,7 +59,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 99
+    assert len(names) == 4 + 105
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -71,13 +73,14 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         )
         assert direct == loaded, name
         compared += 1
-    assert compared == 4 + 48 + 15 + 11  # EVA / PE-Core, MobileCLIP ViTs, ConvNeXt
+    assert compared == 4 + 48 + 15 + 11 + 6  # EVA / PE-Core, MobileCLIP, ConvNeXt
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """99 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    """105 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py),
-    11 ConvNeXt (tests/test_open_clip_convnext.py)."""
+    11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
+    (tests/test_open_clip_fastvit.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
     supported = {
@@ -86,7 +89,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 99
+    assert len(supported) == 105
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -105,12 +108,14 @@ def test_open_clip_names_mean_what_open_clip_builds():
             read = from_open_clip_eva_config
         elif is_open_clip_convnext(config):
             read = from_open_clip_convnext_config
+        elif is_open_clip_fastvit(config):
+            read = from_open_clip_fastvit_config
         assert shape == read(config), name
         # open_clip's naming: "-quickgelu" is OpenAI's activation, else GELU.
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 48 + 15 + 11
+    assert compared == 48 + 15 + 11 + 6
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
 

@@ -45,6 +45,7 @@ from keras_clip.data.images import fit_to_square
 from keras_clip.data.images import normalize
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
 from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.reparameterization import reparameterized
 
 
 def export_saved_model(model, tokenizer, path):
@@ -68,6 +69,7 @@ def export_saved_model(model, tokenizer, path):
         return export_in_tensorflow_process(
             "keras_clip.export.saved_model:export_saved_model", model, tokenizer, path
         )
+    model = reparameterized(model)  # MobileCLIP's FastViT serves folded
     preprocessing = model.image_preprocessing
     image_size = preprocessing.image_size
     context = tokenizer.context_length

@@ -27,6 +27,7 @@ import os
 import keras
 
 from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.models.reparameterization import reparameterized
 
 TOWERS = ("image", "text")
 INPUT_NAMES = {"image": "images", "text": "token_ids"}
@@ -77,6 +78,7 @@ def built_towers(model):
     once on zeros so that its weights exist."""
     import tensorflow as tf
 
+    model = reparameterized(model)  # MobileCLIP's FastViT serves folded
     for tower, spec in tower_signatures(model).items():
         wrapper = TowerModel(model, tower)
         wrapper(tf.zeros([1, *spec.shape[1:]], spec.dtype))

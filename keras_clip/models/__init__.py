@@ -6,4 +6,5 @@ from keras_clip.models.clip import CLIP
 from keras_clip.models.clip_lite import CLIPLite
 from keras_clip.models.optimizer import default_optimizer
 from keras_clip.models.preprocessing import ImagePreprocessing
+from keras_clip.models.reparameterization import reparameterized
 from keras_clip.models.sharding import FullyShardedDataParallel

@@ -28,6 +28,7 @@ import keras
 
 from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
+from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
@@ -38,6 +39,8 @@ from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import eva_tower_options
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import is_open_clip_eva
+from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
+from keras_clip.models.timm_fastvit import is_open_clip_fastvit
 
 OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 
@@ -97,6 +100,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "convnext_dims",
     "vision_head",
     "vision_head_bias",
+    "fastvit",
 }
 
 
@@ -153,6 +157,8 @@ def architecture_config(name, **overrides):
         return {**from_open_clip_eva_config(config), **overrides}
     if is_open_clip_convnext(config):
         return {**from_open_clip_convnext_config(config), **overrides}
+    if is_open_clip_fastvit(config):
+        return {**from_open_clip_fastvit_config(config), **overrides}
     return {**from_open_clip_config(config), **overrides}
 
 
@@ -222,6 +228,16 @@ def _build(model_class, config, model_kwargs):
             timm_model_name=config["timm_model_name"],
             name="image_encoder",
             **eva_tower_options(config["timm_model_name"]),
+        )
+        model_kwargs.setdefault("project_image", False)
+    elif config["vision"] == "fastvit":
+        # timm's FastViT head projects to embed_dim.
+        image_encoder = FastViT(
+            config["image_size"],
+            output_dim=config["embed_dim"],
+            timm_model_name=config["timm_model_name"],
+            name="image_encoder",
+            **config["fastvit"],
         )
         model_kwargs.setdefault("project_image", False)
     elif config["vision"] == "convnext":

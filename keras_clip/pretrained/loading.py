@@ -33,10 +33,12 @@ from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import is_open_clip_eva
+from keras_clip.models.timm_fastvit import is_open_clip_fastvit
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import open_clip_convnext
 from keras_clip.pretrained import open_clip_eva
+from keras_clip.pretrained import open_clip_fastvit
 from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
 from keras_clip.pretrained.files import read_json
@@ -110,6 +112,11 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
         preprocess = {"interpolation": interpolation, **preprocess}
         shape = open_clip_eva.eva_shape(config, tensors)
         tensors, layout = open_clip_eva.split_attention(tensors), "open_clip_eva"
+    elif config is not None and is_open_clip_fastvit(config):
+        name = config["vision_cfg"]["timm_model_name"]
+        mean, std, resize_mode, interpolation = open_clip_fastvit.fastvit_preprocessing(name)
+        preprocess = {"interpolation": interpolation, **preprocess}
+        shape, layout = open_clip_fastvit.fastvit_shape(config, tensors), "open_clip_fastvit"
     elif config is not None and is_open_clip_convnext(config):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         shape, layout = open_clip_convnext.convnext_shape(config, tensors), "open_clip_convnext"
@@ -239,6 +246,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "open_clip": layouts.openai_weight_map,
         "open_clip_eva": open_clip_eva.eva_weight_map,
         "open_clip_convnext": open_clip_convnext.convnext_weight_map,
+        "open_clip_fastvit": open_clip_fastvit.fastvit_weight_map,
     }[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
@@ -316,6 +324,11 @@ def _timm_tower_writer(model):
             return config, open_clip_eva.join_attention(tensors, name)
 
         return write
+    if open_clip_fastvit.is_fastvit_model(model):
+        return lambda model: (
+            open_clip_fastvit.to_open_clip_fastvit_config(model),
+            export_weight_map(open_clip_fastvit.fastvit_weight_map(model)),
+        )
     if open_clip_convnext.is_convnext_model(model):
         return lambda model: (
             open_clip_convnext.to_open_clip_convnext_config(model),
