@@ -38,6 +38,8 @@ ELSEWHERE = {
     # A full-size ConvNeXt checkpoint, read and written back: the steps of
     # tests/test_open_clip_convnext.py (timm's convnext_tiny tower).
     "keras_clip.pretrained.open_clip_convnext[0]",
+    # The same for a MobileCLIP 2 directory: tests/test_open_clip_fastvit.py.
+    "keras_clip.pretrained.open_clip_fastvit[0]",
 }
 
 

@@ -8,4 +8,5 @@ from keras_clip.layers.convnext_block import ConvNeXtBlock
 from keras_clip.layers.convolutional_stem import ConvolutionalStem
 from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.projection_block import ProjectionBlock
+from keras_clip.layers.reparam_conv import ReparamConv2D
 from keras_clip.layers.transformer_block import TransformerBlock
