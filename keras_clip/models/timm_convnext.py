@@ -21,8 +21,9 @@ shape["convnext_dims"], shape["vision_head"]  # (128, 256, 512, 1024), "linear"
 
 import re
 
-from keras_clip.models.open_clip_options import check_open_clip_section
-from keras_clip.models.open_clip_options import open_clip_text_fields
+from keras_clip.models.open_clip_timm import check_timm_config
+from keras_clip.models.open_clip_timm import clip_text_shape
+from keras_clip.models.open_clip_timm import refuse_timm_option
 
 # timm's ConvNeXt sizes: (blocks per stage, channels per stage, LayerNorm epsilon).
 TIMM_CONVNEXT_SHAPES = {
@@ -34,8 +35,6 @@ TIMM_CONVNEXT_SHAPES = {
     "xxlarge": ((3, 4, 30, 3), (384, 768, 1536, 3072), 1e-5),
 }
 _NAME = re.compile(r"convnext_(\w+)$")
-_VISION_KEYS = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_pool"}
-_VISION_KEYS |= {"timm_proj", "timm_proj_bias", "timm_drop", "timm_drop_path"}
 
 
 def convnext_size(timm_model_name):
@@ -50,13 +49,6 @@ def is_open_clip_convnext(config):
     return convnext_size(vision.get("timm_model_name")) is not None
 
 
-def _refuse(key, value, expected):
-    raise ValueError(
-        f"open_clip option {key}={value!r} is not supported for a ConvNeXt model "
-        f"(keras-clip builds {expected}): the model would load but compute something else."
-    )
-
-
 def from_open_clip_convnext_config(config, sizes=None):
     """Shape fields of a ConvNeXt open_clip config; every key is checked.
 
@@ -68,21 +60,12 @@ def from_open_clip_convnext_config(config, sizes=None):
     Raises:
         ValueError: naming the first option keras-clip cannot build exactly.
     """
-    vision, text = config.get("vision_cfg") or {}, config.get("text_cfg") or {}
-    top = {k: v for k, v in config.items() if k not in ("vision_cfg", "text_cfg")}
-    check_open_clip_section("top", top)
-    for key, value in vision.items():
-        if key not in _VISION_KEYS:
-            _refuse(f"vision_cfg.{key}", value, "the timm tower its name gives")
-    if vision.get("timm_pool", "avg") not in ("", "avg"):
-        _refuse("vision_cfg.timm_pool", vision["timm_pool"], "average pooling")
-    head = vision.get("timm_proj", "linear")
-    if head not in ("linear", "mlp"):
-        _refuse("vision_cfg.timm_proj", head, "'linear' or 'mlp'")
+    vision = check_timm_config(config, "ConvNeXt", pools=("", "avg"), projections=("linear", "mlp"))
     image_size = vision.get("image_size", 224)
     if image_size % 32:
-        _refuse("vision_cfg.image_size", image_size, "sides that are multiples of 32")
-    check_open_clip_section("text", text)
+        refuse_timm_option(
+            "ConvNeXt", "vision_cfg.image_size", image_size, "sides that are multiples of 32"
+        )
     name = vision["timm_model_name"]
     depths, dims, epsilon = TIMM_CONVNEXT_SHAPES[convnext_size(name)]
     if sizes is not None:
@@ -93,17 +76,8 @@ def from_open_clip_convnext_config(config, sizes=None):
         image_size=image_size,
         convnext_depths=tuple(depths),
         convnext_dims=tuple(dims),
-        vision_head=head,
+        vision_head=vision.get("timm_proj", "linear"),
         vision_head_bias=bool(vision.get("timm_proj_bias", False)),
         vision_layer_norm_epsilon=epsilon,
-        embed_dim=config["embed_dim"],
-        context_length=text.get("context_length", 77),
-        vocabulary_size=text.get("vocab_size", 49408),
-        text_width=text["width"],
-        text_heads=text["heads"],
-        text_layers=text["layers"],
-        text_mlp_ratio=text.get("mlp_ratio", 4.0),
-        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
-        **open_clip_text_fields(text),
-        logit_bias=config.get("init_logit_bias"),
+        **clip_text_shape(config),
     )

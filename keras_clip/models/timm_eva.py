@@ -26,8 +26,9 @@ shape["vision_width"], eva_tower_options(shape["timm_model_name"])["pooling"]  #
 
 import re
 
-from keras_clip.models.open_clip_options import check_open_clip_section
-from keras_clip.models.open_clip_options import open_clip_text_fields
+from keras_clip.models.open_clip_timm import check_timm_config
+from keras_clip.models.open_clip_timm import clip_text_shape
+from keras_clip.models.open_clip_timm import refuse_timm_option
 
 # Each family: the timm name's pattern (size word, patch, resolution), the
 # heads of each size, the pooling open_clip asks for, and the tower options
@@ -102,8 +103,6 @@ TIMM_EVA_SHAPES = {
     "vit_large_patch14_clip_224": (1024, 24, 4096),
     "vit_base_mci_224": (768, 12, 3072),
 }
-_VISION_KEYS = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_pool"}
-_VISION_KEYS |= {"timm_proj", "timm_proj_bias", "timm_drop", "timm_drop_path"}
 
 
 def parse_timm_eva_name(name):
@@ -139,39 +138,23 @@ def eva_tower_options(timm_model_name):
     return dict(options, num_heads=TIMM_EVA_FAMILIES[family]["heads"][size])
 
 
-def _refuse(key, value, expected):
-    raise ValueError(
-        f"open_clip option {key}={value!r} is not supported for a timm EVA-family model "
-        f"(keras-clip builds {expected}): the model would load but compute something else."
-    )
-
-
 def check_open_clip_eva_options(config):
-    """Checks every key of an EVA-family open_clip config.
-
-    Returns:
-        dict of the text tower's extra shape fields and "logit_bias".
+    """Checks every key of an EVA-family open_clip config; returns the shape
+    fields of its text tower (and joint width, logit bias).
 
     Raises:
         ValueError: naming the first option keras-clip cannot build exactly.
     """
-    vision, text = config.get("vision_cfg") or {}, config.get("text_cfg") or {}
-    top = {k: v for k, v in config.items() if k not in ("custom_text", "vision_cfg", "text_cfg")}
-    check_open_clip_section("top", top)
-    for key, value in vision.items():
-        if key not in _VISION_KEYS:
-            _refuse(f"vision_cfg.{key}", value, "the timm tower its name gives")
-    name = vision["timm_model_name"]
-    family, _, patch, resolution = parse_timm_eva_name(name)
+    name = (config.get("vision_cfg") or {})["timm_model_name"]
+    family, _, _, resolution = parse_timm_eva_name(name)
     pool = TIMM_EVA_FAMILIES[family]["pool"]
-    if vision.get("timm_pool", "avg") != pool:
-        _refuse("vision_cfg.timm_pool", vision.get("timm_pool", "avg"), f"{name} with {pool!r}")
-    if vision.get("timm_proj", "linear"):
-        _refuse("vision_cfg.timm_proj", vision.get("timm_proj", "linear"), "timm's head, null")
+    vision = check_timm_config(config, "timm ViT-family", pools=(pool,), projections=(None,))
     if vision.get("image_size", 224) != resolution:
-        _refuse("vision_cfg.image_size", vision.get("image_size", 224), f"{name} at {resolution}")
-    check_open_clip_section("text", text)
-    return {**open_clip_text_fields(text), "logit_bias": config.get("init_logit_bias")}
+        refuse_timm_option(
+            "timm ViT-family", "vision_cfg.image_size", vision.get("image_size", 224),
+            f"{name} at {resolution}",
+        )  # fmt: skip
+    return clip_text_shape(config)
 
 
 def from_open_clip_eva_config(config, vision_sizes=None):
@@ -183,9 +166,8 @@ def from_open_clip_eva_config(config, vision_sizes=None):
             checkpoint's tensors give them; None: the full-size tower of the
             timm name (`TIMM_EVA_SHAPES`).
     """
-    extra = check_open_clip_eva_options(config)
-    vision, text = config["vision_cfg"], config["text_cfg"]
-    name = vision["timm_model_name"]
+    text = check_open_clip_eva_options(config)
+    name = config["vision_cfg"]["timm_model_name"]
     if vision_sizes is None:
         if name not in TIMM_EVA_SHAPES:
             raise ValueError(f"No full-size shape is known for timm's {name!r}; load a checkpoint.")
@@ -200,13 +182,5 @@ def from_open_clip_eva_config(config, vision_sizes=None):
         vision_width=width,
         vision_layers=layers,
         vision_mlp_hidden=mlp_hidden,
-        embed_dim=config["embed_dim"],
-        context_length=text.get("context_length", 77),
-        vocabulary_size=text.get("vocab_size", 49408),
-        text_width=text["width"],
-        text_heads=text["heads"],
-        text_layers=text["layers"],
-        text_mlp_ratio=text.get("mlp_ratio", 4.0),
-        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
-        **extra,
+        **text,
     )

@@ -20,8 +20,9 @@ shape["fastvit"]["dims"]  # [64, 128, 256, 512]
 
 import re
 
-from keras_clip.models.open_clip_options import check_open_clip_section
-from keras_clip.models.open_clip_options import open_clip_text_fields
+from keras_clip.models.open_clip_timm import check_timm_config
+from keras_clip.models.open_clip_timm import clip_text_shape
+from keras_clip.models.open_clip_timm import refuse_timm_option
 
 _MCI_SMALL = dict(
     mlp_ratios=[3] * 4,
@@ -50,8 +51,6 @@ TIMM_FASTVIT_SHAPES = {
     "mci4": dict(_MCI_LARGE, depths=[2, 12, 24, 4, 4], dims=[128, 256, 512, 1024, 2048]),
 }
 _NAME = re.compile(r"fastvit_(mci\d)(_\w+)?$")
-_VISION_KEYS = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_pool"}
-_VISION_KEYS |= {"timm_proj", "timm_proj_bias", "timm_drop", "timm_drop_path"}
 
 
 def fastvit_variant(timm_model_name):
@@ -67,13 +66,6 @@ def is_open_clip_fastvit(config):
     return bool(config.get("custom_text")) and fastvit_variant(vision.get("timm_model_name"))
 
 
-def _refuse(key, value, expected):
-    raise ValueError(
-        f"open_clip option {key}={value!r} is not supported for a FastViT model "
-        f"(keras-clip builds {expected}): the model would load but compute something else."
-    )
-
-
 def from_open_clip_fastvit_config(config, sizes=None):
     """Shape fields of a FastViT open_clip config; every key is checked.
 
@@ -82,20 +74,12 @@ def from_open_clip_fastvit_config(config, sizes=None):
         sizes: dict of `FastViT` arguments read off a checkpoint (depths,
             dims, mlp_ratios, se_widths); None: the variant's.
     """
-    vision, text = config.get("vision_cfg") or {}, config.get("text_cfg") or {}
-    top = {k: v for k, v in config.items() if k not in ("custom_text", "vision_cfg", "text_cfg")}
-    check_open_clip_section("top", top)
-    for key, value in vision.items():
-        if key not in _VISION_KEYS:
-            _refuse(f"vision_cfg.{key}", value, "the timm tower its name gives")
-    if vision.get("timm_pool", "avg") != "avg":
-        _refuse("vision_cfg.timm_pool", vision["timm_pool"], "average pooling")
-    if vision.get("timm_proj", "linear"):
-        _refuse("vision_cfg.timm_proj", vision.get("timm_proj", "linear"), "timm's head, null")
+    vision = check_timm_config(config, "FastViT", pools=("avg",), projections=(None,))
     image_size = vision.get("image_size", 224)
     if image_size % 32:
-        _refuse("vision_cfg.image_size", image_size, "sides that are multiples of 32")
-    check_open_clip_section("text", text)
+        refuse_timm_option(
+            "FastViT", "vision_cfg.image_size", image_size, "sides that are multiples of 32"
+        )
     name = vision["timm_model_name"]
     tower = {**TIMM_FASTVIT_SHAPES[fastvit_variant(name)], **(sizes or {})}
     return dict(
@@ -103,14 +87,5 @@ def from_open_clip_fastvit_config(config, sizes=None):
         timm_model_name=name,
         image_size=image_size,
         fastvit=tower,
-        embed_dim=config["embed_dim"],
-        context_length=text.get("context_length", 77),
-        vocabulary_size=text.get("vocab_size", 49408),
-        text_width=text["width"],
-        text_heads=text["heads"],
-        text_layers=text["layers"],
-        text_mlp_ratio=text.get("mlp_ratio", 4.0),
-        activation="quick_gelu" if config.get("quick_gelu") else "gelu",
-        **open_clip_text_fields(text),
-        logit_bias=config.get("init_logit_bias"),
+        **clip_text_shape(config),
     )

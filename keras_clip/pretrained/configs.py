@@ -203,9 +203,23 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     }
 
 
-def open_clip_model_cfg(model, vision_cfg, custom_text=False):
-    """open_clip's model config of a built `CLIP` whose image tower open_clip
-    builds from `vision_cfg` (a timm tower), with CLIP's text tower."""
+def timm_model_cfg(model, timm_pool, timm_proj, custom_text=True, **vision_extra):
+    """open_clip's model config of a built `CLIP` with a timm image tower
+    (its `timm_model_name` and `image_size`) and CLIP's text tower."""
+    vision = model.image_encoder
+    if vision.timm_model_name is None:
+        raise ValueError(
+            f"This {type(vision).__name__} was built by hand (timm_model_name=None): "
+            "open_clip needs the timm architecture's name to rebuild it."
+        )
+    vision_cfg = {
+        "image_size": vision.image_size,
+        "timm_model_name": vision.timm_model_name,
+        "timm_model_pretrained": False,
+        "timm_pool": timm_pool,
+        "timm_proj": timm_proj,
+        **vision_extra,
+    }
     text = model.text_encoder
     text_cfg = {
         "context_length": text.context_length,

@@ -14,7 +14,7 @@ model.save_pretrained("tuned/", format="open_clip")
 
 from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
-from keras_clip.pretrained.configs import open_clip_model_cfg
+from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.weight_map import Entry
 from keras_clip.pretrained.weight_map import dense
@@ -91,17 +91,6 @@ def _projection(layer, prefix):
 def to_open_clip_convnext_config(model):
     """open_clip's model config of a ConvNeXt keras-clip `CLIP`."""
     vision = model.image_encoder
-    if vision.timm_model_name is None:
-        raise ValueError(
-            "This ConvNeXt tower was built by hand (timm_model_name=None): open_clip "
-            "needs the timm architecture's name to rebuild it."
-        )
-    vision_cfg = {
-        "image_size": vision.image_size,
-        "timm_model_name": vision.timm_model_name,
-        "timm_model_pretrained": False,
-        "timm_pool": "",
-        "timm_proj": vision.head,
-        "timm_proj_bias": vision.head_bias,
-    }
-    return open_clip_model_cfg(model, vision_cfg)
+    return timm_model_cfg(
+        model, "", vision.head, custom_text=False, timm_proj_bias=vision.head_bias
+    )

@@ -27,7 +27,7 @@ from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.timm_eva import TIMM_EVA_FAMILIES
 from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import parse_timm_eva_name
-from keras_clip.pretrained.configs import open_clip_model_cfg
+from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.weight_map import batch_norm
 from keras_clip.pretrained.weight_map import conv
@@ -192,18 +192,6 @@ def eva_weight_map(model):
 
 def to_open_clip_eva_config(model):
     """open_clip's model config of an EVA-family keras-clip `CLIP`."""
-    vision = model.image_encoder
-    if vision.timm_model_name is None:
-        raise ValueError(
-            "This EVA tower was built by hand (timm_model_name=None): open_clip "
-            "needs the timm architecture's name to rebuild it."
-        )
-    family = parse_timm_eva_name(vision.timm_model_name)[0]
-    vision_cfg = {
-        "image_size": vision.image_size,
-        "timm_model_name": vision.timm_model_name,
-        "timm_model_pretrained": False,
-        "timm_pool": TIMM_EVA_FAMILIES[family]["pool"],
-        "timm_proj": None,
-    }
-    return open_clip_model_cfg(model, vision_cfg, custom_text=True)
+    name = model.image_encoder.timm_model_name
+    family = parse_timm_eva_name(name)[0] if name else None
+    return timm_model_cfg(model, TIMM_EVA_FAMILIES.get(family, {}).get("pool"), None)

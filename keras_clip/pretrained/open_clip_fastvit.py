@@ -20,7 +20,7 @@ from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD
 from keras_clip.models.timm_fastvit import fastvit_variant
 from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
-from keras_clip.pretrained.configs import open_clip_model_cfg
+from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.weight_map import Entry
 from keras_clip.pretrained.weight_map import batch_norm
@@ -183,17 +183,4 @@ def fastvit_weight_map(model):
 
 def to_open_clip_fastvit_config(model):
     """open_clip's model config of a FastViT keras-clip `CLIP`."""
-    vision = model.image_encoder
-    if vision.timm_model_name is None:
-        raise ValueError(
-            "This FastViT tower was built by hand (timm_model_name=None): open_clip "
-            "needs the timm architecture's name to rebuild it."
-        )
-    vision_cfg = {
-        "image_size": vision.image_size,
-        "timm_model_name": vision.timm_model_name,
-        "timm_model_pretrained": False,
-        "timm_pool": "avg",
-        "timm_proj": None,
-    }
-    return open_clip_model_cfg(model, vision_cfg, custom_text=True)
+    return timm_model_cfg(model, "avg", None)
