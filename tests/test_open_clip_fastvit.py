@@ -99,8 +99,14 @@ def _directory(timm_name, directory):
     return _open_clip_directory(_config(timm_name), directory)
 
 
-@pytest.mark.backend("tensorflow", "jax", "torch")
-@pytest.mark.parametrize("timm_name", sorted(TINY_TOWERS))
+@pytest.mark.parametrize(
+    "timm_name",
+    [
+        pytest.param("fastvit_mci0_tiny", marks=pytest.mark.backend("tensorflow", "jax", "torch")),
+        # MCi3's layout on JAX too would add 25 s of compiling to the longest lane.
+        pytest.param("fastvit_mci3_tiny", marks=pytest.mark.backend("tensorflow", "torch")),
+    ],
+)
 def test_fastvit_loads_with_open_clips_outputs_writes_back_and_folds(timm_name, tmp_path):
     reference = _directory(timm_name, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
