@@ -59,7 +59,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 105
+    assert len(names) == 4 + 112
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -73,11 +73,12 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         )
         assert direct == loaded, name
         compared += 1
-    assert compared == 4 + 48 + 15 + 11 + 6  # EVA / PE-Core, MobileCLIP, ConvNeXt
+    assert compared == 4 + 55 + 15 + 11 + 6  # (CLIPA,) EVA / PE-Core, MobileCLIP, ConvNeXt
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """105 in open_clip 3.3: 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    """112 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
+    options in tests/test_open_clip_options.py), 25 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py),
     11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
     (tests/test_open_clip_fastvit.py)."""
@@ -89,7 +90,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 105
+    assert len(supported) == 112
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -115,7 +116,7 @@ def test_open_clip_names_mean_what_open_clip_builds():
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 48 + 15 + 11 + 6
+    assert compared == 55 + 15 + 11 + 6
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
 

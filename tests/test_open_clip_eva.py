@@ -235,7 +235,7 @@ def test_an_eva_model_trains_round_trips_and_reloads(tmp_path):
         ("vision_cfg", "image_size", 64),
         ("vision_cfg", "patch_dropout", 0.5),
         ("text_cfg", "proj_bias", True),
-        ("text_cfg", "pool_type", "last"),
+        ("text_cfg", "pool_type", "first"),
         (None, "multimodal_cfg", {"width": 32}),
     ],
 )

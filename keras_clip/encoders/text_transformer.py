@@ -39,6 +39,9 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         layer_norm_epsilon: float (CLIP: 1e-5; open_clip's `norm_kwargs`).
         causal: bool. Causal self-attention (CLIP); False attends to
             every position.
+        pooling: "end_token" or "last" (the last position of the context,
+            open_clip's `pool_type="last"`: CLIPA).
+        layer_scale_init: float or None. LayerScale in every block.
 
     Call arguments:
         token_ids: int (batch, length), length <= context_length.
@@ -66,6 +69,8 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         "activation",
         "layer_norm_epsilon",
         "causal",
+        "pooling",
+        "layer_scale_init",
     )
 
     def __init__(
@@ -80,9 +85,13 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         activation="quick_gelu",
         layer_norm_epsilon=1e-5,
         causal=True,
+        pooling="end_token",
+        layer_scale_init=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if pooling not in ("end_token", "last"):
+            raise ValueError(f"Unknown pooling {pooling!r}; expected 'end_token' or 'last'.")
         check_transformer_shape(
             width,
             num_layers,
@@ -114,6 +123,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
             policy,
             "resblock_",
             causal=causal,
+            layer_scale_init=layer_scale_init,
         )
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_final"
@@ -140,6 +150,8 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         for block in self.blocks:
             x = block(x)
         x = self.final_norm(x)
+        if self.pooling == "last":
+            return x[:, -1]
         return gather_positions(x, end_token_positions(token_ids, self.end_token_id))
 
     def compute_output_shape(self, input_shape):

@@ -18,6 +18,8 @@ class VisionTransformer(keras.Model):
     embeddings, a LayerNorm before the blocks (ln_pre), pre-LayerNorm
     residual attention blocks, and a LayerNorm on the class token's output
     (ln_post). The projection to the joint space is the CLIP model's.
+    open_clip's variants: no ln_pre, the mean of the patch tokens instead
+    of the class token (CLIPA), LayerScale in the blocks (ViT-M-16-alt).
 
     Args:
         image_size: int. Height and width of the (square) input images.
@@ -28,6 +30,12 @@ class VisionTransformer(keras.Model):
         mlp_ratio: float. MLP hidden width relative to `width`.
         activation: str. "quick_gelu" (OpenAI) or a Keras activation name.
         layer_norm_epsilon: float (CLIP: 1e-5; open_clip's `norm_kwargs`).
+        pre_norm: bool. The LayerNorm before the blocks (open_clip's
+            `no_ln_pre` is False).
+        pooling: "token" (the class token) or "mean" (of the patch tokens).
+        norm_after_pool: bool. With "mean": ln_post on the mean (open_clip's
+            `final_ln_after_pool`) instead of on each token.
+        layer_scale_init: float or None. LayerScale in every block.
 
     Call arguments:
         images: float (batch, image_size, image_size, 3), normalised.
@@ -53,6 +61,10 @@ class VisionTransformer(keras.Model):
         "mlp_ratio",
         "activation",
         "layer_norm_epsilon",
+        "pre_norm",
+        "pooling",
+        "norm_after_pool",
+        "layer_scale_init",
     )
 
     def __init__(
@@ -65,12 +77,18 @@ class VisionTransformer(keras.Model):
         mlp_ratio=4.0,
         activation="quick_gelu",
         layer_norm_epsilon=1e-5,
+        pre_norm=True,
+        pooling="token",
+        norm_after_pool=False,
+        layer_scale_init=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_transformer_shape(
             width, num_layers, num_heads, image_size=image_size, patch_size=patch_size
         )
+        if pooling not in ("token", "mean"):
+            raise ValueError(f"Unknown pooling {pooling!r}; expected 'token' or 'mean'.")
         if image_size % patch_size:
             raise ValueError(
                 f"image_size={image_size} is not a multiple of patch_size={patch_size}."
@@ -83,12 +101,15 @@ class VisionTransformer(keras.Model):
         self.patch_embedding = keras.layers.Conv2D(
             width, patch_size, strides=patch_size, use_bias=False, dtype=policy, name="conv1"
         )
-        self.pre_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=policy, name="ln_pre"
-        )
+        self.pre_layer_norm = None
+        if pre_norm:
+            self.pre_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=policy, name="ln_pre"
+            )
         self.blocks = transformer_blocks(
-            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "resblock_"
-        )
+            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "resblock_",
+            layer_scale_init=layer_scale_init,
+        )  # fmt: skip
         self.post_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_post"
         )
@@ -108,7 +129,8 @@ class VisionTransformer(keras.Model):
         )
         self.patch_embedding.build(input_shape)
         token_shape = (input_shape[0], self.grid_size**2 + 1, self.width)
-        self.pre_norm.build(token_shape)
+        if self.pre_layer_norm is not None:
+            self.pre_layer_norm.build(token_shape)
         for block in self.blocks:
             block.build(token_shape)
         self.post_norm.build((input_shape[0], self.width))
@@ -122,10 +144,15 @@ class VisionTransformer(keras.Model):
         class_token = ops.broadcast_to(class_token, (batch, 1, self.width))
         x = ops.concatenate([class_token, patches], axis=1)
         x = x + ops.cast(self.positional_embedding, x.dtype)
-        x = self.pre_norm(x)
+        if self.pre_layer_norm is not None:
+            x = self.pre_layer_norm(x)
         for block in self.blocks:
             x = block(x)
-        return self.post_norm(x[:, 0])
+        if self.pooling == "token":
+            return self.post_norm(x[:, 0])
+        if self.norm_after_pool:
+            return self.post_norm(ops.mean(x[:, 1:], axis=1))
+        return ops.mean(self.post_norm(x[:, 1:]), axis=1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.width)

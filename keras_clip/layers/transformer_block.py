@@ -18,6 +18,9 @@ class TransformerBlock(keras.layers.Layer):
             activation name such as "gelu".
         use_causal_mask: bool. Causal self-attention (the text tower).
         layer_norm_epsilon: float.
+        layer_scale_init: float or None. LayerScale: a learned per-channel
+            scale on each residual branch, initialised to this (open_clip's
+            `ls_init_value`); None for none.
 
     Example:
 
@@ -34,6 +37,7 @@ class TransformerBlock(keras.layers.Layer):
         activation="quick_gelu",
         use_causal_mask=False,
         layer_norm_epsilon=1e-5,
+        layer_scale_init=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -44,6 +48,7 @@ class TransformerBlock(keras.layers.Layer):
         self.activation = activation
         self.use_causal_mask = use_causal_mask
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.layer_scale_init = layer_scale_init
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -68,12 +73,23 @@ class TransformerBlock(keras.layers.Layer):
         for layer in (self.attention_norm, self.attention, self.mlp_norm, self.mlp_hidden):
             layer.build(input_shape)
         self.mlp_output.build(tuple(input_shape[:-1]) + (round(width * self.mlp_ratio),))
+        self.attention_scale = self.mlp_scale = None
+        if self.layer_scale_init is not None:
+            constant = keras.initializers.Constant(self.layer_scale_init)
+            self.attention_scale = self.add_weight(
+                shape=(width,), initializer=constant, name="ls_1"
+            )
+            self.mlp_scale = self.add_weight(shape=(width,), initializer=constant, name="ls_2")
+
+    def _scaled(self, x, scale):
+        return x if scale is None else x * ops.cast(scale, x.dtype)
 
     def call(self, x):
-        x = x + self.attention(self.attention_norm(x))
+        x = x + self._scaled(self.attention(self.attention_norm(x)), self.attention_scale)
         # The MLP runs on the 2-D (batch * length, width) view (see attention).
         flat = ops.reshape(x, (-1, x.shape[-1]))
-        flat = flat + self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
+        mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
+        flat = flat + self._scaled(mlp, self.mlp_scale)
         return ops.reshape(flat, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
@@ -88,13 +104,22 @@ class TransformerBlock(keras.layers.Layer):
                 "activation": self.activation,
                 "use_causal_mask": self.use_causal_mask,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "layer_scale_init": self.layer_scale_init,
             }
         )
         return config
 
 
 def transformer_blocks(
-    num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, dtype, prefix, causal=False
+    num_layers,
+    num_heads,
+    mlp_ratio,
+    activation,
+    layer_norm_epsilon,
+    dtype,
+    prefix,
+    causal=False,
+    layer_scale_init=None,
 ):
     """`num_layers` TransformerBlocks named `{prefix}{i}`, a tower's stack."""
     return [
@@ -104,6 +129,7 @@ def transformer_blocks(
             activation,
             use_causal_mask=causal,
             layer_norm_epsilon=layer_norm_epsilon,
+            layer_scale_init=layer_scale_init,
             dtype=dtype,
             name=f"{prefix}{i}",
         )

@@ -96,6 +96,12 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "timm_model_name",
     "vision_mlp_hidden",
     "text_causal",
+    "text_pooling",
+    "text_layer_scale",
+    "vision_pre_norm",
+    "vision_pooling",
+    "vision_norm_after_pool",
+    "vision_layer_scale",
     "convnext_depths",
     "convnext_dims",
     "vision_head",
@@ -214,6 +220,10 @@ def _build(model_class, config, model_kwargs):
             mlp_ratio=config.get("vision_mlp_ratio", 4.0),
             activation=activation,
             layer_norm_epsilon=config.get("vision_layer_norm_epsilon", 1e-5),
+            pre_norm=config.get("vision_pre_norm", True),
+            pooling=config.get("vision_pooling", "token"),
+            norm_after_pool=config.get("vision_norm_after_pool", False),
+            layer_scale_init=config.get("vision_layer_scale"),
             name="image_encoder",
         )
     elif config["vision"] == "eva":
@@ -276,6 +286,8 @@ def _build(model_class, config, model_kwargs):
         mlp_ratio=config.get("text_mlp_ratio", 4.0),
         layer_norm_epsilon=config.get("text_layer_norm_epsilon", 1e-5),
         causal=config.get("text_causal", True),
+        pooling=config.get("text_pooling", "end_token"),
+        layer_scale_init=config.get("text_layer_scale"),
         name="text_encoder",
     )
     return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)

@@ -27,8 +27,6 @@ _INERT = {
     "vision": {
         "layers", "width", "head_width", "mlp_ratio", "patch_size", "image_size",
         "output_tokens", "patch_dropout", "timm_model_pretrained",
-        # With the class token pooled, LayerNorm before or after pooling is the same.
-        "final_ln_after_pool",
     },
     "text": {
         "context_length", "vocab_size", "width", "heads", "layers", "mlp_ratio",
@@ -38,7 +36,6 @@ _INERT = {
 }  # fmt: skip
 # Block options both towers take, honoured only at open_clip's defaults.
 _BLOCK_DEFAULTS = {
-    "ls_init_value": None,
     "act_kwargs": None,
     "block_type": None,
     "qk_norm": False,
@@ -56,7 +53,6 @@ _DEFAULT_ONLY = {
         "attentional_pool": False,
         "attn_pooler_queries": None,
         "attn_pooler_heads": None,
-        "no_ln_pre": False,
         "pos_embed_type": "learnable",
         "timm_model_name": None,
         "timm_pool": None,
@@ -78,7 +74,6 @@ _DEFAULT_ONLY = {
     },
 }
 _WHY = {
-    "ls_init_value": "LayerScale",
     "attentional_pool": "an attentional pooler",
     "no_ln_pre": "no LayerNorm before the blocks",
     "timm_model_name": "a timm image tower",
@@ -130,9 +125,13 @@ def check_open_clip_options(config):
     for part, values in sections.items():
         check_open_clip_section(part, values)
     vision, text = sections["vision"], sections["text"]
-    if vision.get("pool_type", "tok") != "tok":
+    if vision.get("pool_type", "tok") not in ("tok", "avg"):
         _refuse("vision_cfg.", "pool_type", vision["pool_type"])
     return {
+        "vision_pre_norm": not vision.get("no_ln_pre", False),
+        "vision_pooling": "mean" if vision.get("pool_type") == "avg" else "token",
+        "vision_norm_after_pool": bool(vision.get("final_ln_after_pool", False)),
+        "vision_layer_scale": vision.get("ls_init_value"),
         "vision_layer_norm_epsilon": _norm_epsilon("vision_cfg.", vision.get("norm_kwargs")),
         **open_clip_text_fields(text),
         "logit_bias": config.get("init_logit_bias"),
@@ -144,8 +143,11 @@ def check_open_clip_section(part, values):
     open_clip model config: each is inert, or at its open_clip default."""
     where = "" if part == "top" else f"{_SECTIONS[part]}."
     allowed = _INERT[part] | set(_DEFAULT_ONLY[part]) | {"norm_kwargs", "pool_type"}
+    allowed |= {"ls_init_value"} if part != "top" else set()
     if part == "text":
         allowed |= {"no_causal_mask"}
+    if part == "vision":
+        allowed |= {"no_ln_pre", "final_ln_after_pool"}
     if part == "top":
         allowed |= set(_SECTIONS.values())
     for key, value in values.items():
@@ -159,12 +161,14 @@ def check_open_clip_section(part, values):
 def open_clip_text_fields(text):
     """The text tower's extra shape fields of a checked `text_cfg`."""
     pool = text.get("pool_type", "argmax")
-    if pool not in ("argmax", "eos"):
+    if pool not in ("argmax", "eos", "last"):
         _refuse("text_cfg.", "pool_type", pool)
     return {
         "text_layer_norm_epsilon": _norm_epsilon("text_cfg.", text.get("norm_kwargs")),
         "end_token_id": text.get("eos_id", 2) if pool == "eos" else None,
         "text_causal": not text.get("no_causal_mask", False),
+        "text_pooling": "last" if pool == "last" else "end_token",
+        "text_layer_scale": text.get("ls_init_value"),
     }
 
 

@@ -90,6 +90,13 @@ def to_open_clip_config(shape):
             head_width=shape["vision_width"] // shape["vision_heads"],
             mlp_ratio=shape.get("vision_mlp_ratio", 4.0),
         )
+        if not shape.get("vision_pre_norm", True):
+            vision["no_ln_pre"] = True
+        if shape.get("vision_pooling", "token") == "mean":
+            vision["pool_type"] = "avg"
+            vision["final_ln_after_pool"] = bool(shape.get("vision_norm_after_pool"))
+        if shape.get("vision_layer_scale") is not None:
+            vision["ls_init_value"] = shape["vision_layer_scale"]
     else:
         vision.update(
             layers=list(shape["stage_blocks"]),
@@ -107,6 +114,10 @@ def to_open_clip_config(shape):
         text.update(pool_type="eos", eos_id=shape["end_token_id"])
     if not shape.get("text_causal", True):
         text["no_causal_mask"] = True
+    if shape.get("text_pooling", "end_token") == "last":
+        text["pool_type"] = "last"
+    if shape.get("text_layer_scale") is not None:
+        text["ls_init_value"] = shape["text_layer_scale"]
     for side, section in (("vision", vision), ("text", text)):
         epsilon = shape.get(f"{side}_layer_norm_epsilon", 1e-5)
         if epsilon != 1e-5:
@@ -175,11 +186,24 @@ def from_huggingface_config(config):
 
 def to_huggingface_config(shape, logit_scale_init=2.6592):
     """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
-    if not shape.get("text_causal", True):
-        raise ValueError(
-            "Hugging Face's CLIPModel has a causal text tower; save a bidirectional one "
-            "with format='open_clip'."
-        )
+    unlike = {
+        "text_causal": False,
+        "text_pooling": "last",
+        "vision_pre_norm": False,
+        "vision_pooling": "mean",
+    }
+    for field, value in unlike.items():
+        if shape.get(field) == value:
+            raise ValueError(
+                f"Hugging Face's CLIPModel cannot express {field}={value!r}; save this model "
+                "with format='open_clip'."
+            )
+    for field in ("vision_layer_scale", "text_layer_scale"):
+        if shape.get(field) is not None:
+            raise ValueError(
+                f"Hugging Face's CLIPModel has no LayerScale ({field}); save this model "
+                "with format='open_clip'."
+            )
     sections = {}
     for section, (prefix, _) in _HUGGINGFACE_TOWERS.items():
         width = shape[f"{prefix}_width"]
@@ -235,6 +259,10 @@ def timm_model_cfg(model, timm_pool, timm_proj, custom_text=True, **vision_extra
         text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
     if not text.causal:
         text_cfg["no_causal_mask"] = True
+    if text.pooling == "last":
+        text_cfg["pool_type"] = "last"
+    if text.layer_scale_init is not None:
+        text_cfg["ls_init_value"] = text.layer_scale_init
     config = {
         "embed_dim": model.embed_dim,
         "quick_gelu": text.activation == "quick_gelu",
@@ -283,6 +311,8 @@ def model_shape(model):
         vision_width=vision.width,
         text_layer_norm_epsilon=text.layer_norm_epsilon,
         text_causal=text.causal,
+        text_pooling=text.pooling,
+        text_layer_scale=text.layer_scale_init,
         logit_bias=None
         if model.logit_bias is None
         else float(ops.convert_to_numpy(model.logit_bias)),
@@ -295,6 +325,10 @@ def model_shape(model):
             vision_heads=vision.num_heads,
             vision_mlp_ratio=vision.mlp_ratio,
             vision_layer_norm_epsilon=vision.layer_norm_epsilon,
+            vision_pre_norm=vision.pre_norm,
+            vision_pooling=vision.pooling,
+            vision_norm_after_pool=vision.norm_after_pool,
+            vision_layer_scale=vision.layer_scale_init,
         )
     else:
         shape.update(

@@ -132,8 +132,8 @@ def keras_hub_weight_map(model):
         tensor(vision.patch_embedding.kernel, f"{v}/embedding/patch_embedding/kernel"),
         tensor(vision.class_embedding, f"{v}/embedding/class_embedding"),
         tensor(vision.positional_embedding, f"{v}/embedding/position_embedding/embeddings"),
-        tensor(vision.pre_norm.gamma, f"{v}/pre_layer_norm/gamma"),
-        tensor(vision.pre_norm.beta, f"{v}/pre_layer_norm/beta"),
+        tensor(vision.pre_layer_norm.gamma, f"{v}/pre_layer_norm/gamma"),
+        tensor(vision.pre_layer_norm.beta, f"{v}/pre_layer_norm/beta"),
     ]
     for i, block in enumerate(vision.blocks):
         entries += _block(block, f"{v}/encoder_block_{i}")

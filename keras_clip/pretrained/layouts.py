@@ -32,8 +32,9 @@ def is_non_weight(name):
 
 
 def openai_block(block, prefix):
-    """A TransformerBlock from OpenAI's residual attention block names."""
-    return (
+    """A TransformerBlock from OpenAI's residual attention block names (and
+    open_clip's LayerScale, `ls_1` / `ls_2`)."""
+    entries = (
         layer_norm(block.attention_norm, f"{prefix}.ln_1")
         + dense(
             block.attention.qkv_dense,
@@ -45,6 +46,10 @@ def openai_block(block, prefix):
         + dense(block.mlp_hidden, f"{prefix}.mlp.c_fc")
         + dense(block.mlp_output, f"{prefix}.mlp.c_proj")
     )
+    if block.attention_scale is not None:
+        entries.append(tensor(block.attention_scale, f"{prefix}.ls_1.gamma"))
+        entries.append(tensor(block.mlp_scale, f"{prefix}.ls_2.gamma"))
+    return entries
 
 
 def huggingface_block(block, prefix):
@@ -98,14 +103,12 @@ def openai_weight_map(model):
     if isinstance(vision, ModifiedResNet):
         entries = _openai_resnet(vision)
     else:
-        entries = (
-            conv(vision.patch_embedding, "visual.conv1.weight")
-            + [
-                tensor(vision.class_embedding, "visual.class_embedding"),
-                tensor(vision.positional_embedding, "visual.positional_embedding"),
-            ]
-            + layer_norm(vision.pre_norm, "visual.ln_pre")
-        )
+        entries = conv(vision.patch_embedding, "visual.conv1.weight") + [
+            tensor(vision.class_embedding, "visual.class_embedding"),
+            tensor(vision.positional_embedding, "visual.positional_embedding"),
+        ]
+        if vision.pre_layer_norm is not None:
+            entries += layer_norm(vision.pre_layer_norm, "visual.ln_pre")
         for i, block in enumerate(vision.blocks):
             entries += openai_block(block, f"visual.transformer.resblocks.{i}")
         entries += layer_norm(vision.post_norm, "visual.ln_post")
@@ -134,10 +137,11 @@ def openai_text_entries(model, prefix=""):
     return entries
 
 
-def huggingface_weight_map(model):
-    """Entries for Hugging Face `CLIPModel` names (ViT image towers only)."""
-    vision, text = model.image_encoder, model.text_encoder
-    if isinstance(vision, ModifiedResNet):
+def check_huggingface_clip(model):
+    """Raises ValueError, naming it, for what Hugging Face's CLIPModel cannot
+    hold: a ResNet image tower or a logit bias (the other options are
+    refused by `configs.to_huggingface_config`)."""
+    if isinstance(model.image_encoder, ModifiedResNet):
         raise ValueError(
             "Hugging Face's CLIPModel has no ResNet image tower; save a "
             "ResNet CLIP with format='open_clip'."
@@ -146,6 +150,12 @@ def huggingface_weight_map(model):
         raise ValueError(
             "Hugging Face's CLIPModel has no logit bias; save this model with format='open_clip'."
         )
+
+
+def huggingface_weight_map(model):
+    """Entries for Hugging Face `CLIPModel` names (ViT image towers only)."""
+    vision, text = model.image_encoder, model.text_encoder
+    check_huggingface_clip(model)
     v, t = "vision_model", "text_model"
     entries = (
         conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight")
@@ -153,7 +163,7 @@ def huggingface_weight_map(model):
             tensor(vision.class_embedding, f"{v}.embeddings.class_embedding"),
             tensor(vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"),
         ]
-        + layer_norm(vision.pre_norm, f"{v}.pre_layrnorm")
+        + layer_norm(vision.pre_layer_norm, f"{v}.pre_layrnorm")
     )
     for i, block in enumerate(vision.blocks):
         entries += huggingface_block(block, f"{v}.encoder.layers.{i}")

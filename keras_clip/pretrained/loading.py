@@ -294,11 +294,11 @@ def save_pretrained(model, path, format="huggingface"):
             "save_pretrained needs keras-clip's own towers (ViT or "
             "modified ResNet and TextTransformer)."
         ) from None
-    os.makedirs(path, exist_ok=True)
     preprocessing = model.image_preprocessing
     if format == "huggingface":
+        layouts.check_huggingface_clip(model)
+        config = configs.to_huggingface_config(shape)  # refuses the other options
         tensors = export_weight_map(layouts.huggingface_weight_map(model))
-        config = configs.to_huggingface_config(shape)
         files = {
             "config.json": config,
             "preprocessor_config.json": processor_config(preprocessing, "CLIPImageProcessor"),
