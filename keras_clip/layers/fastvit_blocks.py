@@ -5,17 +5,10 @@ re-parameterisable part has a `folded` form and a `fold()` giving its
 weights (see `keras_clip.layers.reparam_conv`)."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_clip.layers.reparam_conv import ReparamConv2D
-
-
-def _identity_kernel(size, channels):
-    """A depthwise kernel (size, size, channels, 1) that passes x through."""
-    kernel = np.zeros((size, size, channels, 1), "float32")
-    kernel[size // 2, size // 2] = 1.0
-    return kernel
+from keras_clip.layers.reparam_conv import identity_kernel
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -75,7 +68,7 @@ class RepMixer(keras.layers.Layer):
         (mixer_kernel, mixer_bias), (norm_kernel, norm_bias) = self.mixer.fold(), self.norm.fold()
         gamma = ops.convert_to_numpy(self.gamma)
         channels = gamma.shape[0]
-        kernel = _identity_kernel(self.kernel_size, channels) + gamma[:, None] * (
+        kernel = identity_kernel(self.kernel_size, channels, depthwise=True) + gamma[:, None] * (
             mixer_kernel - norm_kernel
         )
         return kernel.astype("float32"), (gamma * (mixer_bias - norm_bias)).astype("float32")
@@ -118,7 +111,7 @@ class ConditionalPositionEncoding(keras.layers.Layer):
         kernel = ops.convert_to_numpy(self.convolution.kernel)
         bias = ops.convert_to_numpy(self.convolution.bias)
         if not self.folded:
-            kernel = kernel + _identity_kernel(self.kernel_size, kernel.shape[2])
+            kernel = kernel + identity_kernel(self.kernel_size, kernel.shape[2], depthwise=True)
         return kernel, bias
 
     def get_config(self):

@@ -217,13 +217,7 @@ class ReparamConv2D(keras.layers.Layer):
             kernel = kernel + np.pad(k, ((pad, pad), (pad, pad), (0, 0), (0, 0)))
             bias = bias + b
         if self.identity_norm is not None:
-            channels = self.filters
-            shape = (
-                (size, size, channels, 1) if self.depthwise else (size, size, channels, channels)
-            )
-            eye = np.zeros(shape, "float32")
-            for c in range(channels):
-                eye[size // 2, size // 2, c, 0 if self.depthwise else c] = 1.0
+            eye = identity_kernel(size, self.filters, self.depthwise)
             k, b = _fuse(eye, self.identity_norm, self.depthwise)
             kernel, bias = kernel + k, bias + b
         return kernel.astype("float32"), np.asarray(bias, "float32")
@@ -244,6 +238,17 @@ class ReparamConv2D(keras.layers.Layer):
             }
         )
         return config
+
+
+def identity_kernel(size, channels, depthwise):
+    """A size x size kernel (Keras layout) that passes `channels` channels
+    through: (size, size, channels, 1) depthwise, else (size, size,
+    channels, channels)."""
+    shape = (size, size, channels, 1) if depthwise else (size, size, channels, channels)
+    kernel = np.zeros(shape, "float32")
+    for c in range(channels):
+        kernel[size // 2, size // 2, c, 0 if depthwise else c] = 1.0
+    return kernel
 
 
 def _fuse(kernel, norm, depthwise):

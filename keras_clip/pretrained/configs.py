@@ -102,6 +102,15 @@ def to_open_clip_config(shape):
             layers=list(shape["stage_blocks"]),
             head_width=shape["vision_width"] * 32 // shape["vision_heads"],
         )
+    epsilon = shape.get("vision_layer_norm_epsilon", 1e-5)
+    if epsilon != 1e-5:
+        vision["norm_kwargs"] = {"eps": epsilon}
+    return _open_clip_model_config(shape, vision)
+
+
+def _open_clip_model_config(shape, vision_cfg, custom_text=False):
+    """open_clip's model config: `vision_cfg`, and CLIP's text tower, the
+    joint width and the logit bias from the shape fields."""
     text = {
         "context_length": shape["context_length"],
         "vocab_size": shape["vocabulary_size"],
@@ -118,16 +127,17 @@ def to_open_clip_config(shape):
         text["pool_type"] = "last"
     if shape.get("text_layer_scale") is not None:
         text["ls_init_value"] = shape["text_layer_scale"]
-    for side, section in (("vision", vision), ("text", text)):
-        epsilon = shape.get(f"{side}_layer_norm_epsilon", 1e-5)
-        if epsilon != 1e-5:
-            section["norm_kwargs"] = {"eps": epsilon}
+    epsilon = shape.get("text_layer_norm_epsilon", 1e-5)
+    if epsilon != 1e-5:
+        text["norm_kwargs"] = {"eps": epsilon}
     config = {
         "embed_dim": shape["embed_dim"],
         "quick_gelu": shape.get("activation", "quick_gelu") == "quick_gelu",
-        "vision_cfg": vision,
+        "vision_cfg": vision_cfg,
         "text_cfg": text,
     }
+    if custom_text:
+        config["custom_text"] = True
     if shape.get("logit_bias") is not None:
         config["init_logit_bias"] = shape["logit_bias"]
     return config
@@ -186,6 +196,15 @@ def from_huggingface_config(config):
 
 def to_huggingface_config(shape, logit_scale_init=2.6592):
     """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
+    if shape["vision"] != "vit":
+        raise ValueError(
+            "Hugging Face's CLIPModel has no ResNet image tower; save a "
+            "ResNet CLIP with format='open_clip'."
+        )
+    if shape.get("logit_bias") is not None:
+        raise ValueError(
+            "Hugging Face's CLIPModel has no logit bias; save this model with format='open_clip'."
+        )
     unlike = {
         "text_causal": False,
         "text_pooling": "last",
@@ -244,36 +263,7 @@ def timm_model_cfg(model, timm_pool, timm_proj, custom_text=True, **vision_extra
         "timm_proj": timm_proj,
         **vision_extra,
     }
-    text = model.text_encoder
-    text_cfg = {
-        "context_length": text.context_length,
-        "vocab_size": text.vocabulary_size,
-        "width": text.width,
-        "heads": text.num_heads,
-        "layers": text.num_layers,
-        "mlp_ratio": text.mlp_ratio,
-    }
-    if text.layer_norm_epsilon != 1e-5:
-        text_cfg["norm_kwargs"] = {"eps": text.layer_norm_epsilon}
-    if text.end_token_id is not None:
-        text_cfg.update(pool_type="eos", eos_id=text.end_token_id)
-    if not text.causal:
-        text_cfg["no_causal_mask"] = True
-    if text.pooling == "last":
-        text_cfg["pool_type"] = "last"
-    if text.layer_scale_init is not None:
-        text_cfg["ls_init_value"] = text.layer_scale_init
-    config = {
-        "embed_dim": model.embed_dim,
-        "quick_gelu": text.activation == "quick_gelu",
-        "vision_cfg": vision_cfg,
-        "text_cfg": text_cfg,
-    }
-    if custom_text:
-        config["custom_text"] = True
-    if model.logit_bias is not None:
-        config["init_logit_bias"] = float(ops.convert_to_numpy(model.logit_bias))
-    return config
+    return _open_clip_model_config(_text_shape(model), vision_cfg, custom_text)
 
 
 def is_supported_open_clip_config(config):
@@ -294,10 +284,10 @@ def is_supported_open_clip_config(config):
     return True
 
 
-def model_shape(model):
-    """The shape fields of a built keras-clip `CLIP` (for writing configs)."""
-    vision, text = model.image_encoder, model.text_encoder
-    shape = dict(
+def _text_shape(model):
+    """The shape fields of a built `CLIP`'s text tower, joint width and logit bias."""
+    text = model.text_encoder
+    return dict(
         embed_dim=model.embed_dim,
         vocabulary_size=text.vocabulary_size,
         context_length=text.context_length,
@@ -307,8 +297,6 @@ def model_shape(model):
         text_mlp_ratio=text.mlp_ratio,
         end_token_id=text.end_token_id,
         activation=text.activation,
-        image_size=vision.image_size,
-        vision_width=vision.width,
         text_layer_norm_epsilon=text.layer_norm_epsilon,
         text_causal=text.causal,
         text_pooling=text.pooling,
@@ -317,6 +305,12 @@ def model_shape(model):
         if model.logit_bias is None
         else float(ops.convert_to_numpy(model.logit_bias)),
     )
+
+
+def model_shape(model):
+    """The shape fields of a built keras-clip `CLIP` (for writing configs)."""
+    vision = model.image_encoder
+    shape = dict(_text_shape(model), image_size=vision.image_size, vision_width=vision.width)
     if hasattr(vision, "patch_size"):
         shape.update(
             vision="vit",

@@ -137,25 +137,10 @@ def openai_text_entries(model, prefix=""):
     return entries
 
 
-def check_huggingface_clip(model):
-    """Raises ValueError, naming it, for what Hugging Face's CLIPModel cannot
-    hold: a ResNet image tower or a logit bias (the other options are
-    refused by `configs.to_huggingface_config`)."""
-    if isinstance(model.image_encoder, ModifiedResNet):
-        raise ValueError(
-            "Hugging Face's CLIPModel has no ResNet image tower; save a "
-            "ResNet CLIP with format='open_clip'."
-        )
-    if model.logit_bias is not None:
-        raise ValueError(
-            "Hugging Face's CLIPModel has no logit bias; save this model with format='open_clip'."
-        )
-
-
 def huggingface_weight_map(model):
-    """Entries for Hugging Face `CLIPModel` names (ViT image towers only)."""
+    """Entries for Hugging Face `CLIPModel` names (ViT image towers only:
+    `configs.to_huggingface_config` refuses what CLIPModel cannot hold)."""
     vision, text = model.image_encoder, model.text_encoder
-    check_huggingface_clip(model)
     v, t = "vision_model", "text_model"
     entries = (
         conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight")

@@ -102,6 +102,7 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     """read_checkpoint's answer for open_clip tensors of `architecture`;
     SigLIP configs are read as Hugging Face SigLIP (`open_clip_siglip`)."""
     config = _open_clip_config(architecture)
+    interpolation = "bicubic"
     if config is not None and is_open_clip_siglip(config):
         mean, std, resize_mode = siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash"
         shape = huggingface_siglip_config(config, tensors)
@@ -109,13 +110,11 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     elif config is not None and is_open_clip_eva(config):
         name = config["vision_cfg"]["timm_model_name"]
         mean, std, resize_mode, interpolation = open_clip_eva.eva_preprocessing(name)
-        preprocess = {"interpolation": interpolation, **preprocess}
         shape = open_clip_eva.eva_shape(config, tensors)
         tensors, layout = open_clip_eva.split_attention(tensors), "open_clip_eva"
     elif config is not None and is_open_clip_fastvit(config):
         name = config["vision_cfg"]["timm_model_name"]
         mean, std, resize_mode, interpolation = open_clip_fastvit.fastvit_preprocessing(name)
-        preprocess = {"interpolation": interpolation, **preprocess}
         shape, layout = open_clip_fastvit.fastvit_shape(config, tensors), "open_clip_fastvit"
     elif config is not None and is_open_clip_convnext(config):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
@@ -131,7 +130,7 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
         preprocess.get("mean", mean),
         preprocess.get("std", std),
         preprocess.get("resize_mode", resize_mode),
-        preprocess.get("interpolation", "bicubic"),
+        preprocess.get("interpolation", interpolation),
     )
     return shape, tensors, layout, preprocessing
 
@@ -296,8 +295,7 @@ def save_pretrained(model, path, format="huggingface"):
         ) from None
     preprocessing = model.image_preprocessing
     if format == "huggingface":
-        layouts.check_huggingface_clip(model)
-        config = configs.to_huggingface_config(shape)  # refuses the other options
+        config = configs.to_huggingface_config(shape)  # refuses what CLIPModel cannot hold
         tensors = export_weight_map(layouts.huggingface_weight_map(model))
         files = {
             "config.json": config,

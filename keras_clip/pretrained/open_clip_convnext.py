@@ -16,7 +16,7 @@ from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
-from keras_clip.pretrained.weight_map import Entry
+from keras_clip.pretrained.weight_map import conv
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import tensor
@@ -44,17 +44,8 @@ def convnext_shape(config, tensors):
 
 
 def _convolution(layer, prefix, depthwise=False):
-    """A biased Keras convolution from a PyTorch Conv2d; depthwise kernels
-    are (kh, kw, channels, 1) in Keras, (channels, 1, kh, kw) in PyTorch."""
-    order = (2, 3, 0, 1) if depthwise else (2, 3, 1, 0)
-    inverse = (2, 3, 0, 1) if depthwise else (3, 2, 0, 1)
-    kernel = Entry(
-        layer.kernel,
-        (f"{prefix}.weight",),
-        lambda a: a.transpose(order),
-        lambda a: (a.transpose(inverse),),
-    )
-    return [kernel, tensor(layer.bias, f"{prefix}.bias")]
+    """A biased Keras convolution from a PyTorch Conv2d."""
+    return conv(layer, f"{prefix}.weight", depthwise) + [tensor(layer.bias, f"{prefix}.bias")]
 
 
 def convnext_weight_map(model):

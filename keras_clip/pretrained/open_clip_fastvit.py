@@ -24,6 +24,7 @@ from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.weight_map import Entry
 from keras_clip.pretrained.weight_map import batch_norm
+from keras_clip.pretrained.weight_map import conv
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import reshaped
@@ -74,26 +75,6 @@ def fastvit_shape(config, tensors):
     return from_open_clip_fastvit_config(config, sizes)
 
 
-def _kernel(layer, name, depthwise):
-    """A Keras convolution kernel from a PyTorch one: (out, in, kh, kw), or
-    (channels * multiplier, 1, kh, kw) for a depthwise one."""
-    shape = tuple(layer.kernel.shape)
-    if depthwise:
-        kh, kw, channels, multiplier = shape
-        return Entry(
-            layer.kernel,
-            (name,),
-            lambda a: a.reshape(channels, multiplier, kh, kw).transpose(2, 3, 0, 1),
-            lambda a: (a.transpose(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw),),
-        )
-    return Entry(
-        layer.kernel,
-        (name,),
-        lambda a: a.transpose(2, 3, 1, 0),
-        lambda a: (a.transpose(3, 2, 0, 1),),
-    )
-
-
 def _pointwise(layer, prefix):
     """A Keras Dense from a 1 x 1 PyTorch convolution (out, in, 1, 1)."""
     units, inputs = layer.kernel.shape[1], layer.kernel.shape[0]
@@ -112,7 +93,7 @@ def _reparam(layer, prefix, names):
     """A `ReparamConv2D`'s branches under timm's names (one per branch)."""
     entries = []
     for (_, convolution), norm, name in zip(layer.branches, layer.norms, names):
-        entries.append(_kernel(convolution, f"{prefix}.{name}.conv.weight", layer.depthwise))
+        entries += conv(convolution, f"{prefix}.{name}.conv.weight", layer.depthwise)
         entries += batch_norm(norm, f"{prefix}.{name}.bn")
     if layer.identity_norm is not None:
         entries += batch_norm(layer.identity_norm, f"{prefix}.identity")
@@ -172,7 +153,7 @@ def fastvit_weight_map(model):
             entries += _mobileone(downsample[1], f"{stage}.downsample.proj.1")
         if str(i) in vision.position_layers:
             convolution = vision.position_layers[str(i)].convolution
-            entries.append(_kernel(convolution, f"{stage}.pos_emb.pos_enc.weight", True))
+            entries += conv(convolution, f"{stage}.pos_emb.pos_enc.weight", depthwise=True)
             entries.append(tensor(convolution.bias, f"{stage}.pos_emb.pos_enc.bias"))
         for j, block in enumerate(blocks):
             entries += _block(block, f"{stage}.blocks.{j}")

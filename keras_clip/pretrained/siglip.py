@@ -15,15 +15,13 @@ model.save_pretrained("tuned/")  # transformers' SiglipModel.from_pretrained rea
 ```
 """
 
-import numpy as np
-
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
 from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.pretrained.layouts import huggingface_block
-from keras_clip.pretrained.weight_map import Entry
 from keras_clip.pretrained.weight_map import conv
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
+from keras_clip.pretrained.weight_map import reshaped
 from keras_clip.pretrained.weight_map import tensor
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
@@ -115,11 +113,6 @@ def is_siglip_model(model):
     return isinstance(getattr(model, "image_encoder", None), SigLIPVisionTransformer)
 
 
-def _scalar(variable, name):
-    """A Keras scalar from a PyTorch (1,) parameter."""
-    return Entry(variable, (name,), lambda a: a.reshape(()), lambda a: (np.reshape(a, (1,)),))
-
-
 def huggingface_siglip_weight_map(model):
     """Entries for Hugging Face `SiglipModel` names."""
     vision, text = model.image_encoder, model.text_encoder
@@ -153,8 +146,8 @@ def huggingface_siglip_weight_map(model):
     entries += layer_norm(text.final_norm, f"{t}.final_layer_norm")
     entries += dense(text.head, f"{t}.head")
     entries += [
-        _scalar(model.objective.log_logit_scale, "logit_scale"),
-        _scalar(model.objective.logit_bias, "logit_bias"),
+        reshaped(model.objective.log_logit_scale, "logit_scale", (1,)),
+        reshaped(model.objective.logit_bias, "logit_bias", (1,)),
     ]
     return entries
 

@@ -85,8 +85,21 @@ def batch_norm(layer, prefix):
     ]
 
 
-def conv(layer, name):
-    """A bias-free Keras Conv2D from a PyTorch Conv2d weight."""
+def conv(layer, name, depthwise=False):
+    """A Keras convolution's kernel from a PyTorch Conv2d weight: (out, in,
+    kh, kw) to (kh, kw, in, out); a depthwise one's (channels * multiplier,
+    1, kh, kw) to (kh, kw, channels, multiplier). The bias, if any, is its
+    own `tensor` entry."""
+    if depthwise:
+        kh, kw, channels, multiplier = tuple(layer.kernel.shape)
+        return [
+            Entry(
+                layer.kernel,
+                (name,),
+                lambda a: a.reshape(channels, multiplier, kh, kw).transpose(2, 3, 0, 1),
+                lambda a: (a.transpose(2, 3, 0, 1).reshape(channels * multiplier, 1, kh, kw),),
+            )
+        ]
     return [
         Entry(
             layer.kernel,
