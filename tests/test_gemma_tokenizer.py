@@ -163,5 +163,9 @@ def test_unknown_tokenizer_class_is_named(gemma_model, tmp_path):
     os.remove(os.path.join(directory, "tokenizer.model"))
     with open(os.path.join(directory, "tokenizer.json"), "w") as f:
         json.dump({"model": {"type": "Unigram", "vocab": []}}, f)
+    with pytest.raises(ValueError, match="tokenizer_class 'LlamaTokenizer'"):
+        keras_clip.Tokenizer.from_pretrained(directory)
+    with open(os.path.join(directory, "tokenizer.json"), "w") as f:
+        json.dump({"model": {"type": "WordLevel", "vocab": {}}}, f)
     with pytest.raises(FileNotFoundError, match="holds no tokenizer"):
         keras_clip.Tokenizer.from_pretrained(directory)

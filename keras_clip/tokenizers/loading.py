@@ -10,6 +10,9 @@ Layouts:
 - a Hugging Face SigLIP 2 directory: Gemma's `tokenizer.model`, with
   `tokenizer_config.json` and `tokenizer.json` (framing, lower-casing), or
   that `tokenizer.json` alone (a byte-fallback BPE, as transformers 5 saves);
+- a Hugging Face XLM-RoBERTa tokenizer (MetaCLIP 2's XLM-V):
+  `sentencepiece.bpe.model` (a fairseq-ordered Unigram model), or a Unigram
+  `tokenizer.json` alone (as transformers 5 saves it);
 - an open_clip directory holding one of those, with `open_clip_config.json`
   (the context length and open_clip's clean-up);
 - OpenAI's `bpe_simple_vocab_16e6.txt.gz` (a file, or a directory holding it).
@@ -28,6 +31,7 @@ HF_MERGES_FILE = "merges.txt"
 HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
+FAIRSEQ_FILE = "sentencepiece.bpe.model"
 MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
 
 
@@ -46,21 +50,32 @@ def _is_huggingface_tokenizer_json(config):
 
 def _sentencepiece_files(path, tokenizer_json):
     """The SentencePiece layout of the directory `path`, or None;
-    `tokenizer_json` is its parsed Hugging Face tokenizer.json, or None."""
+    `tokenizer_json` is its parsed Hugging Face tokenizer.json, or None.
+
+    "kind" says how its ids are laid out: "siglip" (`spiece.model`'s own),
+    "gemma" (`tokenizer.model`, or a byte-fallback BPE tokenizer.json) or
+    "fairseq" (`sentencepiece.bpe.model`, or a Unigram tokenizer.json)."""
     models = [
         name
-        for name in (SENTENCEPIECE_FILE, GEMMA_FILE)
+        for name in (SENTENCEPIECE_FILE, GEMMA_FILE, FAIRSEQ_FILE)
         if os.path.isfile(os.path.join(path, name))
     ]
-    byte_bpe = (tokenizer_json or {}).get("model", {}).get("byte_fallback", False)
-    if not models and not byte_bpe:
+    json_model = (tokenizer_json or {}).get("model", {})
+    if models:
+        kind = {SENTENCEPIECE_FILE: "siglip", GEMMA_FILE: "gemma", FAIRSEQ_FILE: "fairseq"}
+        kind = kind[models[0]]
+    elif json_model.get("byte_fallback", False):
+        kind = "gemma"  # transformers 5's Gemma: a byte-fallback BPE tokenizer.json
+    elif json_model.get("type") == "Unigram":
+        kind = "fairseq"  # transformers 5's XLM-RoBERTa: a Unigram tokenizer.json
+    else:
         return None
     files = {
         "layout": "huggingface",
         "type": "sentencepiece",
-        # None: a byte-fallback BPE tokenizer.json alone (transformers 5's Gemma).
+        # None: the tokenizer.json alone describes the model.
         "model": os.path.join(path, models[0]) if models else None,
-        "gemma": not models or models[0] == GEMMA_FILE,
+        "kind": kind,
         "settings": _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {},
         "tokenizer_json": tokenizer_json,
     }

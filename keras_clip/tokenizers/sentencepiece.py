@@ -1,4 +1,4 @@
-"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma) as TensorFlow ops.
+"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma, XLM-RoBERTa's) as TensorFlow ops.
 
 With its defaults it gives the ids of transformers' `SiglipTokenizer` with
 `padding="max_length", truncation=True`: the text is lower-cased, ASCII
@@ -24,6 +24,8 @@ from keras_clip.tokenizers.base import Tokenizer
 from keras_clip.tokenizers.sentencepiece_proto import added_pieces
 from keras_clip.tokenizers.sentencepiece_proto import sentencepiece_model_from_tokenizer_json
 from keras_clip.tokenizers.sentencepiece_settings import sentencepiece_settings
+from keras_clip.tokenizers.unigram_proto import fairseq_ordered_model
+from keras_clip.tokenizers.unigram_proto import unigram_model_from_tokenizer_json
 
 MODEL_FILE = "spiece.model"
 # Python's string.punctuation (ASCII), as SiglipTokenizer removes it.
@@ -127,15 +129,22 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def from_files(cls, files, context_length=None):
         """A Hugging Face or open_clip directory's `spiece.model`,
-        `tokenizer.model` or byte-fallback BPE `tokenizer.json`, framed and cleaned as its settings say (see
-        `sentencepiece_settings`); `context_length` overrides theirs."""
-        if files["model"] is None:
-            model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
-        else:
+        `tokenizer.model`, `sentencepiece.bpe.model` or `tokenizer.json`
+        (byte-fallback BPE or Unigram), framed and cleaned as its settings
+        say (see `sentencepiece_settings`); `context_length` overrides theirs."""
+        settings = sentencepiece_settings(files)  # names an unknown class first
+        model = None
+        if files["model"] is not None:
             with open(files["model"], "rb") as f:
                 model = f.read()
-        settings = sentencepiece_settings(files)
-        if files.get("gemma"):  # the tokenizers-backed classes match added tokens
+        if files["kind"] == "fairseq":  # pieces in transformers' id order
+            if model is None:
+                model = unigram_model_from_tokenizer_json(files["tokenizer_json"])
+            else:
+                model = fairseq_ordered_model(model)
+        elif model is None:
+            model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
+        if files["kind"] != "siglip":  # the tokenizers-backed classes match added tokens
             settings["special_pieces"] = added_pieces(model, files.get("tokenizer_json"))
         if context_length:
             settings["context_length"] = context_length

@@ -4,7 +4,8 @@ SigLIP's `SiglipTokenizer` canonicalises the text and ends it with "</s>",
 which also pads; SigLIP 2 ships Gemma's tokenizer (`tokenizer.model`, BPE
 with byte fallback) under `GemmaTokenizer` or `Siglip2Tokenizer` (the latter
 lower-cases), whose start and end tokens and padding side are settings of
-the checkpoint. This module reads them, as transformers does, from
+the checkpoint; MetaCLIP 2 ships XLM-V under `XLMRobertaTokenizer` ("<s>"
+starts, "</s>" ends, "<pad>" pads after). This module reads them, as transformers does, from
 `tokenizer_config.json` (`add_bos_token`, `add_eos_token`, `padding_side`,
 the special tokens, `model_max_length`), from `tokenizer.json` (its
 post-processor template and normaliser, which transformers 5 writes instead
@@ -29,7 +30,10 @@ _CLASSES = {
     "SiglipTokenizer": (["lower", "punctuation", "whitespace"], None, "</s>", "</s>", "right"),
     "GemmaTokenizer": ([], None, None, "<pad>", "left"),
     "Siglip2Tokenizer": (["lower"], None, None, "<pad>", "left"),
+    "XLMRobertaTokenizer": ([], "<s>", "</s>", "<pad>", "right"),
 }
+# Which class a directory without tokenizer_class holds, by its files.
+_DEFAULT_CLASS = {"siglip": "SiglipTokenizer", "gemma": "GemmaTokenizer", "fairseq": "XLMRobertaTokenizer"}
 # open_clip's `HFTokenizer(clean=...)`, run before the class's own steps.
 _OPEN_CLIP_CLEANING = {
     "canonicalize": ["underscores", "punctuation", "lower", "whitespace"],
@@ -89,9 +93,7 @@ def sentencepiece_settings(files):
         "pad_piece" and "padding_side".
     """
     settings = files.get("settings", {})
-    name = settings.get("tokenizer_class") or (
-        "GemmaTokenizer" if files.get("tokenizer_json") or files.get("gemma") else "SiglipTokenizer"
-    )
+    name = settings.get("tokenizer_class") or _DEFAULT_CLASS[files.get("kind", "siglip")]
     name = name.removesuffix("Fast")
     if name not in _CLASSES:
         raise ValueError(
@@ -114,16 +116,22 @@ def sentencepiece_settings(files):
             cleaning.append("lower")
     pad = _token_text(settings.get("pad_token", pad))
     open_clip = files.get("open_clip") or {}
-    clean = (open_clip.get("tokenizer_kwargs") or {}).get("clean")
+    # open_clip's HFTokenizer cleans whitespace unless its config says otherwise.
+    default_clean = "whitespace" if files.get("open_clip") is not None else None
+    clean = (open_clip.get("tokenizer_kwargs") or {}).get("clean", default_clean)
     if clean is not None:
         if clean not in _OPEN_CLIP_CLEANING:
             raise ValueError(f"open_clip tokenizer_kwargs clean={clean!r} is not supported.")
         cleaning = _OPEN_CLIP_CLEANING[clean] + cleaning
     # open_clip passes its text_cfg's context length to the tokenizer.
     length = open_clip.get("context_length") or settings.get("model_max_length")
+    positions = ((files.get("model_config") or {}).get("text_config") or {}).get(
+        "max_position_embeddings"
+    )
     if length is None or length >= _UNLIMITED:
-        text_config = (files.get("model_config") or {}).get("text_config", {})
-        length = text_config.get("max_position_embeddings", 64)
+        length = positions or 64
+    elif positions:  # a shared tokenizer's limit (XLM-V's 512) past the model's positions
+        length = min(length, positions)
     return {
         "context_length": int(length),
         "cleaning": cleaning,
