@@ -161,12 +161,23 @@ _HUGGINGFACE_FIELDS = (
 _HUGGINGFACE_TOWERS = {"vision_config": ("vision", 3072), "text_config": ("text", 2048)}
 
 
+# MetaClip2Model (MetaCLIP 2, "worldwide"): CLIPModel's tensors and config,
+# pooled at the first end token always (CLIPModel pools at the largest id
+# when eos_token_id is 2, XLM-V's end token); the class defaults of its
+# text config, as transformers 5 fills them in.
+METACLIP_2 = "metaclip_2"
+_METACLIP_2_TEXT_IDS = {"bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2}
+_METACLIP_2_DEFAULT_EOS = 49407
+
+
 def from_huggingface_config(config):
-    """Shape fields from a Hugging Face `CLIPConfig` (config.json as a dict)."""
+    """Shape fields from a Hugging Face `CLIPConfig` or `MetaClip2Config`
+    (config.json as a dict)."""
     sections = {name: config.get(name, {}) for name in _HUGGINGFACE_TOWERS}
-    if config.get("model_type", "clip") != "clip":
+    model_type = config.get("model_type", "clip")
+    if model_type not in ("clip", METACLIP_2):
         raise ValueError(
-            f"config.json describes a {config['model_type']!r} model, not a CLIPModel."
+            f"config.json describes a {model_type!r} model, not a CLIPModel or MetaClip2Model."
         )
     activations = {side.get("hidden_act", "quick_gelu") for side in sections.values()}
     if len(activations) > 1 or not activations <= {"quick_gelu", "gelu"}:
@@ -182,20 +193,26 @@ def from_huggingface_config(config):
         hidden = sections[section].get("intermediate_size", intermediate_size)
         shape[f"{prefix}_mlp_ratio"] = hidden / shape[f"{prefix}_width"]
         shape[f"{prefix}_layer_norm_epsilon"] = sections[section].get("layer_norm_eps", 1e-5)
-    eos = sections["text_config"].get("eos_token_id", 2)
+    if model_type == METACLIP_2:
+        end_token_id = sections["text_config"].get("eos_token_id", _METACLIP_2_DEFAULT_EOS)
+    else:
+        # CLIPModel pools at the largest id when eos_token_id is the legacy 2
+        # (OpenAI's end-of-text is the largest id): so does None.
+        eos = sections["text_config"].get("eos_token_id", 2)
+        end_token_id = None if eos == 2 else eos
     return dict(
         vision="vit",
         embed_dim=config.get("projection_dim", 512),
         **shape,
-        # Hugging Face pools at the largest id when eos_token_id is the
-        # legacy 2 (OpenAI's end-of-text is the largest id): so does None.
-        end_token_id=None if eos == 2 else eos,
+        end_token_id=end_token_id,
         activation=activations.pop(),
     )
 
 
 def to_huggingface_config(shape, logit_scale_init=2.6592):
-    """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape."""
+    """config.json for a Hugging Face `CLIPModel` of a keras-clip ViT shape;
+    a `MetaClip2Model` when the text tower pools at id 2 (XLM-V's end
+    token, which CLIPModel would read as "pool at the largest id")."""
     if shape["vision"] != "vit":
         raise ValueError(
             "Hugging Face's CLIPModel has no ResNet image tower; save a "
@@ -237,9 +254,13 @@ def to_huggingface_config(shape, logit_scale_init=2.6592):
     end_token = shape.get("end_token_id")
     sections["text_config"]["eos_token_id"] = 2 if end_token is None else end_token
     sections["vision_config"]["num_channels"] = 3
+    architecture, model_type = "CLIPModel", "clip"
+    if end_token == 2:
+        architecture, model_type = "MetaClip2Model", METACLIP_2
+        sections["text_config"].update(_METACLIP_2_TEXT_IDS)
     return {
-        "architectures": ["CLIPModel"],
-        "model_type": "clip",
+        "architectures": [architecture],
+        "model_type": model_type,
         "projection_dim": shape["embed_dim"],
         "logit_scale_init_value": logit_scale_init,
         **sections,

@@ -2,8 +2,9 @@
 
 Recognised forms of a local path:
 
-- a Hugging Face `CLIPModel` directory: config.json with model.safetensors
-  or pytorch_model.bin, whole or sharded (with NAME.index.json);
+- a Hugging Face `CLIPModel` or `MetaClip2Model` directory: config.json
+  with model.safetensors or pytorch_model.bin, whole or sharded (with
+  NAME.index.json);
 - a Hugging Face `SiglipModel` directory (SigLIP, SigLIP 2 at fixed
   resolution; see `keras_clip.pretrained.siglip`);
 - an open_clip directory: open_clip_config.json with

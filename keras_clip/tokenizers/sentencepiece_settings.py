@@ -33,7 +33,11 @@ _CLASSES = {
     "XLMRobertaTokenizer": ([], "<s>", "</s>", "<pad>", "right"),
 }
 # Which class a directory without tokenizer_class holds, by its files.
-_DEFAULT_CLASS = {"siglip": "SiglipTokenizer", "gemma": "GemmaTokenizer", "fairseq": "XLMRobertaTokenizer"}
+_DEFAULT_CLASS = {
+    "siglip": "SiglipTokenizer",
+    "gemma": "GemmaTokenizer",
+    "fairseq": "XLMRobertaTokenizer",
+}
 # open_clip's `HFTokenizer(clean=...)`, run before the class's own steps.
 _OPEN_CLIP_CLEANING = {
     "canonicalize": ["underscores", "punctuation", "lower", "whitespace"],

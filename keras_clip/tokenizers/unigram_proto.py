@@ -139,7 +139,9 @@ def unigram_model_from_tokenizer_json(tokenizer_json):
         kind = NORMAL
         if index in added:
             if added[index]["content"] != piece:
-                raise ValueError(f"Added token {added[index]['content']!r} has the id of {piece!r}.")
+                raise ValueError(
+                    f"Added token {added[index]['content']!r} has the id of {piece!r}."
+                )
             kind = CONTROL if added[index].get("special") else USER_DEFINED
         if index == unknown:
             kind = UNKNOWN
