@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.layers.initialization import table_initializer
 from keras_clip.layers.pooling import end_token_positions
 from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import transformer_blocks
@@ -110,7 +111,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size,
             width,
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
             dtype=policy,
             name="token_embedding",
         )

@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from keras_clip.pretrained.safetensors_io import read_safetensors
+from keras_clip.pretrained.safetensors_io import SafetensorsTensors
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 
@@ -40,7 +40,9 @@ def is_torchscript(path):
 
 
 def read_state_dict(path):
-    """A checkpoint file's tensors: dict name -> float32/int NumPy array.
+    """A checkpoint file's tensors: a mapping name -> float32/int NumPy
+    array (a safetensors file's are read when asked for, see
+    `SafetensorsTensors`).
 
     Args:
         path: a `.safetensors` file, or a PyTorch `.bin` / `.pt` / `.pth`
@@ -55,7 +57,7 @@ def read_state_dict(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint file at {path}.")
     if path.endswith(".safetensors"):
-        return read_safetensors(path)
+        return SafetensorsTensors(path)
     if not path.endswith(PICKLE_SUFFIXES):
         raise ValueError(
             f"Unknown checkpoint file {path}: expected .safetensors, "

@@ -23,6 +23,7 @@ Recognised forms of a local path:
 import json
 import os
 
+from keras_clip.layers.initialization import loading_weights
 from keras_clip.models.architectures import architecture_config
 from keras_clip.models.architectures import build_from_shape
 from keras_clip.models.architectures import dtype_policy_scope
@@ -53,6 +54,7 @@ from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_config
 from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_tensors
 from keras_clip.pretrained.processor_config import processor_config
 from keras_clip.pretrained.processor_config import read_processor
+from keras_clip.pretrained.safetensors_io import SafetensorsTensors
 from keras_clip.pretrained.safetensors_io import write_safetensors
 from keras_clip.pretrained.weight_map import export_weight_map
 from keras_clip.pretrained.weight_map import load_weight_map
@@ -66,9 +68,13 @@ def _read_weights(directory, names):
     for name in names:
         index = os.path.join(directory, name + ".index.json")
         if os.path.exists(index):
+            shards = sorted(set(read_json(index)["weight_map"].values()))
+            paths = [os.path.join(directory, shard) for shard in shards]
+            if name.endswith(".safetensors"):
+                return SafetensorsTensors(paths)
             tensors = {}
-            for shard in sorted(set(read_json(index)["weight_map"].values())):
-                tensors.update(read_state_dict(os.path.join(directory, shard)))
+            for path in paths:
+                tensors.update(read_state_dict(path))
             return tensors
         if os.path.exists(os.path.join(directory, name)):
             return read_state_dict(os.path.join(directory, name))
@@ -234,11 +240,12 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
     shape, tensors, layout, preprocessing = read_checkpoint(path, architecture)
     for name, value in preprocessing.items():
         model_kwargs.setdefault(name, value)
-    if layout == "huggingface_siglip":
-        with dtype_policy_scope(model_kwargs.get("dtype")):
-            model = siglip.build_siglip(model_class, shape, **model_kwargs)
-    else:
-        model = build_from_shape(model_class, shape, **model_kwargs)
+    with loading_weights():  # no random token tables: every weight is assigned below
+        if layout == "huggingface_siglip":
+            with dtype_policy_scope(model_kwargs.get("dtype")):
+                model = siglip.build_siglip(model_class, shape, **model_kwargs)
+        else:
+            model = build_from_shape(model_class, shape, **model_kwargs)
     entries = {
         "huggingface_siglip": siglip.huggingface_siglip_weight_map,
         "huggingface": layouts.huggingface_weight_map,
