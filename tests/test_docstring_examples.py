@@ -41,7 +41,7 @@ ELSEWHERE = {
     # The same for a MobileCLIP 2 directory: tests/test_open_clip_fastvit.py.
     "keras_clip.pretrained.open_clip_fastvit[0]",
     # XLM-V's sentencepiece.bpe.model, reordered and tokenizing: the steps of
-    # tests/test_xlm_roberta_tokenizer.py (a fairseq model trained there).
+    # tests/test_unigram_tokenizers.py (a fairseq model trained there).
     "keras_clip.tokenizers.unigram_proto[0]",
 }
 

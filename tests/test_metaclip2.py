@@ -4,7 +4,7 @@ and out, with the XLM-V tokenizer (`XLMRobertaTokenizer`) in the graph.
 The reference is transformers 5's `MetaClip2Model` with a tiny random config
 whose every LayerNorm and bias is moved off its initial value, and whose
 vocabulary is a fairseq-ordered SentencePiece model trained here (see
-`test_xlm_roberta_tokenizer.py`). XLM-V's end token is id 2, never the
+`test_unigram_tokenizers.py`). XLM-V's end token is id 2, never the
 largest id of a row: a tower that pooled at the largest id (CLIPModel's
 rule for eos_token_id 2) would give other embeddings.
 """
@@ -19,7 +19,7 @@ import keras_clip
 from keras_clip.pretrained import read_safetensors
 from tests.helpers import random_open_clip_model
 from tests.helpers import to_numpy
-from tests.test_xlm_roberta_tokenizer import train_fairseq_model
+from tests.test_unigram_tokenizers import train_fairseq_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -170,8 +170,9 @@ def test_an_open_clip_worldwide_model_becomes_a_metaclip2_model(reference, tmp_p
 
 @pytest.mark.backend("tensorflow")
 def test_a_metaclip2_model_fine_tunes_and_serves_captions(reference, tmp_path):
-    """fit lowers the loss; the SavedModel tokenizes captions with XLM-V in
-    the graph and gives the Keras model's text embeddings."""
+    """fit lowers the loss; zero-shot classifies with XLM-V prompts; the
+    SavedModel tokenizes captions with XLM-V in the graph and gives the
+    Keras model's text embeddings."""
     import keras
     import tensorflow as tf
 
@@ -188,6 +189,15 @@ def test_a_metaclip2_model_fine_tunes_and_serves_captions(reference, tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     losses = model.fit(data, batch_size=10, epochs=4, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+    # Zero-shot with a one-template prompt: the softmax of the scaled cosines.
+    classes = ["chat", "Katze", "猫"]
+    classifier = keras_clip.ZeroShotClassifier(model, tokenizer, classes, templates=["{}"])
+    image = to_numpy(model.encode_image(data["images"]))
+    text = to_numpy(model.encode_text(tokenizer(classes)))
+    logits = float(to_numpy(model.logit_scale)) * image @ text.T
+    expected = np.exp(logits - logits.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(classifier.predict(data["images"]), expected, atol=1e-5)
     export_saved_model(model, tokenizer, str(tmp_path / "served"))
     served = tf.saved_model.load(str(tmp_path / "served"))
     text = served.signatures["encode_text"](texts=tf.constant(CAPTIONS))

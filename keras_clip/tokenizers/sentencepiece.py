@@ -1,4 +1,4 @@
-"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma, XLM-RoBERTa's) as TensorFlow ops.
+"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma, XLM-R's, T5's) as TensorFlow ops.
 
 With its defaults it gives the ids of transformers' `SiglipTokenizer` with
 `padding="max_length", truncation=True`: the text is lower-cased, ASCII
@@ -24,8 +24,10 @@ from keras_clip.tokenizers.base import Tokenizer
 from keras_clip.tokenizers.sentencepiece_proto import added_pieces
 from keras_clip.tokenizers.sentencepiece_proto import sentencepiece_model_from_tokenizer_json
 from keras_clip.tokenizers.sentencepiece_settings import sentencepiece_settings
+from keras_clip.tokenizers.sentencepiece_settings import tokenizer_class
 from keras_clip.tokenizers.unigram_proto import fairseq_ordered_model
 from keras_clip.tokenizers.unigram_proto import unigram_model_from_tokenizer_json
+from keras_clip.tokenizers.unigram_proto import with_sentinels
 
 MODEL_FILE = "spiece.model"
 # Python's string.punctuation (ASCII), as SiglipTokenizer removes it.
@@ -144,7 +146,10 @@ class SentencePieceTokenizer(Tokenizer):
                 model = fairseq_ordered_model(model)
         elif model is None:
             model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
-        if files["kind"] != "siglip":  # the tokenizers-backed classes match added tokens
+        t5 = tokenizer_class(files) == "T5Tokenizer"
+        if t5 and files["model"] is not None:  # transformers appends the sentinels
+            model = with_sentinels(model, files["settings"].get("extra_ids", 100))
+        if files["kind"] != "siglip" or t5:  # the tokenizers-backed classes match added tokens
             settings["special_pieces"] = added_pieces(model, files.get("tokenizer_json"))
         if context_length:
             settings["context_length"] = context_length

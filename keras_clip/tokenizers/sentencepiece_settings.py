@@ -5,7 +5,8 @@ which also pads; SigLIP 2 ships Gemma's tokenizer (`tokenizer.model`, BPE
 with byte fallback) under `GemmaTokenizer` or `Siglip2Tokenizer` (the latter
 lower-cases), whose start and end tokens and padding side are settings of
 the checkpoint; MetaCLIP 2 ships XLM-V under `XLMRobertaTokenizer` ("<s>"
-starts, "</s>" ends, "<pad>" pads after). This module reads them, as transformers does, from
+starts, "</s>" ends, "<pad>" pads after) and, for ViT-L-14, mT5's
+`T5Tokenizer` ("</s>" ends, "<pad>" pads after). This module reads them, as transformers does, from
 `tokenizer_config.json` (`add_bos_token`, `add_eos_token`, `padding_side`,
 the special tokens, `model_max_length`), from `tokenizer.json` (its
 post-processor template and normaliser, which transformers 5 writes instead
@@ -31,6 +32,7 @@ _CLASSES = {
     "GemmaTokenizer": ([], None, None, "<pad>", "left"),
     "Siglip2Tokenizer": (["lower"], None, None, "<pad>", "left"),
     "XLMRobertaTokenizer": ([], "<s>", "</s>", "<pad>", "right"),
+    "T5Tokenizer": ([], None, "</s>", "<pad>", "right"),
 }
 # Which class a directory without tokenizer_class holds, by its files.
 _DEFAULT_CLASS = {
@@ -83,6 +85,20 @@ def _lower_cases(tokenizer_json):
     return any(step.get("type") == "Lowercase" for step in steps)
 
 
+def tokenizer_class(files):
+    """The transformers class a directory's SentencePiece tokenizer is
+    (tokenizer_config.json's, else the one its files imply), without "Fast"."""
+    settings = files.get("settings", {})
+    name = settings.get("tokenizer_class") or _DEFAULT_CLASS[files.get("kind", "siglip")]
+    name = name.removesuffix("Fast")
+    if name not in _CLASSES:
+        raise ValueError(
+            f"tokenizer_class {name!r} is not a SentencePiece tokenizer keras-clip reads; "
+            f"known: {sorted(_CLASSES)}."
+        )
+    return name
+
+
 def sentencepiece_settings(files):
     """Constructor settings of `SentencePieceTokenizer` for a directory.
 
@@ -97,13 +113,7 @@ def sentencepiece_settings(files):
         "pad_piece" and "padding_side".
     """
     settings = files.get("settings", {})
-    name = settings.get("tokenizer_class") or _DEFAULT_CLASS[files.get("kind", "siglip")]
-    name = name.removesuffix("Fast")
-    if name not in _CLASSES:
-        raise ValueError(
-            f"tokenizer_class {name!r} is not a SentencePiece tokenizer keras-clip reads; "
-            f"known: {sorted(_CLASSES)}."
-        )
+    name = tokenizer_class(files)
     cleaning, start, end, pad, side = _CLASSES[name]
     cleaning = list(cleaning)
     if name == "SiglipTokenizer":

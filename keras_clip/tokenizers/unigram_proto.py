@@ -1,4 +1,4 @@
-"""SentencePiece Unigram models in XLM-RoBERTa's id order.
+"""SentencePiece Unigram models in XLM-RoBERTa's and T5's id order.
 
 XLM-RoBERTa, XLM-V (MetaCLIP 2's 901,629-piece vocabulary) and the other
 fairseq-trained tokenizers ship a SentencePiece Unigram model
@@ -8,10 +8,14 @@ every other piece up by one and appends "<mask>". transformers 5 saves the
 same tokenizer as a `tokenizer.json` alone (a Unigram vocabulary already in
 that order, with the SentencePiece normaliser's precompiled character map).
 
-Both become one SentencePiece model proto whose piece order is the
+T5's and mT5's `spiece.model` (MetaCLIP 2's ViT-L-14 tokenizer) keeps its
+ids, and transformers appends `extra_ids` sentinels ("<extra_id_99>" first,
+"<extra_id_0>" last) after them.
+
+Each becomes one SentencePiece model proto whose piece order is the
 checkpoint's id order, so tensorflow-text's SentencePiece op gives
 transformers' ids directly, with no id remapping in the graph.
-`tests/test_xlm_roberta_tokenizer.py` checks the ids against transformers'
+`tests/test_unigram_tokenizers.py` checks the ids against transformers'
 `XLMRobertaTokenizer` and open_clip's `HFTokenizer`.
 
 Example:
@@ -64,16 +68,7 @@ def fairseq_ordered_model(model):
     Returns:
         bytes of a model whose piece i is transformers' id i.
     """
-    pieces, normalizer = [], None
-    for number, value in _fields(model):
-        if number == 1:
-            fields = dict(_fields(value))
-            score = struct.unpack("<f", fields[2])[0] if 2 in fields else 0.0
-            pieces.append((fields.get(1, b"").decode("utf-8"), score, fields.get(3, NORMAL)))
-        elif number == 2 and dict(_fields(value)).get(3, UNIGRAM) != UNIGRAM:
-            raise ValueError("sentencepiece.bpe.model is not a Unigram model; fairseq's are.")
-        elif number == 3:
-            normalizer = value
+    pieces, _, normalizer = _parsed(model)
     expected = [("<unk>", UNKNOWN), ("<s>", CONTROL), ("</s>", CONTROL)]
     if [(piece, kind) for piece, _, kind in pieces[:3]] != expected:
         raise ValueError(
@@ -82,7 +77,34 @@ def fairseq_ordered_model(model):
         )
     specials = [(piece, 0.0, kind) for piece, kind in FAIRSEQ_SPECIALS]
     ordered = specials + pieces[3:] + [(MASK_PIECE, 0.0, CONTROL)]
-    return _model(ordered, normalizer or b"")
+    return _model(ordered, normalizer)
+
+
+def _parsed(model):
+    """([(piece, score, type)], trainer_spec fields, normalizer_spec bytes)
+    of a serialized SentencePiece model."""
+    pieces, trainer, normalizer = [], {}, b""
+    for number, value in _fields(model):
+        if number == 1:
+            fields = dict(_fields(value))
+            score = struct.unpack("<f", fields[2])[0] if 2 in fields else 0.0
+            pieces.append((fields.get(1, b"").decode("utf-8"), score, fields.get(3, NORMAL)))
+        elif number == 2:
+            trainer = dict(_fields(value))
+        elif number == 3:
+            normalizer = value
+    if trainer.get(3, UNIGRAM) != UNIGRAM:
+        raise ValueError("The SentencePiece model is not a Unigram model.")
+    return pieces, trainer, normalizer
+
+
+def with_sentinels(model, extra_ids=100):
+    """A T5 `spiece.model` with transformers' `extra_ids` sentinel pieces
+    appended ("<extra_id_{extra_ids - 1}>" first), as `T5Tokenizer` numbers
+    them; control pieces, matched in a caption as transformers does."""
+    pieces, _, normalizer = _parsed(model)
+    sentinels = [(f"<extra_id_{i}>", 0.0, CONTROL) for i in reversed(range(extra_ids))]
+    return _model(pieces + sentinels, normalizer)
 
 
 def _normalizer_spec(tokenizer_json):

@@ -1,7 +1,7 @@
-"""MetaCLIP 2's XLM-V tokenizer (transformers' `XLMRobertaTokenizer`): ids
-equal to transformers' from `sentencepiece.bpe.model` and from the
-`tokenizer.json` alone that transformers 5 saves, and to open_clip's
-`HFTokenizer` over it.
+"""MetaCLIP 2's tokenizers, SentencePiece Unigram models: XLM-V
+(transformers' `XLMRobertaTokenizer`) and mT5 (`T5Tokenizer`). Ids equal to
+transformers' from the shipped model file and from the `tokenizer.json`
+alone that transformers 5 saves, and to open_clip's `HFTokenizer` over them.
 
 The SentencePiece model is trained here with fairseq's settings (a Unigram
 model, `<unk>`, `<s>`, `</s>` at 0-2, NFKC normalisation), so its ids are
@@ -171,3 +171,63 @@ def test_unsupported_files_are_named(checkpoints, tmp_path):
     tokenizer_json["model"]["type"] = "WordLevel"
     with pytest.raises(ValueError, match="Only a Unigram tokenizer.json"):
         unigram_model_from_tokenizer_json(tokenizer_json)
+
+
+# === T5 / mT5 (MetaCLIP 2's ViT-L-14 worldwide tokenizer) ===
+
+
+def train_t5_model(directory):
+    """A Unigram SentencePiece model with T5's ids (pad 0, end 1, unk 2, no
+    start), saved as `spiece.model` with a T5Tokenizer config; `directory`."""
+    spm = pytest.importorskip("sentencepiece")
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sentences = [" ".join(rng.choice(WORDS, size=rng.integers(3, 9))) for _ in range(3000)]
+    prefix = os.path.join(directory, "spiece")
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=400,
+        hard_vocab_limit=False, model_type="unigram", character_coverage=1.0, pad_id=0,
+        eos_id=1, unk_id=2, bos_id=-1, num_threads=1, minloglevel=2,
+    )  # fmt: skip
+    os.remove(prefix + ".vocab")
+    with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512}, f)
+    return directory
+
+
+T5_TRICKY = XLM_TRICKY + ["a photo of a cat <extra_id_0> x", "<extra_id_99><pad></s>", "x<unk>y"]
+
+
+def test_t5_ids_equal_transformers(tmp_path):
+    """mT5's tokenizer: spiece.model's own ids, "</s>" at the end, "<pad>"
+    after, and the 100 sentinels transformers appends (matched in text)."""
+    shipped = train_t5_model(str(tmp_path / "t5"))
+    reference = transformers.AutoTokenizer.from_pretrained(shipped)
+    assert type(reference).__name__ == "T5Tokenizer"
+    reference.save_pretrained(str(tmp_path / "saved"))
+    for path in (shipped, str(tmp_path / "saved")):
+        tokenizer = keras_clip.Tokenizer.from_pretrained(path, context_length=CONTEXT)
+        assert (tokenizer.start_id, tokenizer.pad_id, tokenizer.end_id) == (None, 0, 1)
+        assert tokenizer.vocabulary_size == len(reference)
+        assert tokenizer.vocabulary[-1] == "<extra_id_0>"
+        _assert_same_ids(tokenizer, reference, T5_TRICKY)
+
+
+def test_open_clip_mt5_tokenizer_ids(tmp_path):
+    """open_clip's ViT-L-14-worldwide: `HFTokenizer("google/mt5-base",
+    clean="canonicalize")` over the same files."""
+    open_clip = import_open_clip()
+    directory = train_t5_model(str(tmp_path / "open_clip"))
+    text_cfg = {
+        "context_length": CONTEXT,
+        "hf_tokenizer_name": "google/mt5-base",
+        "tokenizer_kwargs": {"clean": "canonicalize"},
+    }
+    with open(os.path.join(directory, "open_clip_config.json"), "w") as f:
+        json.dump({"model_cfg": {"text_cfg": text_cfg}}, f)
+    reference = open_clip.tokenizer.HFTokenizer(
+        directory, context_length=CONTEXT, clean="canonicalize"
+    )
+    tokenizer = keras_clip.Tokenizer.from_pretrained(directory, python_clean=True)
+    texts = XLM_TRICKY + ["x&amp;y", "PHOTO_of the Cat!"]
+    np.testing.assert_array_equal(tokenizer(texts), reference(texts).numpy())
