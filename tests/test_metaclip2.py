@@ -19,13 +19,15 @@ import keras_clip
 from keras_clip.pretrained import read_safetensors
 from tests.helpers import random_open_clip_model
 from tests.helpers import to_numpy
+from tests.test_pretrained import TOLERANCE
+from tests.test_pretrained import _assert_match
+from tests.test_pretrained import _keras_outputs
 from tests.test_unigram_tokenizers import train_fairseq_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 CONTEXT = 16
-TOLERANCE = 1e-4
 CAPTIONS = [
     "a photo of a cat",
     "une photo d'un chat",
@@ -89,18 +91,6 @@ def reference(tmp_path_factory):
     return {"directory": directory, "model": model, "images": images, "expected": expected}
 
 
-def _outputs(model, images, token_ids):
-    image = to_numpy(model.encode_image(images))
-    text = to_numpy(model.encode_text(token_ids))
-    scale = float(to_numpy(model.logit_scale))
-    return {"image": image, "text": text, "logits": scale * image @ text.T}
-
-
-def _assert_match(actual, expected, tolerance=TOLERANCE):
-    for key in ("image", "text", "logits"):
-        np.testing.assert_allclose(actual[key], expected[key], atol=tolerance, rtol=0, err_msg=key)
-
-
 @pytest.mark.backend("tensorflow", "jax", "torch")
 def test_metaclip2_directory_matches_transformers_from_captions(reference):
     """Captions through keras-clip's tokenizer and model give transformers'
@@ -111,7 +101,7 @@ def test_metaclip2_directory_matches_transformers_from_captions(reference):
     assert tokenizer.context_length == CONTEXT  # the model's positions, not XLM-V's 512
     token_ids = tokenizer(CAPTIONS)
     assert token_ids.max() > 2 and (token_ids == 1).any()  # pieces past the end; padding
-    _assert_match(_outputs(model, reference["images"], token_ids), reference["expected"])
+    _assert_match(_keras_outputs(model, reference["images"], token_ids), reference["expected"])
 
 
 @pytest.mark.backend("torch")
