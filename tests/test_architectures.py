@@ -59,7 +59,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 112
+    assert len(names) == 4 + 113
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -77,8 +77,8 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """112 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
-    options in tests/test_open_clip_options.py), 25 SigLIP (tests/test_open_clip_siglip.py), 12
+    """113 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
+    options in tests/test_open_clip_options.py), 26 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core and 3 MobileCLIP ViTs (tests/test_open_clip_eva.py),
     11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
     (tests/test_open_clip_fastvit.py)."""
@@ -90,7 +90,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 112
+    assert len(supported) == 113
 
 
 def test_open_clip_names_mean_what_open_clip_builds():

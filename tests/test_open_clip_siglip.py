@@ -118,6 +118,35 @@ def test_open_clip_siglip_loads_with_open_clips_outputs(version, tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
 
+@pytest.mark.backend("tensorflow", "torch")
+def test_a_text_tower_without_projection_loads_and_writes_back(tmp_path):
+    """open_clip's proj_type="none" (ViT-SO400M-16-SigLIP-i18n-256): no text
+    head, the pooled features are the embedding; transformers' SiglipModel
+    always has a head, so the write-back's is the identity (same outputs)."""
+    import torch
+    import transformers
+
+    config = copy.deepcopy(CONFIG)
+    config["text_cfg"].update(width=48, heads=4, proj_type="none")
+    del config["text_cfg"]["proj_bias"]  # as open_clip's i18n config: unused without projection
+    model = _compare(config, tmp_path)
+    assert model.text_encoder.head is None and not model.text_encoder.projection
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    again = keras.saving.load_model(path)
+    assert again.text_encoder.head is None
+    model.save_pretrained(str(tmp_path / "hf"))
+    reloaded = transformers.SiglipModel.from_pretrained(str(tmp_path / "hf")).eval()
+    head = reloaded.text_model.head
+    np.testing.assert_array_equal(head.weight.detach().numpy(), np.eye(48, dtype="float32"))
+    token_ids = np.random.default_rng(2).integers(1, 100, size=(2, 12))
+    with torch.no_grad():
+        expected = reloaded.get_text_features(input_ids=torch.from_numpy(token_ids))
+    expected = getattr(expected, "pooler_output", expected).numpy()
+    found = keras.ops.convert_to_numpy(model.text_encoder(token_ids.astype("int32")))
+    np.testing.assert_allclose(found, expected, atol=1e-5, rtol=0)
+
+
 @pytest.mark.backend("torch")
 @pytest.mark.parametrize(
     "section, key, value",
@@ -125,7 +154,7 @@ def test_open_clip_siglip_loads_with_open_clips_outputs(version, tmp_path):
         ("vision_cfg", "timm_pool", "avg"),
         ("vision_cfg", "timm_proj", "linear"),
         ("vision_cfg", "timm_model_name", "vit_base_patch16_siglip_gap_224"),
-        ("text_cfg", "proj_type", "none"),
+        ("text_cfg", "proj_type", "mlp"),
         ("text_cfg", "pool_type", "argmax"),
         ("text_cfg", "no_causal_mask", False),
         ("text_cfg", "act_kwargs", {"approximate": "none", "inplace": True}),
@@ -150,7 +179,7 @@ def test_built_in_siglip_names_resolve_and_point_to_a_checkpoint():
 
     table = open_clip_architectures()
     siglip_names = [name for name in table if "SigLIP" in name]
-    assert len(siglip_names) == 25 and "ViT-SO400M-14-SigLIP" in siglip_names
-    assert "ViT-SO400M-16-SigLIP-i18n-256" not in table  # text proj_type "none"
+    assert len(siglip_names) == 26 and "ViT-SO400M-14-SigLIP" in siglip_names
+    assert "ViT-SO400M-16-SigLIP-i18n-256" in siglip_names  # text proj_type "none"
     with pytest.raises(ValueError, match="from_pretrained"):
         architecture_config("ViT-B-16-SigLIP2")

@@ -33,6 +33,9 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         mlp_ratio: float. MLP hidden width relative to `width`.
         activation: str. "gelu_tanh" (SigLIP).
         layer_norm_epsilon: float (SigLIP: 1e-6).
+        projection: bool. False: no head, the output is the pooled
+            features (open_clip's `proj_type="none"`, e.g.
+            ViT-SO400M-16-SigLIP-i18n-256); `embed_dim` must then be `width`.
 
     Call arguments:
         token_ids: int (batch, context_length).
@@ -59,6 +62,7 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         "mlp_ratio",
         "activation",
         "layer_norm_epsilon",
+        "projection",
     )
 
     def __init__(
@@ -72,6 +76,7 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         mlp_ratio=4.0,
         activation="gelu_tanh",
         layer_norm_epsilon=1e-6,
+        projection=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -83,6 +88,11 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
             context_length=context_length,
         )
         embed_dim = embed_dim or width
+        if not projection and embed_dim != width:
+            raise ValueError(
+                f"Without a projection the text embedding is {width} wide (width); "
+                f"embed_dim={embed_dim} cannot be reached."
+            )
         keep_config(self, locals())
 
         # === Layers ===
@@ -100,7 +110,7 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="final_layer_norm"
         )
-        self.head = keras.layers.Dense(embed_dim, dtype=policy, name="head")
+        self.head = keras.layers.Dense(embed_dim, dtype=policy, name="head") if projection else None
 
     def build(self, input_shape):
         self._check_length(keras.KerasTensor(input_shape, "int32"))
@@ -114,7 +124,8 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         for block in self.blocks:
             block.build(sequence_shape)
         self.final_norm.build(sequence_shape)
-        self.head.build((input_shape[0], self.width))
+        if self.head is not None:
+            self.head.build((input_shape[0], self.width))
 
     def _check_length(self, token_ids):
         check_token_ids(token_ids, self.context_length)
@@ -131,7 +142,8 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
         x = x + ops.cast(self.positional_embedding, x.dtype)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.final_norm(x)[:, -1])
+        pooled = self.final_norm(x)[:, -1]
+        return pooled if self.head is None else self.head(pooled)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.embed_dim)

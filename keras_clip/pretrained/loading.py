@@ -278,7 +278,10 @@ def save_pretrained(model, path, format="huggingface"):
                 ),
             },
             "model.safetensors",
-            export_weight_map(siglip.huggingface_siglip_weight_map(model)),
+            {
+                **export_weight_map(siglip.huggingface_siglip_weight_map(model)),
+                **siglip.identity_text_head(model),  # SiglipModel always has a head
+            },
         )
     timm_tower = _timm_tower_writer(model)
     if timm_tower is not None:

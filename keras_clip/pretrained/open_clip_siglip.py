@@ -10,6 +10,8 @@ becomes a `SiglipConfig` dict (shapes read from the tensors, heads from
 the timm name) and the tensors are renamed to `SiglipModel`'s names
 (`attn.qkv` split into q/k/v, `q` and `kv` joined into the head's
 in-projection); `keras_clip.pretrained.siglip` builds and loads the rest.
+A text tower without projection (`proj_type="none"`: the i18n SO400M)
+builds without head.
 Every config key is checked: one that would compute differently is
 refused with an error naming it. Activations follow open_clip: timm's
 towers use exact GELU; the text tower uses exact GELU unless
@@ -38,6 +40,8 @@ import re
 
 import numpy as np
 
+from keras_clip.pretrained.siglip import TEXT_PROJECTION
+
 # timm's SigLIP towers: the width's name -> attention heads.
 TIMM_SIGLIP_HEADS = {"base": 12, "large": 16, "so400m": 16, "giantopt": 16}
 _TIMM_NAME = re.compile(r"vit_(\w+?)_patch(\d+)_siglip_(\d+)$")
@@ -47,7 +51,7 @@ _VISION_INERT = {"image_size", "timm_model_name", "timm_model_pretrained", "timm
 _VISION_INERT |= {"timm_drop_path", "timm_proj_bias"}
 _TEXT_INERT = {"context_length", "vocab_size", "width", "heads", "layers", "mlp_ratio"}
 _TEXT_INERT |= {"hf_tokenizer_name", "tokenizer_kwargs", "norm_kwargs", "act_kwargs"}
-_TEXT_INERT |= {"pad_id", "output_tokens"}
+_TEXT_INERT |= {"pad_id", "output_tokens", "proj_type"}  # proj_type: checked below
 # Keys honoured at one value; those marked True must be given (open_clip's
 # default would compute something else).
 _FIXED = {
@@ -57,7 +61,6 @@ _FIXED = {
         "no_causal_mask": (True, True),
         "proj_bias": (True, True),
         "pool_type": ("last", True),
-        "proj_type": ("linear", False),
         "final_ln_after_pool": (False, False),
         "embed_cls": (False, False),
         "ls_init_value": (None, False),
@@ -82,9 +85,17 @@ def check_open_clip_siglip_options(config):
         for key, value in values.items():
             if key not in _INERT[section] and key not in _FIXED[section]:
                 _refuse(f"{where}{key}", value, "no such option")
-        for key, (value, required) in _FIXED[section].items():
+        fixed = dict(_FIXED[section])
+        if section == "text_cfg" and text.get("proj_type") == "none":
+            fixed.pop("proj_bias")  # no projection, no bias
+        for key, (value, required) in fixed.items():
             if (key in values or required) and values.get(key) != value:
                 _refuse(f"{where}{key}", values.get(key), f"{key}={value!r}")
+    projection = text.get("proj_type", "linear")
+    if projection not in ("linear", "none"):
+        _refuse("text_cfg.proj_type", projection, 'a "linear" projection or "none"')
+    if projection == "none" and text["width"] != config["embed_dim"]:
+        _refuse("text_cfg.width", text["width"], f"width = embed_dim ({config['embed_dim']})")
     if set(text.get("norm_kwargs") or {}) - {"eps"}:
         _refuse("text_cfg.norm_kwargs", text["norm_kwargs"], "LayerNorm with eps only")
     if (text.get("act_kwargs") or {}) not in ({}, {"approximate": "tanh"}):
@@ -136,6 +147,7 @@ def huggingface_siglip_config(config, tensors):
             "layer_norm_eps": (text.get("norm_kwargs") or {}).get("eps", 1e-5),
             "hidden_act": "gelu_pytorch_tanh" if tanh else "gelu",
             "projection_size": config["embed_dim"],
+            TEXT_PROJECTION: text.get("proj_type", "linear") != "none",
         },
     }
 
@@ -203,7 +215,8 @@ def huggingface_siglip_tensors(tensors):
             ("text.ln_final", f"{t}.final_layer_norm"),
             ("text.text_projection", f"{t}.head"),
         ):
-            renamed[f"{target}.{kind}"] = tensors.pop(f"{source}.{kind}")
+            if f"{source}.{kind}" in tensors or source != "text.text_projection":
+                renamed[f"{target}.{kind}"] = tensors.pop(f"{source}.{kind}")
     for name in sorted(tensors):
         for prefix, target in (
             (f"{trunk}.blocks.", f"{v}.encoder.layers."),

@@ -15,6 +15,8 @@ model.save_pretrained("tuned/")  # transformers' SiglipModel.from_pretrained rea
 ```
 """
 
+import numpy as np
+
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
 from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.pretrained.layouts import huggingface_block
@@ -45,6 +47,23 @@ _TEXT_FIELDS = {
     "layer_norm_eps": 1e-6,
 }
 _ACTIVATIONS = {"gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu"}
+
+
+# A text_config key of keras-clip's own: False for open_clip's text towers
+# without projection, which SiglipModel cannot hold (written as an identity head).
+TEXT_PROJECTION = "keras_clip_text_projection"
+
+
+def identity_text_head(model):
+    """SiglipModel's text head tensors for a text tower without one: the
+    identity and zero bias (the same function), or {} if it has a head."""
+    text = model.text_encoder
+    if text.head is not None:
+        return {}
+    return {
+        "text_model.head.weight": np.eye(text.width, dtype="float32"),
+        "text_model.head.bias": np.zeros(text.width, "float32"),
+    }
 
 
 def is_siglip_config(config):
@@ -96,6 +115,8 @@ def build_siglip(model_class, config, **model_kwargs):
         mlp_ratio=text["intermediate_size"] / text["hidden_size"],
         activation=text["activation"],
         layer_norm_epsilon=text["layer_norm_eps"],
+        # open_clip's proj_type="none" (no SiglipConfig field: read from its tensors)
+        projection=config.get("text_config", {}).get(TEXT_PROJECTION, True),
         name="text_encoder",
     )
     model_kwargs.setdefault("objective", SigLIPLoss())
@@ -144,7 +165,8 @@ def huggingface_siglip_weight_map(model):
     for i, block in enumerate(text.blocks):
         entries += huggingface_block(block, f"{t}.encoder.layers.{i}")
     entries += layer_norm(text.final_norm, f"{t}.final_layer_norm")
-    entries += dense(text.head, f"{t}.head")
+    if text.head is not None:
+        entries += dense(text.head, f"{t}.head")
     entries += [
         reshaped(model.objective.log_logit_scale, "logit_scale", (1,)),
         reshaped(model.objective.logit_bias, "logit_bias", (1,)),
