@@ -1,4 +1,10 @@
-"""A SentencePiece BPE model written from a Hugging Face `tokenizer.json`.
+"""SentencePiece model protos: the wire format, and a BPE model written
+from a Hugging Face `tokenizer.json`.
+
+`parsed_model` reads a serialized model's pieces, `serialized_model` and
+`normalizer_spec` write one (the wire format of `sentencepiece_model.proto`,
+by hand: no sentencepiece package needed); `tokenizers.unigram_proto`
+writes its Unigram models with them.
 
 transformers 5 saves Gemma's tokenizer (SigLIP 2's) as `tokenizer.json`
 alone: a byte-fallback BPE with a vocabulary, ranked merges and added tokens,
@@ -28,9 +34,9 @@ keras_clip.tokenizers.SentencePieceTokenizer(model, end_piece="<eos>", pad_piece
 import re
 import struct
 
-# SentencePiece piece types and the BPE model type (sentencepiece_model.proto).
+# SentencePiece piece types and model types (sentencepiece_model.proto).
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
-BPE = 2
+UNIGRAM, BPE = 1, 2
 _BYTE_PIECE = re.compile(r"^<0x[0-9A-F]{2}>$")
 _SPACE = "\u2581"
 
@@ -86,15 +92,53 @@ def _fields(data):
         yield number, value
 
 
-def piece_types(model):
-    """[(piece, type)] of a serialized SentencePiece model, in id order
-    (types: NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE)."""
-    pieces = []
-    for number, entry in _fields(model):
+def parsed_model(model):
+    """([(piece, score, type)] in id order, model type, normalizer_spec
+    bytes) of a serialized SentencePiece model (types: NORMAL, UNKNOWN,
+    CONTROL, USER_DEFINED, UNUSED, BYTE; model types: UNIGRAM, BPE)."""
+    pieces, model_type, normalizer = [], UNIGRAM, b""
+    for number, value in _fields(model):
         if number == 1:
-            fields = dict(_fields(entry))
-            pieces.append((fields.get(1, b"").decode("utf-8"), fields.get(3, NORMAL)))
-    return pieces
+            fields = dict(_fields(value))
+            score = struct.unpack("<f", fields[2])[0] if 2 in fields else 0.0
+            pieces.append((fields.get(1, b"").decode("utf-8"), score, fields.get(3, NORMAL)))
+        elif number == 2:
+            model_type = dict(_fields(value)).get(3, UNIGRAM)
+        elif number == 3:
+            normalizer = value
+    return pieces, model_type, normalizer
+
+
+def normalizer_spec(name, charsmap=b"", dummy_prefix=True, collapse_whitespace=True):
+    """NormalizerSpec bytes: the rule `name`, a precompiled character map
+    (if any), "▁" before the text, whitespace runs collapsed; spaces are
+    always escaped to "▁"."""
+    spec = _field(1, name)
+    if charsmap:
+        spec += _field(2, charsmap)
+    return spec + _field(3, dummy_prefix) + _field(4, collapse_whitespace) + _field(5, True)
+
+
+def serialized_model(pieces, model_type, normalizer_spec, special_ids=(-1, -1, -1, -1),
+                     byte_fallback=False):  # fmt: skip
+    """ModelProto bytes of `pieces` [(piece, score, type)] in id order.
+
+    Args:
+        pieces: list of (str, float, int), the pieces in id order.
+        model_type: UNIGRAM or BPE.
+        normalizer_spec: bytes, a serialized NormalizerSpec.
+        special_ids: the trainer spec's (unk, bos, eos, pad) ids; -1: none.
+        byte_fallback: bool, the trainer spec's byte fallback.
+    """
+    body = bytearray()
+    for piece, score, kind in pieces:
+        body += _field(1, _field(1, piece) + _field(2, float(score)) + _field(3, kind))
+    trainer = _field(3, model_type) + _field(4, len(pieces))
+    if byte_fallback:
+        trainer += _field(35, True)
+    for number, index in zip((40, 41, 42, 43), special_ids, strict=True):
+        trainer += _field(number, index)
+    return bytes(body + _field(2, trainer) + _field(3, normalizer_spec))
 
 
 def added_pieces(model, tokenizer_json=None):
@@ -108,7 +152,8 @@ def added_pieces(model, tokenizer_json=None):
             if options:
                 raise ValueError(f"Added token {token['content']!r} sets {options}: not supported.")
         return [token["content"] for token in tokens]
-    return [piece for piece, kind in piece_types(model) if kind in (UNKNOWN, CONTROL, USER_DEFINED)]
+    pieces, _, _ = parsed_model(model)
+    return [piece for piece, _, kind in pieces if kind in (UNKNOWN, CONTROL, USER_DEFINED)]
 
 
 # === Conversion ===
@@ -168,7 +213,7 @@ def sentencepiece_model_from_tokenizer_json(tokenizer_json):
         raise ValueError("tokenizer.json's ids are not 0..N-1 without gaps.")
     ranks = _merge_ranks(model.get("merges", []))
     unknown = model.get("unk_token")
-    body = bytearray()
+    pieces = []
     for piece, _ in by_id:
         score, kind = 0.0, NORMAL
         if piece in added:
@@ -181,11 +226,7 @@ def sentencepiece_model_from_tokenizer_json(tokenizer_json):
             score = -float(ranks[piece])
         elif kind == NORMAL and len(piece) > 1:
             kind = UNUSED
-        entry = _field(1, piece) + _field(2, score) + _field(3, kind)
-        body += _field(1, entry)
-    ids = {piece: i for piece, i in by_id}
-    trainer = _field(3, BPE) + _field(4, len(by_id)) + _field(35, True)
-    for number, piece in ((40, unknown), (41, None), (42, None), (43, None)):
-        trainer += _field(number, ids.get(piece, -1) if piece else -1)
-    normalizer = _field(1, "identity") + _field(3, False) + _field(4, False) + _field(5, True)
-    return bytes(body + _field(2, trainer) + _field(3, normalizer))
+        pieces.append((piece, score, kind))
+    unknown_id = dict(by_id).get(unknown, -1) if unknown else -1
+    normalizer = normalizer_spec("identity", dummy_prefix=False, collapse_whitespace=False)
+    return serialized_model(pieces, BPE, normalizer, (unknown_id, -1, -1, -1), byte_fallback=True)

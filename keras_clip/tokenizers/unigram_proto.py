@@ -29,16 +29,16 @@ keras_clip.tokenizers.SentencePieceTokenizer(
 """
 
 import base64
-import struct
 
 from keras_clip.tokenizers.sentencepiece_proto import CONTROL
 from keras_clip.tokenizers.sentencepiece_proto import NORMAL
+from keras_clip.tokenizers.sentencepiece_proto import UNIGRAM
 from keras_clip.tokenizers.sentencepiece_proto import UNKNOWN
 from keras_clip.tokenizers.sentencepiece_proto import USER_DEFINED
-from keras_clip.tokenizers.sentencepiece_proto import _field
-from keras_clip.tokenizers.sentencepiece_proto import _fields
+from keras_clip.tokenizers.sentencepiece_proto import normalizer_spec
+from keras_clip.tokenizers.sentencepiece_proto import parsed_model
+from keras_clip.tokenizers.sentencepiece_proto import serialized_model
 
-UNIGRAM = 1
 # fairseq's dictionary: these four first, then the SentencePiece pieces
 # after its own <unk>, <s>, </s>, then "<mask>".
 FAIRSEQ_SPECIALS = (("<s>", CONTROL), ("<pad>", CONTROL), ("</s>", CONTROL), ("<unk>", UNKNOWN))
@@ -46,16 +46,20 @@ MASK_PIECE = "<mask>"
 _SPACE = "\u2581"
 
 
-def _model(pieces, normalizer_spec):
-    """ModelProto bytes: `pieces` [(piece, score, type)] in id order."""
-    body = bytearray()
-    for piece, score, kind in pieces:
-        body += _field(1, _field(1, piece) + _field(2, float(score)) + _field(3, kind))
+def _model(pieces, normalizer):
+    """ModelProto bytes of a Unigram model: `pieces` [(piece, score, type)]
+    in id order; the trainer spec names its "<unk>", "<s>", "</s>", "<pad>"."""
     ids = {piece: i for i, (piece, _, kind) in enumerate(pieces) if kind in (CONTROL, UNKNOWN)}
-    trainer = _field(3, UNIGRAM) + _field(4, len(pieces))
-    for number, piece in ((40, "<unk>"), (41, "<s>"), (42, "</s>"), (43, "<pad>")):
-        trainer += _field(number, ids.get(piece, -1))
-    return bytes(body + _field(2, trainer) + _field(3, normalizer_spec))
+    special_ids = tuple(ids.get(piece, -1) for piece in ("<unk>", "<s>", "</s>", "<pad>"))
+    return serialized_model(pieces, UNIGRAM, normalizer, special_ids)
+
+
+def _unigram_pieces(model):
+    """(pieces, normalizer_spec bytes) of a serialized Unigram model."""
+    pieces, model_type, normalizer = parsed_model(model)
+    if model_type != UNIGRAM:
+        raise ValueError("The SentencePiece model is not a Unigram model.")
+    return pieces, normalizer
 
 
 def fairseq_ordered_model(model):
@@ -68,7 +72,7 @@ def fairseq_ordered_model(model):
     Returns:
         bytes of a model whose piece i is transformers' id i.
     """
-    pieces, _, normalizer = _parsed(model)
+    pieces, normalizer = _unigram_pieces(model)
     expected = [("<unk>", UNKNOWN), ("<s>", CONTROL), ("</s>", CONTROL)]
     if [(piece, kind) for piece, _, kind in pieces[:3]] != expected:
         raise ValueError(
@@ -80,29 +84,11 @@ def fairseq_ordered_model(model):
     return _model(ordered, normalizer)
 
 
-def _parsed(model):
-    """([(piece, score, type)], trainer_spec fields, normalizer_spec bytes)
-    of a serialized SentencePiece model."""
-    pieces, trainer, normalizer = [], {}, b""
-    for number, value in _fields(model):
-        if number == 1:
-            fields = dict(_fields(value))
-            score = struct.unpack("<f", fields[2])[0] if 2 in fields else 0.0
-            pieces.append((fields.get(1, b"").decode("utf-8"), score, fields.get(3, NORMAL)))
-        elif number == 2:
-            trainer = dict(_fields(value))
-        elif number == 3:
-            normalizer = value
-    if trainer.get(3, UNIGRAM) != UNIGRAM:
-        raise ValueError("The SentencePiece model is not a Unigram model.")
-    return pieces, trainer, normalizer
-
-
 def with_sentinels(model, extra_ids=100):
     """A T5 `spiece.model` with transformers' `extra_ids` sentinel pieces
     appended ("<extra_id_{extra_ids - 1}>" first), as `T5Tokenizer` numbers
     them; control pieces, matched in a caption as transformers does."""
-    pieces, _, normalizer = _parsed(model)
+    pieces, normalizer = _unigram_pieces(model)
     sentinels = [(f"<extra_id_{i}>", 0.0, CONTROL) for i in reversed(range(extra_ids))]
     return _model(pieces + sentinels, normalizer)
 
@@ -127,11 +113,7 @@ def _normalizer_spec(tokenizer_json):
         prefix = step.get("prepend_scheme", "always" if step.get("add_prefix_space") else "never")
         if not (step.get("type") == "WhitespaceSplit" or metaspace and prefix == "always"):
             raise ValueError(f"tokenizer.json's pre-tokenizer step {step} is not supported.")
-    name = "nmt_nfkc" if charsmap else "identity"
-    spec = _field(1, name)
-    if charsmap:
-        spec += _field(2, charsmap)
-    return spec + _field(3, True) + _field(4, True) + _field(5, True)
+    return normalizer_spec("nmt_nfkc" if charsmap else "identity", charsmap)
 
 
 def unigram_model_from_tokenizer_json(tokenizer_json):
