@@ -54,7 +54,8 @@ def _sentencepiece_files(path, tokenizer_json):
 
     "kind" says how its ids are laid out: "siglip" (`spiece.model`'s own),
     "gemma" (`tokenizer.model`, or a byte-fallback BPE tokenizer.json) or
-    "fairseq" (`sentencepiece.bpe.model`, or a Unigram tokenizer.json)."""
+    "fairseq" (`sentencepiece.bpe.model`, to be reordered) or "unigram" (a
+    Unigram tokenizer.json, already in its ids' order)."""
     models = [
         name
         for name in (SENTENCEPIECE_FILE, GEMMA_FILE, FAIRSEQ_FILE)
@@ -67,7 +68,7 @@ def _sentencepiece_files(path, tokenizer_json):
     elif json_model.get("byte_fallback", False):
         kind = "gemma"  # transformers 5's Gemma: a byte-fallback BPE tokenizer.json
     elif json_model.get("type") == "Unigram":
-        kind = "fairseq"  # transformers 5's XLM-RoBERTa: a Unigram tokenizer.json
+        kind = "unigram"  # transformers 5's XLM-RoBERTa or T5: a Unigram tokenizer.json
     else:
         return None
     files = {

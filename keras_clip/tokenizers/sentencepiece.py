@@ -135,20 +135,19 @@ class SentencePieceTokenizer(Tokenizer):
         (byte-fallback BPE or Unigram), framed and cleaned as its settings
         say (see `sentencepiece_settings`); `context_length` overrides theirs."""
         settings = sentencepiece_settings(files)  # names an unknown class first
-        model = None
-        if files["model"] is not None:
-            with open(files["model"], "rb") as f:
-                model = f.read()
-        if files["kind"] == "fairseq":  # pieces in transformers' id order
-            if model is None:
+        t5 = tokenizer_class(files) == "T5Tokenizer"
+        if files["model"] is None:  # the tokenizer.json alone, in its own id order
+            if files["kind"] == "unigram":
                 model = unigram_model_from_tokenizer_json(files["tokenizer_json"])
             else:
+                model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
+        else:
+            with open(files["model"], "rb") as f:
+                model = f.read()
+            if files["kind"] == "fairseq":  # pieces in transformers' id order
                 model = fairseq_ordered_model(model)
-        elif model is None:
-            model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
-        t5 = tokenizer_class(files) == "T5Tokenizer"
-        if t5 and files["model"] is not None:  # transformers appends the sentinels
-            model = with_sentinels(model, files["settings"].get("extra_ids", 100))
+            elif t5:  # transformers appends the sentinels
+                model = with_sentinels(model, files["settings"].get("extra_ids", 100))
         if files["kind"] != "siglip" or t5:  # the tokenizers-backed classes match added tokens
             settings["special_pieces"] = added_pieces(model, files.get("tokenizer_json"))
         if context_length:

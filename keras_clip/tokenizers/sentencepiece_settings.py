@@ -39,6 +39,7 @@ _DEFAULT_CLASS = {
     "siglip": "SiglipTokenizer",
     "gemma": "GemmaTokenizer",
     "fairseq": "XLMRobertaTokenizer",
+    "unigram": "XLMRobertaTokenizer",
 }
 # open_clip's `HFTokenizer(clean=...)`, run before the class's own steps.
 _OPEN_CLIP_CLEANING = {
