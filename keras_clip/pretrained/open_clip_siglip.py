@@ -213,10 +213,10 @@ def huggingface_siglip_tensors(tensors):
             (f"{trunk}.attn_pool.mlp.fc1", f"{v}.head.mlp.fc1"),
             (f"{trunk}.attn_pool.mlp.fc2", f"{v}.head.mlp.fc2"),
             ("text.ln_final", f"{t}.final_layer_norm"),
-            ("text.text_projection", f"{t}.head"),
         ):
-            if f"{source}.{kind}" in tensors or source != "text.text_projection":
-                renamed[f"{target}.{kind}"] = tensors.pop(f"{source}.{kind}")
+            renamed[f"{target}.{kind}"] = tensors.pop(f"{source}.{kind}")
+        if f"text.text_projection.{kind}" in tensors:  # absent with proj_type="none"
+            renamed[f"{t}.head.{kind}"] = tensors.pop(f"text.text_projection.{kind}")
     for name in sorted(tensors):
         for prefix, target in (
             (f"{trunk}.blocks.", f"{v}.encoder.layers."),

@@ -115,7 +115,7 @@ def build_siglip(model_class, config, **model_kwargs):
         mlp_ratio=text["intermediate_size"] / text["hidden_size"],
         activation=text["activation"],
         layer_norm_epsilon=text["layer_norm_eps"],
-        # open_clip's proj_type="none" (no SiglipConfig field: read from its tensors)
+        # open_clip's proj_type="none" (no SiglipConfig field: open_clip_siglip sets it)
         projection=config.get("text_config", {}).get(TEXT_PROJECTION, True),
         name="text_encoder",
     )
