@@ -17,6 +17,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         num_heads: int. Number of attention heads; must divide the width.
         use_causal_mask: bool. Whether position i may only attend to j <= i.
 
+    Call arguments:
+        x: float (batch, length, width).
+        padding_mask: optional bool (batch, length), True at the real
+            tokens: no query attends to a padded key (NaFlex's padded
+            patch sequences).
+
     Example:
 
     ```python
@@ -43,19 +49,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(width, dtype=self.dtype_policy, name="output")
         self.output_dense.build(input_shape)
 
-    def call(self, x):
+    def call(self, x, padding_mask=None):
         batch, length, width = ops.shape(x)[0], ops.shape(x)[1], x.shape[-1]
         # Dense on the 2-D (batch * length, width) view: XLA on CPU runs the
         # backward pass of a 3-D matmul about 2.5x slower.
         qkv = self.qkv_dense(ops.reshape(x, (-1, width)))
         qkv = ops.reshape(qkv, (batch, length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
-        attended = ops.dot_product_attention(query, key, value, is_causal=self.use_causal_mask)
+        attended = ops.dot_product_attention(
+            query, key, value, mask=key_mask(padding_mask), is_causal=self.use_causal_mask
+        )
         attended = ops.reshape(attended, (-1, self.num_heads * self.head_dim))
         return ops.reshape(self.output_dense(attended), (batch, length, width))
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+def key_mask(padding_mask):
+    """A (batch, length) padding mask as `ops.dot_product_attention`'s
+    (batch, heads, queries, keys) mask: (batch, 1, 1, length); None stays None."""
+    if padding_mask is None:
+        return None
+    return ops.cast(padding_mask, "bool")[:, None, None, :]
 
     def get_config(self):
         config = super().get_config()

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.layers.activations import get_activation
+from keras_clip.layers.attention import key_mask
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -24,6 +25,8 @@ class AttentionPoolingHead(keras.layers.Layer):
 
     Call arguments:
         tokens: float (batch, tokens, width).
+        padding_mask: optional bool (batch, tokens), True at the real
+            tokens: the probe attends to those only.
 
     Returns:
         float (batch, width).
@@ -69,7 +72,7 @@ class AttentionPoolingHead(keras.layers.Layer):
             layer.build((None, width))
         self.mlp_output.build((None, hidden))
 
-    def call(self, tokens):
+    def call(self, tokens, padding_mask=None):
         batch, width = ops.shape(tokens)[0], tokens.shape[-1]
         kernel = ops.cast(self.in_projection.kernel, tokens.dtype)
         bias = ops.cast(self.in_projection.bias, tokens.dtype)
@@ -81,7 +84,9 @@ class AttentionPoolingHead(keras.layers.Layer):
             ops.reshape(query, (1, 1, self.num_heads, self.head_dim)),
             (batch, 1, self.num_heads, self.head_dim),
         )
-        pooled = ops.dot_product_attention(query, keys_values[:, :, 0], keys_values[:, :, 1])
+        pooled = ops.dot_product_attention(
+            query, keys_values[:, :, 0], keys_values[:, :, 1], mask=key_mask(padding_mask)
+        )
         pooled = self.out_projection(ops.reshape(pooled, (batch, width)))
         return pooled + self.mlp_output(self.mlp_hidden(self.norm(pooled)))
 

@@ -22,6 +22,11 @@ class TransformerBlock(keras.layers.Layer):
             scale on each residual branch, initialised to this (open_clip's
             `ls_init_value`); None for none.
 
+    Call arguments:
+        x: float (batch, length, width).
+        padding_mask: optional bool (batch, length), True at the real
+            tokens (see `MultiHeadSelfAttention`).
+
     Example:
 
     ```python
@@ -84,8 +89,9 @@ class TransformerBlock(keras.layers.Layer):
     def _scaled(self, x, scale):
         return x if scale is None else x * ops.cast(scale, x.dtype)
 
-    def call(self, x):
-        x = x + self._scaled(self.attention(self.attention_norm(x)), self.attention_scale)
+    def call(self, x, padding_mask=None):
+        attended = self.attention(self.attention_norm(x), padding_mask=padding_mask)
+        x = x + self._scaled(attended, self.attention_scale)
         # The MLP runs on the 2-D (batch * length, width) view (see attention).
         flat = ops.reshape(x, (-1, x.shape[-1]))
         mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))

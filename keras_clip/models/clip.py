@@ -156,6 +156,11 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             key: towers.tower_input_shape(encoder, key)
             for key, encoder in (("images", image_encoder), ("token_ids", text_encoder))
         }
+        if micro_batches > 1 and isinstance(input_shape["images"], dict):
+            raise ValueError(
+                "micro_batches > 1 is not supported with a NaFlex image tower yet "
+                "(its images are a dict of patches and grids); use micro_batches=1."
+            )
         if all(shape is not None for shape in input_shape.values()):
             self.build(input_shape)
 
@@ -163,15 +168,18 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         """Builds every weight by tracing `call` on symbolic inputs.
 
         Args:
-            input_shape: dict with "images" (batch, H, W, 3) and
+            input_shape: dict with "images" (batch, H, W, 3) (for a NaFlex
+                tower, a dict of "patches" and "spatial_shapes" shapes) and
                 "token_ids" (batch, length) shapes.
         """
-        dtypes = {"images": "float32", "token_ids": "int32"}
-        inputs = {
-            key: keras.KerasTensor(tuple(shape), dtype=dtypes[key])
-            for key, shape in input_shape.items()
-            if key in dtypes
-        }
+        dtypes = {"images": "float32", "token_ids": "int32", "patches": "float32"}
+
+        def symbolic(key, shape):
+            if isinstance(shape, dict):  # NaFlex images; spatial_shapes are int32
+                return {name: symbolic(name, part) for name, part in shape.items()}
+            return keras.KerasTensor(tuple(shape), dtype=dtypes.get(key, "int32"))
+
+        inputs = {key: symbolic(key, shape) for key, shape in input_shape.items() if key in dtypes}
         # Layer.compute_output_spec traces `call` symbolically, building
         # the towers, heads and their weights.
         self.compute_output_spec(inputs)
@@ -197,7 +205,8 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         return self._project(self.text_projection, features, training)
 
     def _image_features(self, images, training):
-        check_images(images)
+        if not isinstance(images, dict):  # NaFlex towers check their own dict
+            check_images(images)
         features = towers.call_tower(self.image_encoder, images, "images", training)
         return towers.pool_image_features(features, self.image_pooling)
 

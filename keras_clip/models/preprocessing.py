@@ -18,7 +18,7 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 # How an image is fitted to the square (open_clip's preprocess_cfg
 # "resize_mode" and "interpolation"); see `keras_clip.data.images.fit_to_square`.
-RESIZE_MODES = ("shortest", "squash", "longest")
+RESIZE_MODES = ("shortest", "squash", "longest", "naflex")
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
@@ -34,8 +34,15 @@ class ImagePreprocessing:
         std: 3 floats, the per-channel standard deviation, positive.
         resize_mode: how an image is fitted to the square: "shortest" (short
             side to the square, centre crop: OpenAI), "squash" (SigLIP) or
-            "longest" (long side, padded), as open_clip's preprocess_cfg.
+            "longest" (long side, padded), as open_clip's preprocess_cfg; or
+            "naflex" (SigLIP 2 NaFlex: no square; the aspect ratio kept, the
+            image resized to at most `max_num_patches` patches of
+            `patch_size`, see `keras_clip.data.naflex`).
         interpolation: "bicubic" (OpenAI) or "bilinear" (SigLIP).
+        patch_size: int, "naflex" only: the side of a patch in pixels.
+        max_num_patches: int, "naflex" only: the patch budget of an image
+            (its patch sequence is padded to this length); the same model
+            takes other budgets (`with_budget`).
 
     Example:
 
@@ -51,6 +58,8 @@ class ImagePreprocessing:
     std: tuple = OPENAI_STD
     resize_mode: str = "shortest"
     interpolation: str = "bicubic"
+    patch_size: int = None
+    max_num_patches: int = None
 
     def __post_init__(self):
         mean = tuple(float(x) for x in self.mean)
@@ -68,6 +77,15 @@ class ImagePreprocessing:
             raise ValueError(
                 f"Unknown interpolation {self.interpolation!r}; expected one of {INTERPOLATIONS}."
             )
+        naflex = (self.patch_size, self.max_num_patches)
+        if self.is_naflex != all(isinstance(n, int) and n > 0 for n in naflex) or (
+            not self.is_naflex and naflex != (None, None)
+        ):
+            raise ValueError(
+                "resize_mode='naflex' needs a positive patch_size and max_num_patches, "
+                f"and other modes neither; got resize_mode={self.resize_mode!r}, "
+                f"patch_size={self.patch_size!r}, max_num_patches={self.max_num_patches!r}."
+            )
         size = self.image_size
         if size is not None and (isinstance(size, bool) or int(size) != size or size <= 0):
             raise ValueError(f"image_size must be a positive integer, got {size!r}.")
@@ -80,12 +98,27 @@ class ImagePreprocessing:
         return dataclasses.replace(self, image_size=image_size)
 
     @property
+    def is_naflex(self):
+        """Whether images keep their aspect ratio as NaFlex patch sequences."""
+        return self.resize_mode == "naflex"
+
+    def with_budget(self, max_num_patches):
+        """The same NaFlex settings with another patch budget."""
+        if not self.is_naflex:
+            raise ValueError("with_budget applies to resize_mode='naflex' only.")
+        return dataclasses.replace(self, max_num_patches=max_num_patches)
+
+    @property
     def fitting(self):
         """`{"resize_mode", "interpolation"}`: how images are fitted to the square."""
         return {"resize_mode": self.resize_mode, "interpolation": self.interpolation}
 
     def normalize(self, images):
-        """uint8 RGB images (..., H, W, 3) -> float32 (x / 255 - mean) / std."""
+        """uint8 RGB images (..., H, W, 3) -> float32 (x / 255 - mean) / std;
+        for NaFlex, a dict of uint8 "patches" and "spatial_shapes" -> the
+        same dict with the patches normalised and the padding zero."""
+        if isinstance(images, dict):
+            return self._normalize_patches(images)
         images = np.asarray(images)
         if images.dtype != np.uint8:
             raise ValueError(f"normalize expects uint8 RGB images, got {images.dtype}.")
@@ -94,6 +127,14 @@ class ImagePreprocessing:
         scaled = images.astype("float32") / 255.0
         return (scaled - np.asarray(self.mean, "float32")) / np.asarray(self.std, "float32")
 
+    def _normalize_patches(self, images):
+        patches = np.asarray(images["patches"])
+        spatial_shapes = np.asarray(images["spatial_shapes"])
+        pixels = self.normalize(patches.reshape(patches.shape[:-1] + (-1, 3)))
+        real = np.arange(patches.shape[-2]) < np.prod(spatial_shapes, axis=-1)[..., None]
+        pixels = pixels * real[..., None, None]
+        return {"patches": pixels.reshape(patches.shape), "spatial_shapes": spatial_shapes}
+
     def get_config(self):
         return {
             "image_size": self.image_size,
@@ -101,6 +142,12 @@ class ImagePreprocessing:
             "std": list(self.std),
             "resize_mode": self.resize_mode,
             "interpolation": self.interpolation,
+            # (older configs have no patch fields: they appear for NaFlex only)
+            **(
+                {"patch_size": self.patch_size, "max_num_patches": self.max_num_patches}
+                if self.is_naflex
+                else {}
+            ),
         }
 
     @classmethod
@@ -121,7 +168,7 @@ def as_image_preprocessing(preprocessing):
             "Expected a model, its image_preprocessing or an image size (int), "
             f"got {preprocessing!r}."
         )
-    if preprocessing.image_size is None:
+    if preprocessing.image_size is None and not preprocessing.is_naflex:
         raise ValueError("The ImagePreprocessing has no image_size: use .with_size(n).")
     return preprocessing
 

@@ -72,6 +72,8 @@ def tower_input_shape(encoder, key):
         if isinstance(inputs, dict):
             inputs = inputs.get(key, next(iter(inputs.values())))
         shape = tuple(inputs.shape)
+    elif key == "images" and hasattr(encoder, "input_shapes"):  # NaFlex: no image size
+        return encoder.input_shapes(encoder.position_grid_size**2)
     elif key == "images" and getattr(encoder, "image_size", None):
         shape = (None, encoder.image_size, encoder.image_size, 3)
     if key == "token_ids" and (shape is None or shape[1:] == (None,)):
@@ -122,6 +124,11 @@ def image_size_of(image_encoder):
     """The side, in pixels, of the images `image_encoder` takes (raises
     ValueError when it declares none)."""
     shape = tower_input_shape(image_encoder, "images")
+    if isinstance(shape, dict):
+        raise ValueError(
+            "A NaFlex image tower has no fixed image size: images keep their aspect "
+            "ratio within a patch budget (image_preprocessing.max_num_patches)."
+        )
     if shape is None:
         raise ValueError("Cannot tell the image encoder's input size; pass image_size=.")
     return int(shape[1])

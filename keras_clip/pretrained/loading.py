@@ -89,9 +89,10 @@ def _preprocessing(mean, std, resize_mode="shortest", interpolation="bicubic"):
     return {"image_preprocessing": ImagePreprocessing(None, mean, std, resize_mode, interpolation)}
 
 
-def _processor_preprocessing(directory, mean, std, resize_mode, interpolation):
-    """From a Hugging Face preprocessor_config.json, else the defaults given."""
-    default = ImagePreprocessing(None, mean, std, resize_mode, interpolation)
+def _processor_preprocessing(directory, mean, std, resize_mode, interpolation, *naflex):
+    """From a Hugging Face preprocessor_config.json, else the defaults given
+    (for NaFlex, also patch_size and max_num_patches)."""
+    default = ImagePreprocessing(None, mean, std, resize_mode, interpolation, *naflex)
     return {"image_preprocessing": read_processor(directory, default)}
 
 
@@ -167,9 +168,12 @@ def read_checkpoint(path, architecture=None):
             return _open_clip_checkpoint(architecture or config, tensors, preprocess)
         if siglip.is_siglip_config(config):
             tensors = _read_weights(path, ["model.safetensors", "pytorch_model.bin"])
-            preprocessing = _processor_preprocessing(
-                path, siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash", "bilinear"
-            )
+            fitting = ("squash", "bilinear")
+            if siglip.is_naflex_config(config):
+                patch_size = config.get("vision_config", {}).get("patch_size", 16)
+                fitting = ("naflex", "bilinear", patch_size, siglip.NAFLEX_PATCH_BUDGET)
+            mean_and_std = (siglip.SIGLIP_MEAN, siglip.SIGLIP_STD)
+            preprocessing = _processor_preprocessing(path, *mean_and_std, *fitting)
             return config, tensors, "huggingface_siglip", preprocessing
         if "vision_config" in config:
             shape = configs.from_huggingface_config(config)
@@ -274,7 +278,10 @@ def save_pretrained(model, path, format="huggingface"):
             {
                 "config.json": siglip.to_huggingface_siglip_config(model),
                 "preprocessor_config.json": processor_config(
-                    model.image_preprocessing, "SiglipImageProcessor"
+                    model.image_preprocessing,
+                    "Siglip2ImageProcessor"
+                    if siglip.is_naflex_model(model)
+                    else "SiglipImageProcessor",
                 ),
             },
             "model.safetensors",

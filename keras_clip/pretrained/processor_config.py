@@ -5,8 +5,10 @@ transformers' `CLIPImageProcessor` resizes the short side and crops the
 centre (`size: {"shortest_edge"}`, `do_center_crop`): keras-clip's
 "shortest"; with `size: {"height", "width"}` and no crop it squashes the
 image to the square, as `SiglipImageProcessor` always does: "squash".
-"longest" (pad to the square) has no Hugging Face processor, so a model
-that uses it is refused by name rather than written with another resize.
+`Siglip2ImageProcessor` (`patch_size`, `max_num_patches`, no size) is
+"naflex". "longest" (pad to the square) has no Hugging Face processor, so a
+model that uses it is refused by name rather than written with another
+resize.
 
 Example:
 
@@ -40,7 +42,13 @@ def read_processor(directory, default):
         raise ValueError(f"{path}: resample={resample} is not bilinear (2) or bicubic (3).")
     size = processor.get("size") or {}
     resize_mode = default.resize_mode
-    if "shortest_edge" in size:
+    naflex = {}
+    if default.is_naflex:
+        naflex = {
+            "patch_size": processor.get("patch_size", default.patch_size),
+            "max_num_patches": processor.get("max_num_patches", default.max_num_patches),
+        }
+    elif "shortest_edge" in size:
         resize_mode = "shortest"
     elif "height" in size and not processor.get("do_center_crop", False):
         resize_mode = "squash"
@@ -50,6 +58,7 @@ def read_processor(directory, default):
         processor.get("image_std", default.std),
         resize_mode,
         _INTERPOLATIONS[resample],
+        **naflex,
     )
 
 
@@ -58,7 +67,8 @@ def processor_config(preprocessing, image_processor_type):
     its image_size), for transformers' `image_processor_type`."""
     size = preprocessing.image_size
     siglip = image_processor_type == "SiglipImageProcessor"
-    if preprocessing.resize_mode not in (("squash",) if siglip else ("shortest", "squash")):
+    allowed = {"SiglipImageProcessor": ("squash",), "Siglip2ImageProcessor": ("naflex",)}
+    if preprocessing.resize_mode not in allowed.get(image_processor_type, ("shortest", "squash")):
         raise ValueError(
             f"resize_mode {preprocessing.resize_mode!r} has no {image_processor_type}: "
             "save with format='open_clip', or give the model another resize_mode."
@@ -72,6 +82,12 @@ def processor_config(preprocessing, image_processor_type):
         "do_normalize": True,
         "resample": PIL_RESAMPLE[preprocessing.interpolation],
     }
+    if preprocessing.is_naflex:
+        return {
+            **config,
+            "patch_size": preprocessing.patch_size,
+            "max_num_patches": preprocessing.max_num_patches,
+        }
     if preprocessing.resize_mode == "shortest":
         return {
             **config,

@@ -1,11 +1,15 @@
-"""Hugging Face `SiglipModel` checkpoints: config, tensor names, write-back.
+"""Hugging Face `SiglipModel` and `Siglip2Model` checkpoints: config, tensor
+names, write-back.
 
 A SigLIP model here is a `keras_clip.CLIP` with a `SigLIPVisionTransformer`
 and a `SigLIPTextTransformer` (their heads are the projections, so
 `project_image` and `project_text` are False) and the `SigLIPLoss`
 objective, which holds the learned logit scale (as its log, as Hugging Face
 stores it) and bias. SigLIP 2's fixed-resolution checkpoints use the same
-`SiglipModel` layout and load the same way.
+`SiglipModel` layout and load the same way. SigLIP 2's NaFlex checkpoints
+(`Siglip2Model`, model_type "siglip2") have a `NaFlexVisionTransformer`
+instead: a Linear patch embedding over flattened patches and a square grid
+of position embeddings (`vision_config.num_patches`), resized per image.
 
 Example:
 
@@ -17,6 +21,7 @@ model.save_pretrained("tuned/")  # transformers' SiglipModel.from_pretrained rea
 
 import numpy as np
 
+from keras_clip.encoders.naflex_vision import NaFlexVisionTransformer
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
 from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.pretrained.layouts import huggingface_block
@@ -27,9 +32,11 @@ from keras_clip.pretrained.weight_map import reshaped
 from keras_clip.pretrained.weight_map import tensor
 
 SIGLIP_MEAN = SIGLIP_STD = (0.5, 0.5, 0.5)
+NAFLEX_PATCH_BUDGET = 256  # Siglip2ImageProcessor's default max_num_patches
 # Each tower's Hugging Face config fields and their defaults.
 _VISION_FIELDS = {
-    "image_size": 224,
+    "image_size": 224,  # SiglipModel
+    "num_patches": 256,  # Siglip2Model (NaFlex): the position grid's size
     "patch_size": 16,
     "hidden_size": 768,
     "num_hidden_layers": 12,
@@ -67,7 +74,11 @@ def identity_text_head(model):
 
 
 def is_siglip_config(config):
-    return config.get("model_type") == "siglip"
+    return config.get("model_type") in ("siglip", "siglip2")
+
+
+def is_naflex_config(config):
+    return config.get("model_type") == "siglip2"
 
 
 def _section(config, name, fields):
@@ -94,17 +105,29 @@ def build_siglip(model_class, config, **model_kwargs):
             f"hidden_size ({vision['hidden_size']}): SigLIP's image embedding is the "
             "vision head's output."
         )
-    image_encoder = SigLIPVisionTransformer(
-        vision["image_size"],
+    tower_shape = (
         vision["patch_size"],
         vision["hidden_size"],
         vision["num_hidden_layers"],
         vision["num_attention_heads"],
-        mlp_ratio=vision["intermediate_size"] / vision["hidden_size"],
-        activation=vision["activation"],
-        layer_norm_epsilon=vision["layer_norm_eps"],
-        name="image_encoder",
     )
+    tower_options = {
+        "mlp_ratio": vision["intermediate_size"] / vision["hidden_size"],
+        "activation": vision["activation"],
+        "layer_norm_epsilon": vision["layer_norm_eps"],
+        "name": "image_encoder",
+    }
+    if is_naflex_config(config):
+        grid = round(vision["num_patches"] ** 0.5)
+        if grid * grid != vision["num_patches"]:
+            raise ValueError(
+                f"vision_config.num_patches={vision['num_patches']} is not a square grid."
+            )
+        image_encoder = NaFlexVisionTransformer(
+            *tower_shape, position_grid_size=grid, **tower_options
+        )
+    else:
+        image_encoder = SigLIPVisionTransformer(vision["image_size"], *tower_shape, **tower_options)
     text_encoder = SigLIPTextTransformer(
         text["vocab_size"],
         text["max_position_embeddings"],
@@ -131,7 +154,13 @@ def build_siglip(model_class, config, **model_kwargs):
 
 
 def is_siglip_model(model):
-    return isinstance(getattr(model, "image_encoder", None), SigLIPVisionTransformer)
+    return isinstance(
+        getattr(model, "image_encoder", None), (SigLIPVisionTransformer, NaFlexVisionTransformer)
+    )
+
+
+def is_naflex_model(model):
+    return isinstance(getattr(model, "image_encoder", None), NaFlexVisionTransformer)
 
 
 def huggingface_siglip_weight_map(model):
@@ -139,10 +168,13 @@ def huggingface_siglip_weight_map(model):
     vision, text = model.image_encoder, model.text_encoder
     v, t = "vision_model", "text_model"
     head = vision.head
-    entries = conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight") + [
-        tensor(vision.patch_embedding.bias, f"{v}.embeddings.patch_embedding.bias"),
-        tensor(vision.positional_embedding, f"{v}.embeddings.position_embedding.weight"),
-    ]
+    if is_naflex_model(model):  # a Linear over flattened (row, column, channel) patches
+        entries = dense(vision.patch_embedding, f"{v}.embeddings.patch_embedding")
+    else:
+        entries = conv(vision.patch_embedding, f"{v}.embeddings.patch_embedding.weight") + [
+            tensor(vision.patch_embedding.bias, f"{v}.embeddings.patch_embedding.bias")
+        ]
+    entries += [tensor(vision.positional_embedding, f"{v}.embeddings.position_embedding.weight")]
     for i, block in enumerate(vision.blocks):
         entries += huggingface_block(block, f"{v}.encoder.layers.{i}")
     entries += layer_norm(vision.post_norm, f"{v}.post_layernorm")
@@ -189,21 +221,27 @@ def to_huggingface_siglip_config(model):
             "layer_norm_eps": encoder.layer_norm_epsilon,
         }
 
+    family = "siglip2" if is_naflex_model(model) else "siglip"
+    grid = (
+        {"num_patches": vision.position_grid_size**2}
+        if is_naflex_model(model)
+        else {"image_size": vision.image_size}
+    )
     return {
-        "architectures": ["SiglipModel"],
-        "model_type": "siglip",
+        "architectures": ["Siglip2Model" if family == "siglip2" else "SiglipModel"],
+        "model_type": family,
         "vision_config": {
             **tower(vision),
-            "image_size": vision.image_size,
+            **grid,
             "patch_size": vision.patch_size,
             "num_channels": 3,
-            "model_type": "siglip_vision_model",
+            "model_type": f"{family}_vision_model",
         },
         "text_config": {
             **tower(text),
             "vocab_size": text.vocabulary_size,
             "max_position_embeddings": text.context_length,
             "projection_size": text.embed_dim,
-            "model_type": "siglip_text_model",
+            "model_type": f"{family}_text_model",
         },
     }

@@ -54,6 +54,48 @@ def check_images(images, image_size=None, name="images"):
                 )
 
 
+def check_patch_images(images, patch_size=None, name="images"):
+    """NaFlex images must be a dict of float "patches" (batch, length,
+    patch_size * patch_size * 3) and int "spatial_shapes" (batch, 2)."""
+    if not isinstance(images, dict) or set(images) != {"patches", "spatial_shapes"}:
+        received = sorted(images) if isinstance(images, dict) else type(images).__name__
+        raise ValueError(
+            f"A NaFlex image tower takes {name} as a dict with 'patches' and "
+            f"'spatial_shapes' (keras_clip.data.naflex.naflex_patches makes it); "
+            f"received {received}."
+        )
+    patches, spatial_shapes = images["patches"], images["spatial_shapes"]
+    shape = tuple(patches.shape)
+    expected = None if patch_size is None else patch_size * patch_size * 3
+    if len(shape) != 3 or (expected is not None and shape[-1] not in (None, expected)):
+        raise ValueError(
+            f"{name}['patches'] must be (batch, length, {expected or 'patch_size**2 * 3'}) "
+            f"flattened {patch_size}x{patch_size} RGB patches; received shape {shape}."
+        )
+    if "float" not in _dtype(patches):
+        raise ValueError(
+            f"{name}['patches'] must be floating point, normalised; received dtype "
+            f"{_dtype(patches)}."
+        )
+    grid_shape = tuple(spatial_shapes.shape)
+    if (
+        len(grid_shape) != 2
+        or grid_shape[-1] not in (None, 2)
+        or "int" not in _dtype(spatial_shapes)
+    ):
+        raise ValueError(
+            f"{name}['spatial_shapes'] must be integer (batch, 2) patch grids (rows, "
+            f"columns); received shape {grid_shape}, dtype {_dtype(spatial_shapes)}."
+        )
+    check_same_batch(patches, spatial_shapes, ("patches", "spatial_shapes"))
+
+
+def image_batch(images):
+    """The tensor whose first axis is the image batch: the images, or a
+    NaFlex dict's patches."""
+    return images["patches"] if isinstance(images, dict) else images
+
+
 def check_token_ids(token_ids, context_length=None, name="token_ids"):
     """Token ids must be integer (batch, length) with length <= context."""
     shape = tuple(token_ids.shape)
@@ -74,10 +116,12 @@ def check_token_ids(token_ids, context_length=None, name="token_ids"):
             )
 
 
-def check_same_batch(images, token_ids):
+def check_same_batch(images, token_ids, names=("images", "token_ids")):
     """Images and token ids must have the same (static) batch size."""
-    a, b = images.shape[0], token_ids.shape[0]
+    a, b = image_batch(images).shape[0], token_ids.shape[0]
     if a is not None and b is not None and a != b:
+        if names[1] != "token_ids":
+            raise ValueError(f"{names[0]} and {names[1]} have different batch sizes: {a} and {b}.")
         raise ValueError(
             f"images and token_ids have different batch sizes: {a} images "
             f"and {b} captions. Each image needs exactly one caption."
@@ -113,7 +157,7 @@ def check_array_inputs(args, kwargs):
     x = call_inputs(args, kwargs)
     if isinstance(x, dict) and {"images", "token_ids"} <= set(x):
         images, token_ids = x["images"], x["token_ids"]
-        if hasattr(images, "shape") and hasattr(token_ids, "shape"):
+        if hasattr(image_batch(images), "shape") and hasattr(token_ids, "shape"):
             check_same_batch(images, token_ids)
 
 
