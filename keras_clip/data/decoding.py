@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_clip.data import images as image_ops
+from keras_clip.data.naflex import naflex_patches
 from keras_clip.data.ordering import epoch_permutation
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -85,9 +86,19 @@ def _decode(element, report, kind, settings):
     seeds = tf.cast(element["seeds"], tf.int32)
     captions = element["captions"]
 
+    crops = settings["training"] and settings["crop_scale"] is not None
+    naflex = preprocessing.is_naflex
+
     def transform():
         image = pixels()
-        if not settings["training"] or settings["crop_scale"] is None:
+        if naflex:  # kept at its own size until after the flip
+            if not crops:
+                return image
+            seed = tf.stack([seeds[0], 0])
+            return image_ops.random_crop(
+                image, seed, settings["crop_scale"], settings["crop_ratio"]
+            )
+        if not crops:
             return image_ops.fit_to_square(image, preprocessing)
         return image_ops.random_resized_crop(
             image,
@@ -98,8 +109,9 @@ def _decode(element, report, kind, settings):
             preprocessing.interpolation,
         )
 
-    image = tf.cond(is_image, transform, lambda: tf.zeros([size, size, 3], tf.uint8))
-    image.set_shape([size, size, 3])
+    placeholder = [preprocessing.patch_size] * 2 if naflex else [size, size]
+    image = tf.cond(is_image, transform, lambda: tf.zeros(placeholder + [3], tf.uint8))
+    image.set_shape([None, None, 3] if naflex else [size, size, 3])
     if not settings["training"]:
         result = {k: v for k, v in element.items() if k not in ("image", "seeds", "usable")}
     else:
@@ -112,9 +124,11 @@ def _decode(element, report, kind, settings):
             image = tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
             caption = tf.cond(flip, lambda: image_ops.swap_left_right(caption), lambda: caption)
         result = {"caption": caption}
-    with tf.control_dependencies([image]):  # count only decoded images
+    if naflex:  # a dict of uint8 patches and the patch grid
+        image = naflex_patches(image, preprocessing)
+    with tf.control_dependencies(tf.nest.flatten(image)):  # count only decoded images
         count = report.record_image(is_image)
     with tf.control_dependencies([count]):
-        result["image"] = tf.identity(image)
+        result["image"] = tf.nest.map_structure(tf.identity, image)
         result["usable"] = tf.identity(is_image)
     return result

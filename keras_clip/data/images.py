@@ -183,6 +183,32 @@ def center_crop(image, image_size):
     return fit_to_square(image, image_size)
 
 
+def random_crop(image, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3)):
+    """A random crop of `scale` of the area and `ratio` aspect (not resized:
+    NaFlex keeps its aspect ratio).
+
+    Args:
+        image: uint8 (height, width, 3).
+        seed: int32 (2,), a stateless seed.
+        scale: (min, max) fraction of the image area the crop covers.
+        ratio: (min, max) width / height of the crop.
+
+    Returns:
+        uint8 (crop height, crop width, 3).
+    """
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.zeros([1, 0, 4]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=ratio,
+        area_range=scale,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return tf.slice(image, begin, crop_size)
+
+
 def random_resized_crop(
     image, image_size, seed, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bicubic"
 ):
@@ -199,17 +225,7 @@ def random_resized_crop(
     Returns:
         uint8 (image_size, image_size, 3).
     """
-    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        tf.shape(image),
-        bounding_boxes=tf.zeros([1, 0, 4]),
-        seed=seed,
-        min_object_covered=0.0,
-        aspect_ratio_range=ratio,
-        area_range=scale,
-        max_attempts=10,
-        use_image_if_no_bounding_boxes=True,
-    )
-    crop = tf.slice(image, begin, crop_size)
+    crop = random_crop(image, seed, scale, ratio)
     return _resize_to_uint8(crop, [image_size, image_size], interpolation)
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras_clip.data import images as image_ops
 from keras_clip.data.decoding import decoded_elements
 from keras_clip.data.decoding import indexed_elements
+from keras_clip.data.naflex import normalize_patches
 from keras_clip.data.ordering import element_seeds
 from keras_clip.data.report import DataReport
 from keras_clip.data.sources import SHARD_KINDS
@@ -115,7 +116,10 @@ def image_text_dataset(
 
     Returns:
         `tf.data.Dataset` of dicts: "images" float32 (B, image_size,
-        image_size, 3), "token_ids" int32 (B, context_length), with the
+        image_size, 3) (for a NaFlex model, a dict of "patches" float32
+        (B, max_num_patches, patch_size**2 * 3) and "spatial_shapes" int32
+        (B, 2): one shape per patch budget, see `keras_clip.data.naflex`),
+        "token_ids" int32 (B, context_length), with the
         attribute `state` (a `keras_clip.data.state.DataState`: the report
         and the epoch the pass order derives from, which
         `DataReportCallback` sets so that a resumed run repeats the
@@ -262,7 +266,11 @@ def _finish_batch(batch, tokenizer, preprocessing, report, with_image_index):
             token_ids = tf.identity(token_ids)
     else:
         token_ids = tokenizer.tokenize(batch["caption"])
-    outputs = {"images": image_ops.normalize(batch["image"], preprocessing), "token_ids": token_ids}
+    if preprocessing.is_naflex:
+        images = normalize_patches(batch["image"], preprocessing)
+    else:
+        images = image_ops.normalize(batch["image"], preprocessing)
+    outputs = {"images": images, "token_ids": token_ids}
     if with_image_index:
         outputs["image_index"] = batch["index"]
     return outputs

@@ -1,0 +1,201 @@
+"""SigLIP 2 NaFlex: preprocessing, parity with transformers' `Siglip2Model`,
+write-back, and fit on mixed-aspect images with a bounded number of shapes.
+
+A tiny random `Siglip2Model` (every tensor perturbed) is the reference;
+images of six aspect ratios (1:1, 1:4, 4:1, odd sizes, one that fills fewer
+patches than the budget) at two patch budgets.
+"""
+
+import io
+
+import keras
+import numpy as np
+import pytest
+
+import keras_clip
+from tests.helpers import allow_torchvision_import
+
+tf = pytest.importorskip("tensorflow")
+torch = pytest.importorskip("torch")
+allow_torchvision_import()
+transformers = pytest.importorskip("transformers")
+
+from PIL import Image  # noqa: E402
+
+from keras_clip.data.naflex import naflex_grid  # noqa: E402
+from keras_clip.data.naflex import naflex_patches  # noqa: E402
+from keras_clip.data.resampling import pil_bilinear_resize  # noqa: E402
+from keras_clip.encoders.naflex_vision import NaFlexVisionTransformer  # noqa: E402
+
+PATCH, GRID, CONTEXT, VOCABULARY = 4, 4, 16, 100
+BUDGETS = (20, 64)
+# (height, width): square, 1:4, 4:1, odd, tiny, and 100x60 (15 of 20 patches)
+SIZES = [(40, 40), (20, 80), (80, 20), (30, 47), (9, 13), (100, 60)]
+PROCESSORS = transformers.models.siglip2
+
+
+def _random_siglip2(directory, seed=0):
+    torch.manual_seed(seed)
+    tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    config = transformers.Siglip2Config(
+        vision_config={**tower, "num_attention_heads": 4, "patch_size": PATCH, "num_patches": 16},
+        text_config={
+            **tower,
+            "num_attention_heads": 4,
+            "vocab_size": VOCABULARY,
+            "max_position_embeddings": CONTEXT,
+            "projection_size": 32,
+        },
+    )
+    model = transformers.Siglip2Model(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    model.save_pretrained(directory)
+    processor = PROCESSORS.image_processing_pil_siglip2.Siglip2ImageProcessorPil
+    processor(patch_size=PATCH, max_num_patches=BUDGETS[0]).save_pretrained(directory)
+    return model
+
+
+def _images(seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.uniform(size=(h, w, 3)) * 255).astype("uint8") for h, w in SIZES]
+
+
+def _naflex_batch(images, preprocessing):
+    patched = [naflex_patches(tf.constant(image), preprocessing) for image in images]
+    batch = {key: np.stack([p[key].numpy() for p in patched]) for key in patched[0]}
+    return preprocessing.normalize(batch)
+
+
+@pytest.mark.backend("torch")  # TensorFlow ops on any backend: one lane
+def test_bilinear_resize_is_pils_bit_for_bit_in_both_pass_orders():
+    rng = np.random.default_rng(0)
+    # Pillow 13 runs the vertical pass first when the height loses more
+    # than twice the pixels the width loses: cases on both sides of that.
+    cases = [(200, 200, 100, 151), (200, 200, 100, 150), (31, 17, 336, 192)]
+    cases += [tuple(rng.integers(1, 300, size=4)) for _ in range(25)]
+    for height, width, new_height, new_width in cases:
+        image = (rng.uniform(size=(height, width, 3)) * 255).astype("uint8")
+        expected = Image.fromarray(image).resize((int(new_width), int(new_height)), 2)
+        found = pil_bilinear_resize(tf.constant(image), [int(new_height), int(new_width)])
+        np.testing.assert_array_equal(found.numpy(), np.asarray(expected))
+
+
+@pytest.mark.backend("torch")
+def test_patches_and_grids_equal_transformers_processors():
+    from transformers.models.siglip2.image_processing_siglip2 import (
+        get_image_size_for_max_num_patches,
+    )
+
+    preprocessing = keras_clip.models.ImagePreprocessing(
+        None, (0.5,) * 3, (0.5,) * 3, "naflex", "bilinear", PATCH, BUDGETS[0]
+    )
+    for height, width in [(1, 1), (3, 700), (700, 3), (1000, 999), (16, 16), (61, 45)]:
+        for budget in (1, 7, 20, 256):
+            expected = get_image_size_for_max_num_patches(height, width, PATCH, budget)
+            grid = naflex_grid(height, width, PATCH, budget).numpy()
+            assert tuple(grid * PATCH) == expected, (height, width, budget)
+    images = _images()
+    pil = PROCESSORS.image_processing_pil_siglip2.Siglip2ImageProcessorPil
+    torchvision = PROCESSORS.image_processing_siglip2.Siglip2ImageProcessor
+    for budget in BUDGETS:
+        ours = _naflex_batch(images, preprocessing.with_budget(budget))
+        for processor, tolerance in ((pil, 1e-5), (torchvision, 2 / 127.5)):
+            reference = processor(patch_size=PATCH, max_num_patches=budget)(
+                images=[Image.fromarray(i) for i in images], return_tensors="np"
+            )
+            np.testing.assert_array_equal(ours["spatial_shapes"], reference["spatial_shapes"])
+            np.testing.assert_allclose(
+                ours["patches"], reference["pixel_values"], atol=tolerance, rtol=0
+            )
+    # torchvision's uint8 resize rounds a few pixels (< 0.5 %) one level off PIL's.
+    with pytest.raises(ValueError, match="resize_mode='naflex'"):
+        naflex_patches(tf.zeros([8, 8, 3], tf.uint8), keras_clip.models.ImagePreprocessing(32))
+
+
+def test_siglip2_naflex_loads_with_equal_outputs_and_writes_back_bit_exact(tmp_path):
+    reference = _random_siglip2(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    assert isinstance(model.image_encoder, NaFlexVisionTransformer)
+    preprocessing = model.image_preprocessing
+    assert (preprocessing.resize_mode, preprocessing.patch_size) == ("naflex", PATCH)
+    assert preprocessing.max_num_patches == BUDGETS[0]  # the checkpoint's processor
+    images = _images()
+    token_ids = np.random.default_rng(1).integers(2, VOCABULARY, (len(SIZES), CONTEXT))
+    token_ids[0, 5:] = 1
+    processor = PROCESSORS.image_processing_pil_siglip2.Siglip2ImageProcessorPil(patch_size=PATCH)
+    for budget in BUDGETS:
+        batch = _naflex_batch(images, preprocessing.with_budget(budget))
+        filled = batch["spatial_shapes"].prod(1)
+        assert filled.min() < budget and filled.max() == budget  # padding used, and not
+        inputs = processor(
+            images=[Image.fromarray(i) for i in images], max_num_patches=budget, return_tensors="pt"
+        )
+        with torch.no_grad():
+            out = reference(input_ids=torch.from_numpy(token_ids), **inputs)
+        found = model.predict({"images": batch, "token_ids": token_ids.astype("int32")}, verbose=0)
+        scale = float(keras.ops.convert_to_numpy(model.logit_scale))
+        bias = float(keras.ops.convert_to_numpy(model.logit_bias))
+        logits = scale * found["image_embeddings"] @ found["text_embeddings"].T + bias
+        for name, ours, theirs in (
+            ("image", found["image_embeddings"], out.image_embeds),
+            ("text", found["text_embeddings"], out.text_embeds),
+            ("logits", logits, out.logits_per_image),
+        ):
+            np.testing.assert_allclose(ours, theirs.numpy(), atol=1e-4, rtol=0, err_msg=name)
+    model.save_pretrained(str(tmp_path / "back"))
+    reloaded = transformers.Siglip2Model.from_pretrained(str(tmp_path / "back"))
+    original = reference.state_dict()
+    assert set(reloaded.state_dict()) == set(original)
+    for name, value in reloaded.state_dict().items():
+        assert torch.equal(value, original[name]), name
+    processor = transformers.AutoImageProcessor.from_pretrained(str(tmp_path / "back"))
+    assert type(processor).__name__.startswith("Siglip2ImageProcessor")
+    assert (processor.patch_size, processor.max_num_patches) == (PATCH, BUDGETS[0])
+
+
+class _HashTokenizer:
+    """Words hashed into the tiny model's vocabulary (TensorFlow ops)."""
+
+    context_length = CONTEXT
+
+    def tokenize(self, captions):
+        ids = tf.strings.to_hash_bucket_fast(tf.strings.split(captions), VOCABULARY - 2) + 2
+        return tf.cast(ids.to_tensor(default_value=1, shape=[None, CONTEXT]), tf.int32)
+
+
+def _png(pixels):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.backend("tensorflow", "jax")  # compiled train steps (PyTorch runs eagerly)
+def test_fit_on_mixed_aspect_images_compiles_one_shape_per_budget(tmp_path, monkeypatch):
+    _random_siglip2(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    rng = np.random.default_rng(0)
+    shapes = [(20, 80), (80, 20), (40, 40), (33, 51), (64, 16), (17, 90)] * 2
+    images = [_png((rng.uniform(size=(h, w, 3)) * 255).astype("uint8")) for h, w in shapes]
+    captions = [f"picture {i} of shape {h} by {w}" for i, (h, w) in enumerate(shapes)]
+    dataset = keras_clip.data.image_text_dataset(
+        (images, captions), _HashTokenizer(), model, batch_size=4, seed=0
+    )
+    spec = dataset.element_spec["images"]
+    assert spec["patches"].shape.as_list()[1:] == [BUDGETS[0], PATCH * PATCH * 3]
+    traced = []
+    call = NaFlexVisionTransformer.call
+
+    def counting_call(self, images):
+        traced.append(tuple(images["patches"].shape))
+        return call(self, images)
+
+    monkeypatch.setattr(NaFlexVisionTransformer, "call", counting_call)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    history = model.fit(dataset, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3 and np.isfinite(history.history["loss"]).all()
+    # 9 steps over 12 mixed-aspect images, one patch shape: traced once
+    # (TensorFlow may trace a second time to relax the batch dimension).
+    assert set(traced) <= {(4, BUDGETS[0], 48), (None, BUDGETS[0], 48)}
+    assert 1 <= len(traced) <= 2, traced
