@@ -164,6 +164,9 @@ class _HashTokenizer:
         ids = tf.strings.to_hash_bucket_fast(tf.strings.split(captions), VOCABULARY - 2) + 2
         return tf.cast(ids.to_tensor(default_value=1, shape=[None, CONTEXT]), tf.int32)
 
+    def tf_resources(self):  # (a SavedModel tracks a tokenizer's lookup tables)
+        return []
+
 
 def _png(pixels):
     buffer = io.BytesIO()
@@ -199,3 +202,40 @@ def test_fit_on_mixed_aspect_images_compiles_one_shape_per_budget(tmp_path, monk
     # (TensorFlow may trace a second time to relax the batch dimension).
     assert set(traced) <= {(4, BUDGETS[0], 48), (None, BUDGETS[0], 48)}
     assert 1 <= len(traced) <= 2, traced
+
+
+@pytest.mark.backend("tensorflow", "jax")  # PyTorch exports from a TensorFlow process
+def test_saved_model_encodes_jpeg_bytes_with_naflex_in_the_graph(tmp_path):
+    reference = _random_siglip2(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    jpegs = []
+    for image in _images():
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+        jpegs.append(buffer.getvalue())
+    keras_clip.export.export_saved_model(model, _HashTokenizer(), str(tmp_path / "served"))
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    found = served.encode_image_bytes(tf.constant(jpegs))["embeddings"].numpy()
+    decoded = [Image.open(io.BytesIO(jpeg)).convert("RGB") for jpeg in jpegs]
+    expected = {}
+    for name, processor in (
+        ("pil", PROCESSORS.image_processing_pil_siglip2.Siglip2ImageProcessorPil),
+        ("torchvision", PROCESSORS.image_processing_siglip2.Siglip2ImageProcessor),
+    ):
+        inputs = processor(patch_size=PATCH, max_num_patches=BUDGETS[0])(
+            images=decoded, return_tensors="pt"
+        )
+        with torch.no_grad():
+            features = reference.get_image_features(**inputs)
+        features = getattr(features, "pooler_output", features)
+        expected[name] = torch.nn.functional.normalize(features, dim=-1).numpy()
+    np.testing.assert_allclose(found, expected["pil"], atol=1e-4, rtol=0)
+    # transformers' torchvision processor (its default where torchvision is
+    # installed) resizes uint8 a level off PIL in a few pixels: we are as
+    # close to it as its own two processors are to each other.
+    gap = np.abs(expected["pil"] - expected["torchvision"]).max()
+    assert np.abs(found - expected["torchvision"]).max() <= gap + 1e-4
+    # uint8 pixels of one size go the same way
+    pixels = np.stack([np.asarray(decoded[0])] * 2)
+    again = served.encode_image(tf.constant(pixels))["embeddings"].numpy()
+    np.testing.assert_allclose(again, found[[0, 0]], atol=1e-6, rtol=0)

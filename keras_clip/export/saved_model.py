@@ -31,6 +31,15 @@ Signatures (all embeddings float32, L2-normalised):
   model's `ImagePreprocessing` as JSON (`read_image_preprocessing`), for
   clients that prepare images themselves.
 
+A SigLIP 2 NaFlex model takes images of any size and aspect ratio: in
+`encode_image` (uint8 [None, H, W, 3], one size per call) and
+`encode_image_bytes` each image becomes its patch sequence in the graph
+(`keras_clip.data.naflex`, at the model's `max_num_patches`), and
+`encode_normalized_images` takes `patches` float32 [None, max_num_patches,
+patch_size**2 * 3] and `spatial_shapes` int32 [None, 2] (a fixed budget:
+one traced shape; other budgets are a Keras-side choice,
+`image_preprocessing.with_budget`).
+
 Models trained on PyTorch are exported from a TensorFlow-backend process
 that loads their weights (ExportArchive needs TensorFlow or JAX).
 """
@@ -43,6 +52,8 @@ import tensorflow as tf
 from keras_clip.data.images import decode_rgb
 from keras_clip.data.images import fit_to_square
 from keras_clip.data.images import normalize
+from keras_clip.data.naflex import naflex_patches
+from keras_clip.data.naflex import normalize_patches
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.reparameterization import reparameterized
@@ -88,13 +99,60 @@ def export_saved_model(model, tokenizer, path):
         input_signature=[tf.TensorSpec([None, context], tf.int32, name="token_ids")],
     )
 
-    encode_normalized_images = archive.add_endpoint(
-        "encode_normalized_images",
-        lambda images: {"embeddings": model.encode_image(images)},
-        input_signature=[
-            tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
-        ],
-    )
+    if preprocessing.is_naflex:  # a fixed patch budget: one shape for XLA and jax2tf
+        budget, patch_dim = preprocessing.max_num_patches, preprocessing.patch_size**2 * 3
+        encode_normalized_images = archive.add_endpoint(
+            "encode_normalized_images",
+            lambda patches, spatial_shapes: {
+                "embeddings": model.encode_image(
+                    {"patches": patches, "spatial_shapes": spatial_shapes}
+                )
+            },
+            input_signature=[
+                tf.TensorSpec([None, budget, patch_dim], tf.float32, name="patches"),
+                tf.TensorSpec([None, 2], tf.int32, name="spatial_shapes"),
+            ],
+        )
+        patch_spec = {
+            "patches": tf.TensorSpec([budget, patch_dim], tf.uint8),
+            "spatial_shapes": tf.TensorSpec([2], tf.int32),
+        }
+
+        def encode_pixels(images):  # uint8 images of any one size, NaFlex in the graph
+            return encode_uint8_patches(tf.map_fn(fit, images, fn_output_signature=patch_spec))
+
+        def fit(image):
+            return naflex_patches(image, preprocessing)
+
+        def encode_uint8_patches(patched):
+            normalized = normalize_patches(patched, preprocessing)
+            return encode_normalized_images(normalized["patches"], normalized["spatial_shapes"])
+
+        image_spec = patch_spec
+    else:
+        encode_normalized_images = archive.add_endpoint(
+            "encode_normalized_images",
+            lambda images: {"embeddings": model.encode_image(images)},
+            input_signature=[
+                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
+            ],
+        )
+
+        def encode_pixels(images):
+            shape = tf.shape(images)
+            tf.debugging.assert_equal(
+                shape[1:],
+                tf.constant([image_size, image_size, 3]),
+                message=f"images must be uint8 RGB [batch, {image_size}, "
+                f"{image_size}, 3]; use encode_image_bytes to resize",
+            )
+            return encode_normalized_images(normalize(images, preprocessing))
+
+        def fit(image):
+            return fit_to_square(image, preprocessing)
+
+        encode_uint8_patches = encode_pixels
+        image_spec = tf.TensorSpec([image_size, image_size, 3], tf.uint8)
     logit_scale = tf.Variable(
         float(keras.ops.convert_to_numpy(model.logit_scale)), trainable=False, name="logit_scale"
     )
@@ -110,15 +168,7 @@ def export_saved_model(model, tokenizer, path):
     # SavedModel signatures check dtypes, not static dimensions: check sizes.
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
     def encode_image(images):
-        shape = tf.shape(images)
-        tf.debugging.assert_equal(
-            shape[1:],
-            tf.constant([image_size, image_size, 3]),
-            message=f"images must be uint8 RGB [batch, {image_size}, "
-            f"{image_size}, 3]; use encode_image_bytes to resize",
-        )
-        images = normalize(images, preprocessing)
-        return encode_normalized_images(images)
+        return encode_pixels(images)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def encode_text(texts):
@@ -127,11 +177,9 @@ def export_saved_model(model, tokenizer, path):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
         images = tf.map_fn(
-            lambda b: fit_to_square(decode_rgb(b), preprocessing),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.uint8),
+            lambda b: fit(decode_rgb(b)), image_bytes, fn_output_signature=image_spec
         )
-        return encode_image(images)
+        return encode_uint8_patches(images)
 
     @tf.function(
         input_signature=[
