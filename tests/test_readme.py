@@ -169,3 +169,30 @@ def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fi
     assert int(namespace["model"].optimizer.iterations) == 1
     tuned = transformers.SiglipModel.from_pretrained(str(tmp_path / "siglip-tuned"))
     assert tuned.config.text_config.max_position_embeddings == 16
+
+
+def test_readme_naflex_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fits):
+    from PIL import Image
+
+    from tests.test_naflex import _random_siglip2
+    from tests.test_siglip import _sentencepiece_directory
+
+    transformers = pytest.importorskip("transformers")
+    checkpoint = tmp_path / "siglip2-base-patch16-naflex"
+    _random_siglip2(str(checkpoint))
+    _sentencepiece_directory(str(checkpoint))
+    receipts = tmp_path / "receipts"
+    receipts.mkdir()
+    rows = ["file,caption"]
+    for index in range(20):
+        shape = (20 + 7 * index, 90 - 3 * index, 3)  # tall, square and wide
+        Image.fromarray(np.full(shape, index * 10, "uint8")).save(receipts / f"{index}.png")
+        rows.append(f"{index}.png,a receipt of {index} items")
+    (receipts / "captions.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(_snippet("siglip2-base-patch16-naflex/"), namespace)
+    assert int(namespace["model"].optimizer.iterations) == 1
+    assert namespace["wide"].max_num_patches == 1024
+    tuned = transformers.Siglip2Model.from_pretrained(str(tmp_path / "siglip2-tuned"))
+    assert tuned.config.vision_config.num_patches == 16

@@ -12,9 +12,11 @@ bit for bit (`keras_clip.data.resampling`).
 Example:
 
 ```python
-image = decode_rgb(tf.io.read_file("receipt.jpg"))               # uint8 (H, W, 3)
-images = naflex_patches(image, model.image_preprocessing)      # uint8 patches
-inputs = normalize_patches(batched_images, model.image_preprocessing)
+preprocessing = ImagePreprocessing(None, (0.5,) * 3, (0.5,) * 3, "naflex", "bilinear", 16, 256)
+receipt = tf.zeros([300, 1200, 3], tf.uint8)  # or decode_rgb(tf.io.read_file(...))
+one = naflex_patches(receipt, preprocessing)  # (a model's: model.image_preprocessing)
+one["spatial_shapes"]  # [8, 32]: 256 patches of 16 px, 1:4 kept
+batch = normalize_patches({k: v[None] for k, v in one.items()}, preprocessing)
 ```
 """
 

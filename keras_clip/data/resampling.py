@@ -15,7 +15,8 @@ tests/test_naflex.py).
 Example:
 
 ```python
-resized = pil_bilinear_resize(image, [224, 288])  # uint8 (224, 288, 3)
+image = tf.zeros([480, 640, 3], tf.uint8)
+resized = pil_bilinear_resize(image, [224, 288])  # uint8 (224, 288, 3), PIL's pixels
 ```
 """
 

@@ -157,10 +157,7 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             for key, encoder in (("images", image_encoder), ("token_ids", text_encoder))
         }
         if micro_batches > 1 and isinstance(input_shape["images"], dict):
-            raise ValueError(
-                "micro_batches > 1 is not supported with a NaFlex image tower yet "
-                "(its images are a dict of patches and grids); use micro_batches=1."
-            )
+            raise ValueError("micro_batches > 1 is not supported with a NaFlex tower yet.")
         if all(shape is not None for shape in input_shape.values()):
             self.build(input_shape)
 
@@ -172,14 +169,7 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
                 tower, a dict of "patches" and "spatial_shapes" shapes) and
                 "token_ids" (batch, length) shapes.
         """
-        dtypes = {"images": "float32", "token_ids": "int32", "patches": "float32"}
-
-        def symbolic(key, shape):
-            if isinstance(shape, dict):  # NaFlex images; spatial_shapes are int32
-                return {name: symbolic(name, part) for name, part in shape.items()}
-            return keras.KerasTensor(tuple(shape), dtype=dtypes.get(key, "int32"))
-
-        inputs = {key: symbolic(key, shape) for key, shape in input_shape.items() if key in dtypes}
+        inputs = towers.symbolic_inputs(input_shape)
         # Layer.compute_output_spec traces `call` symbolically, building
         # the towers, heads and their weights.
         self.compute_output_spec(inputs)

@@ -13,6 +13,7 @@ Its output is pooled to (batch, features) by these rules:
   see `keras_clip.layers.pooling.end_token_positions`), "first" or "mean".
 """
 
+import keras
 from keras import ops
 
 from keras_clip.layers.pooling import end_token_positions
@@ -84,6 +85,20 @@ def tower_input_shape(encoder, key):
     if shape is None or None in shape[1:]:
         return None
     return shape
+
+
+def symbolic_inputs(input_shape):
+    """KerasTensors of a CLIP input shape dict: float32 images (or a NaFlex
+    dict of float32 "patches" and int32 "spatial_shapes"), int32 token ids."""
+    dtypes = {"images": "float32", "patches": "float32"}
+
+    def symbolic(key, shape):
+        if isinstance(shape, dict):
+            return {name: symbolic(name, part) for name, part in shape.items()}
+        return keras.KerasTensor(tuple(shape), dtype=dtypes.get(key, "int32"))
+
+    known = ("images", "token_ids")
+    return {key: symbolic(key, shape) for key, shape in input_shape.items() if key in known}
 
 
 def _rank_error(what, shape):
