@@ -147,7 +147,6 @@ def test_readme_webdataset_snippet_runs(tmp_path, monkeypatch, one_step_fits):
 
 @pytest.mark.backend("tensorflow")
 def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fits):
-    from PIL import Image
 
     from tests.test_siglip import _random_siglip
     from tests.test_siglip import _sentencepiece_directory
@@ -156,13 +155,7 @@ def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fi
     checkpoint = tmp_path / "siglip-base-patch16-224"
     _random_siglip(str(checkpoint))
     _sentencepiece_directory(str(checkpoint))
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rows = ["file,caption"]
-    for index in range(20):
-        Image.fromarray(np.full((40, 48, 3), index * 10, "uint8")).save(photos / f"{index}.png")
-        rows.append(f"{index}.png,a photo of a big red circle")
-    (photos / "captions.csv").write_text("\n".join(rows) + "\n")
+    _captioned_folder(tmp_path / "photos", lambda index: (40, 48, 3), "a photo of a big red circle")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(_snippet("siglip-base-patch16-224/"), namespace)
@@ -172,7 +165,6 @@ def test_readme_siglip_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fi
 
 
 def test_readme_naflex_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fits):
-    from PIL import Image
 
     from tests.test_naflex import _random_siglip2
     from tests.test_siglip import _sentencepiece_directory
@@ -181,14 +173,8 @@ def test_readme_naflex_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fi
     checkpoint = tmp_path / "siglip2-base-patch16-naflex"
     _random_siglip2(str(checkpoint))
     _sentencepiece_directory(str(checkpoint))
-    receipts = tmp_path / "receipts"
-    receipts.mkdir()
-    rows = ["file,caption"]
-    for index in range(20):
-        shape = (20 + 7 * index, 90 - 3 * index, 3)  # tall, square and wide
-        Image.fromarray(np.full(shape, index * 10, "uint8")).save(receipts / f"{index}.png")
-        rows.append(f"{index}.png,a receipt of {index} items")
-    (receipts / "captions.csv").write_text("\n".join(rows) + "\n")
+    # tall, square and wide
+    _captioned_folder(tmp_path / "receipts", lambda i: (20 + 7 * i, 90 - 3 * i, 3), "a receipt")
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(_snippet("siglip2-base-patch16-naflex/"), namespace)
@@ -196,3 +182,16 @@ def test_readme_naflex_fine_tune_snippet_runs(tmp_path, monkeypatch, one_step_fi
     assert namespace["wide"].max_num_patches == 1024
     tuned = transformers.Siglip2Model.from_pretrained(str(tmp_path / "siglip2-tuned"))
     assert tuned.config.vision_config.num_patches == 16
+
+
+def _captioned_folder(folder, shape_of, caption, count=20):
+    """`count` flat PNGs of `shape_of(index)` and a captions.csv."""
+    from PIL import Image
+
+    folder.mkdir()
+    rows = ["file,caption"]
+    for index in range(count):
+        pixels = np.full(shape_of(index), index * 10, "uint8")
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+        rows.append(f"{index}.png,{caption} {index}")
+    (folder / "captions.csv").write_text("\n".join(rows) + "\n")

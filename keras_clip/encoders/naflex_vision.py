@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from keras_clip.layers.attention_pooling_head import AttentionPoolingHead
+from keras_clip.encoders.siglip_vision import siglip_trunk
 from keras_clip.layers.resized_positions import resized_position_embeddings
-from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.utils.checks import check_patch_images
 from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
@@ -95,15 +94,7 @@ class NaFlexVisionTransformer(keras.Model):
         # === Layers ===
         policy = self.dtype_policy
         self.patch_embedding = keras.layers.Dense(width, dtype=policy, name="patch_embedding")
-        self.blocks = transformer_blocks(
-            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "layer_"
-        )
-        self.post_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=policy, name="post_layernorm"
-        )
-        self.head = AttentionPoolingHead(
-            num_heads, mlp_ratio, activation, layer_norm_epsilon, dtype=policy, name="head"
-        )
+        self.blocks, self.post_norm, self.head = siglip_trunk(self)
 
     def input_shapes(self, length=None):
         """The shapes of the `images` dict for patch sequences of `length`."""

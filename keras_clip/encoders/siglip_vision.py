@@ -86,15 +86,7 @@ class SigLIPVisionTransformer(keras.Model):
         self.patch_embedding = keras.layers.Conv2D(
             width, patch_size, strides=patch_size, dtype=policy, name="patch_embedding"
         )
-        self.blocks = transformer_blocks(
-            num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "layer_"
-        )
-        self.post_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=policy, name="post_layernorm"
-        )
-        self.head = AttentionPoolingHead(
-            num_heads, mlp_ratio, activation, layer_norm_epsilon, dtype=policy, name="head"
-        )
+        self.blocks, self.post_norm, self.head = siglip_trunk(self)
 
     def build(self, input_shape):
         check_images(keras.KerasTensor(input_shape), self.image_size)
@@ -125,3 +117,16 @@ class SigLIPVisionTransformer(keras.Model):
 
     def get_config(self):
         return base_model_config(self)
+
+
+def siglip_trunk(tower):
+    """SigLIP's blocks, post-LayerNorm and attention-pooling head for
+    `tower` (its width options and dtype policy), shared by the
+    fixed-resolution and NaFlex towers (same names, same checkpoints)."""
+    options = (tower.num_heads, tower.mlp_ratio, tower.activation, tower.layer_norm_epsilon)
+    policy = tower.dtype_policy
+    blocks = transformer_blocks(tower.num_layers, *options, policy, "layer_")
+    post_norm = keras.layers.LayerNormalization(
+        epsilon=tower.layer_norm_epsilon, dtype=policy, name="post_layernorm"
+    )
+    return blocks, post_norm, AttentionPoolingHead(*options, dtype=policy, name="head")
