@@ -239,3 +239,54 @@ def test_saved_model_encodes_jpeg_bytes_with_naflex_in_the_graph(tmp_path):
     pixels = np.stack([np.asarray(decoded[0])] * 2)
     again = served.encode_image(tf.constant(pixels))["embeddings"].numpy()
     np.testing.assert_allclose(again, found[[0, 0]], atol=1e-6, rtol=0)
+
+
+@pytest.mark.backend("tensorflow")  # the commands' wiring, once
+def test_cli_zero_shot_evaluate_and_embed_take_a_naflex_checkpoint(tmp_path, capsys):
+    import json
+
+    from keras_clip import cli
+    from tests.test_siglip import _sentencepiece_directory
+
+    checkpoint = str(tmp_path / "hf")
+    _random_siglip2(checkpoint)
+    _sentencepiece_directory(checkpoint)
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, index in [("cat", 0), ("cat", 1), ("dog", 2), ("dog", 3)]:
+        (tmp_path / "set" / name).mkdir(parents=True, exist_ok=True)
+        height, width = SIZES[index]
+        path = tmp_path / "set" / name / f"{index}.png"
+        Image.fromarray((rng.uniform(size=(height, width, 3)) * 255).astype("uint8")).save(path)
+        paths.append(str(path))
+    model = keras_clip.CLIP.from_pretrained(checkpoint)
+    tokenizer = keras_clip.Tokenizer.from_pretrained(checkpoint)
+    images = keras_clip.data.load_images(paths, model)  # NaFlex: uint8 patches and grids
+    assert images["patches"].shape == (4, BUDGETS[0], 48)
+    expected = keras_clip.ZeroShotClassifier(model, tokenizer, ["cat", "dog"]).predict(images)
+
+    args = ["zero-shot", *paths, "--classes", "cat,dog", "--pretrained", checkpoint, "--json"]
+    assert cli.main(args) == 0
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for row, result in zip(expected, found):
+        probabilities = {r["label"]: r["probability"] for r in result["ranked"]}
+        assert [probabilities["cat"], probabilities["dog"]] == pytest.approx(row, abs=1e-4)
+
+    output = tmp_path / "eval"
+    args = ["evaluate", "--pretrained", checkpoint, "--zero-shot", str(tmp_path / "set")]
+    assert cli.main([*args, "--output", str(output), "--batch-size", "2"]) == 0
+    report = json.loads((output / "report.json").read_text())
+    python = keras_clip.evaluation.evaluate_zero_shot(
+        model, tokenizer, images, np.array([0, 0, 1, 1]), ["cat", "dog"]
+    )
+    assert report["zero_shot"]["num_images"] == 4
+    assert report["zero_shot"]["confusion_matrix"] == python["confusion_matrix"]
+
+    index = tmp_path / "index"
+    args = ["embed", str(tmp_path / "set"), str(index), "--pretrained", checkpoint]
+    assert cli.main([*args, "--batch-size", "2", "--part-size", "2"]) == 0
+    stored = np.concatenate([np.load(index / "img_emb" / f"img_emb_{i}.npy") for i in (0, 1)])
+    direct = keras.ops.convert_to_numpy(
+        model.encode_image(model.image_preprocessing.normalize(images))
+    )
+    np.testing.assert_allclose(stored, direct, atol=1e-5)

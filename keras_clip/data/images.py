@@ -22,6 +22,7 @@ inputs = normalize(pixels, model.image_preprocessing)   # float32
 
 import tensorflow as tf
 
+from keras_clip.data.naflex import naflex_patches
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.preprocessing import as_image_preprocessing
 
@@ -261,7 +262,8 @@ def load_images(paths, preprocessing):
     Returns:
         uint8 NumPy array (len(paths), image_size, image_size, 3), ready for
         `ZeroShotClassifier` (which normalises it with the model's
-        constants).
+        constants); for a NaFlex model, a dict of uint8 "patches" and
+        "spatial_shapes" (`keras_clip.data.naflex`), taken the same way.
 
     Example:
 
@@ -280,7 +282,14 @@ def load_images(paths, preprocessing):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
             image = decode_rgb(tf.io.read_file(path))
-            images.append(fit_to_square(image, preprocessing).numpy())
+            if preprocessing.is_naflex:
+                images.append(
+                    {k: v.numpy() for k, v in naflex_patches(image, preprocessing).items()}
+                )
+            else:
+                images.append(fit_to_square(image, preprocessing).numpy())
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.") from None
+    if preprocessing.is_naflex:
+        return {key: np.stack([image[key] for image in images]) for key in images[0]}
     return np.stack(images)

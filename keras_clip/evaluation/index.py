@@ -36,6 +36,7 @@ from collections import Counter
 import numpy as np
 
 from keras_clip.evaluation.retrieval import normalize_rows
+from keras_clip.models.preprocessing import image_count
 from keras_clip.models.preprocessing import images_for_model
 from keras_clip.utils import ProgressBar
 
@@ -156,8 +157,8 @@ def embed_collection(model, tokenizer, source, output, part_size=8192, batch_siz
         for index, caption in zip(batch["index"], captions):
             path = paths[index] if paths is not None else f"{examples.origin}#{index}"
             pending["rows"].append((path, caption if captioned else None, int(index)))
-        embedded += len(images)
-        progress.add(len(images))
+        embedded += image_count(images)
+        progress.add(image_count(images))
         while len(pending["rows"]) >= part_size:
             _write_part(output, part, pending, part_size)
             part += 1

@@ -21,6 +21,7 @@ import numpy as np
 from keras_clip.evaluation.retrieval import retrieval_metrics
 from keras_clip.evaluation.zero_shot import ZeroShotClassifier
 from keras_clip.evaluation.zero_shot import classification_report
+from keras_clip.models.preprocessing import image_count
 from keras_clip.models.preprocessing import images_for_model
 
 
@@ -95,7 +96,7 @@ def retrieval_on_set(model, tokenizer, evaluation_set, ks=(1, 5, 10), verbose=1)
             captions += lines
             caption_to_image += [num_images] * len(lines)
             num_images += 1
-        progress.add(len(images))
+        progress.add(image_count(images))
     if not captions:
         raise ValueError(f"{evaluation_set.origin} has no usable captioned image.")
     token_ids = np.asarray(tokenizer(captions))

@@ -6,6 +6,7 @@ import numpy as np
 from keras_clip.evaluation import prompts
 from keras_clip.evaluation.prompts import DEFAULT_TEMPLATES  # noqa: F401 (public name)
 from keras_clip.evaluation.retrieval import normalize_rows
+from keras_clip.models.preprocessing import image_count
 from keras_clip.models.preprocessing import images_for_model
 
 
@@ -120,9 +121,10 @@ def evaluate_zero_shot(model, tokenizer, images, labels, class_names, templates=
     labels = np.asarray(labels)
     class_names = prompts.class_names(class_names)
     num_classes = len(class_names)
-    if labels.shape != (len(images),):
+    if labels.shape != (image_count(images),):
         raise ValueError(
-            f"labels must have one entry per image ({len(images)}); got shape {labels.shape}."
+            f"labels must have one entry per image ({image_count(images)}); got shape "
+            f"{labels.shape}."
         )
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}).")

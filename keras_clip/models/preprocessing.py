@@ -176,10 +176,17 @@ def as_image_preprocessing(preprocessing):
 def images_for_model(model, images):
     """uint8 RGB images normalised with `model`'s own preprocessing (a
     checkpoint's, when it came from `CLIP.from_pretrained`); float images
-    are returned as they are, taken to be normalised already."""
-    if getattr(images, "dtype", None) != np.uint8:
+    are returned as they are, taken to be normalised already. A NaFlex
+    dict's uint8 patches are normalised likewise."""
+    pixels = images["patches"] if isinstance(images, dict) else images
+    if getattr(pixels, "dtype", None) != np.uint8:
         return images
     return model.image_preprocessing.normalize(images)
+
+
+def image_count(images):
+    """The number of images in an array or a NaFlex dict of them."""
+    return len(images["patches"] if isinstance(images, dict) else images)
 
 
 # The four model arguments that held the preprocessing before 0.3.
