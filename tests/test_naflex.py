@@ -290,3 +290,24 @@ def test_cli_zero_shot_evaluate_and_embed_take_a_naflex_checkpoint(tmp_path, cap
         model.encode_image(model.image_preprocessing.normalize(images))
     )
     np.testing.assert_allclose(stored, direct, atol=1e-5)
+
+
+@pytest.mark.backend("tensorflow")  # tf2onnx and OpenVINO trace a TensorFlow graph
+def test_onnx_and_openvino_image_towers_take_patches_and_grids(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    _random_siglip2(str(tmp_path / "hf"))
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    keras_clip.export.export_onnx(model, str(tmp_path / "onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "image_encoder.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["patches", "spatial_shapes"]
+    batch = _naflex_batch(_images(), model.image_preprocessing)
+    (found,) = session.run(None, batch)
+    expected = keras.ops.convert_to_numpy(model.encode_image(batch))
+    np.testing.assert_allclose(found, expected, atol=1e-5, rtol=0)
+    openvino = pytest.importorskip("openvino")
+    keras_clip.export.export_openvino(model, str(tmp_path / "ov"))
+    tower = openvino.Core().compile_model(
+        str(tmp_path / "ov" / "image_encoder.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
+    np.testing.assert_allclose(tower(batch)[0], expected, atol=1e-5, rtol=0)

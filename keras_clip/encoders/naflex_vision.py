@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.encoders.siglip_vision import siglip_trunk
+from keras_clip.keras_workarounds import ExplicitSignatures
 from keras_clip.layers.resized_positions import resized_position_embeddings
 from keras_clip.utils.checks import check_patch_images
 from keras_clip.utils.checks import check_transformer_shape
@@ -15,7 +16,7 @@ SPATIAL_SHAPES = "spatial_shapes"
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class NaFlexVisionTransformer(keras.Model):
+class NaFlexVisionTransformer(ExplicitSignatures, keras.Model):
     """SigLIP 2's NaFlex ViT (Tschannen et al. 2025), returning pooled features.
 
     Each image arrives as its own grid of patches (its aspect ratio kept,

@@ -4,6 +4,9 @@ OpenVINO exports share.
 Each tower is exported as a model of its own (`TowerModel`) with one input,
 
     images     float32 [N, S, S, 3], normalised with the model's mean and std
+               (a SigLIP 2 NaFlex model: two inputs, patches float32 [N,
+               max_num_patches, patch_size**2 * 3] and spatial_shapes int32
+               [N, 2], see `keras_clip.data.naflex`)
     token_ids  int32 [N, L]
 
 and the embeddings [N, D] (L2-normalised) as its output. Beside the graphs
@@ -66,9 +69,20 @@ def tower_signatures(model):
     """The towers' input specs (TensorFlow backend): batch size free."""
     import tensorflow as tf
 
-    image_size = model.image_size
+    preprocessing = model.image_preprocessing
+    if preprocessing.is_naflex:  # patches at the model's budget, and their grids
+        patch_dim = preprocessing.patch_size**2 * 3
+        image = {
+            "patches": tf.TensorSpec(
+                [None, preprocessing.max_num_patches, patch_dim], tf.float32, name="patches"
+            ),
+            "spatial_shapes": tf.TensorSpec([None, 2], tf.int32, name="spatial_shapes"),
+        }
+    else:
+        size = model.image_size
+        image = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
     return {
-        "image": tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images"),
+        "image": image,
         "text": tf.TensorSpec([None, context_length_of(model)], tf.int32, name="token_ids"),
     }
 
@@ -81,7 +95,7 @@ def built_towers(model):
     model = reparameterized(model)  # MobileCLIP's FastViT serves folded
     for tower, spec in tower_signatures(model).items():
         wrapper = TowerModel(model, tower)
-        wrapper(tf.zeros([1, *spec.shape[1:]], spec.dtype))
+        wrapper(tf.nest.map_structure(lambda s: tf.ones([1, *s.shape[1:]], s.dtype), spec))
         yield tower, wrapper, spec
 
 
