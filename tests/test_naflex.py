@@ -204,7 +204,7 @@ def test_fit_on_mixed_aspect_images_compiles_one_shape_per_budget(tmp_path, monk
     assert 1 <= len(traced) <= 2, traced
 
 
-@pytest.mark.backend("tensorflow", "jax")  # PyTorch exports from a TensorFlow process
+@pytest.mark.backend("tensorflow")  # (JAX and PyTorch exports: tests/test_saved_models.py)
 def test_saved_model_encodes_jpeg_bytes_with_naflex_in_the_graph(tmp_path):
     reference = _random_siglip2(str(tmp_path / "hf"))
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
@@ -286,6 +286,7 @@ def test_cli_zero_shot_evaluate_and_embed_take_a_naflex_checkpoint(tmp_path, cap
     args = ["embed", str(tmp_path / "set"), str(index), "--pretrained", checkpoint]
     assert cli.main([*args, "--batch-size", "2", "--part-size", "2"]) == 0
     stored = np.concatenate([np.load(index / "img_emb" / f"img_emb_{i}.npy") for i in (0, 1)])
+    # (the checkpoint's budget and tokenizer came along; a .keras file keeps the tower)
     direct = keras.ops.convert_to_numpy(
         model.encode_image(model.image_preprocessing.normalize(images))
     )
@@ -311,3 +312,37 @@ def test_onnx_and_openvino_image_towers_take_patches_and_grids(tmp_path):
         str(tmp_path / "ov" / "image_encoder.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
     )
     np.testing.assert_allclose(tower(batch)[0], expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.backend("tensorflow")  # the command's wiring, once
+def test_train_command_fine_tunes_a_naflex_checkpoint(tmp_path):
+    from keras_clip import cli
+    from tests.test_siglip import _sentencepiece_directory
+
+    checkpoint = str(tmp_path / "hf")
+    _random_siglip2(checkpoint)
+    _sentencepiece_directory(checkpoint)
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["file,caption"]
+    for index in range(8):
+        height, width = SIZES[index % len(SIZES)]
+        pixels = (rng.uniform(size=(height, width, 3)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+        rows.append(f"{index}.png,picture {index}")
+    (folder / "captions.csv").write_text("\n".join(rows) + "\n")
+    args = ["train", str(folder), "--pretrained", checkpoint, "--epochs", "1"]
+    assert (
+        cli.main([*args, "--batch-size", "4", "--verbose", "0", "--output", str(tmp_path / "out")])
+        == 0
+    )
+    start = keras_clip.CLIP.from_pretrained(checkpoint)
+    tuned = keras.saving.load_model(str(tmp_path / "out" / "model.keras"))
+    assert isinstance(tuned.image_encoder, NaFlexVisionTransformer)
+    assert tuned.image_preprocessing == start.image_preprocessing  # naflex, 4 px, 20 patches
+    moved = [
+        np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max()
+        for a, b in zip(start.weights, tuned.weights)
+    ]
+    assert len(moved) == len(start.weights) and max(moved) > 1e-4
