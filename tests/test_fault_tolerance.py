@@ -20,11 +20,9 @@ EVERY = 2  # --save-every-steps
 STEPS_PER_EPOCH = 9  # 72 usable pairs in the shards, batches of 8
 EPOCHS = 3
 
-# Both tests on the TensorFlow lane, to keep the suite short: the checkpoint
-# and resume logic is Keras-only (backend-neutral) and the data pipeline is
-# tf.data on every backend; the tests share the uninterrupted run
-# (`straight`), and the TensorFlow lane is the shorter of the two CI lanes
-# (the JAX and PyTorch runs share the other).
+# One test a lane, to keep the suite short: the checkpoint and resume logic
+# is Keras-only (backend-neutral) and the data pipeline is tf.data on every
+# backend. The PyTorch lane (the shortest) takes the many kills.
 
 
 def _train(kill, shards, work, name, log=None):
@@ -95,7 +93,7 @@ def test_sigkill_mid_epoch_then_restart_equals_an_uninterrupted_run(straight):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.backend("tensorflow")
+@pytest.mark.backend("torch")
 def test_killed_many_times_even_while_saving_loses_at_most_every_steps(straight):
     shards, work = straight
     # A kill in every phase of a save (a plain kill between saves is the

@@ -346,3 +346,23 @@ def test_train_command_fine_tunes_a_naflex_checkpoint(tmp_path):
         for a, b in zip(start.weights, tuned.weights)
     ]
     assert len(moved) == len(start.weights) and max(moved) > 1e-4
+
+
+@pytest.mark.backend("jax", "torch")  # JAX scans the slices, PyTorch loops over them
+def test_micro_batches_of_patch_dicts_train_as_one_batch(tmp_path):
+    _random_siglip2(str(tmp_path / "hf"))
+    batch = None
+    results = []
+    for micro_batches in (1, 3):
+        model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"), micro_batches=micro_batches)
+        if batch is None:
+            images = _naflex_batch(_images(), model.image_preprocessing)
+            token_ids = np.random.default_rng(1).integers(2, VOCABULARY, (len(SIZES), CONTEXT))
+            batch = {"images": images, "token_ids": token_ids.astype("int32")}
+        model.compile(optimizer=keras.optimizers.SGD(1.0))
+        history = model.fit(batch, batch_size=len(SIZES), epochs=1, shuffle=False, verbose=0)
+        results.append((history.history["loss"][0], model.get_weights()))
+    (loss, weights), (sliced_loss, sliced_weights) = results
+    assert sliced_loss == pytest.approx(loss, rel=1e-5)
+    for a, b in zip(weights, sliced_weights):
+        np.testing.assert_allclose(b, a, atol=2e-5, rtol=0)

@@ -156,8 +156,6 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             key: towers.tower_input_shape(encoder, key)
             for key, encoder in (("images", image_encoder), ("token_ids", text_encoder))
         }
-        if micro_batches > 1 and isinstance(input_shape["images"], dict):
-            raise ValueError("micro_batches > 1 is not supported with a NaFlex tower yet.")
         if all(shape is not None for shape in input_shape.values()):
             self.build(input_shape)
 

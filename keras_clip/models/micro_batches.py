@@ -23,6 +23,8 @@ its own statistics, as they would with a smaller batch; LayerNorm towers
 import keras
 from keras import ops
 
+from keras_clip.utils.checks import image_batch
+
 
 def encode_in_slices(encode, inputs, micro_batches, layer):
     """`encode(inputs)` computed on `micro_batches` slices of the batch.
@@ -30,8 +32,9 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
     Args:
         encode: function of one (batch, ...) tensor returning
             (batch, features), reading `layer`'s variables.
-        inputs: the batch. Its size need not divide evenly: slices have
-            ceil(batch / micro_batches) rows, the last one fewer.
+        inputs: the batch (a tensor, or a NaFlex dict of them). Its size
+            need not divide evenly: slices have ceil(batch / micro_batches)
+            rows, the last one fewer.
         micro_batches: int >= 1. 1 calls `encode` directly.
         layer: the Keras layer or model whose variables `encode` reads.
 
@@ -47,7 +50,7 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
     """
     if micro_batches == 1:
         return encode(inputs)
-    batch = ops.shape(inputs)[0]
+    batch = ops.shape(image_batch(inputs))[0]
     size = (batch + micro_batches - 1) // micro_batches
     encode_slice = _PureSlice(encode, layer)
     if keras.backend.backend() == "jax" and batch % micro_batches == 0:
@@ -57,7 +60,8 @@ def encode_in_slices(encode, inputs, micro_batches, layer):
         start = index * size
         if isinstance(batch, int) and start >= batch:
             break  # a static batch smaller than micro_batches x size
-        outputs.append(encode_slice(inputs[start : start + size]))
+        rows = keras.tree.map_structure(lambda x, start=start: x[start : start + size], inputs)
+        outputs.append(encode_slice(rows))
     return ops.concatenate(outputs, axis=0)
 
 
@@ -108,9 +112,10 @@ class _PureSlice:
 
     def scan(self, inputs, micro_batches):
         """All slices in one `ops.scan`, the state carried from slice to slice."""
-        batch = ops.shape(inputs)[0]
-        slices = ops.reshape(
-            inputs, (micro_batches, batch // micro_batches) + tuple(inputs.shape[1:])
+        batch = ops.shape(image_batch(inputs))[0]
+        slices = keras.tree.map_structure(
+            lambda x: ops.reshape(x, (micro_batches, batch // micro_batches) + tuple(x.shape[1:])),
+            inputs,
         )
         trainable_values = [v.value for v in self.trainable]
         step = keras.remat(lambda state, x: self.pure(x, trainable_values, state)[::-1])
