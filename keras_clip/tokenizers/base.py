@@ -98,9 +98,11 @@ class Tokenizer:
     @classmethod
     def from_pretrained(cls, path, context_length=None, python_clean=False):
         """The tokenizer of a checkpoint: a Hugging Face CLIP directory
-        (vocab.json + merges.txt), a Hugging Face SigLIP directory
-        (spiece.model), OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or a directory
-        written by `save` (which keeps its own context length). The context
+        (vocab.json + merges.txt), a Hugging Face SigLIP, SigLIP 2 or
+        XLM-RoBERTa directory (SentencePiece), a BERT one (vocab.txt: CLIPA),
+        OpenAI's `bpe_simple_vocab_16e6.txt.gz`, or a directory written by
+        `save` (which keeps its own context length); see
+        `keras_clip.tokenizers.loading` for the layouts. The context
         length defaults to the checkpoint's (CLIP 77, SigLIP 64).
         `python_clean=True` adds OpenAI's ftfy and HTML clean-up (see
         `keras_clip.tokenizers.cleaning`): then the ids equal open_clip's.

@@ -13,8 +13,11 @@ Layouts:
 - a Hugging Face XLM-RoBERTa tokenizer (MetaCLIP 2's XLM-V):
   `sentencepiece.bpe.model` (a fairseq-ordered Unigram model), or a Unigram
   `tokenizer.json` alone (as transformers 5 saves it);
+- a Hugging Face BERT tokenizer (CLIPA's `bert-base-uncased`): `vocab.txt`,
+  or a WordPiece `tokenizer.json` (as transformers 5 saves it), with
+  `tokenizer_config.json` (`do_lower_case`, the special tokens);
 - an open_clip directory holding one of those, with `open_clip_config.json`
-  (the context length and open_clip's clean-up);
+  (the context length and open_clip's clean-up, `strip_sep_token`);
 - OpenAI's `bpe_simple_vocab_16e6.txt.gz` (a file, or a directory holding it).
 
 Nothing here builds a tokenizer (that is the types' job), so the base class
@@ -32,6 +35,7 @@ HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
 FAIRSEQ_FILE = "sentencepiece.bpe.model"
+BERT_VOCABULARY_FILE = "vocab.txt"
 MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
 
 
@@ -77,14 +81,36 @@ def _sentencepiece_files(path, tokenizer_json):
         # None: the tokenizer.json alone describes the model.
         "model": os.path.join(path, models[0]) if models else None,
         "kind": kind,
-        "settings": _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {},
         "tokenizer_json": tokenizer_json,
     }
+    return {**files, **_settings_and_model_configs(path)}
+
+
+def _settings_and_model_configs(path):
+    """A Hugging Face directory's tokenizer_config.json ("settings"), its
+    model config.json and open_clip's text_cfg ("open_clip"), each {} or
+    None where absent."""
+    files = {"settings": _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {}}
     for key, name in MODEL_CONFIG_FILES.items():
         files[key] = _read_json(os.path.join(path, name))
     if files["open_clip"] is not None:
         files["open_clip"] = files["open_clip"].get("model_cfg", {}).get("text_cfg", {})
     return files
+
+
+def _bert_files(path, tokenizer_json):
+    """The BERT WordPiece layout of the directory `path`, or None."""
+    vocabulary = os.path.join(path, BERT_VOCABULARY_FILE)
+    json_model = (tokenizer_json or {}).get("model", {})
+    if not os.path.isfile(vocabulary) and json_model.get("type") != "WordPiece":
+        return None
+    return {
+        "layout": "huggingface",
+        "type": "wordpiece",
+        "vocabulary": vocabulary if os.path.isfile(vocabulary) else None,
+        "tokenizer_json": tokenizer_json,
+        **_settings_and_model_configs(path),
+    }
 
 
 def read_saved_config(path):
@@ -132,9 +158,9 @@ def locate_pretrained_files(path):
             "merges": os.path.join(path, HF_MERGES_FILE),
             "vocabulary": vocabulary if os.path.isfile(vocabulary) else None,
         }
-    sentencepiece = _sentencepiece_files(path, tokenizer_json)
-    if sentencepiece is not None:
-        return sentencepiece
+    found = _sentencepiece_files(path, tokenizer_json) or _bert_files(path, tokenizer_json)
+    if found is not None:
+        return found
     if os.path.isfile(os.path.join(path, OPENAI_MERGES_FILE)):
         return {
             "layout": "openai",
@@ -145,6 +171,7 @@ def locate_pretrained_files(path):
     raise FileNotFoundError(
         f"{path!r} holds no tokenizer: expected {HF_VOCABULARY_FILE} + {HF_MERGES_FILE} "
         f"(Hugging Face CLIP), {SENTENCEPIECE_FILE} (SigLIP), {GEMMA_FILE} (SigLIP 2), "
+        f"{BERT_VOCABULARY_FILE} (BERT), "
         f"{OPENAI_MERGES_FILE} (OpenAI) "
         f"or {CONFIG_FILE} (keras-clip)."
     )

@@ -17,17 +17,25 @@ _VOCABULARY_FILE = "vocabulary.txt"
 class WordPieceTokenizer(Tokenizer):
     """Lower-cases, splits words into WordPieces, adds start/end, pads.
 
-    Ids: 0 is padding, 1 unknown, and the two largest ids are start- and
-    end-of-text, so (as with OpenAI's tokenizer) the end token is the
-    largest id and `TextTransformer(end_token_id=None)` pools at it.
-    Captions longer than `context_length` are truncated so that the end
-    token is always kept.
+    Ids (a vocabulary learned by `from_corpus`): 0 is padding, 1 unknown,
+    and the two largest ids are start- and end-of-text, so (as with OpenAI's
+    tokenizer) the end token is the largest id and
+    `TextTransformer(end_token_id=None)` pools at it. A BERT vocabulary
+    (`Tokenizer.from_pretrained` on a Hugging Face BERT directory, CLIPA's
+    tokenizer) frames texts with "[CLS]" and "[SEP]" instead, as
+    transformers' `BertTokenizer` does. Captions longer than
+    `context_length` are truncated so that the end token is always kept.
 
     Args:
         vocabulary: list of str. WordPieces ("##" marks a continuation),
-            containing "[PAD]" (first), "[UNK]", "[START]" and "[END]".
+            containing "[PAD]" (first), "[UNK]", `start_token` and
+            `end_token`.
         context_length: int. Tokens per caption, start and end included.
         lower_case: bool. Lower-case, NFD-normalise and strip accents.
+        start_token, end_token: str. The framing tokens ("[START]" and
+            "[END]"; BERT's "[CLS]" and "[SEP]").
+        strip_end_token: bool. Write padding (id 0) where the end token
+            goes: open_clip's `strip_sep_token` (CLIPA).
 
     Example:
 
@@ -40,9 +48,17 @@ class WordPieceTokenizer(Tokenizer):
 
     type_name = "wordpiece"
 
-    def __init__(self, vocabulary, context_length=77, lower_case=True):
+    def __init__(
+        self,
+        vocabulary,
+        context_length=77,
+        lower_case=True,
+        start_token=START,
+        end_token=END,
+        strip_end_token=False,
+    ):
         vocabulary = [str(token) for token in vocabulary]
-        missing = [t for t in (PAD, UNK, START, END) if t not in vocabulary]
+        missing = [t for t in (PAD, UNK, start_token, end_token) if t not in vocabulary]
         if missing:
             raise ValueError(f"The vocabulary lacks the special tokens {missing}.")
         if vocabulary[0] != PAD:
@@ -53,10 +69,12 @@ class WordPieceTokenizer(Tokenizer):
         self.vocabulary = vocabulary
         self.context_length = context_length
         self.lower_case = lower_case
+        self.framing = {"start_token": start_token, "end_token": end_token}
+        self.strip_end_token = strip_end_token
         self.pad_id = 0
         self.unknown_id = vocabulary.index(UNK)
-        self.start_id = vocabulary.index(START)
-        self.end_id = vocabulary.index(END)
+        self.start_id = vocabulary.index(start_token)
+        self.end_id = self.pad_id if strip_end_token else vocabulary.index(end_token)
         self._wordpiece = tf_text.FastBertTokenizer(
             vocab=vocabulary,
             token_out_type=tf.int32,
@@ -92,6 +110,33 @@ class WordPieceTokenizer(Tokenizer):
         )
         return cls(learned + [START, END], context_length, lower_case)
 
+    @classmethod
+    def from_files(cls, files, context_length=None):
+        """A Hugging Face BERT tokenizer (`tokenizers.loading` found its
+        files): the vocabulary from vocab.txt or tokenizer.json, lower-casing
+        and framing tokens from tokenizer_config.json, and from an open_clip
+        directory its context length and `strip_sep_token`."""
+        settings, open_clip = files["settings"], files.get("open_clip") or {}
+        if files["vocabulary"] is not None:
+            with open(files["vocabulary"], encoding="utf-8", newline="\n") as f:
+                vocabulary = f.read().rstrip("\n").split("\n")  # as transformers reads it
+        else:
+            ids = files["tokenizer_json"]["model"]["vocab"]
+            vocabulary = sorted(ids, key=ids.get)
+        context_length = (
+            context_length
+            or open_clip.get("context_length")
+            or min(int(settings.get("model_max_length", 512)), 512)
+        )
+        return cls(
+            vocabulary,
+            context_length,
+            lower_case=settings.get("do_lower_case", True),
+            start_token=settings.get("cls_token", "[CLS]"),
+            end_token=settings.get("sep_token", "[SEP]"),
+            strip_end_token=(open_clip.get("tokenizer_kwargs") or {}).get("strip_sep_token", False),
+        )
+
     def tf_resources(self):
         return [self._wordpiece]
 
@@ -116,10 +161,18 @@ class WordPieceTokenizer(Tokenizer):
             f.write("\n".join(self.vocabulary) + "\n")
 
     def _config(self):
-        return {"context_length": self.context_length, "lower_case": self.lower_case}
+        config = {"context_length": self.context_length, "lower_case": self.lower_case}
+        if self.framing != {"start_token": START, "end_token": END} or self.strip_end_token:
+            config.update(self.framing, strip_end_token=self.strip_end_token)
+        return config
 
     @classmethod
     def _from_directory(cls, path, config):
         with open(os.path.join(path, _VOCABULARY_FILE), encoding="utf-8") as f:
             vocabulary = f.read().splitlines()
-        return cls(vocabulary, config["context_length"], config["lower_case"])
+        framing = {
+            key: config[key]
+            for key in ("start_token", "end_token", "strip_end_token")
+            if key in config
+        }
+        return cls(vocabulary, config["context_length"], config["lower_case"], **framing)
