@@ -366,3 +366,34 @@ def test_micro_batches_of_patch_dicts_train_as_one_batch(tmp_path):
     assert sliced_loss == pytest.approx(loss, rel=1e-5)
     for a, b in zip(weights, sliced_weights):
         np.testing.assert_allclose(b, a, atol=2e-5, rtol=0)
+
+
+@pytest.mark.backend("torch")  # input checks: before any backend op
+def test_bad_naflex_inputs_are_named():
+    encoder = NaFlexVisionTransformer(PATCH, 32, 1, 4, position_grid_size=GRID)
+    patches = np.zeros((2, 8, 48), "float32")
+    grids = np.array([[2, 4], [1, 3]], "int32")
+    assert tuple(encoder({"patches": patches, "spatial_shapes": grids}).shape) == (2, 32)
+    bad = [
+        (np.zeros((2, 16, 16, 3), "float32"), "a dict with 'patches' and 'spatial_shapes'"),
+        ({"patches": patches}, "a dict with 'patches' and 'spatial_shapes'"),
+        ({"patches": patches[..., :40], "spatial_shapes": grids}, r"\(batch, length, 48\)"),
+        ({"patches": patches.astype("uint8"), "spatial_shapes": grids}, "floating point"),
+        ({"patches": patches, "spatial_shapes": grids[:, :1]}, "integer \\(batch, 2\\)"),
+        ({"patches": patches, "spatial_shapes": grids[:1]}, "different batch sizes"),
+    ]
+    for images, message in bad:
+        with pytest.raises(ValueError, match=message):
+            encoder(images)
+    # Grid values are checked where they arrive as NumPy (predict, fit, normalize).
+    model = keras_clip.CLIP(encoder, keras_clip.encoders.SigLIPTextTransformer(100, 16, 32, 1, 4), 32,
+                            project_image=False, project_text=False)  # fmt: skip
+    preprocessing = keras_clip.models.ImagePreprocessing(
+        None, (0.5,) * 3, (0.5,) * 3, "naflex", "bilinear", PATCH, 8
+    )
+    for grids, message in (([[3, 3], [1, 1]], "at most 8"), ([[0, 3], [1, 1]], "at least 1x1")):
+        images = {"patches": patches, "spatial_shapes": np.array(grids, "int32")}
+        with pytest.raises(ValueError, match=message):
+            model.predict({"images": images}, verbose=0)
+        with pytest.raises(ValueError, match=message):
+            preprocessing.normalize({**images, "patches": patches.astype("uint8")})

@@ -128,6 +128,9 @@ class ImagePreprocessing:
         return (scaled - np.asarray(self.mean, "float32")) / np.asarray(self.std, "float32")
 
     def _normalize_patches(self, images):
+        from keras_clip.utils.checks import check_patch_grids
+
+        check_patch_grids(images)
         patches = np.asarray(images["patches"])
         spatial_shapes = np.asarray(images["spatial_shapes"])
         pixels = self.normalize(patches.reshape(patches.shape[:-1] + (-1, 3)))

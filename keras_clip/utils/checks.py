@@ -6,6 +6,7 @@ known statically (None) are skipped.
 """
 
 import keras
+import numpy as np
 
 
 def check_positive_ints(**values):
@@ -90,6 +91,18 @@ def check_patch_images(images, patch_size=None, name="images"):
     check_same_batch(patches, spatial_shapes, ("patches", "spatial_shapes"))
 
 
+def check_patch_grids(images, name="images"):
+    """NumPy NaFlex grids (values known before any graph) must hold at
+    least one patch each and at most the padded length."""
+    grids = np.asarray(images["spatial_shapes"])
+    length = np.shape(images["patches"])[-2]
+    if (grids < 1).any() or (np.prod(grids, axis=-1) > length).any():
+        raise ValueError(
+            f"{name}['spatial_shapes'] must be grids of at least 1x1 patches with at most "
+            f"{length} (the padded length) patches; received {grids.tolist()}."
+        )
+
+
 def image_batch(images):
     """The tensor whose first axis is the image batch: the images, or a
     NaFlex dict's patches."""
@@ -155,6 +168,9 @@ def check_array_inputs(args, kwargs):
     whose images and token ids differ in number (Keras' own check crashes
     on a dict while writing its message)."""
     x = call_inputs(args, kwargs)
+    if isinstance(x, dict) and isinstance(x.get("images"), dict):
+        if isinstance(x["images"].get("spatial_shapes"), np.ndarray):
+            check_patch_grids(x["images"])
     if isinstance(x, dict) and {"images", "token_ids"} <= set(x):
         images, token_ids = x["images"], x["token_ids"]
         if hasattr(image_batch(images), "shape") and hasattr(token_ids, "shape"):
