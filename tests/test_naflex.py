@@ -282,6 +282,20 @@ def test_cli_zero_shot_evaluate_and_embed_take_a_naflex_checkpoint(tmp_path, cap
     assert report["zero_shot"]["num_images"] == 4
     assert report["zero_shot"]["confusion_matrix"] == python["confusion_matrix"]
 
+    rows = ["file,caption"] + [f"{p},picture {i}" for i, p in enumerate(paths)]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    output = tmp_path / "retrieval"
+    args = ["evaluate", "--pretrained", checkpoint, "--data", str(tmp_path / "pairs.csv")]
+    assert cli.main([*args, "--output", str(output), "--batch-size", "2"]) == 0
+    retrieval = json.loads((output / "report.json").read_text())["retrieval"]
+    texts = tokenizer([f"picture {i}" for i in range(4)])
+    normalized = model.image_preprocessing.normalize(images)
+    found = model.predict({"images": normalized, "token_ids": texts}, verbose=0)
+    python = keras_clip.evaluation.retrieval_metrics(
+        found["image_embeddings"], found["text_embeddings"], np.arange(4)
+    )
+    assert retrieval == pytest.approx(python)
+
     index = tmp_path / "index"
     args = ["embed", str(tmp_path / "set"), str(index), "--pretrained", checkpoint]
     assert cli.main([*args, "--batch-size", "2", "--part-size", "2"]) == 0

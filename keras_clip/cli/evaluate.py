@@ -70,6 +70,7 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
     import numpy as np
 
     from keras_clip.data import image_text_dataset
+    from keras_clip.models.preprocessing import image_rows
     from keras_clip.utils import ProgressBar
 
     dataset = image_text_dataset(
@@ -83,7 +84,9 @@ def encode_pairs(model, tokenizer, source, batch_size=128):
             new[0] = False
         if new.any():
             images.append(
-                model.predict_on_batch({"images": batch["images"][new]})["image_embeddings"]
+                model.predict_on_batch({"images": image_rows(batch["images"], new)})[
+                    "image_embeddings"
+                ]
             )
         texts.append(model.predict_on_batch({"token_ids": batch["token_ids"]})["text_embeddings"])
         owners.append(batch["image_index"])

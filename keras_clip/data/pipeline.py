@@ -348,7 +348,9 @@ def _check_range(name, value, low, high):
 def _pairs(element):
     """Evaluation: one (image, caption) pair per caption, in order."""
     count = tf.size(element["captions"])
-    images = tf.repeat(element["image"][None], count, axis=0)
+    images = tf.nest.map_structure(  # (a NaFlex image is a dict of tensors)
+        lambda part: tf.repeat(part[None], count, axis=0), element["image"]
+    )
     return tf.data.Dataset.from_tensor_slices(
         {
             "image": images,

@@ -187,6 +187,13 @@ def images_for_model(model, images):
     return model.image_preprocessing.normalize(images)
 
 
+def image_rows(images, rows):
+    """`images[rows]` of an array or of each part of a NaFlex dict."""
+    if isinstance(images, dict):
+        return {key: value[rows] for key, value in images.items()}
+    return images[rows]
+
+
 def image_count(images):
     """The number of images in an array or a NaFlex dict of them."""
     return len(images["patches"] if isinstance(images, dict) else images)
