@@ -76,8 +76,9 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
             pipeline, zero-shot and export (None: OpenAI's CLIP settings).
 
     Call arguments:
-        inputs: dict with "images" (float (B, H, W, 3)) and/or "token_ids"
-            (int (B, L)).
+        inputs: dict with "images" (float (B, H, W, 3); for a NaFlex tower
+            a dict of "patches" and "spatial_shapes", see
+            `keras_clip.data.naflex`) and/or "token_ids" (int (B, L)).
 
     Returns:
         dict with "image_embeddings" and/or "text_embeddings", float32
