@@ -23,6 +23,7 @@ inputs = normalize(pixels, model.image_preprocessing)   # float32
 import tensorflow as tf
 
 from keras_clip.data.naflex import naflex_patches
+from keras_clip.data.resampling import antialiased_resize_to_uint8
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.preprocessing import as_image_preprocessing
 
@@ -127,11 +128,6 @@ def decode_rgb(encoded):
     return image
 
 
-def _resize_to_uint8(image, size, interpolation="bicubic"):
-    resized = tf.image.resize(image, size, method=interpolation, antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
 def fit_to_square(image, preprocessing):
     """Fits an image to the model's square, as open_clip's `resize_mode`.
 
@@ -151,12 +147,12 @@ def fit_to_square(image, preprocessing):
     image_size = preprocessing.image_size
     resize_mode, interpolation = preprocessing.resize_mode, preprocessing.interpolation
     if resize_mode == "squash":
-        return _resize_to_uint8(image, [image_size, image_size], interpolation)
+        return antialiased_resize_to_uint8(image, [image_size, image_size], interpolation)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     if resize_mode == "longest":
         scale = image_size / tf.reduce_max(shape)
         new_size = tf.clip_by_value(tf.cast(tf.round(shape * scale), tf.int32), 1, image_size)
-        resized = _resize_to_uint8(image, new_size, interpolation)
+        resized = antialiased_resize_to_uint8(image, new_size, interpolation)
         top = (image_size - new_size[0]) // 2
         left = (image_size - new_size[1]) // 2
         padding = [[top, image_size - new_size[0] - top], [left, image_size - new_size[1] - left]]
@@ -164,10 +160,20 @@ def fit_to_square(image, preprocessing):
     scale = image_size / tf.reduce_min(shape)
     # As torchvision's Resize(int): the long side is truncated, not rounded.
     new_size = tf.maximum(tf.cast(shape * scale, tf.int32), image_size)
-    resized = _resize_to_uint8(image, new_size, interpolation)
+    resized = antialiased_resize_to_uint8(image, new_size, interpolation)
     top = (new_size[0] - image_size) // 2
     left = (new_size[1] - image_size) // 2
     return resized[top : top + image_size, left : left + image_size]
+
+
+def fit_image(image, preprocessing):
+    """One image fitted to a model's input, as its preprocessing says: the
+    square (`fit_to_square`), or a NaFlex patch sequence
+    (`keras_clip.data.naflex.naflex_patches`: a dict of uint8 "patches" and
+    "spatial_shapes")."""
+    if preprocessing.is_naflex:
+        return naflex_patches(image, preprocessing)
+    return fit_to_square(image, preprocessing)
 
 
 def center_crop(image, image_size):
@@ -227,14 +233,22 @@ def random_resized_crop(
         uint8 (image_size, image_size, 3).
     """
     crop = random_crop(image, seed, scale, ratio)
-    return _resize_to_uint8(crop, [image_size, image_size], interpolation)
+    return antialiased_resize_to_uint8(crop, [image_size, image_size], interpolation)
 
 
 def normalize(images, preprocessing=None):
     """uint8 images -> float32 (x / 255 - mean) / std with the mean and std
-    of `preprocessing` (an `ImagePreprocessing`; None: OpenAI's); the TF
-    twin of `ImagePreprocessing.normalize`."""
+    of `preprocessing` (an `ImagePreprocessing`; None: OpenAI's); a NaFlex
+    dict of uint8 "patches" and "spatial_shapes" -> the same dict with the
+    patches normalised and the padding patches zero (as transformers pads
+    after normalising). The TF twin of `ImagePreprocessing.normalize`."""
     preprocessing = preprocessing or ImagePreprocessing()
+    if isinstance(images, dict):
+        patches, spatial_shapes = images["patches"], images["spatial_shapes"]
+        pixels = tf.reshape(patches, tf.concat([tf.shape(patches)[:-1], [-1, 3]], 0))
+        pixels = tf.reshape(normalize(pixels, preprocessing), tf.shape(patches))
+        real = tf.range(tf.shape(patches)[-2]) < tf.reduce_prod(spatial_shapes, axis=-1)[..., None]
+        return {**images, "patches": pixels * tf.cast(real, tf.float32)[..., None]}
     mean = tf.constant(preprocessing.mean, tf.float32) * 255.0
     std = tf.constant(preprocessing.std, tf.float32) * 255.0
     return (tf.cast(images, tf.float32) - mean) / std
@@ -281,15 +295,8 @@ def load_images(paths, preprocessing):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No image file {path!r}.")
         try:
-            image = decode_rgb(tf.io.read_file(path))
-            if preprocessing.is_naflex:
-                images.append(
-                    {k: v.numpy() for k, v in naflex_patches(image, preprocessing).items()}
-                )
-            else:
-                images.append(fit_to_square(image, preprocessing).numpy())
+            fitted = fit_image(decode_rgb(tf.io.read_file(path)), preprocessing)
+            images.append(tf.nest.map_structure(lambda part: part.numpy(), fitted))
         except tf.errors.InvalidArgumentError:
             raise ValueError(f"{path!r} is not a readable JPEG, PNG, GIF or BMP image.") from None
-    if preprocessing.is_naflex:
-        return {key: np.stack([image[key] for image in images]) for key in images[0]}
-    return np.stack(images)
+    return tf.nest.map_structure(lambda *parts: np.stack(parts), *images)

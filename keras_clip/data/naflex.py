@@ -16,7 +16,6 @@ preprocessing = ImagePreprocessing(None, (0.5,) * 3, (0.5,) * 3, "naflex", "bili
 receipt = tf.zeros([300, 1200, 3], tf.uint8)  # or decode_rgb(tf.io.read_file(...))
 one = naflex_patches(receipt, preprocessing)  # (a model's: model.image_preprocessing)
 one["spatial_shapes"]  # [8, 32]: 256 patches of 16 px, 1:4 kept
-batch = normalize_patches({k: v[None] for k, v in one.items()}, preprocessing)
 ```
 """
 
@@ -62,7 +61,7 @@ def naflex_grid(height, width, patch_size, max_num_patches):
 
 
 def naflex_patches(image, preprocessing):
-    """One image as a NaFlex patch sequence (uint8; `normalize_patches`
+    """One image as a NaFlex patch sequence (uint8; `images.normalize`
     normalises batches of them).
 
     Args:
@@ -86,24 +85,6 @@ def naflex_patches(image, preprocessing):
     patches = tf.pad(patches, [[0, budget - rows * columns], [0, 0]])
     patches.set_shape([budget, patch * patch * 3])
     return {"patches": patches, "spatial_shapes": grid}
-
-
-def normalize_patches(images, preprocessing):
-    """uint8 NaFlex patches (any leading axes) -> float32 (x / 255 - mean) /
-    std, the padding patches zero (as transformers pads after normalising);
-    the TF twin of `ImagePreprocessing.normalize` on a NaFlex dict."""
-    check_naflex(preprocessing)
-    patches, spatial_shapes = images["patches"], images["spatial_shapes"]
-    mean = tf.tile(
-        tf.constant(preprocessing.mean, tf.float32) * 255.0, [preprocessing.patch_size**2]
-    )
-    std = tf.tile(tf.constant(preprocessing.std, tf.float32) * 255.0, [preprocessing.patch_size**2])
-    pixels = (tf.cast(patches, tf.float32) - mean) / std
-    real = tf.range(tf.shape(patches)[-2]) < tf.reduce_prod(spatial_shapes, axis=-1)[..., None]
-    return {
-        "patches": pixels * tf.cast(real, tf.float32)[..., None],
-        "spatial_shapes": spatial_shapes,
-    }
 
 
 def check_naflex(preprocessing):

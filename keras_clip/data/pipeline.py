@@ -8,7 +8,6 @@ import tensorflow as tf
 from keras_clip.data import images as image_ops
 from keras_clip.data.decoding import decoded_elements
 from keras_clip.data.decoding import indexed_elements
-from keras_clip.data.naflex import normalize_patches
 from keras_clip.data.ordering import element_seeds
 from keras_clip.data.report import DataReport
 from keras_clip.data.sources import SHARD_KINDS
@@ -266,11 +265,7 @@ def _finish_batch(batch, tokenizer, preprocessing, report, with_image_index):
             token_ids = tf.identity(token_ids)
     else:
         token_ids = tokenizer.tokenize(batch["caption"])
-    if preprocessing.is_naflex:
-        images = normalize_patches(batch["image"], preprocessing)
-    else:
-        images = image_ops.normalize(batch["image"], preprocessing)
-    outputs = {"images": images, "token_ids": token_ids}
+    outputs = {"images": image_ops.normalize(batch["image"], preprocessing), "token_ids": token_ids}
     if with_image_index:
         outputs["image_index"] = batch["index"]
     return outputs

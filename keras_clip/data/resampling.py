@@ -82,11 +82,17 @@ def pil_bilinear_resize(image, size):
     return tf.cast(resized, tf.uint8)
 
 
-def resized_to_uint8(image, size, interpolation="bilinear"):
-    """uint8 `image` resized to `size`: "bilinear" exactly as PIL
-    (`pil_bilinear_resize`), "bicubic" with TensorFlow's antialiased bicubic
-    kernel, rounded (within a level or so of PIL's)."""
-    if interpolation == "bilinear":
-        return pil_bilinear_resize(image, size)
+def antialiased_resize_to_uint8(image, size, interpolation="bicubic"):
+    """uint8 `image` resized to `size` with TensorFlow's antialiased
+    "bicubic" or "bilinear" kernel in float, rounded (within a level or so
+    of PIL's pixels)."""
     resized = tf.image.resize(image, size, method=interpolation, antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def resized_to_uint8(image, size, interpolation="bilinear"):
+    """uint8 `image` resized to `size`: "bilinear" exactly as PIL
+    (`pil_bilinear_resize`), "bicubic" as `antialiased_resize_to_uint8`."""
+    if interpolation == "bilinear":
+        return pil_bilinear_resize(image, size)
+    return antialiased_resize_to_uint8(image, size, interpolation)

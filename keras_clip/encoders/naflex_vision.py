@@ -98,7 +98,9 @@ class NaFlexVisionTransformer(ExplicitSignatures, keras.Model):
         self.blocks, self.post_norm, self.head = siglip_trunk(self)
 
     def input_shapes(self, length=None):
-        """The shapes of the `images` dict for patch sequences of `length`."""
+        """The shapes of the `images` dict for patch sequences of `length`
+        (None: the position grid's, position_grid_size**2)."""
+        length = length or self.position_grid_size**2
         return {PATCHES: (None, length, self.patch_dim), SPATIAL_SHAPES: (None, 2)}
 
     def build(self, input_shape):

@@ -50,11 +50,10 @@ import keras
 import tensorflow as tf
 
 from keras_clip.data.images import decode_rgb
-from keras_clip.data.images import fit_to_square
+from keras_clip.data.images import fit_image
 from keras_clip.data.images import normalize
-from keras_clip.data.naflex import naflex_patches
-from keras_clip.data.naflex import normalize_patches
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
+from keras_clip.export.towers import tower_signatures
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.reparameterization import reparameterized
 
@@ -99,60 +98,25 @@ def export_saved_model(model, tokenizer, path):
         input_signature=[tf.TensorSpec([None, context], tf.int32, name="token_ids")],
     )
 
-    if preprocessing.is_naflex:  # a fixed patch budget: one shape for XLA and jax2tf
-        budget, patch_dim = preprocessing.max_num_patches, preprocessing.patch_size**2 * 3
-        encode_normalized_images = archive.add_endpoint(
-            "encode_normalized_images",
-            lambda patches, spatial_shapes: {
-                "embeddings": model.encode_image(
-                    {"patches": patches, "spatial_shapes": spatial_shapes}
-                )
-            },
-            input_signature=[
-                tf.TensorSpec([None, budget, patch_dim], tf.float32, name="patches"),
-                tf.TensorSpec([None, 2], tf.int32, name="spatial_shapes"),
-            ],
-        )
-        patch_spec = {
-            "patches": tf.TensorSpec([budget, patch_dim], tf.uint8),
-            "spatial_shapes": tf.TensorSpec([2], tf.int32),
-        }
+    # Float32 images, or a NaFlex model's patches at its budget and their
+    # grids (one traced shape: XLA and jax2tf need it).
+    image_input = tower_signatures(model)["image"]
+    encode_normalized_images = archive.add_endpoint(
+        "encode_normalized_images",
+        lambda images: {"embeddings": model.encode_image(images)},
+        input_signature=[image_input],
+    )
+    # One uint8 image as `images.fit_image` gives it.
+    fitted_spec = tf.nest.map_structure(
+        lambda spec: tf.TensorSpec(
+            spec.shape[1:], tf.uint8 if spec.dtype.is_floating else spec.dtype
+        ),
+        image_input,
+    )
 
-        def encode_pixels(images):  # uint8 images of any one size, NaFlex in the graph
-            return encode_uint8_patches(tf.map_fn(fit, images, fn_output_signature=patch_spec))
+    def encode_fitted(images):
+        return encode_normalized_images(normalize(images, preprocessing))
 
-        def fit(image):
-            return naflex_patches(image, preprocessing)
-
-        def encode_uint8_patches(patched):
-            normalized = normalize_patches(patched, preprocessing)
-            return encode_normalized_images(normalized["patches"], normalized["spatial_shapes"])
-
-        image_spec = patch_spec
-    else:
-        encode_normalized_images = archive.add_endpoint(
-            "encode_normalized_images",
-            lambda images: {"embeddings": model.encode_image(images)},
-            input_signature=[
-                tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
-            ],
-        )
-
-        def encode_pixels(images):
-            shape = tf.shape(images)
-            tf.debugging.assert_equal(
-                shape[1:],
-                tf.constant([image_size, image_size, 3]),
-                message=f"images must be uint8 RGB [batch, {image_size}, "
-                f"{image_size}, 3]; use encode_image_bytes to resize",
-            )
-            return encode_normalized_images(normalize(images, preprocessing))
-
-        def fit(image):
-            return fit_to_square(image, preprocessing)
-
-        encode_uint8_patches = encode_pixels
-        image_spec = tf.TensorSpec([image_size, image_size, 3], tf.uint8)
     logit_scale = tf.Variable(
         float(keras.ops.convert_to_numpy(model.logit_scale)), trainable=False, name="logit_scale"
     )
@@ -168,7 +132,16 @@ def export_saved_model(model, tokenizer, path):
     # SavedModel signatures check dtypes, not static dimensions: check sizes.
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
     def encode_image(images):
-        return encode_pixels(images)
+        if preprocessing.is_naflex:  # any one size: NaFlex in the graph
+            fit = lambda image: fit_image(image, preprocessing)  # noqa: E731
+            return encode_fitted(tf.map_fn(fit, images, fn_output_signature=fitted_spec))
+        tf.debugging.assert_equal(
+            tf.shape(images)[1:],
+            tf.constant([image_size, image_size, 3]),
+            message=f"images must be uint8 RGB [batch, {image_size}, "
+            f"{image_size}, 3]; use encode_image_bytes to resize",
+        )
+        return encode_fitted(images)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def encode_text(texts):
@@ -177,9 +150,11 @@ def export_saved_model(model, tokenizer, path):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def encode_image_bytes(image_bytes):
         images = tf.map_fn(
-            lambda b: fit(decode_rgb(b)), image_bytes, fn_output_signature=image_spec
+            lambda b: fit_image(decode_rgb(b), preprocessing),
+            image_bytes,
+            fn_output_signature=fitted_spec,
         )
-        return encode_uint8_patches(images)
+        return encode_fitted(images)
 
     @tf.function(
         input_signature=[

@@ -14,6 +14,9 @@ import dataclasses
 
 import numpy as np
 
+from keras_clip.utils.checks import check_patch_grids
+from keras_clip.utils.checks import image_batch
+
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 # How an image is fitted to the square (open_clip's preprocess_cfg
@@ -128,8 +131,6 @@ class ImagePreprocessing:
         return (scaled - np.asarray(self.mean, "float32")) / np.asarray(self.std, "float32")
 
     def _normalize_patches(self, images):
-        from keras_clip.utils.checks import check_patch_grids
-
         check_patch_grids(images)
         patches = np.asarray(images["patches"])
         spatial_shapes = np.asarray(images["spatial_shapes"])
@@ -181,8 +182,7 @@ def images_for_model(model, images):
     checkpoint's, when it came from `CLIP.from_pretrained`); float images
     are returned as they are, taken to be normalised already. A NaFlex
     dict's uint8 patches are normalised likewise."""
-    pixels = images["patches"] if isinstance(images, dict) else images
-    if getattr(pixels, "dtype", None) != np.uint8:
+    if getattr(image_batch(images), "dtype", None) != np.uint8:
         return images
     return model.image_preprocessing.normalize(images)
 
@@ -196,7 +196,7 @@ def image_rows(images, rows):
 
 def image_count(images):
     """The number of images in an array or a NaFlex dict of them."""
-    return len(images["patches"] if isinstance(images, dict) else images)
+    return len(image_batch(images))
 
 
 # The four model arguments that held the preprocessing before 0.3.

@@ -74,7 +74,7 @@ def tower_input_shape(encoder, key):
             inputs = inputs.get(key, next(iter(inputs.values())))
         shape = tuple(inputs.shape)
     elif key == "images" and hasattr(encoder, "input_shapes"):  # NaFlex: no image size
-        return encoder.input_shapes(encoder.position_grid_size**2)
+        return encoder.input_shapes()
     elif key == "images" and getattr(encoder, "image_size", None):
         shape = (None, encoder.image_size, encoder.image_size, 3)
     if key == "token_ids" and (shape is None or shape[1:] == (None,)):
