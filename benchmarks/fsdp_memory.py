@@ -7,10 +7,11 @@ Nothing is allocated: the model and its AdamW state are built in a
 `keras.StatelessScope` (variables with shapes and no values), and one step
 (`model.train_step`, the function `fit` compiles) is lowered with abstract
 inputs carrying each variable's sharding, then compiled for N simulated CPU
-devices. Per device, in MiB: "argument" (weights, optimizer state, metrics
-and the batch slice), "temp" (activations and scratch) and "output". The
-dtype policy is `--dtype-policy` (default "bfloat16": bf16 weights and
-moments; "mixed_bfloat16" keeps float32 weights). Each (devices, mode) runs
+devices (`keras_clip.models.sharding.train_step_memory`). Per device, in
+MiB: "argument" (weights, optimizer state, metrics and the batch slice),
+"temp" (activations and scratch) and "output". The dtype policy is
+`--dtype-policy` (default "bfloat16": bf16 weights and moments;
+"mixed_bfloat16" keeps float32 weights). Each (devices, mode) runs
 in a process of its own (the device count is fixed at JAX's start).
 """
 
@@ -31,7 +32,6 @@ def child(options):
     os.environ["KERAS_BACKEND"] = "jax"
     import keras
 
-    import keras_clip
     from keras_clip.models import FullyShardedDataParallel
 
     keras.config.set_dtype_policy(options.dtype_policy)
@@ -45,50 +45,74 @@ def child(options):
     # deferred variable its value (a whole copy per simulated device for
     # data parallelism), so the child prints and exits from within.
     with keras.StatelessScope():
-        model = keras_clip.CLIP.from_architecture(options.architecture)
+        model = _build(options.architecture)
         model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
-        print(json.dumps(_compiled_memory(model, optimizer, distribution, options)), flush=True)
+        print(json.dumps(_compiled_memory(model, distribution, options)), flush=True)
         os._exit(0)
 
 
-def _compiled_memory(model, optimizer, distribution, options):
-    import jax
+# open_clip's SigLIP configs name a timm image tower; its shape, as
+# Hugging Face's SiglipConfig writes it (timm vit_so400m_patch14_siglip_224).
+SIGLIP_SHAPES = {
+    "ViT-SO400M-14-SigLIP": {
+        "vision_config": {
+            "image_size": 224,
+            "patch_size": 14,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "num_hidden_layers": 27,
+            "num_attention_heads": 16,
+        },
+        "text_config": {
+            "vocab_size": 32000,
+            "max_position_embeddings": 16,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "num_hidden_layers": 27,
+            "num_attention_heads": 16,
+        },
+    }
+}
 
+
+def _build(architecture):
     import keras_clip
 
-    def abstract(variable):
-        layout = distribution.get_variable_layout(variable)
-        return jax.ShapeDtypeStruct(variable.shape, variable.dtype, sharding=layout.backend_layout)
+    if architecture in SIGLIP_SHAPES:
+        from keras_clip.pretrained.siglip import build_siglip
 
-    def batch_slice(shape, dtype):
-        layout = distribution.get_data_layout(shape)
-        return jax.ShapeDtypeStruct(shape, dtype, sharding=layout.backend_layout)
+        return build_siglip(keras_clip.CLIP, SIGLIP_SHAPES[architecture])
+    return keras_clip.CLIP.from_architecture(architecture)
 
-    state = tuple(
-        [abstract(v) for v in variables]
-        for variables in (
-            model.trainable_variables,
-            model.non_trainable_variables,
-            optimizer.variables,
-            model.metrics_variables,
-        )
-    )
-    config = keras_clip.models.architecture_config(options.architecture)
-    devices = int(options.devices[0])
-    batch, size = options.per_device_batch * devices, config["image_size"]
+
+def _input_shape(architecture):
+    """(image size, context length)."""
+    import keras_clip
+
+    if architecture in SIGLIP_SHAPES:
+        shape = SIGLIP_SHAPES[architecture]
+        return shape["vision_config"]["image_size"], shape["text_config"]["max_position_embeddings"]
+    config = keras_clip.models.architecture_config(architecture)
+    return config["image_size"], config["context_length"]
+
+
+def _compiled_memory(model, distribution, options):
+    from keras_clip.models.sharding import train_step_memory
+
+    size, context_length = _input_shape(options.architecture)
+    batch = options.per_device_batch * int(options.devices[0])
     inputs = {
-        "images": batch_slice((batch, size, size, 3), "float32"),
-        "token_ids": batch_slice((batch, config["context_length"]), "int32"),
+        "images": ((batch, size, size, 3), "float32"),
+        "token_ids": ((batch, context_length), "int32"),
     }
     start = time.time()
-    compiled = jax.jit(model.train_step).lower(state, (inputs,)).compile()
-    memory = compiled.memory_analysis()
+    memory = train_step_memory(model, inputs, distribution)
     mib = lambda size: round(size / 2**20, 1)  # noqa: E731
     return {
-        "argument_mib": mib(memory.argument_size_in_bytes),
-        "temp_mib": mib(memory.temp_size_in_bytes),
-        "output_mib": mib(memory.output_size_in_bytes),
+        "argument_mib": mib(memory["argument"]),
+        "temp_mib": mib(memory["temp"]),
+        "output_mib": mib(memory["output"]),
         "parameters": sum(math.prod(v.shape) for v in model.weights),
         "compile_s": round(time.time() - start, 1),
     }

@@ -106,8 +106,8 @@ def main():
     watch = _Watch(0 if phase else step, os.environ.get("STEP_LOG"))
     build_callbacks = training.training_callbacks
 
-    def with_watch(*args):
-        return build_callbacks(*args) + [watch]
+    def with_watch(*args, **kwargs):
+        return build_callbacks(*args, **kwargs) + [watch]
 
     training.training_callbacks = with_watch
     return cli.main(sys.argv[2:])

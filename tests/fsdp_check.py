@@ -11,9 +11,11 @@ also 2 AdamW steps sharded: how many weights and optimizer variables are
 sharded of how many should be, device 0's bytes of all the variables
 against their total and the replicated part, and whether a step checkpoint
 restored into a new sharded model gives every variable back, equal and
-sharded as before. Then `keras-clip train --fsdp` on a folder of captioned
-images: one JSON line with its exit code, the devices its report names and
-whether the saved model loads.
+sharded as before, and XLA's compiled memory analysis of one train step per
+device, data parallel against FSDP. Then `keras-clip train --fsdp` on a folder of captioned
+images with step checkpoints every step: one JSON line with its exit code,
+the devices its report names, whether the saved model loads and how many
+step checkpoints were written shard by shard.
 """
 
 import json
@@ -30,6 +32,7 @@ import numpy as np  # noqa: E402
 import keras_clip  # noqa: E402
 from keras_clip.models.sharding import FullyShardedDataParallel  # noqa: E402
 from keras_clip.models.sharding import fsdp_axes  # noqa: E402
+from keras_clip.models.sharding import train_step_memory  # noqa: E402
 from keras_clip.training.checkpoints import StepCheckpoint  # noqa: E402
 from tests.helpers import tiny_batch  # noqa: E402
 
@@ -105,6 +108,7 @@ def main():
         }
         if objective == "infonce":  # the sharding does not depend on the objective
             report.update(_adamw_sharding_and_checkpoint(objective, fsdp, start))
+            report.update(_xla_memory(objective, fsdp, start))
         print(json.dumps(report), flush=True)
     print(json.dumps(train_from_the_command_line()), flush=True)
 
@@ -133,9 +137,42 @@ def _adamw_sharding_and_checkpoint(objective, fsdp, start):
     }
 
 
+_sharded_saves = [0]
+
+
+def _xla_memory(objective, fsdp, start):
+    """XLA's compiled memory analysis of one AdamW step (global batch 16),
+    bytes per device, data parallel and FSDP, and the batch slice's bytes."""
+    inputs = {name: ((16,) + value.shape[1:], value.dtype.name) for name, value in BATCH.items()}
+    memory = {}
+    for name, distribution in (
+        ("data_parallel", keras.distribution.DataParallel()),
+        ("fsdp", fsdp),
+    ):
+        model, _, _ = train(
+            objective, distribution, (keras.optimizers.AdamW, 1e-3), start, "no fit"
+        )
+        memory[f"{name}_argument_bytes"] = train_step_memory(model, inputs, distribution)[
+            "argument"
+        ]
+        keras.distribution.set_distribution(None)
+    slice_bytes = sum(value[:2].nbytes for value in BATCH.values())  # 16 rows / 8 devices
+    return {**memory, "batch_slice_bytes": slice_bytes}
+
+
 def train_from_the_command_line():
+    """With step checkpoints every step: counts those written shard by shard."""
     from keras_clip import cli
+    from keras_clip.training import sharded_state
     from tests import image_folders
+
+    save = sharded_state.save_sharded_state
+
+    def counted(model, path):
+        _sharded_saves[0] += 1
+        save(model, path)
+
+    sharded_state.save_sharded_state = counted
 
     with tempfile.TemporaryDirectory() as folder:
         image_folders.build_folder(os.path.join(folder, "photos"), "jsonl")
@@ -143,6 +180,7 @@ def train_from_the_command_line():
             ["train", os.path.join(folder, "photos"), "--fsdp", "--architecture", "tiny-vit"]
             + ["--epochs", "1", "--batch-size", "8", "--vocabulary-size", "100"]
             + ["--context-length", "16", "--verbose", "0", "--output", f"{folder}/out"]
+            + ["--checkpoint-dir", f"{folder}/checkpoints", "--save-every-steps", "1"]
         )
         with open(f"{folder}/out/train_report.json") as f:
             report = json.load(f)
@@ -153,6 +191,7 @@ def train_from_the_command_line():
             "fsdp_devices": report["fsdp_devices"],
             "loss": report["history"]["loss"],
             "reloaded_parameters": reloaded.count_params(),
+            "sharded_step_checkpoints": _sharded_saves[0],
         }
 
 

@@ -48,9 +48,17 @@ def main(process_id, num_processes, port, output):
         verbose=0,
         shuffle=False,
     )
-    weights = [
-        np.asarray(multihost_utils.process_allgather(v.value, tiled=True)) for v in model.weights
-    ]
+
+    def gathered(model):
+        return [
+            np.asarray(multihost_utils.process_allgather(v.value, tiled=True))
+            for v in model.weights
+        ]
+
+    weights = gathered(model)
+    checkpoint = {}
+    if num_processes > 1:
+        checkpoint = _sharded_checkpoint_round_trip(model, weights, gathered, f"{output}.steps")
     if process_id == 0:
         np.savez(
             output,
@@ -61,8 +69,30 @@ def main(process_id, num_processes, port, output):
                 if num_processes > 1
                 else 0
             ),
+            **checkpoint,
             **{f"w{i}": w for i, w in enumerate(weights)},
         )
+
+
+def _sharded_checkpoint_round_trip(model, weights, gathered, folder):
+    import keras_clip
+    from keras_clip.training.checkpoints import StepCheckpoint
+
+    saving = StepCheckpoint(folder, sharded=True)
+    saving.set_model(model)
+    saving.save(2, 1, 0)
+    keras.utils.set_random_seed(1)
+    fresh = keras_clip.CLIP.from_architecture("tiny-vit")
+    fresh.compile(optimizer=keras.optimizers.SGD(1.0))
+    state = StepCheckpoint(folder, sharded=True).restore(fresh)
+    state_folder = os.path.join(folder, "step-000000002", "state")
+    return {
+        "checkpoint_step": np.array(state["step"]),
+        "shard_writers": np.array(sorted(n for n in os.listdir(state_folder) if "process_" in n)),
+        "restored_equal": np.array(
+            all(np.array_equal(a, b) for a, b in zip(weights, gathered(fresh)))
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ SKIPPED_MODULES = {"keras_clip.cli.__main__"}
 # Examples that need another backend than this lane's, and the test that
 # runs their steps there.
 ELSEWHERE = {
-    # JAX only: tests/fsdp_check.py runs these steps on 8 simulated devices.
+    # JAX only: tests/fsdp_check.py runs these steps on 8 simulated devices,
+    # test_sharding's sharded-state test on the JAX lane.
     "keras_clip.models.sharding.FullyShardedDataParallel[0]",
+    "keras_clip.models.sharding.train_step_memory[0]",
+    "keras_clip.training.sharded_state[0]",
     # An export, then its use: tests/test_openvino.py runs these steps on
     # the TensorFlow lane (here each export would start a TensorFlow process).
     "keras_clip.export.openvino[0]",

@@ -9,6 +9,7 @@ import keras
 import pytest
 
 from keras_clip.models.sharding import fsdp_axes
+from keras_clip.training.checkpoints import StepCheckpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +32,76 @@ def test_other_backends_are_told_it_needs_jax():
 
     with pytest.raises(ValueError, match="need the JAX backend.*MirroredStrategy"):
         FullyShardedDataParallel()
+    with pytest.raises(ValueError, match="sharded=True. needs the JAX backend"):
+        StepCheckpoint("unused", sharded=True)
+
+
+@pytest.mark.backend("jax")
+def test_a_sharded_state_restores_bit_for_bit_and_names_a_mismatch(tmp_path):
+    import numpy as np
+
+    from keras_clip import CLIP
+    from keras_clip.training.sharded_state import restore_sharded_state
+    from keras_clip.training.sharded_state import save_sharded_state
+
+    def model(**shape):
+        clip = CLIP.from_architecture("tiny-vit", **shape)
+        clip.compile(optimizer="adamw")
+        clip.optimizer.build(clip.trainable_variables)
+        return clip
+
+    saved = model()
+    for variable in saved.variables + saved.optimizer.variables:
+        variable.assign(np.random.default_rng(0).normal(size=variable.shape))
+    save_sharded_state(saved, str(tmp_path / "state"))
+    restored = model()
+    restore_sharded_state(restored, str(tmp_path / "state"))
+    for a, b in zip(
+        saved.variables + saved.optimizer.variables,
+        restored.variables + restored.optimizer.variables,
+    ):
+        np.testing.assert_array_equal(np.asarray(b.value), np.asarray(a.value), err_msg=a.path)
+    with pytest.raises(ValueError, match=r"positional_embedding\) is \(65, 32\).*\(17, 32\)"):
+        restore_sharded_state(model(image_size=64), str(tmp_path / "state"))
+    unbuilt = CLIP.from_architecture("tiny-vit")
+    unbuilt.compile(optimizer="adamw")
+    with pytest.raises(ValueError, match="optimizer variables.*optimizer not built"):
+        restore_sharded_state(unbuilt, str(tmp_path / "state"))
+
+
+# JAX in processes of their own (8 simulated devices, then 4): in the
+# TensorFlow lane, the shorter one.
+@pytest.mark.backend("tensorflow")
+def test_a_sharded_checkpoint_killed_mid_save_resumes_on_4_devices_from_8(tmp_path):
+    """Each process writes its own shards (no gathering); a kill while
+    step 3's shards are written leaves step 2, which restores bit for bit
+    onto 4 devices, sharded there, and the run ends as the uninterrupted one."""
+
+    def run(devices, mode):
+        command = [sys.executable, "-m", "tests.sharded_checkpoint_check", str(devices)]
+        return subprocess.run(
+            command + [mode, str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        )
+
+    killed = run(8, "train")
+    assert killed.returncode == -9, killed.stderr[-3000:]  # SIGKILL, inside step 3's save
+    resumed = run(4, "resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (report,) = [json.loads(line) for line in resumed.stdout.splitlines() if line[:1] == "{"]
+    assert report["left_by_the_kill"] == [
+        ".incomplete-step-000000003",
+        "step-000000001",
+        "step-000000002",
+    ], report
+    assert report["resumed_at"] == 2 and report["restored_equal"], report
+    assert report["sharded_as_planned"] and report["sharded_variables"] > 50, report
+    # AdamW steps 3 and 4 on 4 devices instead of 8: sums in another order.
+    assert report["final_step"] == 4 and report["final_difference_relative"] < 5e-5, report
 
 
 # The check runs JAX in a process of its own (8 simulated devices), whatever
@@ -51,6 +122,7 @@ def test_sharded_training_equals_one_device_and_shards_every_large_variable():
     (command,) = [line for line in lines if "command" in line]
     assert command["exit_code"] == 0 and command["fsdp_devices"] == 8, command
     assert command["reloaded_parameters"] > 0 and 0 < command["loss"][0] < 10, command
+    assert command["sharded_step_checkpoints"] >= 1, command  # --fsdp writes them sharded
     assert [r["objective"] for r in reports] == ["infonce", "siglip"]
     for report in reports:
         assert report["devices"] == 8
@@ -64,6 +136,13 @@ def test_sharded_training_equals_one_device_and_shards_every_large_variable():
     sharded_bytes = report["total_bytes"] - report["replicated_bytes"]
     assert report["device0_bytes"] == sharded_bytes // 8 + report["replicated_bytes"]
     assert report["replicated_bytes"] < 0.02 * report["total_bytes"]
+    # XLA's compiled memory analysis of the train step agrees: per device,
+    # the arguments are 1/8 of the data-parallel ones (less the batch slice
+    # both hold) plus the replicated rest and the metrics' few counters.
+    data_parallel = report["data_parallel_argument_bytes"] - report["batch_slice_bytes"]
+    expected = (data_parallel - report["replicated_bytes"]) / 8 + report["replicated_bytes"]
+    fsdp = report["fsdp_argument_bytes"] - report["batch_slice_bytes"]
+    assert expected - 64 <= fsdp <= expected + 64, report
     # A step checkpoint (gathered on save) restores every weight and AdamW
     # moment bit for bit, sharded as before.
     assert report["checkpoint_step"] == 2 and report["restored_equal"], report
@@ -85,7 +164,8 @@ def _free_port():
 def test_two_processes_on_127_0_0_1_equal_one(tmp_path):
     """Multi-host: 2 JAX processes joined by `keras.distribution.initialize`
     (CPU collectives over gloo), weights sharded over both, each feeding
-    its own half of every global batch, equal one process with the whole."""
+    its own half of every global batch, equal one process with the whole;
+    their sharded step checkpoint restores exactly."""
     import numpy as np
 
     environment = dict(
@@ -113,6 +193,10 @@ def test_two_processes_on_127_0_0_1_equal_one(tmp_path):
         assert process.returncode == 0, output.decode()[-3000:]
     one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
     assert int(two["devices"]) == 2 and int(two["sharded"]) > 0
+    # A sharded step checkpoint: each process wrote its own shards, and a
+    # new model restores every weight bit for bit.
+    assert int(two["checkpoint_step"]) == 2 and bool(two["restored_equal"])
+    assert list(two["shard_writers"]) == ["ocdbt.process_0", "ocdbt.process_1"]
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
     weights = [name for name in one.files if name.startswith("w")]
     assert len(weights) > 10

@@ -116,7 +116,8 @@ def add_parser(subparsers):
         "--fsdp",
         action="store_true",
         help="JAX: shard the weights and optimizer state over every device, with the "
-        "batch (fully sharded data parallel; keras_clip.models.FullyShardedDataParallel).",
+        "batch (fully sharded data parallel; keras_clip.models.FullyShardedDataParallel); "
+        "step checkpoints are then written shard by shard (Orbax).",
     )
     parser.add_argument(
         "--checkpoint-dir",
@@ -250,7 +251,12 @@ def run(args):
         flush=True,
     )
     callbacks = training_callbacks(
-        train, validation, args.checkpoint_dir, args.tensorboard, args.save_every_steps
+        train,
+        validation,
+        args.checkpoint_dir,
+        args.tensorboard,
+        args.save_every_steps,
+        sharded_checkpoints=args.fsdp,
     )
     history = run_fit(
         model, train, args.epochs, callbacks, validation_data=validation, verbose=verbosity(args)

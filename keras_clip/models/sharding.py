@@ -95,3 +95,63 @@ def fsdp_axes(shape, num_devices, axis_name="batch", min_size=4096):
     if candidates:
         axes[max(candidates, key=lambda i: (shape[i], -i))] = axis_name
     return tuple(axes)
+
+
+def train_step_memory(model, input_shapes, distribution=None):
+    """XLA's memory analysis of one training step of `model` (the function
+    `fit` compiles), per device, compiled without running it: whether a
+    model, its optimizer and a batch fit, before any memory is spent.
+
+    The model may be built inside a `keras.StatelessScope` (shapes, no
+    values), so that no weight is ever allocated.
+
+    Args:
+        model: a compiled model whose optimizer is built, on JAX.
+        input_shapes: dict, each input's name to `(shape, dtype)` of the
+            global batch (e.g. `{"images": ((64, 224, 224, 3), "float32"),
+            "token_ids": ((64, 77), "int32")}`).
+        distribution: a `keras.distribution.Distribution` (default: the
+            one set), which places every variable and splits the batch.
+
+    Returns:
+        dict of bytes per device: "argument" (weights, optimizer state,
+        metrics and the batch slice), "temp" (activations, gathered weights,
+        scratch) and "output".
+
+    Example:
+
+    ```python
+    memory = train_step_memory(model, {"images": ((64, 32, 32, 3), "float32"),
+                                       "token_ids": ((64, 16), "int32")})
+    ```
+    """
+    import jax
+
+    distribution = distribution or keras.distribution.distribution()
+    if distribution is None:
+        raise ValueError("Set a distribution (or pass one) to place the variables.")
+
+    def variable(v):
+        sharding = distribution.get_variable_layout(v).backend_layout
+        return jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=sharding)
+
+    def batch(shape, dtype):
+        sharding = distribution.get_data_layout(shape).backend_layout
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+
+    state = tuple(
+        [variable(v) for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    inputs = {name: batch(tuple(shape), dtype) for name, (shape, dtype) in input_shapes.items()}
+    memory = jax.jit(model.train_step).lower(state, (inputs,)).compile().memory_analysis()
+    return {
+        "argument": memory.argument_size_in_bytes,
+        "temp": memory.temp_size_in_bytes,
+        "output": memory.output_size_in_bytes,
+    }

@@ -2,14 +2,17 @@
 a `fit` that resumes from them mid-epoch with the uninterrupted run's data.
 
 A checkpoint is a folder `step-000001200/` holding `model.weights.h5` (the
-model's and the optimizer's variables, with the logit scale) and
-`state.json` (the global step, the epoch and how many of its batches are
-done). It is written under a temporary name, every file and the folder are
+model's and the optimizer's variables, with the logit scale) or, sharded
+(`StepCheckpoint(sharded=True)`, JAX), a folder `state/` that each process
+writes its own shards of (`sharded_state`), and `state.json` (the global
+step, the epoch and how many of its batches are done). It is written under a temporary name, every file and the folder are
 fsync'ed, and only then is it renamed to its final name: a folder with a
 final name is complete. Older checkpoints are deleted only after that, so
 there is always one complete checkpoint once the first is written. Keras
 only (no TensorFlow import); the folder must be on a POSIX file system
-(rename and fsync are what make the writes atomic).
+(rename and fsync are what make the writes atomic), shared by every host
+when several train together (only the first process writes `state.json`
+and renames).
 
 Example:
 
@@ -31,6 +34,7 @@ import keras
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.weights.h5"
+SHARDED_STATE_FOLDER = "state"
 STATE_FILE = "state.json"
 _COMPLETE = re.compile(r"^step-(\d{9})$")
 _TEMPORARY_PREFIX = ".incomplete-"
@@ -55,6 +59,11 @@ class StepCheckpoint(keras.callbacks.Callback):
         delete_on_finish: bool. Delete the checkpoints when `fit` ends
             normally (as `keras.callbacks.BackupAndRestore` does), so that
             running the same command again trains anew.
+        sharded: bool (JAX). Write each process's shards of the weights
+            and optimizer state without gathering them (Orbax; see
+            `sharded_state`), for `FullyShardedDataParallel` and several
+            hosts. Restoring takes the current model's sharding: any
+            device count. Either kind of checkpoint restores either way.
 
     Example:
 
@@ -64,7 +73,7 @@ class StepCheckpoint(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, directory, every_steps=None, keep=2, delete_on_finish=True):
+    def __init__(self, directory, every_steps=None, keep=2, delete_on_finish=True, sharded=False):
         super().__init__()
         if "://" in str(directory):
             raise ValueError(
@@ -79,6 +88,16 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.every_steps = every_steps
         self.keep = keep
         self.delete_on_finish = delete_on_finish
+        if sharded and keras.backend.backend() != "jax":
+            raise ValueError(
+                "StepCheckpoint(sharded=True) needs the JAX backend (sharded weights are "
+                f"a JAX feature); got {keras.backend.backend()!r}."
+            )
+        if sharded:  # now, not at the first save
+            from keras_clip.training.sharded_state import require_orbax
+
+            require_orbax()
+        self.sharded = bool(sharded)
         # Batches of the current epoch done before this fit call (a resume).
         self.batch_offset = 0
         self._epoch = 0
@@ -99,37 +118,49 @@ class StepCheckpoint(keras.callbacks.Callback):
         state = {"step": step, "epoch": epoch + 1, "batch": 0}
         if step == self._last_saved_step:
             # Saved at this step already: only its position moves on.
-            _write_atomically(
-                os.path.join(self.directory, _name(step), STATE_FILE), json.dumps(state)
-            )
+            if _is_first_process():
+                _write_atomically(
+                    os.path.join(self.directory, _name(step), STATE_FILE), json.dumps(state)
+                )
+            _wait_for_every_process("keras_clip_checkpoint_state")
         else:
             self.save(step, epoch + 1, 0)
         self.batch_offset = 0
 
     def on_train_end(self, logs=None):
-        if self.delete_on_finish and not self.model.stop_training:
+        if self.delete_on_finish and not self.model.stop_training and _is_first_process():
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def save(self, step, epoch, batch):
-        """Writes checkpoint `step` (position: `batch` batches of `epoch` done)."""
-        os.makedirs(self.directory, exist_ok=True)
+        """Writes checkpoint `step` (position: `batch` batches of `epoch` done).
+        On several hosts every process calls it; the first one alone
+        writes `state.json`, renames and prunes."""
+        first = _is_first_process()
         temporary = os.path.join(self.directory, f"{_TEMPORARY_PREFIX}{_name(step)}")
-        shutil.rmtree(temporary, ignore_errors=True)
-        os.makedirs(temporary)
-        self.model.save_weights(os.path.join(temporary, WEIGHTS_FILE))
-        state = {"step": step, "epoch": epoch, "batch": batch}
-        with open(os.path.join(temporary, STATE_FILE), "w") as f:
-            json.dump(state, f)
-        for name in (WEIGHTS_FILE, STATE_FILE):
-            _fsync(os.path.join(temporary, name))
-        _fsync(temporary)
-        final = os.path.join(self.directory, _name(step))
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(temporary, final)
-        _fsync(self.directory)
+        if first:
+            os.makedirs(self.directory, exist_ok=True)
+            shutil.rmtree(temporary, ignore_errors=True)
+            os.makedirs(temporary)
+        _wait_for_every_process("keras_clip_checkpoint_begin")
+        if self.sharded:
+            from keras_clip.training.sharded_state import save_sharded_state
+
+            save_sharded_state(self.model, os.path.join(temporary, SHARDED_STATE_FOLDER))
+        elif first:
+            self.model.save_weights(os.path.join(temporary, WEIGHTS_FILE))
+        if first:
+            state = {"step": step, "epoch": epoch, "batch": batch}
+            with open(os.path.join(temporary, STATE_FILE), "w") as f:
+                json.dump(state, f)
+            _fsync_tree(temporary)
+            final = os.path.join(self.directory, _name(step))
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(temporary, final)
+            _fsync(self.directory)
+            for old in complete_checkpoints(self.directory)[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
         self._last_saved_step = step
-        for old in complete_checkpoints(self.directory)[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        _wait_for_every_process("keras_clip_checkpoint_end")
 
     # === Restoring ===
 
@@ -150,7 +181,13 @@ class StepCheckpoint(keras.callbacks.Callback):
             try:
                 with open(os.path.join(folder, STATE_FILE)) as f:
                     state = json.load(f)
-                model.load_weights(os.path.join(folder, WEIGHTS_FILE))
+                sharded = os.path.join(folder, SHARDED_STATE_FOLDER)
+                if os.path.isdir(sharded):
+                    from keras_clip.training.sharded_state import restore_sharded_state
+
+                    restore_sharded_state(model, sharded)
+                else:
+                    model.load_weights(os.path.join(folder, WEIGHTS_FILE))
             except (OSError, ValueError, KeyError) as error:
                 logger.warning("Skipping checkpoint %s, which does not load: %s", folder, error)
                 continue
@@ -234,6 +271,33 @@ def _global_step(model):
 
 def _name(step):
     return f"step-{step:09d}"
+
+
+def _is_first_process():
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return jax.process_index() == 0
+
+
+def _wait_for_every_process(name):
+    """A barrier across hosts (JAX multi-process); nothing on one host."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(name)
+
+
+def _fsync_tree(folder):
+    """Flushes every file and folder under `folder`, then `folder` itself."""
+    for root, folders, files in os.walk(folder, topdown=False):
+        for name in files + folders:
+            _fsync(os.path.join(root, name))
+    _fsync(folder)
 
 
 def _fsync(path):

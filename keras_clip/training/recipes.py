@@ -87,7 +87,12 @@ def compile_for_training(model, total_steps, learning_rate, weight_decay, xla=Tr
 
 
 def training_callbacks(
-    train, validation=None, checkpoint_dir=None, tensorboard=None, save_every_steps=None
+    train,
+    validation=None,
+    checkpoint_dir=None,
+    tensorboard=None,
+    save_every_steps=None,
+    sharded_checkpoints=False,
 ):
     """The callbacks of a training run.
 
@@ -101,6 +106,8 @@ def training_callbacks(
         tensorboard: str or None, a TensorBoard log directory.
         save_every_steps: int or None: the step checkpoint's frequency
             (None: each epoch's end only).
+        sharded_checkpoints: bool (JAX): step checkpoints written shard by
+            shard (`StepCheckpoint(sharded=True)`), for sharded weights.
 
     Returns:
         list of callbacks; the first one or two are the `DataReportCallback`s.
@@ -114,7 +121,11 @@ def training_callbacks(
     if checkpoint_dir:
         os.makedirs(checkpoint_dir, exist_ok=True)
         callbacks.append(
-            StepCheckpoint(os.path.join(checkpoint_dir, "steps"), every_steps=save_every_steps)
+            StepCheckpoint(
+                os.path.join(checkpoint_dir, "steps"),
+                every_steps=save_every_steps,
+                sharded=sharded_checkpoints,
+            )
         )
         callbacks.append(
             keras.callbacks.ModelCheckpoint(os.path.join(checkpoint_dir, "last.keras"))
