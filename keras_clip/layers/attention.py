@@ -65,6 +65,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_heads": self.num_heads, "use_causal_mask": self.use_causal_mask})
+        return config
+
 
 def key_mask(padding_mask):
     """A (batch, length) padding mask as `ops.dot_product_attention`'s
@@ -72,8 +77,3 @@ def key_mask(padding_mask):
     if padding_mask is None:
         return None
     return ops.cast(padding_mask, "bool")[:, None, None, :]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"num_heads": self.num_heads, "use_causal_mask": self.use_causal_mask})
-        return config
