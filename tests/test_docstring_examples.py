@@ -41,8 +41,10 @@ ELSEWHERE = {
     # A full-size ConvNeXt checkpoint, read and written back: the steps of
     # tests/test_open_clip_convnext.py (timm's convnext_tiny tower).
     "keras_clip.pretrained.open_clip_convnext[0]",
-    # The same for a MobileCLIP 2 directory: tests/test_open_clip_fastvit.py.
+    # The same for a MobileCLIP 2 directory: tests/test_open_clip_fastvit.py,
+    # and for an XLM-RoBERTa CLIP: tests/test_open_clip_hf_text.py.
     "keras_clip.pretrained.open_clip_fastvit[0]",
+    "keras_clip.pretrained.open_clip_hf_text[0]",
     # XLM-V's sentencepiece.bpe.model, reordered and tokenizing: the steps of
     # tests/test_unigram_tokenizers.py (a fairseq model trained there).
     "keras_clip.tokenizers.unigram_proto[0]",

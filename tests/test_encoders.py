@@ -106,6 +106,18 @@ def test_bad_token_ids_raise():
             r"stage_blocks must list 4 stages, got \(1, 1, 1\)",
         ),
         (
+            lambda: encoders.RobertaTextEncoder(50, 16, 1, 2, 32, 8, projection="cls"),
+            "Unknown projection 'cls'",
+        ),
+        (
+            lambda: encoders.RobertaTextEncoder(50, 16, 1, 2, 32, 8, projection=None),
+            "embed_dim=8 cannot be reached",
+        ),
+        (
+            lambda: encoders.RobertaTextEncoder(50, 16, 1, 2, 32, 8, max_positions=60),
+            "max_positions=60 cannot place 77 tokens",
+        ),
+        (
             lambda: encoders.ModifiedResNet((1, 1, 1, 1), 8, image_size=50),
             "image_size=50 is not a multiple of 32",
         ),
@@ -122,6 +134,10 @@ def test_bad_sizes_raise(make, message):
         (vit, IMAGES),
         (text, np.array([[1, 5, 49, 0, 0, 0, 0, 0]], "int32")),
         (resnet, np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")),
+        (
+            lambda: encoders.RobertaTextEncoder(50, 16, 1, 2, 32, 8, context_length=8),
+            np.array([[0, 5, 49, 2, 1, 1, 1, 1]], "int32"),
+        ),
     ],
 )
 def test_encoder_config_round_trip(make, inputs):

@@ -172,6 +172,7 @@ SEQUENCE = RNG.normal(size=(2, 5, 8)).astype("float32")
     [
         (lambda: layers.MultiHeadSelfAttention(2, use_causal_mask=True), (SEQUENCE,)),
         (lambda: layers.TransformerBlock(2, mlp_ratio=2.0, activation="gelu"), (SEQUENCE,)),
+        (lambda: layers.PostNormTransformerBlock(2, intermediate_size=12), (SEQUENCE,)),
         (
             lambda: layers.AttentionPool2D(2, num_heads=2, output_dim=6),
             (RNG.normal(size=(2, 2, 2, 8)).astype("float32"),),

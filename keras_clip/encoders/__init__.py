@@ -5,6 +5,7 @@ from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.naflex_vision import NaFlexVisionTransformer
+from keras_clip.encoders.roberta_text import RobertaTextEncoder
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
 from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.encoders.text_transformer import TextTransformer

@@ -7,6 +7,7 @@ from keras_clip.layers.attention_pool import AttentionPool2D
 from keras_clip.layers.convnext_block import ConvNeXtBlock
 from keras_clip.layers.convolutional_stem import ConvolutionalStem
 from keras_clip.layers.eva_block import EVABlock
+from keras_clip.layers.post_norm_block import PostNormTransformerBlock
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.layers.reparam_conv import ReparamConv2D
 from keras_clip.layers.transformer_block import TransformerBlock

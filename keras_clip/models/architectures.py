@@ -30,8 +30,11 @@ from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.modified_resnet import ModifiedResNet
+from keras_clip.encoders.roberta_text import RobertaTextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
+from keras_clip.models.hf_text import from_open_clip_hf_text_config
+from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
@@ -107,6 +110,8 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "vision_head",
     "vision_head_bias",
     "fastvit",
+    "text",
+    "roberta",
 }
 
 
@@ -165,6 +170,8 @@ def architecture_config(name, **overrides):
         return {**from_open_clip_convnext_config(config), **overrides}
     if is_open_clip_fastvit(config):
         return {**from_open_clip_fastvit_config(config), **overrides}
+    if is_open_clip_hf_text(config):
+        return {**from_open_clip_hf_text_config(config), **overrides}
     return {**from_open_clip_config(config), **overrides}
 
 
@@ -275,6 +282,13 @@ def _build(model_class, config, model_kwargs):
             name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
+    if config.get("text") == "roberta":
+        # open_clip's HFTextEncoder pools and projects to embed_dim itself.
+        text_encoder = RobertaTextEncoder(
+            embed_dim=config["embed_dim"], name="text_encoder", **config["roberta"]
+        )
+        model_kwargs.setdefault("project_text", False)
+        return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)
     text_encoder = TextTransformer(
         config["vocabulary_size"],
         config["context_length"],

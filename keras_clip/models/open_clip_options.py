@@ -193,9 +193,10 @@ def from_open_clip_config(config):
         vision_width=vision["width"],
         context_length=text.get("context_length", 77),
         vocabulary_size=text.get("vocab_size", 49408),
-        text_width=text["width"],
-        text_heads=text["heads"],
-        text_layers=text["layers"],
+        # open_clip's CLIPTextCfg defaults where a config leaves them out.
+        text_width=text.get("width", 512),
+        text_heads=text.get("heads", 8),
+        text_layers=text.get("layers", 12),
         vision_mlp_ratio=vision.get("mlp_ratio", 4.0),
         text_mlp_ratio=text.get("mlp_ratio", 4.0),
         activation="quick_gelu" if config.get("quick_gelu") else "gelu",

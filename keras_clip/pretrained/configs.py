@@ -7,6 +7,8 @@ Every function returns (or reads) the shape fields of
 
 from keras import ops
 
+from keras_clip.models.hf_text import from_open_clip_hf_text_config
+from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import check_open_clip_options
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
@@ -82,6 +84,11 @@ def from_openai_state(state, head_width=64):
 
 def to_open_clip_config(shape):
     """The open_clip model config of a keras-clip shape."""
+    return _open_clip_model_config(shape, open_clip_vision_cfg(shape))
+
+
+def open_clip_vision_cfg(shape):
+    """open_clip's `vision_cfg` of a keras-clip shape (ViT or ResNet)."""
     vision = {"image_size": shape["image_size"], "width": shape["vision_width"]}
     if shape["vision"] == "vit":
         vision.update(
@@ -105,7 +112,7 @@ def to_open_clip_config(shape):
     epsilon = shape.get("vision_layer_norm_epsilon", 1e-5)
     if epsilon != 1e-5:
         vision["norm_kwargs"] = {"eps": epsilon}
-    return _open_clip_model_config(shape, vision)
+    return vision
 
 
 def _open_clip_model_config(shape, vision_cfg, custom_text=False):
@@ -298,6 +305,8 @@ def is_supported_open_clip_config(config):
             from_open_clip_convnext_config(config)
         elif is_open_clip_fastvit(config):
             from_open_clip_fastvit_config(config)
+        elif is_open_clip_hf_text(config):
+            from_open_clip_hf_text_config(config)
         else:
             check_open_clip_options(config)
     except ValueError:
@@ -330,8 +339,13 @@ def _text_shape(model):
 
 def model_shape(model):
     """The shape fields of a built keras-clip `CLIP` (for writing configs)."""
+    return {**_text_shape(model), **vision_shape(model)}
+
+
+def vision_shape(model):
+    """The shape fields of a built `CLIP`'s ViT or modified ResNet tower."""
     vision = model.image_encoder
-    shape = dict(_text_shape(model), image_size=vision.image_size, vision_width=vision.width)
+    shape = dict(image_size=vision.image_size, vision_width=vision.width)
     if hasattr(vision, "patch_size"):
         shape.update(
             vision="vit",

@@ -99,6 +99,11 @@ def _openai_resnet(encoder):
 
 def openai_weight_map(model):
     """Entries for OpenAI's (and open_clip's) CLIP state-dict names."""
+    return openai_vision_entries(model) + openai_text_entries(model)
+
+
+def openai_vision_entries(model):
+    """The image tower and its projection under OpenAI's `visual.*` names."""
     vision = model.image_encoder
     if isinstance(vision, ModifiedResNet):
         entries = _openai_resnet(vision)
@@ -113,7 +118,7 @@ def openai_weight_map(model):
             entries += openai_block(block, f"visual.transformer.resblocks.{i}")
         entries += layer_norm(vision.post_norm, "visual.ln_post")
         entries.append(tensor(model.image_projection.kernel, "visual.proj"))
-    return entries + openai_text_entries(model)
+    return entries
 
 
 def openai_text_entries(model, prefix=""):

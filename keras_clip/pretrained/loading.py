@@ -28,6 +28,8 @@ from keras_clip.models.architectures import architecture_config
 from keras_clip.models.architectures import build_from_shape
 from keras_clip.models.architectures import dtype_policy_scope
 from keras_clip.models.architectures import open_clip_architectures
+from keras_clip.models.hf_text import from_open_clip_hf_text_config
+from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.preprocessing import OPENAI_MEAN
@@ -41,6 +43,7 @@ from keras_clip.pretrained import layouts
 from keras_clip.pretrained import open_clip_convnext
 from keras_clip.pretrained import open_clip_eva
 from keras_clip.pretrained import open_clip_fastvit
+from keras_clip.pretrained import open_clip_hf_text
 from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
 from keras_clip.pretrained.files import read_json
@@ -127,6 +130,9 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     elif config is not None and is_open_clip_convnext(config):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         shape, layout = open_clip_convnext.convnext_shape(config, tensors), "open_clip_convnext"
+    elif config is not None and is_open_clip_hf_text(config):
+        mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
+        shape, layout = from_open_clip_hf_text_config(config), "open_clip_hf_text"
     else:
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         if config is None:
@@ -258,6 +264,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "open_clip_eva": open_clip_eva.eva_weight_map,
         "open_clip_convnext": open_clip_convnext.convnext_weight_map,
         "open_clip_fastvit": open_clip_fastvit.fastvit_weight_map,
+        "open_clip_hf_text": open_clip_hf_text.hf_text_weight_map,
     }[layout](model)
     load_weight_map(entries, tensors, str(path), ignored=layouts.is_non_weight)
     return model
@@ -294,8 +301,9 @@ def save_pretrained(model, path, format="huggingface"):
     if timm_tower is not None:
         if format != "open_clip":
             raise ValueError(
-                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt) saves "
-                "as format='open_clip' (transformers has no such CLIPModel)."
+                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt) or a "
+                "RoBERTa text tower saves as format='open_clip' (transformers has no such "
+                "CLIPModel)."
             )
         model_cfg, tensors = timm_tower(model)
         return _write_directory(
@@ -329,8 +337,8 @@ def save_pretrained(model, path, format="huggingface"):
 
 
 def _timm_tower_writer(model):
-    """For a model with a timm image tower, a function model -> (open_clip
-    model config, tensors); None for any other model."""
+    """For a model with a timm image tower (or a Hugging Face text tower), a
+    function model -> (open_clip model config, tensors); None for any other."""
     if open_clip_eva.is_eva_model(model):
 
         def write(model):
@@ -349,6 +357,11 @@ def _timm_tower_writer(model):
         return lambda model: (
             open_clip_convnext.to_open_clip_convnext_config(model),
             export_weight_map(open_clip_convnext.convnext_weight_map(model)),
+        )
+    if open_clip_hf_text.is_hf_text_model(model):
+        return lambda model: (
+            open_clip_hf_text.to_open_clip_hf_text_config(model),
+            export_weight_map(open_clip_hf_text.hf_text_weight_map(model)),
         )
     return None
 

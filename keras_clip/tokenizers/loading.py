@@ -36,6 +36,8 @@ SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
 FAIRSEQ_FILE = "sentencepiece.bpe.model"
 BERT_VOCABULARY_FILE = "vocab.txt"
+# open_clip's DEFAULT_CONTEXT_LENGTH, for a text_cfg without context_length.
+OPEN_CLIP_CONTEXT_LENGTH = 77
 MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
 
 

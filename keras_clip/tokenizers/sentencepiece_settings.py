@@ -26,6 +26,8 @@ settings["cleaning"]  # ["lower"]
 ```
 """
 
+from keras_clip.tokenizers.loading import OPEN_CLIP_CONTEXT_LENGTH
+
 # transformers 5's defaults for each class: (cleaning, start, end, pad, side).
 _CLASSES = {
     "SiglipTokenizer": (["lower", "punctuation", "whitespace"], None, "</s>", "</s>", "right"),
@@ -138,8 +140,11 @@ def sentencepiece_settings(files):
         if clean not in _OPEN_CLIP_CLEANING:
             raise ValueError(f"open_clip tokenizer_kwargs clean={clean!r} is not supported.")
         cleaning = _OPEN_CLIP_CLEANING[clean] + cleaning
-    # open_clip passes its text_cfg's context length to the tokenizer.
-    length = open_clip.get("context_length") or settings.get("model_max_length")
+    # open_clip passes its text_cfg's context length (default 77) to the tokenizer.
+    if files.get("open_clip") is not None:
+        length = open_clip.get("context_length", OPEN_CLIP_CONTEXT_LENGTH)
+    else:
+        length = settings.get("model_max_length")
     positions = ((files.get("model_config") or {}).get("text_config") or {}).get(
         "max_position_embeddings"
     )

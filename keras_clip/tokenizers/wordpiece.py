@@ -9,6 +9,7 @@ from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
 
 from keras_clip.tokenizers.base import Tokenizer
 from keras_clip.tokenizers.base import check_context_length
+from keras_clip.tokenizers.loading import OPEN_CLIP_CONTEXT_LENGTH
 
 PAD, UNK, START, END = "[PAD]", "[UNK]", "[START]", "[END]"
 _VOCABULARY_FILE = "vocabulary.txt"
@@ -123,11 +124,11 @@ class WordPieceTokenizer(Tokenizer):
         else:
             ids = files["tokenizer_json"]["model"]["vocab"]
             vocabulary = sorted(ids, key=ids.get)
-        context_length = (
-            context_length
-            or open_clip.get("context_length")
-            or min(int(settings.get("model_max_length", 512)), 512)
-        )
+        if files.get("open_clip") is not None:  # open_clip passes its text_cfg's
+            context_length = context_length or open_clip.get(
+                "context_length", OPEN_CLIP_CONTEXT_LENGTH
+            )
+        context_length = context_length or min(int(settings.get("model_max_length", 512)), 512)
         return cls(
             vocabulary,
             context_length,

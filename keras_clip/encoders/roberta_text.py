@@ -1,0 +1,199 @@
+"""A RoBERTa / XLM-RoBERTa text tower, as open_clip's `HFTextEncoder` uses
+it: the encoder, mean-pooled over the real tokens, then projected."""
+
+import keras
+from keras import ops
+
+from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.layers.initialization import table_initializer
+from keras_clip.layers.post_norm_block import PostNormTransformerBlock
+from keras_clip.utils.checks import check_token_ids
+from keras_clip.utils.checks import check_transformer_shape
+from keras_clip.utils.config import base_model_config
+from keras_clip.utils.config import keep_config
+
+PROJECTIONS = ("mlp", "linear", None)
+
+
+@keras.saving.register_keras_serializable(package="keras_clip")
+class RobertaTextEncoder(ExplicitSignatures, keras.Model):
+    """RoBERTa's encoder as a CLIP text tower (open_clip's multilingual
+    `xlm-roberta-base-ViT-B-32` and `xlm-roberta-large-ViT-H-14`).
+
+    Token, position and token-type embeddings, summed and normalised;
+    post-LayerNorm blocks (`PostNormTransformerBlock`) that mask padding;
+    the mean of the real tokens' features (open_clip's "mean_pooler"); and
+    a projection to `embed_dim`. Positions count the real tokens from
+    `pad_token_id + 1`, as RoBERTa's do (padding sits at `pad_token_id`).
+
+    Args:
+        vocabulary_size: int.
+        width: int. Hidden size.
+        num_layers: int.
+        num_heads: int.
+        intermediate_size: int. MLP hidden width.
+        embed_dim: int. Output width.
+        context_length: int. Most tokens per caption (the tokenizer's
+            padded length; open_clip: 77).
+        max_positions: int. Rows of the position table (RoBERTa: 514);
+            at least `context_length + pad_token_id + 1`.
+        pad_token_id: int (RoBERTa: 1).
+        type_vocabulary_size: int. Rows of the token-type table (XLM-R: 1);
+            every token is of type 0, as open_clip passes no types.
+        projection: "mlp" (Linear, GELU, Linear, no biases; open_clip's
+            default), "linear" (no bias) or None (none: `embed_dim` must
+            be `width`).
+        layer_norm_epsilon: float.
+        hf_model_name: str or None. The Hugging Face model it came from
+            (written back to open_clip's config).
+
+    Call arguments:
+        token_ids: int (batch, length), length <= context_length.
+
+    Returns:
+        float (batch, embed_dim), before normalisation.
+
+    Example:
+
+    ```python
+    encoder = RobertaTextEncoder(100, 32, 2, 4, 64, embed_dim=16, context_length=8)
+    encoder(np.array([[0, 5, 6, 2, 1, 1, 1, 1]])).shape  # (1, 16)
+    ```
+    """
+
+    CONFIG_ATTRIBUTES = (
+        "vocabulary_size",
+        "width",
+        "num_layers",
+        "num_heads",
+        "intermediate_size",
+        "embed_dim",
+        "context_length",
+        "max_positions",
+        "pad_token_id",
+        "type_vocabulary_size",
+        "projection",
+        "layer_norm_epsilon",
+        "hf_model_name",
+    )
+
+    def __init__(
+        self,
+        vocabulary_size,
+        width,
+        num_layers,
+        num_heads,
+        intermediate_size,
+        embed_dim,
+        context_length=77,
+        max_positions=514,
+        pad_token_id=1,
+        type_vocabulary_size=1,
+        projection="mlp",
+        layer_norm_epsilon=1e-5,
+        hf_model_name=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_transformer_shape(
+            width,
+            num_layers,
+            num_heads,
+            vocabulary_size=vocabulary_size,
+            intermediate_size=intermediate_size,
+            embed_dim=embed_dim,
+            context_length=context_length,
+            type_vocabulary_size=type_vocabulary_size,
+        )
+        if projection not in PROJECTIONS:
+            raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")
+        if projection is None and embed_dim != width:
+            raise ValueError(
+                f"Without a projection the text embedding is {width} wide (width); "
+                f"embed_dim={embed_dim} cannot be reached."
+            )
+        if max_positions < context_length + pad_token_id + 1:
+            raise ValueError(
+                f"max_positions={max_positions} cannot place {context_length} tokens counted "
+                f"from pad_token_id + 1 = {pad_token_id + 1}."
+            )
+        keep_config(self, locals())
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size,
+            width,
+            embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
+            dtype=policy,
+            name="word_embeddings",
+        )
+        self.embedding_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="embedding_norm"
+        )
+        self.blocks = [
+            PostNormTransformerBlock(
+                num_heads,
+                intermediate_size,
+                layer_norm_epsilon=layer_norm_epsilon,
+                dtype=policy,
+                name=f"layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.head = []
+        if projection == "mlp":
+            self.head = [
+                keras.layers.Dense(
+                    (width + embed_dim) // 2, activation="gelu", use_bias=False, dtype=policy,
+                    name="proj_0",
+                ),
+                keras.layers.Dense(embed_dim, use_bias=False, dtype=policy, name="proj_2"),
+            ]  # fmt: skip
+        elif projection == "linear":
+            self.head = [keras.layers.Dense(embed_dim, use_bias=False, dtype=policy, name="proj")]
+
+    def build(self, input_shape):
+        check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
+        normal = keras.initializers.RandomNormal(stddev=0.02)
+        self.position_embedding = self.add_weight(
+            shape=(self.max_positions, self.width), initializer=normal, name="position_embeddings"
+        )
+        self.token_type_embedding = self.add_weight(
+            shape=(self.type_vocabulary_size, self.width),
+            initializer=normal,
+            name="token_type_embeddings",
+        )
+        self.token_embedding.build(input_shape)
+        sequence_shape = (input_shape[0], input_shape[1], self.width)
+        self.embedding_norm.build(sequence_shape)
+        for block in self.blocks:
+            block.build(sequence_shape)
+        width = self.width
+        for layer in self.head:
+            layer.build((input_shape[0], width))
+            width = layer.units
+
+    def call(self, token_ids):
+        check_token_ids(token_ids, self.context_length)
+        token_ids = ops.cast(token_ids, "int32")
+        real = ops.not_equal(token_ids, self.pad_token_id)
+        counted = ops.cast(real, "int32")
+        positions = ops.cumsum(counted, axis=1) * counted + self.pad_token_id
+        x = self.token_embedding(token_ids)
+        x = x + ops.cast(self.token_type_embedding[0], x.dtype)
+        x = x + ops.cast(ops.take(self.position_embedding, positions, axis=0), x.dtype)
+        x = self.embedding_norm(x)
+        for block in self.blocks:
+            x = block(x, padding_mask=real)
+        weights = ops.cast(real, x.dtype)[:, :, None]
+        pooled = ops.sum(x * weights, axis=1) / ops.sum(weights, axis=1)
+        for layer in self.head:
+            pooled = layer(pooled)
+        return pooled
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.embed_dim)
+
+    def get_config(self):
+        return base_model_config(self)

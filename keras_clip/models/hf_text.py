@@ -1,0 +1,141 @@
+"""open_clip's Hugging Face text towers (`text_cfg.hf_model_name`): which
+keras-clip builds, and their shapes.
+
+open_clip wraps a transformers encoder (`HFTextEncoder`), pools it and
+projects it; the image tower is open_clip's own. keras-clip builds the
+RoBERTa family's encoder (`encoders.RobertaTextEncoder`) for XLM-RoBERTa,
+whose SentencePiece tokenizer keras-clip has; RoBERTa itself (its byte-level
+BPE tokenizer is not built), mT5 and NLLB are refused by name. The encoder's shape is Hugging Face's
+config of `hf_model_name`: a local directory's `config.json`, or, for the
+names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
+configs; no download).
+
+Example:
+
+```python
+from keras_clip.models.architectures import open_clip_architectures
+
+shape = from_open_clip_hf_text_config(open_clip_architectures()["xlm-roberta-base-ViT-B-32"])
+shape["roberta"]["width"], shape["roberta"]["vocabulary_size"]  # 768, 250002
+```
+"""
+
+import json
+import os
+
+from keras_clip.models.open_clip_options import check_open_clip_section
+from keras_clip.models.open_clip_options import from_open_clip_config
+
+# The fields of Hugging Face's config.json that the towers use, as published.
+_ROBERTA = dict(
+    hidden_act="gelu", layer_norm_eps=1e-5, max_position_embeddings=514, pad_token_id=1,
+    type_vocab_size=1,
+)  # fmt: skip
+HF_TEXT_SHAPES = {
+    "xlm-roberta-base": dict(
+        _ROBERTA, model_type="xlm-roberta", vocab_size=250002, hidden_size=768,
+        num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    ),
+    "xlm-roberta-large": dict(
+        _ROBERTA, model_type="xlm-roberta", vocab_size=250002, hidden_size=1024,
+        num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+    ),
+    "roberta-base": dict(
+        _ROBERTA, model_type="roberta", vocab_size=50265, hidden_size=768,
+        num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    ),
+}  # fmt: skip
+MODEL_TYPES = ("xlm-roberta",)
+# text_cfg keys of a Hugging Face tower, and the values keras-clip builds.
+_TEXT_KEYS = {
+    "hf_model_name": None,
+    "hf_tokenizer_name": None,
+    "hf_model_pretrained": None,
+    "hf_pooler_type": ("mean_pooler", None),
+    "hf_proj_type": ("mlp", "linear", None),
+    "context_length": None,
+    "tokenizer_kwargs": None,
+    "output_tokens": (False,),
+}
+
+
+def is_open_clip_hf_text(config):
+    """Whether an open_clip model config has a Hugging Face text tower."""
+    return bool((config.get("text_cfg") or {}).get("hf_model_name"))
+
+
+def hf_model_config(name):
+    """Hugging Face's config of `name`: a directory's config.json, or the
+    published one of a name in `HF_TEXT_SHAPES`."""
+    path = os.path.join(os.fspath(name), "config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    if name in HF_TEXT_SHAPES:
+        return dict(HF_TEXT_SHAPES[name])
+    raise ValueError(
+        f"open_clip's text tower hf_model_name={name!r} is neither a local Hugging Face "
+        f"directory nor one of {sorted(HF_TEXT_SHAPES)}: its shape is unknown offline."
+    )
+
+
+def check_hf_text_options(text):
+    """Checks a Hugging Face `text_cfg`; returns its Hugging Face config."""
+    for key, value in text.items():
+        if key not in _TEXT_KEYS:
+            raise ValueError(f"Unknown open_clip option text_cfg.{key}={value!r}.")
+        if _TEXT_KEYS[key] is not None and value not in _TEXT_KEYS[key]:
+            raise ValueError(
+                f"open_clip option text_cfg.{key}={value!r} is not supported (keras-clip "
+                f"builds {[v for v in _TEXT_KEYS[key] if v is not None]})."
+            )
+    hf = hf_model_config(text["hf_model_name"])
+    model_type = hf.get("model_type")
+    if model_type == "roberta":
+        raise ValueError(
+            f"{text['hf_model_name']}: RoBERTa's encoder is built, but not its GPT-2 "
+            "byte-level BPE tokenizer: refused until captions can be tokenised as it does."
+        )
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"open_clip's Hugging Face text tower of model_type {model_type!r} "
+            f"({text['hf_model_name']}) is not built yet; keras-clip builds {MODEL_TYPES}."
+        )
+    if hf.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(
+            f"{text['hf_model_name']}: hidden_act={hf.get('hidden_act')!r} is not built (gelu is)."
+        )
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise ValueError(f"{text['hf_model_name']}: only absolute position embeddings are built.")
+    return hf
+
+
+def from_open_clip_hf_text_config(config):
+    """Shape fields of an open_clip config with a RoBERTa-family text tower:
+    the image tower's as `from_open_clip_config` reads them, and "text":
+    "roberta" with the encoder's arguments under "roberta"."""
+    text = config["text_cfg"]
+    hf = check_hf_text_options(text)
+    check_open_clip_section("top", {k: v for k, v in config.items() if k != "text_cfg"})
+    image = from_open_clip_config({**config, "text_cfg": {}})
+    shape = {k: v for k, v in image.items() if not _is_text_field(k)}
+    shape["text"] = "roberta"
+    shape["roberta"] = {
+        "vocabulary_size": hf["vocab_size"],
+        "width": hf["hidden_size"],
+        "num_layers": hf["num_hidden_layers"],
+        "num_heads": hf["num_attention_heads"],
+        "intermediate_size": hf["intermediate_size"],
+        "context_length": text.get("context_length", 77),
+        "max_positions": hf["max_position_embeddings"],
+        "pad_token_id": hf.get("pad_token_id", 1),
+        "type_vocabulary_size": hf.get("type_vocab_size", 1),
+        "projection": text.get("hf_proj_type", "mlp"),
+        "layer_norm_epsilon": hf.get("layer_norm_eps", 1e-5),
+        "hf_model_name": text["hf_model_name"],
+    }
+    return shape
+
+
+def _is_text_field(name):
+    return name.startswith("text_") or name in ("context_length", "vocabulary_size", "end_token_id")

@@ -1,0 +1,83 @@
+"""open_clip's CLIPs with a Hugging Face RoBERTa-family text tower
+(`xlm-roberta-base-ViT-B-32`, `xlm-roberta-large-ViT-H-14`): tensor names
+and the config written back.
+
+open_clip builds them as a `CustomTextCLIP`: the image tower under
+`visual.*` as in CLIP, and `text.transformer.*` (transformers'
+`XLMRobertaModel` without its pooler) with `text.proj.*` (a bias-free MLP
+or Linear). Query, key and value are separate Linears there and one fused
+Dense here (`split_dense`).
+
+Example:
+
+```python
+model = keras_clip.CLIP.from_pretrained("xlm-roberta-base-ViT-B-32/")   # open_clip's files
+model.save_pretrained("out/", format="open_clip")    # the same tensors and text_cfg
+```
+"""
+
+from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.pretrained.configs import open_clip_vision_cfg
+from keras_clip.pretrained.configs import vision_shape
+from keras_clip.pretrained.layouts import openai_vision_entries
+from keras_clip.pretrained.weight_map import dense
+from keras_clip.pretrained.weight_map import layer_norm
+from keras_clip.pretrained.weight_map import split_dense
+from keras_clip.pretrained.weight_map import tensor
+
+TEXT = "text.transformer."
+_QKV = ("query", "key", "value")
+_HEAD_NAMES = {"proj_0": "text.proj.0.weight", "proj_2": "text.proj.2.weight"}
+
+
+def is_hf_text_model(model):
+    return isinstance(model.text_encoder, RobertaTextEncoder)
+
+
+def _block_entries(block, prefix):
+    attention = f"{prefix}.attention"
+    return (
+        split_dense(block.attention.qkv_dense, [f"{attention}.self.{p}" for p in _QKV])
+        + dense(block.attention.output_dense, f"{attention}.output.dense")
+        + layer_norm(block.attention_norm, f"{attention}.output.LayerNorm")
+        + dense(block.mlp_hidden, f"{prefix}.intermediate.dense")
+        + dense(block.mlp_output, f"{prefix}.output.dense")
+        + layer_norm(block.mlp_norm, f"{prefix}.output.LayerNorm")
+    )
+
+
+def hf_text_weight_map(model):
+    """Entries for open_clip's names of a CustomTextCLIP with a RoBERTa text tower."""
+    text = model.text_encoder
+    embeddings = f"{TEXT}embeddings."
+    entries = openai_vision_entries(model) + [
+        tensor(text.token_embedding.embeddings, f"{embeddings}word_embeddings.weight"),
+        tensor(text.position_embedding, f"{embeddings}position_embeddings.weight"),
+        tensor(text.token_type_embedding, f"{embeddings}token_type_embeddings.weight"),
+    ]
+    entries += layer_norm(text.embedding_norm, f"{embeddings}LayerNorm")
+    for i, block in enumerate(text.blocks):
+        entries += _block_entries(block, f"{TEXT}encoder.layer.{i}")
+    for layer in text.head:
+        name = _HEAD_NAMES.get(layer.name, "text.proj.weight")
+        entries += dense(layer, name)
+    entries.append(tensor(model.objective.log_logit_scale, "logit_scale"))
+    return entries
+
+
+def to_open_clip_hf_text_config(model):
+    """open_clip's model config of a keras-clip CLIP with a RoBERTa text tower."""
+    text = model.text_encoder
+    name = text.hf_model_name or "xlm-roberta-base"
+    return {
+        "embed_dim": model.embed_dim,
+        "quick_gelu": model.image_encoder.activation == "quick_gelu",
+        "vision_cfg": open_clip_vision_cfg(vision_shape(model)),
+        "text_cfg": {
+            "hf_model_name": name,
+            "hf_tokenizer_name": name,
+            "hf_pooler_type": "mean_pooler",
+            "hf_proj_type": text.projection,
+            "context_length": text.context_length,
+        },
+    }
