@@ -17,6 +17,8 @@ import keras_clip
 from keras_clip.models import hf_text
 from tests.helpers import import_open_clip
 from tests.helpers import random_open_clip_model
+from tests.test_open_clip_eva import _assert_open_clip_reloads_bit_for_bit
+from tests.test_open_clip_eva import _assert_same_outputs
 
 CONTEXT = 12
 
@@ -64,27 +66,9 @@ def _batch(vocabulary=120):
     return images, token_ids
 
 
-def _assert_same_outputs(model, reference, images, token_ids):
-    import torch
-
-    with torch.no_grad():
-        image, text, scale = reference(
-            torch.from_numpy(images.transpose(0, 3, 1, 2)),
-            torch.from_numpy(token_ids.astype("int64")),
-        )[:3]
-    found = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
-    np.testing.assert_allclose(found["image_embeddings"], image.numpy(), atol=1e-4, rtol=0)
-    np.testing.assert_allclose(found["text_embeddings"], text.numpy(), atol=1e-4, rtol=0)
-    logits = float(keras.ops.convert_to_numpy(model.logit_scale)) * (
-        found["image_embeddings"] @ found["text_embeddings"].T
-    )
-    np.testing.assert_allclose(logits, (scale * image @ text.T).numpy(), atol=1e-3, rtol=0)
-
-
 @pytest.mark.backend("tensorflow", "jax", "torch")
 @pytest.mark.parametrize("projection", ["mlp", "linear"])
 def test_xlm_roberta_clip_loads_with_open_clips_outputs_and_writes_back(projection, tmp_path):
-    open_clip = import_open_clip()
     config = _config(_hf_directory(tmp_path / "xlm-r"), projection)
     reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
@@ -98,12 +82,7 @@ def test_xlm_roberta_clip_loads_with_open_clips_outputs_and_writes_back(projecti
         short["text_embeddings"][1:], whole["text_embeddings"][1:], atol=1e-6, rtol=0
     )
 
-    model.save_pretrained(str(tmp_path / "written"), format="open_clip")
-    reloaded = open_clip.create_model(f"local-dir:{tmp_path / 'written'}")
-    expected, found = reference.state_dict(), reloaded.state_dict()
-    assert sorted(found) == sorted(expected)
-    for name, value in expected.items():
-        np.testing.assert_array_equal(found[name].numpy(), value.numpy(), err_msg=name)
+    _assert_open_clip_reloads_bit_for_bit(model, reference, tmp_path / "written")
     written = json.loads((tmp_path / "written" / "open_clip_config.json").read_text())
     assert written["model_cfg"]["text_cfg"]["hf_model_name"] == config["text_cfg"]["hf_model_name"]
 

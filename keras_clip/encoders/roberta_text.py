@@ -5,8 +5,9 @@ import keras
 from keras import ops
 
 from keras_clip.keras_workarounds import ExplicitSignatures
-from keras_clip.layers.initialization import table_initializer
+from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.post_norm_block import PostNormTransformerBlock
+from keras_clip.utils.checks import check_output_width
 from keras_clip.utils.checks import check_token_ids
 from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
@@ -107,11 +108,7 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
         )
         if projection not in PROJECTIONS:
             raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")
-        if projection is None and embed_dim != width:
-            raise ValueError(
-                f"Without a projection the text embedding is {width} wide (width); "
-                f"embed_dim={embed_dim} cannot be reached."
-            )
+        check_output_width(projection is not None, embed_dim, width)
         if max_positions < context_length + pad_token_id + 1:
             raise ValueError(
                 f"max_positions={max_positions} cannot place {context_length} tokens counted "
@@ -121,13 +118,7 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
 
         # === Layers ===
         policy = self.dtype_policy
-        self.token_embedding = keras.layers.Embedding(
-            vocabulary_size,
-            width,
-            embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
-            dtype=policy,
-            name="word_embeddings",
-        )
+        self.token_embedding = token_embedding(vocabulary_size, width, policy, "word_embeddings")
         self.embedding_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="embedding_norm"
         )

@@ -4,8 +4,9 @@ import keras
 from keras import ops
 
 from keras_clip.keras_workarounds import ExplicitSignatures
-from keras_clip.layers.initialization import table_initializer
+from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.transformer_block import transformer_blocks
+from keras_clip.utils.checks import check_output_width
 from keras_clip.utils.checks import check_token_ids
 from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
@@ -88,22 +89,12 @@ class SigLIPTextTransformer(ExplicitSignatures, keras.Model):
             context_length=context_length,
         )
         embed_dim = embed_dim or width
-        if not projection and embed_dim != width:
-            raise ValueError(
-                f"Without a projection the text embedding is {width} wide (width); "
-                f"embed_dim={embed_dim} cannot be reached."
-            )
+        check_output_width(projection, embed_dim, width)
         keep_config(self, locals())
 
         # === Layers ===
         policy = self.dtype_policy
-        self.token_embedding = keras.layers.Embedding(
-            vocabulary_size,
-            width,
-            embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
-            dtype=policy,
-            name="token_embedding",
-        )
+        self.token_embedding = token_embedding(vocabulary_size, width, policy)
         self.blocks = transformer_blocks(
             num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "layer_"
         )

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_clip.keras_workarounds import ExplicitSignatures
-from keras_clip.layers.initialization import table_initializer
+from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.pooling import end_token_positions
 from keras_clip.layers.pooling import gather_positions
 from keras_clip.layers.transformer_block import transformer_blocks
@@ -108,13 +108,7 @@ class TextTransformer(ExplicitSignatures, keras.Model):
 
         # === Layers ===
         policy = self.dtype_policy
-        self.token_embedding = keras.layers.Embedding(
-            vocabulary_size,
-            width,
-            embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
-            dtype=policy,
-            name="token_embedding",
-        )
+        self.token_embedding = token_embedding(vocabulary_size, width, policy)
         self.blocks = transformer_blocks(
             num_layers,
             num_heads,

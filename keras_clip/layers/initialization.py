@@ -19,6 +19,8 @@ with loading_weights():  # the token table will start as zeros when built
 import contextlib
 import threading
 
+import keras
+
 _STATE = threading.local()
 
 
@@ -36,3 +38,15 @@ def loading_weights():
 def table_initializer(initializer):
     """`initializer` for a large table, or "zeros" inside `loading_weights()`."""
     return "zeros" if getattr(_STATE, "loading", False) else initializer
+
+
+def token_embedding(vocabulary_size, width, dtype, name="token_embedding"):
+    """A text tower's token table, N(0, 0.02) as CLIP's and BERT's start
+    (zeros inside `loading_weights()`)."""
+    return keras.layers.Embedding(
+        vocabulary_size,
+        width,
+        embeddings_initializer=table_initializer(keras.initializers.RandomNormal(stddev=0.02)),
+        dtype=dtype,
+        name=name,
+    )

@@ -24,6 +24,15 @@ def check_transformer_shape(width, num_layers, num_heads, **more):
         raise ValueError(f"width={width} is not divisible by num_heads={num_heads}.")
 
 
+def check_output_width(projected, embed_dim, width):
+    """A tower without a projection outputs its `width`: `embed_dim` must be it."""
+    if not projected and embed_dim != width:
+        raise ValueError(
+            f"Without a projection the text embedding is {width} wide (width); "
+            f"embed_dim={embed_dim} cannot be reached."
+        )
+
+
 def _dtype(x):
     return keras.backend.standardize_dtype(getattr(x, "dtype", "float32"))
 
