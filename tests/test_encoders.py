@@ -138,6 +138,10 @@ def test_bad_sizes_raise(make, message):
             lambda: encoders.RobertaTextEncoder(50, 16, 1, 2, 32, 8, context_length=8),
             np.array([[0, 5, 49, 2, 1, 1, 1, 1]], "int32"),
         ),
+        (
+            lambda: encoders.T5TextEncoder(50, 16, 1, 2, 4, 32, 8, context_length=8),
+            np.array([[5, 49, 7, 1, 0, 0, 0, 0]], "int32"),
+        ),
     ],
 )
 def test_encoder_config_round_trip(make, inputs):

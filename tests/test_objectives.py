@@ -174,6 +174,10 @@ SEQUENCE = RNG.normal(size=(2, 5, 8)).astype("float32")
         (lambda: layers.TransformerBlock(2, mlp_ratio=2.0, activation="gelu"), (SEQUENCE,)),
         (lambda: layers.PostNormTransformerBlock(2, intermediate_size=12), (SEQUENCE,)),
         (
+            lambda: layers.T5EncoderBlock(2, head_dim=3, intermediate_size=12),
+            (SEQUENCE, RNG.normal(size=(1, 2, 5, 5)).astype("float32")),
+        ),
+        (
             lambda: layers.AttentionPool2D(2, num_heads=2, output_dim=6),
             (RNG.normal(size=(2, 2, 2, 8)).astype("float32"),),
         ),

@@ -23,15 +23,23 @@ from tests.test_open_clip_eva import _assert_same_outputs
 CONTEXT = 12
 
 
-def _hf_directory(directory, vocabulary=120):
-    """A tiny XLM-RoBERTa config (transformers' own class), as open_clip
-    reads `hf_model_name` with AutoConfig."""
+def _hf_directory(directory, vocabulary=120, kind="xlm-roberta"):
+    """A tiny XLM-RoBERTa or mT5 config (transformers' own classes), as
+    open_clip reads `hf_model_name` with AutoConfig."""
     transformers = pytest.importorskip("transformers")
-    config = transformers.XLMRobertaConfig(
-        vocab_size=vocabulary, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=48, max_position_embeddings=CONTEXT + 4, pad_token_id=1,
-        bos_token_id=0, eos_token_id=2,
-    )  # fmt: skip
+    if kind == "mt5":  # few buckets, so that the logarithmic ones are reached
+        config = transformers.MT5Config(
+            vocab_size=vocabulary, d_model=32, d_kv=6, d_ff=48, num_heads=4, num_layers=2,
+            num_decoder_layers=1, feed_forward_proj="gated-gelu",
+            relative_attention_num_buckets=8, relative_attention_max_distance=16,
+            pad_token_id=0, eos_token_id=1,
+        )  # fmt: skip
+    else:
+        config = transformers.XLMRobertaConfig(
+            vocab_size=vocabulary, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=48, max_position_embeddings=CONTEXT + 4, pad_token_id=1,
+            bos_token_id=0, eos_token_id=2,
+        )  # fmt: skip
     config.save_pretrained(str(directory))
     return str(directory)
 
@@ -55,27 +63,35 @@ def _open_clip_directory(config, directory):
     return reference
 
 
-def _batch(vocabulary=120):
-    """Captions of 12, 7 and 3 tokens: <s> ... </s>, then <pad> (1)."""
+def _batch(vocabulary=120, kind="xlm-roberta"):
+    """Captions of 12, 7 and 3 tokens: XLM-R's <s> (0) ... </s> (2), then
+    <pad> (1); mT5's ... </s> (1), then <pad> (0)."""
     rng = np.random.default_rng(1)
     images = rng.normal(size=(3, 32, 32, 3)).astype("float32")
-    token_ids = np.ones((3, CONTEXT), "int32")
+    start, end, pad = (None, 1, 0) if kind == "mt5" else (0, 2, 1)
+    token_ids = np.full((3, CONTEXT), pad, "int32")
     for row, length in enumerate((CONTEXT, 7, 3)):
         token_ids[row, :length] = rng.integers(3, vocabulary, size=length)
-        token_ids[row, 0], token_ids[row, length - 1] = 0, 2
+        token_ids[row, length - 1] = end
+        if start is not None:
+            token_ids[row, 0] = start
     return images, token_ids
 
 
 @pytest.mark.backend("tensorflow", "jax", "torch")
-@pytest.mark.parametrize("projection", ["mlp", "linear"])
-def test_xlm_roberta_clip_loads_with_open_clips_outputs_and_writes_back(projection, tmp_path):
-    config = _config(_hf_directory(tmp_path / "xlm-r"), projection)
+@pytest.mark.parametrize(
+    "kind, projection", [("xlm-roberta", "mlp"), ("xlm-roberta", "linear"), ("mt5", "mlp")]
+)
+def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(kind, projection, tmp_path):
+    config = _config(_hf_directory(tmp_path / kind, kind=kind), projection)
     reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
-    assert isinstance(model.text_encoder, keras_clip.encoders.RobertaTextEncoder)
-    _assert_same_outputs(model, reference, *_batch())
-    # Padding never changes a caption's embedding (positions count real tokens).
-    images, token_ids = _batch()
+    encoder = {"mt5": "T5TextEncoder", "xlm-roberta": "RobertaTextEncoder"}[kind]
+    assert type(model.text_encoder).__name__ == encoder
+    _assert_same_outputs(model, reference, *_batch(kind=kind))
+    # Padding never changes a caption's embedding (masked keys; RoBERTa's
+    # positions count the real tokens, T5's are relative).
+    images, token_ids = _batch(kind=kind)
     short = model.predict({"images": images, "token_ids": token_ids[:, :8]}, verbose=0)
     whole = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
     np.testing.assert_allclose(
@@ -88,25 +104,33 @@ def test_xlm_roberta_clip_loads_with_open_clips_outputs_and_writes_back(projecti
 
 
 @pytest.mark.backend("tensorflow")
-def test_an_xlm_roberta_clip_trains_classifies_with_its_tokenizer_and_serves(tmp_path):
-    """XLM-R's SentencePiece tokenizer from the open_clip directory (ids as
-    open_clip's HFTokenizer gives them: tests/test_unigram_tokenizers.py),
+@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5"])
+def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, tmp_path):
+    """Each tower's SentencePiece tokenizer from the open_clip directory
+    (ids as open_clip's HFTokenizer gives them: tests/test_unigram_tokenizers.py),
     fit, the .keras round trip, zero-shot and the SavedModel."""
     import tensorflow as tf
 
     from keras_clip.datasets import shapes
     from keras_clip.export import export_saved_model
     from tests.test_unigram_tokenizers import train_fairseq_model
+    from tests.test_unigram_tokenizers import train_t5_model
 
-    (tmp_path / "xlm-r").mkdir()
-    train_fairseq_model(str(tmp_path / "xlm-r"))
-    size = keras_clip.Tokenizer.from_pretrained(str(tmp_path / "xlm-r")).vocabulary_size
-    config = _config(_hf_directory(tmp_path / "xlm-r", vocabulary=size))
+    files = tmp_path / "tokenizer"
+    files.mkdir()
+    if kind == "mt5":
+        train_t5_model(str(files))
+    else:
+        train_fairseq_model(str(files))
+    size = keras_clip.Tokenizer.from_pretrained(str(files)).vocabulary_size
+    config = _config(_hf_directory(tmp_path / kind, vocabulary=size, kind=kind))
     _open_clip_directory(config, tmp_path / "open_clip")
-    shutil.copy(tmp_path / "xlm-r" / "sentencepiece.bpe.model", tmp_path / "open_clip")
+    for name in os.listdir(files):
+        shutil.copy(files / name, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
     tokenizer = keras_clip.Tokenizer.from_pretrained(str(tmp_path / "open_clip"))
-    assert tokenizer.context_length == CONTEXT and tokenizer.pad_id == 1
+    assert tokenizer.context_length == CONTEXT
+    assert tokenizer.pad_id == model.text_encoder.pad_token_id
 
     data = shapes.load(12, image_size=32, seed=5)
     images = model.image_preprocessing.normalize(data["images"])
@@ -132,6 +156,27 @@ def test_an_xlm_roberta_clip_trains_classifies_with_its_tokenizer_and_serves(tmp
 
 
 @pytest.mark.backend("torch")
+def test_relative_position_buckets_are_t5s():
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    from keras_clip.encoders.t5_text import relative_position_buckets
+
+    for length, buckets, distance in ((77, 32, 128), (12, 8, 16), (300, 32, 128), (5, 4, 8)):
+        relative = torch_arange(-(length - 1), length)
+        expected = T5Attention._relative_position_bucket(
+            relative, bidirectional=True, num_buckets=buckets, max_distance=distance
+        )
+        found = relative_position_buckets(length, buckets, distance)
+        np.testing.assert_array_equal(found, expected.numpy(), err_msg=str(length))
+
+
+def torch_arange(start, stop):
+    import torch
+
+    return torch.arange(start, stop)
+
+
+@pytest.mark.backend("torch")
 def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_path):
     from keras_clip.models.architectures import open_clip_architectures
 
@@ -140,6 +185,7 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
     assert shape["vision_width"] == 1280 and shape["vision_heads"] == 16
     names = open_clip_architectures()
     assert "xlm-roberta-base-ViT-B-32" in names and "roberta-ViT-B-32" not in names
+    assert "mt5-base-ViT-B-32" in names
     open_clip = import_open_clip()
     configs = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
 
@@ -151,8 +197,8 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
         hf_text.from_open_clip_hf_text_config(read("roberta-ViT-B-32"))
     with pytest.raises(ValueError, match="hf_pooler_type='cls_pooler'"):
         hf_text.from_open_clip_hf_text_config(read("nllb-clip-base"))
-    with pytest.raises(ValueError, match="google/mt5-base"):
-        hf_text.from_open_clip_hf_text_config(read("mt5-base-ViT-B-32"))
+    mt5 = keras_clip.models.architecture_config("mt5-xl-ViT-H-14")["t5"]
+    assert (mt5["width"], mt5["num_layers"], mt5["num_heads"]) == (2048, 24, 32)
     config = _config(_hf_directory(tmp_path / "xlm-r"))
     config["text_cfg"]["hf_pooler_type"] = "max_pooler"
     with pytest.raises(ValueError, match="hf_pooler_type='max_pooler'"):

@@ -7,13 +7,13 @@ from keras import ops
 from keras_clip.keras_workarounds import ExplicitSignatures
 from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.post_norm_block import PostNormTransformerBlock
+from keras_clip.layers.text_head import masked_mean
+from keras_clip.layers.text_head import projection_layers
 from keras_clip.utils.checks import check_output_width
 from keras_clip.utils.checks import check_token_ids
 from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
-
-PROJECTIONS = ("mlp", "linear", None)
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -106,8 +106,6 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
             context_length=context_length,
             type_vocabulary_size=type_vocabulary_size,
         )
-        if projection not in PROJECTIONS:
-            raise ValueError(f"Unknown projection {projection!r}; expected one of {PROJECTIONS}.")
         check_output_width(projection is not None, embed_dim, width)
         if max_positions < context_length + pad_token_id + 1:
             raise ValueError(
@@ -132,17 +130,7 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
             )
             for i in range(num_layers)
         ]
-        self.head = []
-        if projection == "mlp":
-            self.head = [
-                keras.layers.Dense(
-                    (width + embed_dim) // 2, activation="gelu", use_bias=False, dtype=policy,
-                    name="proj_0",
-                ),
-                keras.layers.Dense(embed_dim, use_bias=False, dtype=policy, name="proj_2"),
-            ]  # fmt: skip
-        elif projection == "linear":
-            self.head = [keras.layers.Dense(embed_dim, use_bias=False, dtype=policy, name="proj")]
+        self.head = projection_layers(projection, width, embed_dim, policy)
 
     def build(self, input_shape):
         check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
@@ -177,8 +165,7 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
         x = self.embedding_norm(x)
         for block in self.blocks:
             x = block(x, padding_mask=real)
-        weights = ops.cast(real, x.dtype)[:, :, None]
-        pooled = ops.sum(x * weights, axis=1) / ops.sum(weights, axis=1)
+        pooled = masked_mean(x, real)
         for layer in self.head:
             pooled = layer(pooled)
         return pooled

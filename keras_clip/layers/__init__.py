@@ -10,4 +10,5 @@ from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.post_norm_block import PostNormTransformerBlock
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.layers.reparam_conv import ReparamConv2D
+from keras_clip.layers.t5_block import T5EncoderBlock
 from keras_clip.layers.transformer_block import TransformerBlock

@@ -31,6 +31,7 @@ from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
@@ -112,6 +113,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "fastvit",
     "text",
     "roberta",
+    "t5",
 }
 
 
@@ -282,10 +284,11 @@ def _build(model_class, config, model_kwargs):
             name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
-    if config.get("text") == "roberta":
+    if config.get("text") in ("roberta", "t5"):
         # open_clip's HFTextEncoder pools and projects to embed_dim itself.
-        text_encoder = RobertaTextEncoder(
-            embed_dim=config["embed_dim"], name="text_encoder", **config["roberta"]
+        encoder_class = RobertaTextEncoder if config["text"] == "roberta" else T5TextEncoder
+        text_encoder = encoder_class(
+            embed_dim=config["embed_dim"], name="text_encoder", **config[config["text"]]
         )
         model_kwargs.setdefault("project_text", False)
         return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)

@@ -2,10 +2,11 @@
 keras-clip builds, and their shapes.
 
 open_clip wraps a transformers encoder (`HFTextEncoder`), pools it and
-projects it; the image tower is open_clip's own. keras-clip builds the
-RoBERTa family's encoder (`encoders.RobertaTextEncoder`) for XLM-RoBERTa,
-whose SentencePiece tokenizer keras-clip has; RoBERTa itself (its byte-level
-BPE tokenizer is not built), mT5 and NLLB are refused by name. The encoder's shape is Hugging Face's
+projects it; the image tower is open_clip's own. keras-clip builds
+XLM-RoBERTa (`encoders.RobertaTextEncoder`) and mT5's encoder
+(`encoders.T5TextEncoder`), whose SentencePiece tokenizers it has; RoBERTa
+itself (its byte-level BPE tokenizer is not built) and NLLB are refused by
+name. The encoder's shape is Hugging Face's
 config of `hf_model_name`: a local directory's `config.json`, or, for the
 names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
 configs; no download).
@@ -31,6 +32,11 @@ _ROBERTA = dict(
     hidden_act="gelu", layer_norm_eps=1e-5, max_position_embeddings=514, pad_token_id=1,
     type_vocab_size=1,
 )  # fmt: skip
+_MT5 = dict(
+    model_type="mt5", vocab_size=250112, d_kv=64, feed_forward_proj="gated-gelu",
+    relative_attention_num_buckets=32, relative_attention_max_distance=128,
+    layer_norm_epsilon=1e-6, pad_token_id=0,
+)  # fmt: skip
 HF_TEXT_SHAPES = {
     "xlm-roberta-base": dict(
         _ROBERTA, model_type="xlm-roberta", vocab_size=250002, hidden_size=768,
@@ -44,8 +50,14 @@ HF_TEXT_SHAPES = {
         _ROBERTA, model_type="roberta", vocab_size=50265, hidden_size=768,
         num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
     ),
+    "google/mt5-base": dict(
+        _MT5, d_model=768, d_ff=2048, num_heads=12, num_layers=12,
+    ),
+    "google/mt5-xl": dict(
+        _MT5, d_model=2048, d_ff=5120, num_heads=32, num_layers=24,
+    ),
 }  # fmt: skip
-MODEL_TYPES = ("xlm-roberta",)
+MODEL_TYPES = ("xlm-roberta", "mt5")
 # text_cfg keys of a Hugging Face tower, and the values keras-clip builds.
 _TEXT_KEYS = {
     "hf_model_name": None,
@@ -111,14 +123,35 @@ def check_hf_text_options(text):
 
 
 def from_open_clip_hf_text_config(config):
-    """Shape fields of an open_clip config with a RoBERTa-family text tower:
+    """Shape fields of an open_clip config with a Hugging Face text tower:
     the image tower's as `from_open_clip_config` reads them, and "text":
-    "roberta" with the encoder's arguments under "roberta"."""
+    "roberta" or "t5" with the encoder's arguments under that key."""
     text = config["text_cfg"]
     hf = check_hf_text_options(text)
     check_open_clip_section("top", {k: v for k, v in config.items() if k != "text_cfg"})
     image = from_open_clip_config({**config, "text_cfg": {}})
     shape = {k: v for k, v in image.items() if not _is_text_field(k)}
+    context_length = text.get("context_length", 77)
+    projection = text.get("hf_proj_type", "mlp")
+    name = text["hf_model_name"]
+    if hf["model_type"] == "mt5":
+        shape["text"] = "t5"
+        shape["t5"] = {
+            "vocabulary_size": hf["vocab_size"],
+            "width": hf["d_model"],
+            "num_layers": hf["num_layers"],
+            "num_heads": hf["num_heads"],
+            "head_dim": hf["d_kv"],
+            "intermediate_size": hf["d_ff"],
+            "context_length": context_length,
+            "num_buckets": hf.get("relative_attention_num_buckets", 32),
+            "max_distance": hf.get("relative_attention_max_distance", 128),
+            "pad_token_id": hf.get("pad_token_id", 0),
+            "projection": projection,
+            "layer_norm_epsilon": hf.get("layer_norm_epsilon", 1e-6),
+            "hf_model_name": name,
+        }
+        return shape
     shape["text"] = "roberta"
     shape["roberta"] = {
         "vocabulary_size": hf["vocab_size"],
@@ -126,13 +159,13 @@ def from_open_clip_hf_text_config(config):
         "num_layers": hf["num_hidden_layers"],
         "num_heads": hf["num_attention_heads"],
         "intermediate_size": hf["intermediate_size"],
-        "context_length": text.get("context_length", 77),
+        "context_length": context_length,
         "max_positions": hf["max_position_embeddings"],
         "pad_token_id": hf.get("pad_token_id", 1),
         "type_vocabulary_size": hf.get("type_vocab_size", 1),
-        "projection": text.get("hf_proj_type", "mlp"),
+        "projection": projection,
         "layer_norm_epsilon": hf.get("layer_norm_eps", 1e-5),
-        "hf_model_name": text["hf_model_name"],
+        "hf_model_name": name,
     }
     return shape
 

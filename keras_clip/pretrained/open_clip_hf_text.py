@@ -1,12 +1,14 @@
-"""open_clip's CLIPs with a Hugging Face RoBERTa-family text tower
-(`xlm-roberta-base-ViT-B-32`, `xlm-roberta-large-ViT-H-14`): tensor names
-and the config written back.
+"""open_clip's CLIPs with a Hugging Face text tower: XLM-RoBERTa
+(`xlm-roberta-base-ViT-B-32`, `xlm-roberta-large-ViT-H-14`) and mT5
+(`mt5-base-ViT-B-32`, `mt5-xl-ViT-H-14`): tensor names and the config
+written back.
 
 open_clip builds them as a `CustomTextCLIP`: the image tower under
 `visual.*` as in CLIP, and `text.transformer.*` (transformers'
-`XLMRobertaModel` without its pooler) with `text.proj.*` (a bias-free MLP
-or Linear). Query, key and value are separate Linears there and one fused
-Dense here (`split_dense`).
+`XLMRobertaModel` without its pooler, or `MT5Model`'s encoder stack) with
+`text.proj.*` (a bias-free MLP or Linear). XLM-R's query, key and value are
+separate Linears there and one fused Dense here (`split_dense`); T5's
+relative-position bias lives in its first block there and in the tower here.
 
 Example:
 
@@ -17,6 +19,7 @@ model.save_pretrained("out/", format="open_clip")    # the same tensors and text
 """
 
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.pretrained.configs import open_clip_vision_cfg
 from keras_clip.pretrained.configs import vision_shape
 from keras_clip.pretrained.layouts import openai_vision_entries
@@ -31,7 +34,7 @@ _HEAD_NAMES = {"proj_0": "text.proj.0.weight", "proj_2": "text.proj.2.weight"}
 
 
 def is_hf_text_model(model):
-    return isinstance(model.text_encoder, RobertaTextEncoder)
+    return isinstance(model.text_encoder, (RobertaTextEncoder, T5TextEncoder))
 
 
 def _block_entries(block, prefix):
@@ -46,11 +49,33 @@ def _block_entries(block, prefix):
     )
 
 
-def hf_text_weight_map(model):
-    """Entries for open_clip's names of a CustomTextCLIP with a RoBERTa text tower."""
-    text = model.text_encoder
+def _t5_block_entries(block, prefix):
+    attention, mlp = f"{prefix}.layer.0", f"{prefix}.layer.1"
+    entries = [tensor(block.attention_norm.scale, f"{attention}.layer_norm.weight")]
+    for layer in (block.query_dense, block.key_dense, block.value_dense, block.output_dense):
+        entries += dense(layer, f"{attention}.SelfAttention.{layer.name}.weight")
+    entries.append(tensor(block.mlp_norm.scale, f"{mlp}.layer_norm.weight"))
+    for layer in (block.gate_dense, block.hidden_dense, block.mlp_output):
+        entries += dense(layer, f"{mlp}.DenseReluDense.{layer.name}.weight")
+    return entries
+
+
+def _t5_entries(text):
+    entries = [
+        tensor(text.token_embedding.embeddings, f"{TEXT}embed_tokens.weight"),
+        tensor(
+            text.relative_attention_bias,
+            f"{TEXT}block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+        ),
+    ]
+    for i, block in enumerate(text.blocks):
+        entries += _t5_block_entries(block, f"{TEXT}block.{i}")
+    return entries + [tensor(text.final_norm.scale, f"{TEXT}final_layer_norm.weight")]
+
+
+def _roberta_entries(text):
     embeddings = f"{TEXT}embeddings."
-    entries = openai_vision_entries(model) + [
+    entries = [
         tensor(text.token_embedding.embeddings, f"{embeddings}word_embeddings.weight"),
         tensor(text.position_embedding, f"{embeddings}position_embeddings.weight"),
         tensor(text.token_type_embedding, f"{embeddings}token_type_embeddings.weight"),
@@ -58,6 +83,18 @@ def hf_text_weight_map(model):
     entries += layer_norm(text.embedding_norm, f"{embeddings}LayerNorm")
     for i, block in enumerate(text.blocks):
         entries += _block_entries(block, f"{TEXT}encoder.layer.{i}")
+    return entries
+
+
+def hf_text_weight_map(model):
+    """Entries for open_clip's names of a CustomTextCLIP with a Hugging Face
+    text tower (XLM-RoBERTa or mT5)."""
+    text = model.text_encoder
+    entries = openai_vision_entries(model)
+    if isinstance(text, T5TextEncoder):
+        entries += _t5_entries(text)
+    else:
+        entries += _roberta_entries(text)
     for layer in text.head:
         name = _HEAD_NAMES.get(layer.name, "text.proj.weight")
         entries += dense(layer, name)
