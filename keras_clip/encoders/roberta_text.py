@@ -4,20 +4,16 @@ it: the encoder, mean-pooled over the real tokens, then projected."""
 import keras
 from keras import ops
 
-from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.encoders.hf_text_tower import HFTextTower
 from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.post_norm_block import PostNormTransformerBlock
-from keras_clip.layers.text_head import masked_mean
-from keras_clip.layers.text_head import projection_layers
-from keras_clip.utils.checks import check_output_width
 from keras_clip.utils.checks import check_token_ids
 from keras_clip.utils.checks import check_transformer_shape
-from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class RobertaTextEncoder(ExplicitSignatures, keras.Model):
+class RobertaTextEncoder(HFTextTower):
     """RoBERTa's encoder as a CLIP text tower (open_clip's multilingual
     `xlm-roberta-base-ViT-B-32` and `xlm-roberta-large-ViT-H-14`).
 
@@ -106,7 +102,6 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
             context_length=context_length,
             type_vocabulary_size=type_vocabulary_size,
         )
-        check_output_width(projection is not None, embed_dim, width)
         if max_positions < context_length + pad_token_id + 1:
             raise ValueError(
                 f"max_positions={max_positions} cannot place {context_length} tokens counted "
@@ -130,7 +125,7 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
             )
             for i in range(num_layers)
         ]
-        self.head = projection_layers(projection, width, embed_dim, policy)
+        self.head = self.head_layers()
 
     def build(self, input_shape):
         check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
@@ -148,15 +143,9 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
         self.embedding_norm.build(sequence_shape)
         for block in self.blocks:
             block.build(sequence_shape)
-        width = self.width
-        for layer in self.head:
-            layer.build((input_shape[0], width))
-            width = layer.units
+        self.build_head(input_shape[0])
 
-    def call(self, token_ids):
-        check_token_ids(token_ids, self.context_length)
-        token_ids = ops.cast(token_ids, "int32")
-        real = ops.not_equal(token_ids, self.pad_token_id)
+    def encode(self, token_ids, real):
         counted = ops.cast(real, "int32")
         positions = ops.cumsum(counted, axis=1) * counted + self.pad_token_id
         x = self.token_embedding(token_ids)
@@ -165,13 +154,4 @@ class RobertaTextEncoder(ExplicitSignatures, keras.Model):
         x = self.embedding_norm(x)
         for block in self.blocks:
             x = block(x, padding_mask=real)
-        pooled = masked_mean(x, real)
-        for layer in self.head:
-            pooled = layer(pooled)
-        return pooled
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.embed_dim)
-
-    def get_config(self):
-        return base_model_config(self)
+        return x

@@ -5,15 +5,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_clip.keras_workarounds import ExplicitSignatures
+from keras_clip.encoders.hf_text_tower import HFTextTower
 from keras_clip.layers.initialization import token_embedding
 from keras_clip.layers.t5_block import T5EncoderBlock
-from keras_clip.layers.text_head import masked_mean
-from keras_clip.layers.text_head import projection_layers
-from keras_clip.utils.checks import check_output_width
 from keras_clip.utils.checks import check_positive_ints
 from keras_clip.utils.checks import check_token_ids
-from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
 
@@ -43,7 +39,7 @@ def relative_position_buckets(context_length, num_buckets=32, max_distance=128):
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
-class T5TextEncoder(ExplicitSignatures, keras.Model):
+class T5TextEncoder(HFTextTower):
     """mT5's encoder as a CLIP text tower (open_clip's `mt5-base-ViT-B-32`
     and `mt5-xl-ViT-H-14`).
 
@@ -131,7 +127,6 @@ class T5TextEncoder(ExplicitSignatures, keras.Model):
             num_buckets=num_buckets,
             max_distance=max_distance,
         )
-        check_output_width(projection is not None, embed_dim, width)
         keep_config(self, locals())
         self._buckets = relative_position_buckets(context_length, num_buckets, max_distance)
 
@@ -152,7 +147,7 @@ class T5TextEncoder(ExplicitSignatures, keras.Model):
         self.final_norm = keras.layers.RMSNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="final_layer_norm"
         )
-        self.head = projection_layers(projection, width, embed_dim, policy)
+        self.head = self.head_layers()
 
     def build(self, input_shape):
         check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
@@ -166,10 +161,7 @@ class T5TextEncoder(ExplicitSignatures, keras.Model):
         for block in self.blocks:
             block.build(sequence_shape)
         self.final_norm.build(sequence_shape)
-        width = self.width
-        for layer in self.head:
-            layer.build((input_shape[0], width))
-            width = layer.units
+        self.build_head(input_shape[0])
 
     def position_bias(self, length):
         """(1, heads, length, length): the bias of key j for query i."""
@@ -179,22 +171,9 @@ class T5TextEncoder(ExplicitSignatures, keras.Model):
         bias = ops.take(self.relative_attention_bias, buckets, axis=0)  # (q, k, heads)
         return ops.transpose(bias, (2, 0, 1))[None]
 
-    def call(self, token_ids):
-        check_token_ids(token_ids, self.context_length)
-        token_ids = ops.cast(token_ids, "int32")
-        real = ops.not_equal(token_ids, self.pad_token_id)
+    def encode(self, token_ids, real):
         x = self.token_embedding(token_ids)
         bias = self.position_bias(ops.shape(token_ids)[1])
         for block in self.blocks:
             x = block(x, bias, padding_mask=real)
-        x = self.final_norm(x)
-        pooled = masked_mean(x, real)
-        for layer in self.head:
-            pooled = layer(pooled)
-        return pooled
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.embed_dim)
-
-    def get_config(self):
-        return base_model_config(self)
+        return self.final_norm(x)
