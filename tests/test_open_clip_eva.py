@@ -59,6 +59,17 @@ TINY_TOWERS = {
     # timm's plain VisionTransformer: MobileCLIP2-L-14's and MobileCLIP-B's towers.
     "vit_large_patch8_clip_32": dict(embed_dim=64, depth=2, num_heads=16, pre_norm=True),
     "vit_base_mci_32": dict(embed_dim=96, depth=2, num_heads=12, no_embed_class=True),
+    # open_clip's vit_medium_patch16_gap_256 (a plain CLIP, TimmModel "linear" head).
+    "vit_medium_patch8_gap_32": dict(
+        embed_dim=64,
+        depth=2,
+        num_heads=8,
+        class_token=False,
+        global_pool="avg",
+        qkv_bias=False,
+        init_values=0.3,
+        fc_norm=False,
+    ),  # fmt: skip
 }
 
 
@@ -79,7 +90,7 @@ def _create_tiny_tower(name, arguments, pretrained=False, **kwargs):
         )
         shape = dict(arguments, img_size=32, embed_args=dict(proj=False))
         create = hybrid._create_vision_transformer_hybrid
-    elif "_clip_" in name and name.startswith("vit_"):
+    elif ("_clip_" in name or "_gap_" in name) and name.startswith("vit_"):
         shape = dict(arguments, img_size=32, patch_size=8)
         create = vision_transformer._create_vision_transformer
     else:
@@ -109,6 +120,10 @@ def _config(timm_name, bidirectional=False):
     text = {"context_length": 12, "vocab_size": 100, "width": 32, "heads": 4, "layers": 2}
     if bidirectional:  # MobileCLIP's text towers
         text["no_causal_mask"] = True
+    if "_gap_" in timm_name:  # a plain CLIP, open_clip's own bias-free head
+        vision = {"image_size": 32, "timm_model_name": timm_name, "timm_model_pretrained": False}
+        vision.update(timm_pool="", timm_proj="linear")
+        return {"embed_dim": 32, "vision_cfg": vision, "text_cfg": text}
     return {
         "embed_dim": 32,
         "custom_text": True,

@@ -13,7 +13,7 @@ from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
-POOLINGS = ("token", "map")
+POOLINGS = ("token", "map", "avg")
 STEMS = ("patch", "convolutional")
 
 
@@ -58,10 +58,15 @@ class EVAVisionTransformer(keras.Model):
         rotary: None, or a dict of `axial_rotary_tables` settings
             ("reference_grid", "offset", "indexing"): rotary embeddings in
             every block.
-        pooling: "token" or "map".
+        pooling: "token", "map" or "avg" (the mean of the patch tokens
+            after the final LayerNorm, timm's `global_pool="avg"`).
         pool_heads: int. Heads of the "map" pooling head.
         pool_mlp_ratio: float. MLP ratio of the "map" pooling head.
         layer_norm_epsilon: float (EVA: 1e-6, PE: 1e-5).
+        qkv_bias: bool. Biases on the query, key and value projections.
+        layer_scale_init: float or None. LayerScale in every block.
+        head_bias: bool. A bias on the head (timm's classifier head has
+            one; open_clip's `timm_proj="linear"` head has none).
         timm_model_name: str or None. The timm architecture this tower
             reproduces (written back by `save_pretrained`).
 
@@ -106,6 +111,9 @@ class EVAVisionTransformer(keras.Model):
         "pool_heads",
         "pool_mlp_ratio",
         "layer_norm_epsilon",
+        "qkv_bias",
+        "layer_scale_init",
+        "head_bias",
         "timm_model_name",
     )
 
@@ -133,6 +141,9 @@ class EVAVisionTransformer(keras.Model):
         pool_heads=8,
         pool_mlp_ratio=4.0,
         layer_norm_epsilon=1e-6,
+        qkv_bias=True,
+        layer_scale_init=None,
+        head_bias=True,
         timm_model_name=None,
         **kwargs,
     ):
@@ -191,6 +202,8 @@ class EVAVisionTransformer(keras.Model):
                 inner_norm=inner_norm,
                 num_prefix_tokens=self.num_prefix_tokens,
                 layer_norm_epsilon=layer_norm_epsilon,
+                qkv_bias=qkv_bias,
+                layer_scale_init=layer_scale_init,
                 dtype=policy,
                 name=f"block_{i}",
             )
@@ -207,7 +220,7 @@ class EVAVisionTransformer(keras.Model):
                 dtype=policy,
                 name="attn_pool",
             )
-        self.head = keras.layers.Dense(output_dim, dtype=policy, name="head")
+        self.head = keras.layers.Dense(output_dim, use_bias=head_bias, dtype=policy, name="head")
         self.rotary_tables = None
         if rotary is not None:
             self.rotary_tables = axial_rotary_tables(self.grid_size, width // num_heads, **rotary)
@@ -260,7 +273,12 @@ class EVAVisionTransformer(keras.Model):
         for block in self.blocks:
             x = block(x, rotary)
         x = self.final_norm(x)
-        pooled = x[:, 0] if self.pool is None else self.pool(x)
+        if self.pool is not None:
+            pooled = self.pool(x)
+        elif self.pooling == "avg":
+            pooled = ops.mean(x[:, self.num_prefix_tokens :], axis=1)
+        else:
+            pooled = x[:, 0]
         return self.head(pooled)
 
     def compute_output_shape(self, input_shape):

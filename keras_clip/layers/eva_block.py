@@ -25,6 +25,8 @@ class EVAAttention(keras.layers.Layer):
         num_heads: int. Divides the width.
         key_bias: bool. Whether the key projection has a bias (PE's has;
             EVA's has none).
+        qkv_bias: bool. False: no bias on the query, key or value
+            projections (timm's `qkv_bias=False`, e.g. ViT-M/16 GAP).
         inner_norm: bool. LayerNorm on the attended values before the
             output projection (EVA-02's `scale_attn_inner`).
         num_prefix_tokens: int. Leading tokens (class token) left
@@ -51,6 +53,7 @@ class EVAAttention(keras.layers.Layer):
         inner_norm=False,
         num_prefix_tokens=1,
         layer_norm_epsilon=1e-6,
+        qkv_bias=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -58,6 +61,7 @@ class EVAAttention(keras.layers.Layer):
             raise ValueError(f"num_heads must be positive, got {num_heads}.")
         self.num_heads = num_heads
         self.key_bias = key_bias
+        self.qkv_bias = qkv_bias
         self.inner_norm = inner_norm
         self.num_prefix_tokens = num_prefix_tokens
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -69,11 +73,12 @@ class EVAAttention(keras.layers.Layer):
         self.head_dim = width // self.num_heads
         policy = self.dtype_policy
         # === Layers ===
-        self.query_dense = keras.layers.Dense(width, dtype=policy, name="q_proj")
+        bias = self.qkv_bias
+        self.query_dense = keras.layers.Dense(width, use_bias=bias, dtype=policy, name="q_proj")
         self.key_dense = keras.layers.Dense(
-            width, use_bias=self.key_bias, dtype=policy, name="k_proj"
+            width, use_bias=bias and self.key_bias, dtype=policy, name="k_proj"
         )
-        self.value_dense = keras.layers.Dense(width, dtype=policy, name="v_proj")
+        self.value_dense = keras.layers.Dense(width, use_bias=bias, dtype=policy, name="v_proj")
         self.norm = None
         if self.inner_norm:
             self.norm = keras.layers.LayerNormalization(
@@ -117,6 +122,7 @@ class EVAAttention(keras.layers.Layer):
                 "inner_norm": self.inner_norm,
                 "num_prefix_tokens": self.num_prefix_tokens,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "qkv_bias": self.qkv_bias,
             }
         )
         return config
@@ -134,8 +140,10 @@ class EVABlock(keras.layers.Layer):
         mlp_norm: bool. LayerNorm on the MLP's hidden units (EVA-02's
             `scale_mlp`).
         post_norm: bool. x + norm(f(x)) (EVA-02-E) instead of x + f(norm(x)).
-        key_bias, inner_norm, num_prefix_tokens: see `EVAAttention`.
+        key_bias, inner_norm, num_prefix_tokens, qkv_bias: see `EVAAttention`.
         layer_norm_epsilon: float.
+        layer_scale_init: float or None. LayerScale on each residual branch
+            (timm's `init_values`); None for none.
 
     Call arguments:
         x: float (batch, tokens, width).
@@ -160,6 +168,8 @@ class EVABlock(keras.layers.Layer):
         inner_norm=False,
         num_prefix_tokens=1,
         layer_norm_epsilon=1e-6,
+        qkv_bias=True,
+        layer_scale_init=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -174,6 +184,8 @@ class EVABlock(keras.layers.Layer):
         self.inner_norm = inner_norm
         self.num_prefix_tokens = num_prefix_tokens
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.qkv_bias = qkv_bias
+        self.layer_scale_init = layer_scale_init
 
     def _layer_norm(self, name):
         return keras.layers.LayerNormalization(
@@ -191,6 +203,7 @@ class EVABlock(keras.layers.Layer):
             self.inner_norm,
             self.num_prefix_tokens,
             self.layer_norm_epsilon,
+            self.qkv_bias,
             dtype=policy,
             name="attn",
         )
@@ -208,6 +221,14 @@ class EVABlock(keras.layers.Layer):
         if self.hidden_norm is not None:
             self.hidden_norm.build((None, self.mlp_hidden))
         self.output_dense.build((None, self.mlp_hidden))
+        self.attention_scale = self.mlp_scale = None
+        if self.layer_scale_init is not None:
+            constant = keras.initializers.Constant(self.layer_scale_init)
+            self.attention_scale = self.add_weight(shape=(width,), initializer=constant, name="ls1")
+            self.mlp_scale = self.add_weight(shape=(width,), initializer=constant, name="ls2")
+
+    def _scaled(self, x, scale):
+        return x if scale is None else x * ops.cast(scale, x.dtype)
 
     def _mlp(self, flat):
         hidden = self.hidden_dense(flat)
@@ -221,15 +242,14 @@ class EVABlock(keras.layers.Layer):
 
     def call(self, x, rotary=None):
         if self.post_norm:
-            x = x + self.norm1(self.attention(x, rotary))
+            attended = self.norm1(self.attention(x, rotary))
         else:
-            x = x + self.attention(self.norm1(x), rotary)
+            attended = self.attention(self.norm1(x), rotary)
+        x = x + self._scaled(attended, self.attention_scale)
         # The MLP runs on the 2-D (batch * tokens, width) view.
         flat = ops.reshape(x, (-1, x.shape[-1]))
-        if self.post_norm:
-            flat = flat + self.norm2(self._mlp(flat))
-        else:
-            flat = flat + self._mlp(self.norm2(flat))
+        mlp = self.norm2(self._mlp(flat)) if self.post_norm else self._mlp(self.norm2(flat))
+        flat = flat + self._scaled(mlp, self.mlp_scale)
         return ops.reshape(flat, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
@@ -248,6 +268,8 @@ class EVABlock(keras.layers.Layer):
                 "inner_norm": self.inner_norm,
                 "num_prefix_tokens": self.num_prefix_tokens,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "qkv_bias": self.qkv_bias,
+                "layer_scale_init": self.layer_scale_init,
             }
         )
         return config

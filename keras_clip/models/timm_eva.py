@@ -78,6 +78,24 @@ TIMM_EVA_FAMILIES = {
         "pool": "token",
         "options": dict(_TIMM_VIT, stem="convolutional", class_position=False),
     },
+    # timm's ViT-M/16 without class token, mean-pooled (open_clip's
+    # vit_medium_patch16_gap_256: a plain CLIP with a TimmModel tower whose
+    # bias-free "linear" head projects).
+    "vit_gap": {
+        "pattern": r"vit_(?P<size>medium)_patch(?P<patch>\d+)_gap_(?P<resolution>\d+)$",
+        "heads": {"medium": 8},
+        "pool": "",
+        "projection": "linear",
+        "custom_text": False,
+        "options": dict(
+            mlp="gelu",
+            qkv_bias=False,
+            class_token=False,
+            pooling="avg",
+            layer_scale_init=1e-6,
+            head_bias=False,
+        ),
+    },
 }
 # The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
 # block in post-norm form; PE's gigantic tower has no class token, and its
@@ -102,6 +120,7 @@ TIMM_EVA_SHAPES = {
     "vit_base_patch16_clip_224": (768, 12, 3072),
     "vit_large_patch14_clip_224": (1024, 24, 4096),
     "vit_base_mci_224": (768, 12, 3072),
+    "vit_medium_patch16_gap_256": (512, 12, 2048),
 }
 
 
@@ -117,9 +136,12 @@ def parse_timm_eva_name(name):
 
 
 def is_open_clip_eva(config):
-    """Whether an open_clip model config has a timm EVA-family image tower."""
-    name = (config.get("vision_cfg") or {}).get("timm_model_name")
-    return bool(config.get("custom_text")) and parse_timm_eva_name(name) is not None
+    """Whether an open_clip model config has a timm EVA-family image tower
+    (in the layout its family uses: CustomTextCLIP, or CLIP for "vit_gap")."""
+    parsed = parse_timm_eva_name((config.get("vision_cfg") or {}).get("timm_model_name"))
+    if parsed is None:
+        return False
+    return bool(config.get("custom_text")) == TIMM_EVA_FAMILIES[parsed[0]].get("custom_text", True)
 
 
 def eva_tower_options(timm_model_name):
@@ -147,8 +169,12 @@ def check_open_clip_eva_options(config):
     """
     name = (config.get("vision_cfg") or {})["timm_model_name"]
     family, _, _, resolution = parse_timm_eva_name(name)
-    pool = TIMM_EVA_FAMILIES[family]["pool"]
-    vision = check_timm_config(config, "timm ViT-family", pools=(pool,), projections=(None,))
+    facts = TIMM_EVA_FAMILIES[family]
+    vision = check_timm_config(
+        config, "timm ViT-family", pools=(facts["pool"],), projections=(facts.get("projection"),)
+    )
+    if facts.get("projection") and vision.get("timm_proj_bias"):
+        refuse_timm_option("timm ViT-family", "vision_cfg.timm_proj_bias", True, "no head bias")
     if vision.get("image_size", 224) != resolution:
         refuse_timm_option(
             "timm ViT-family", "vision_cfg.image_size", vision.get("image_size", 224),

@@ -1,7 +1,10 @@
-"""open_clip's EVA-01, EVA-02 and PE-Core checkpoints: tensors in and out.
+"""open_clip's EVA-01, EVA-02 and PE-Core checkpoints (and those of timm's
+plain ViTs open_clip uses): tensors in and out.
 
 open_clip stores these `CustomTextCLIP`s as `visual.trunk.*` (timm's
-`Eva`, its head the projection) and `text.*` (CLIP's text tower). timm
+`Eva`, its head the projection) and `text.*` (CLIP's text tower); ViT-M/16
+GAP (`vit_medium_patch16_gap_256`) is a plain `CLIP`: CLIP's text names,
+and open_clip's bias-free `visual.head.proj` after timm's trunk. timm
 keeps each block's query, key and value in one of three forms: one biased
 `attn.qkv` (PE), one bias-free `attn.qkv` with `q_bias` and `v_bias`
 (EVA-01, EVA-02-E), or `q_proj`, `k_proj` (no bias) and `v_proj`
@@ -46,6 +49,7 @@ PREPROCESSING = {
     "eva01": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
     "vit_clip": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),  # MobileCLIP2-L-14
     "vit_mci": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "shortest", "bilinear"),  # MobileCLIP-B
+    "vit_gap": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),  # vit_medium_patch16_gap_256
 }
 _ATTENTION = re.compile(r"(.*blocks\.\d+\.attn\.)(qkv\.weight|qkv\.bias|q_bias|v_bias)$")
 
@@ -58,7 +62,7 @@ def _fused_layout(timm_model_name):
     """ "qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
     v_bias) or None (separate q/k/v Linears) for a timm name."""
     family, size, _, _ = parse_timm_eva_name(timm_model_name)
-    if family in ("pe_core", "vit_clip", "vit_mci"):
+    if family in ("pe_core", "vit_clip", "vit_mci", "vit_gap"):
         return "qkv"
     if family == "eva01" or size == "enormous":
         return "qkv_qv_bias"
@@ -144,7 +148,11 @@ def _block_entries(block, prefix):
         entries += dense(block.hidden_dense, f"{prefix}.mlp.fc1")
     if block.hidden_norm is not None:
         entries += layer_norm(block.hidden_norm, f"{prefix}.mlp.norm")
-    return entries + dense(block.output_dense, f"{prefix}.mlp.fc2")
+    entries += dense(block.output_dense, f"{prefix}.mlp.fc2")
+    if block.attention_scale is not None:
+        entries.append(tensor(block.attention_scale, f"{prefix}.ls1.gamma"))
+        entries.append(tensor(block.mlp_scale, f"{prefix}.ls2.gamma"))
+    return entries
 
 
 def _stem_entries(stem, prefix):
@@ -186,12 +194,26 @@ def eva_weight_map(model):
         entries += layer_norm(pool.norm, f"{prefix}.norm")
         entries += dense(pool.mlp_hidden, f"{prefix}.mlp.fc1")
         entries += dense(pool.mlp_output, f"{prefix}.mlp.fc2")
-    entries += dense(vision.head, f"{TRUNK}head")
-    return entries + openai_text_entries(model, prefix="text.")
+    facts = _family_facts(vision.timm_model_name)
+    if facts.get("projection") == "linear":  # open_clip's TimmModel head
+        entries += dense(vision.head, "visual.head.proj.weight")
+    else:  # timm's classifier head
+        entries += dense(vision.head, f"{TRUNK}head")
+    text_prefix = "text." if facts.get("custom_text", True) else ""
+    return entries + openai_text_entries(model, prefix=text_prefix)
+
+
+def _family_facts(timm_model_name):
+    parsed = parse_timm_eva_name(timm_model_name) if timm_model_name else None
+    return TIMM_EVA_FAMILIES[parsed[0]] if parsed else {}
 
 
 def to_open_clip_eva_config(model):
     """open_clip's model config of an EVA-family keras-clip `CLIP`."""
-    name = model.image_encoder.timm_model_name
-    family = parse_timm_eva_name(name)[0] if name else None
-    return timm_model_cfg(model, TIMM_EVA_FAMILIES.get(family, {}).get("pool"), None)
+    facts = _family_facts(model.image_encoder.timm_model_name)
+    return timm_model_cfg(
+        model,
+        facts.get("pool"),
+        facts.get("projection"),
+        custom_text=facts.get("custom_text", True),
+    )
