@@ -178,6 +178,10 @@ SEQUENCE = RNG.normal(size=(2, 5, 8)).astype("float32")
             (SEQUENCE, RNG.normal(size=(1, 2, 5, 5)).astype("float32")),
         ),
         (
+            lambda: layers.RelativePositionMLP(2, num_heads=2, hidden_dim=4, num_prefix_tokens=1),
+            (RNG.normal(size=(1, 2, 5, 5)).astype("float32"),),
+        ),
+        (
             lambda: layers.AttentionPool2D(2, num_heads=2, output_dim=6),
             (RNG.normal(size=(2, 2, 2, 8)).astype("float32"),),
         ),

@@ -59,7 +59,19 @@ TINY_TOWERS = {
     # timm's plain VisionTransformer: MobileCLIP2-L-14's and MobileCLIP-B's towers.
     "vit_large_patch8_clip_32": dict(embed_dim=64, depth=2, num_heads=16, pre_norm=True),
     "vit_base_mci_32": dict(embed_dim=96, depth=2, num_heads=12, no_embed_class=True),
-    # open_clip's vit_medium_patch16_gap_256 (a plain CLIP, TimmModel "linear" head).
+    # open_clip's vit_relpos_medium_patch16_cls_224 and vit_medium_patch16_gap_256
+    # (plain CLIPs, TimmModel "linear" heads).
+    "vit_relpos_medium_patch8_cls_32": dict(
+        embed_dim=64,
+        depth=2,
+        num_heads=8,
+        qkv_bias=False,
+        fc_norm=False,
+        rel_pos_dim=16,
+        class_token=True,
+        global_pool="token",
+        init_values=0.3,
+    ),  # fmt: skip
     "vit_medium_patch8_gap_32": dict(
         embed_dim=64,
         depth=2,
@@ -90,6 +102,11 @@ def _create_tiny_tower(name, arguments, pretrained=False, **kwargs):
         )
         shape = dict(arguments, img_size=32, embed_args=dict(proj=False))
         create = hybrid._create_vision_transformer_hybrid
+    elif name.startswith("vit_relpos_"):
+        from timm.models import vision_transformer_relpos as relpos
+
+        shape = dict(arguments, img_size=32, patch_size=8)
+        create = relpos._create_vision_transformer_relpos
     elif ("_clip_" in name or "_gap_" in name) and name.startswith("vit_"):
         shape = dict(arguments, img_size=32, patch_size=8)
         create = vision_transformer._create_vision_transformer
@@ -120,7 +137,7 @@ def _config(timm_name, bidirectional=False):
     text = {"context_length": 12, "vocab_size": 100, "width": 32, "heads": 4, "layers": 2}
     if bidirectional:  # MobileCLIP's text towers
         text["no_causal_mask"] = True
-    if "_gap_" in timm_name:  # a plain CLIP, open_clip's own bias-free head
+    if "_gap_" in timm_name or "_relpos_" in timm_name:  # plain CLIPs, open_clip's head
         vision = {"image_size": 32, "timm_model_name": timm_name, "timm_model_pretrained": False}
         vision.update(timm_pool="", timm_proj="linear")
         return {"embed_dim": 32, "vision_cfg": vision, "text_cfg": text}
@@ -283,28 +300,46 @@ def test_the_tower_options_of_each_timm_name_are_timms():
 
     for name, (width, layers, mlp_hidden) in timm_eva.TIMM_EVA_SHAPES.items():
         family = timm_eva.parse_timm_eva_name(name)[0]
-        pool = timm_eva.TIMM_EVA_FAMILIES[family]["pool"]  # as open_clip asks
+        # As open_clip asks: timm_pool "" with its own head keeps timm's pooling.
+        pool = timm_eva.TIMM_EVA_FAMILIES[family]["pool"]
+        kwargs = dict(global_pool=pool) if pool else {}
         with torch.device("meta"):
-            tower = timm.create_model(name, num_classes=8, global_pool=pool)
+            tower = timm.create_model(name, num_classes=8, **kwargs)
         options = timm_eva.eva_tower_options(name)
         block = tower.blocks[0]
         sizes = (tower.embed_dim, len(tower.blocks), block.mlp.fc2.in_features)
         assert sizes == (width, layers, mlp_hidden), name
         assert block.attn.num_heads == options["num_heads"], name
         assert _has_key_bias(block.attn) == options.get("key_bias", False), name
-        assert (getattr(block.attn.norm, "eps", None) is not None) == options.get(
+        assert (getattr(getattr(block.attn, "norm", None), "eps", None) is not None) == options.get(
             "inner_norm", False
         ), name
         assert isinstance(block, EvaBlockPostNorm) == options.get("post_norm", False), name
         assert (tower.cls_token is not None) == options.get("class_token", True), name
-        assert tower.no_embed_class == (not options.get("class_position", True)), name
-        assert (tower.attn_pool is not None) == (options.get("pooling") == "map"), name
+        no_embed_class = getattr(tower, "no_embed_class", False)
+        assert no_embed_class == (not options.get("class_position", True)), name
+        pooling = getattr(tower, "attn_pool", None) is not None
+        assert pooling == (options.get("pooling") == "map"), name
+        assert (tower.global_pool == "avg") == (options.get("pooling") == "avg"), name
+        has_positions = getattr(tower, "pos_embed", None) is not None
+        assert has_positions == options.get("absolute_positions", True), name
+        layer_scale = not isinstance(getattr(block, "ls1", torch.nn.Identity()), torch.nn.Identity)
+        assert layer_scale == (options.get("layer_scale_init") is not None), name
+        if getattr(block.attn, "qkv", None) is not None:  # fused: a bias, or EVA's q/v biases
+            biased = (
+                block.attn.qkv.bias is not None or getattr(block.attn, "q_bias", None) is not None
+            )
+            assert biased == options.get("qkv_bias", True), name
+        relative = getattr(getattr(block.attn, "rel_pos", None), "mlp", None)
+        hidden = None if relative is None else relative.fc1.out_features
+        assert hidden == options.get("relative_position_hidden"), name
         stem = options.get("stem", "patch")
         assert isinstance(tower.patch_embed.proj, torch.nn.Identity) == (stem != "patch"), name
         if stem == "patch":
             patch_bias = tower.patch_embed.proj.bias is not None
             assert patch_bias == options.get("patch_bias", True), name
-        assert not isinstance(tower.norm_pre, torch.nn.Identity) == options.get("pre_norm", False)
+        norm_pre = getattr(tower, "norm_pre", torch.nn.Identity())
+        assert not isinstance(norm_pre, torch.nn.Identity) == options.get("pre_norm", False)
         assert tower.norm.eps == options.get("layer_norm_epsilon", 1e-6), name
         assert hasattr(block.mlp, "fc1_g") == (options["mlp"] == "swiglu"), name
         mlp_norm = getattr(block.mlp, "norm", None).__class__.__name__ == "LayerNorm"

@@ -67,6 +67,11 @@ class EVAVisionTransformer(keras.Model):
         layer_scale_init: float or None. LayerScale in every block.
         head_bias: bool. A bias on the head (timm's classifier head has
             one; open_clip's `timm_proj="linear"` head has none).
+        absolute_positions: bool. Learned absolute position embeddings
+            (False: none, timm's `vit_relpos_*`).
+        relative_position_hidden: int or None. A `RelativePositionMLP` of
+            this hidden width in every block's attention (timm's
+            `rel_pos_dim`); None for none.
         timm_model_name: str or None. The timm architecture this tower
             reproduces (written back by `save_pretrained`).
 
@@ -114,6 +119,8 @@ class EVAVisionTransformer(keras.Model):
         "qkv_bias",
         "layer_scale_init",
         "head_bias",
+        "absolute_positions",
+        "relative_position_hidden",
         "timm_model_name",
     )
 
@@ -144,6 +151,8 @@ class EVAVisionTransformer(keras.Model):
         qkv_bias=True,
         layer_scale_init=None,
         head_bias=True,
+        absolute_positions=True,
+        relative_position_hidden=None,
         timm_model_name=None,
         **kwargs,
     ):
@@ -204,6 +213,9 @@ class EVAVisionTransformer(keras.Model):
                 layer_norm_epsilon=layer_norm_epsilon,
                 qkv_bias=qkv_bias,
                 layer_scale_init=layer_scale_init,
+                relative_position=None
+                if relative_position_hidden is None
+                else {"grid_size": self.grid_size, "hidden_dim": relative_position_hidden},
                 dtype=policy,
                 name=f"block_{i}",
             )
@@ -239,9 +251,11 @@ class EVAVisionTransformer(keras.Model):
             self.class_embedding = self.add_weight(
                 shape=(self.width,), initializer=initializer, name="cls_token"
             )
-        self.positional_embedding = self.add_weight(
-            shape=(positions, self.width), initializer=initializer, name="pos_embed"
-        )
+        self.positional_embedding = None
+        if self.absolute_positions:
+            self.positional_embedding = self.add_weight(
+                shape=(positions, self.width), initializer=initializer, name="pos_embed"
+            )
         self.patch_embedding.build(input_shape)
         token_shape = (input_shape[0], tokens, self.width)
         for layer in (self.pre_layer_norm, *self.blocks, self.final_norm, self.pool):
@@ -257,13 +271,15 @@ class EVAVisionTransformer(keras.Model):
             patches = self.patch_embedding(images)
         batch = ops.shape(patches)[0]
         x = ops.reshape(patches, (batch, self.grid_size**2, self.width))
-        positions = ops.cast(self.positional_embedding, x.dtype)
-        if not self.class_position:
+        positions = None
+        if self.positional_embedding is not None:
+            positions = ops.cast(self.positional_embedding, x.dtype)
+        if positions is not None and not self.class_position:
             x = x + positions
         if self.class_token:
             class_token = ops.cast(self.class_embedding, x.dtype)
             x = ops.concatenate([ops.broadcast_to(class_token, (batch, 1, self.width)), x], 1)
-        if self.class_position:
+        if positions is not None and self.class_position:
             x = x + positions
         if self.pre_layer_norm is not None:
             x = self.pre_layer_norm(x)

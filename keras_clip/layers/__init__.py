@@ -9,6 +9,7 @@ from keras_clip.layers.convolutional_stem import ConvolutionalStem
 from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.post_norm_block import PostNormTransformerBlock
 from keras_clip.layers.projection_block import ProjectionBlock
+from keras_clip.layers.relative_position_mlp import RelativePositionMLP
 from keras_clip.layers.reparam_conv import ReparamConv2D
 from keras_clip.layers.t5_block import T5EncoderBlock
 from keras_clip.layers.transformer_block import TransformerBlock

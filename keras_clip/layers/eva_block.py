@@ -12,6 +12,7 @@ residuals.
 import keras
 from keras import ops
 
+from keras_clip.layers.relative_position_mlp import RelativePositionMLP
 from keras_clip.layers.rotary import apply_rotary
 
 MLPS = ("gelu", "swiglu")
@@ -27,6 +28,9 @@ class EVAAttention(keras.layers.Layer):
             EVA's has none).
         qkv_bias: bool. False: no bias on the query, key or value
             projections (timm's `qkv_bias=False`, e.g. ViT-M/16 GAP).
+        relative_position: None, or a dict of `RelativePositionMLP`
+            arguments ("grid_size", "hidden_dim"): a learned relative-position
+            bias on the logits (timm's `vit_relpos_*`).
         inner_norm: bool. LayerNorm on the attended values before the
             output projection (EVA-02's `scale_attn_inner`).
         num_prefix_tokens: int. Leading tokens (class token) left
@@ -54,6 +58,7 @@ class EVAAttention(keras.layers.Layer):
         num_prefix_tokens=1,
         layer_norm_epsilon=1e-6,
         qkv_bias=True,
+        relative_position=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,6 +67,7 @@ class EVAAttention(keras.layers.Layer):
         self.num_heads = num_heads
         self.key_bias = key_bias
         self.qkv_bias = qkv_bias
+        self.relative_position = None if relative_position is None else dict(relative_position)
         self.inner_norm = inner_norm
         self.num_prefix_tokens = num_prefix_tokens
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -88,6 +94,16 @@ class EVAAttention(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(width, dtype=policy, name="proj")
         for layer in (self.query_dense, self.key_dense, self.value_dense, self.output_dense):
             layer.build((None, width))
+        self.rel_pos = None
+        if self.relative_position is not None:
+            self.rel_pos = RelativePositionMLP(
+                num_heads=self.num_heads,
+                num_prefix_tokens=self.num_prefix_tokens,
+                dtype=policy,
+                name="rel_pos",
+                **self.relative_position,
+            )
+            self.rel_pos.build()
 
     def _heads(self, layer, flat, batch, length):
         return ops.reshape(layer(flat), (batch, length, self.num_heads, self.head_dim))
@@ -105,7 +121,9 @@ class EVAAttention(keras.layers.Layer):
         value = self._heads(self.value_dense, flat, batch, length)
         if rotary is not None:
             query, key = self._rotate(query, rotary), self._rotate(key, rotary)
-        attended = ops.reshape(ops.dot_product_attention(query, key, value), (-1, width))
+        bias = None if self.rel_pos is None else ops.cast(self.rel_pos.bias(), query.dtype)
+        attended = ops.dot_product_attention(query, key, value, bias=bias)
+        attended = ops.reshape(attended, (-1, width))
         if self.norm is not None:
             attended = self.norm(attended)
         return ops.reshape(self.output_dense(attended), (batch, length, width))
@@ -123,6 +141,7 @@ class EVAAttention(keras.layers.Layer):
                 "num_prefix_tokens": self.num_prefix_tokens,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "qkv_bias": self.qkv_bias,
+                "relative_position": self.relative_position,
             }
         )
         return config
@@ -140,7 +159,8 @@ class EVABlock(keras.layers.Layer):
         mlp_norm: bool. LayerNorm on the MLP's hidden units (EVA-02's
             `scale_mlp`).
         post_norm: bool. x + norm(f(x)) (EVA-02-E) instead of x + f(norm(x)).
-        key_bias, inner_norm, num_prefix_tokens, qkv_bias: see `EVAAttention`.
+        key_bias, inner_norm, num_prefix_tokens, qkv_bias, relative_position:
+            see `EVAAttention`.
         layer_norm_epsilon: float.
         layer_scale_init: float or None. LayerScale on each residual branch
             (timm's `init_values`); None for none.
@@ -170,6 +190,7 @@ class EVABlock(keras.layers.Layer):
         layer_norm_epsilon=1e-6,
         qkv_bias=True,
         layer_scale_init=None,
+        relative_position=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,6 +207,7 @@ class EVABlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.qkv_bias = qkv_bias
         self.layer_scale_init = layer_scale_init
+        self.relative_position = relative_position
 
     def _layer_norm(self, name):
         return keras.layers.LayerNormalization(
@@ -204,6 +226,7 @@ class EVABlock(keras.layers.Layer):
             self.num_prefix_tokens,
             self.layer_norm_epsilon,
             self.qkv_bias,
+            self.relative_position,
             dtype=policy,
             name="attn",
         )
@@ -270,6 +293,7 @@ class EVABlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "qkv_bias": self.qkv_bias,
                 "layer_scale_init": self.layer_scale_init,
+                "relative_position": self.relative_position,
             }
         )
         return config

@@ -114,6 +114,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "text",
     "roberta",
     "t5",
+    "vision_relative_position_hidden",
 }
 
 
@@ -237,6 +238,9 @@ def _build(model_class, config, model_kwargs):
         )
     elif config["vision"] == "eva":
         # timm's EVA towers project to embed_dim in their head.
+        options = eva_tower_options(config["timm_model_name"])
+        if config.get("vision_relative_position_hidden"):  # a checkpoint's own width
+            options["relative_position_hidden"] = config["vision_relative_position_hidden"]
         image_encoder = EVAVisionTransformer(
             config["image_size"],
             config["patch_size"],
@@ -246,7 +250,7 @@ def _build(model_class, config, model_kwargs):
             mlp_hidden=config["vision_mlp_hidden"],
             timm_model_name=config["timm_model_name"],
             name="image_encoder",
-            **eva_tower_options(config["timm_model_name"]),
+            **options,
         )
         model_kwargs.setdefault("project_image", False)
     elif config["vision"] == "fastvit":

@@ -96,6 +96,24 @@ TIMM_EVA_FAMILIES = {
             head_bias=False,
         ),
     },
+    # timm's ViT-M/16 with a class token, no absolute positions and a
+    # log-coordinate relative-position MLP in every block (open_clip's
+    # vit_relpos_medium_patch16_cls_224, the same plain-CLIP layout).
+    "vit_relpos": {
+        "pattern": r"vit_relpos_(?P<size>medium)_patch(?P<patch>\d+)_cls_(?P<resolution>\d+)$",
+        "heads": {"medium": 8},
+        "pool": "",
+        "projection": "linear",
+        "custom_text": False,
+        "options": dict(
+            mlp="gelu",
+            qkv_bias=False,
+            layer_scale_init=1e-6,
+            head_bias=False,
+            absolute_positions=False,
+            relative_position_hidden=256,
+        ),
+    },
 }
 # The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
 # block in post-norm form; PE's gigantic tower has no class token, and its
@@ -121,6 +139,7 @@ TIMM_EVA_SHAPES = {
     "vit_large_patch14_clip_224": (1024, 24, 4096),
     "vit_base_mci_224": (768, 12, 3072),
     "vit_medium_patch16_gap_256": (512, 12, 2048),
+    "vit_relpos_medium_patch16_cls_224": (512, 12, 2048),
 }
 
 
@@ -137,7 +156,8 @@ def parse_timm_eva_name(name):
 
 def is_open_clip_eva(config):
     """Whether an open_clip model config has a timm EVA-family image tower
-    (in the layout its family uses: CustomTextCLIP, or CLIP for "vit_gap")."""
+    (in the layout its family uses: CustomTextCLIP, or CLIP for "vit_gap"
+    and "vit_relpos")."""
     parsed = parse_timm_eva_name((config.get("vision_cfg") or {}).get("timm_model_name"))
     if parsed is None:
         return False

@@ -50,6 +50,7 @@ PREPROCESSING = {
     "vit_clip": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),  # MobileCLIP2-L-14
     "vit_mci": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "shortest", "bilinear"),  # MobileCLIP-B
     "vit_gap": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),  # vit_medium_patch16_gap_256
+    "vit_relpos": (OPENAI_MEAN, OPENAI_STD, "shortest", "bicubic"),
 }
 _ATTENTION = re.compile(r"(.*blocks\.\d+\.attn\.)(qkv\.weight|qkv\.bias|q_bias|v_bias)$")
 
@@ -62,7 +63,7 @@ def _fused_layout(timm_model_name):
     """ "qkv" (one biased Linear), "qkv_qv_bias" (bias-free, with q_bias and
     v_bias) or None (separate q/k/v Linears) for a timm name."""
     family, size, _, _ = parse_timm_eva_name(timm_model_name)
-    if family in ("pe_core", "vit_clip", "vit_mci", "vit_gap"):
+    if family in ("pe_core", "vit_clip", "vit_mci", "vit_gap", "vit_relpos"):
         return "qkv"
     if family == "eva01" or size == "enormous":
         return "qkv_qv_bias"
@@ -82,7 +83,11 @@ def eva_shape(config, tensors):
         for fc in ("fc1", "fc1_x")
         if f"{TRUNK}blocks.0.mlp.{fc}.weight" in tensors
     )
-    return from_open_clip_eva_config(config, (width, layers, mlp.shape[0]))
+    shape = from_open_clip_eva_config(config, (width, layers, mlp.shape[0]))
+    relative = f"{TRUNK}blocks.0.attn.rel_pos.mlp.fc1.weight"
+    if relative in tensors:  # timm's rel_pos_dim
+        shape["vision_relative_position_hidden"] = tensors[relative].shape[0]
+    return shape
 
 
 def eva_preprocessing(timm_model_name):
@@ -149,6 +154,9 @@ def _block_entries(block, prefix):
     if block.hidden_norm is not None:
         entries += layer_norm(block.hidden_norm, f"{prefix}.mlp.norm")
     entries += dense(block.output_dense, f"{prefix}.mlp.fc2")
+    if attention.rel_pos is not None:
+        entries += dense(attention.rel_pos.hidden_dense, f"{prefix}.attn.rel_pos.mlp.fc1")
+        entries += dense(attention.rel_pos.output_dense, f"{prefix}.attn.rel_pos.mlp.fc2")
     if block.attention_scale is not None:
         entries.append(tensor(block.attention_scale, f"{prefix}.ls1.gamma"))
         entries.append(tensor(block.mlp_scale, f"{prefix}.ls2.gamma"))
@@ -177,8 +185,11 @@ def eva_weight_map(model):
             entries.append(tensor(vision.patch_embedding.bias, f"{TRUNK}patch_embed.proj.bias"))
     if vision.class_token:
         entries.append(reshaped(vision.class_embedding, f"{TRUNK}cls_token", (1, 1, width)))
-    tokens = vision.positional_embedding.shape[0]
-    entries.append(reshaped(vision.positional_embedding, f"{TRUNK}pos_embed", (1, tokens, width)))
+    if vision.positional_embedding is not None:
+        tokens = vision.positional_embedding.shape[0]
+        entries.append(
+            reshaped(vision.positional_embedding, f"{TRUNK}pos_embed", (1, tokens, width))
+        )
     if vision.pre_layer_norm is not None:
         entries += layer_norm(vision.pre_layer_norm, f"{TRUNK}norm_pre")
     for i, block in enumerate(vision.blocks):
