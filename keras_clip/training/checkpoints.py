@@ -5,9 +5,9 @@ A checkpoint is a folder `step-000001200/` holding `model.weights.h5` (the
 model's and the optimizer's variables, with the logit scale) or, sharded
 (`StepCheckpoint(sharded=True)`, JAX), a folder `state/` that each process
 writes its own shards of (`sharded_state`), and `state.json` (the global
-step, the epoch and how many of its batches are done). It is written under a temporary name, every file and the folder are
-fsync'ed, and only then is it renamed to its final name: a folder with a
-final name is complete. Older checkpoints are deleted only after that, so
+step, the epoch and how many of its batches are done). It is written under
+a temporary name, every file and folder is fsync'ed, and only then is it
+renamed to its final name: a folder with a final name is complete. Older checkpoints are deleted only after that, so
 there is always one complete checkpoint once the first is written. Keras
 only (no TensorFlow import); the folder must be on a POSIX file system
 (rename and fsync are what make the writes atomic), shared by every host
