@@ -14,6 +14,8 @@ from keras import ops
 
 from keras_clip.layers.relative_position_mlp import RelativePositionMLP
 from keras_clip.layers.rotary import apply_rotary
+from keras_clip.layers.transformer_block import layer_scales
+from keras_clip.layers.transformer_block import scaled
 
 MLPS = ("gelu", "swiglu")
 
@@ -244,14 +246,9 @@ class EVABlock(keras.layers.Layer):
         if self.hidden_norm is not None:
             self.hidden_norm.build((None, self.mlp_hidden))
         self.output_dense.build((None, self.mlp_hidden))
-        self.attention_scale = self.mlp_scale = None
-        if self.layer_scale_init is not None:
-            constant = keras.initializers.Constant(self.layer_scale_init)
-            self.attention_scale = self.add_weight(shape=(width,), initializer=constant, name="ls1")
-            self.mlp_scale = self.add_weight(shape=(width,), initializer=constant, name="ls2")
-
-    def _scaled(self, x, scale):
-        return x if scale is None else x * ops.cast(scale, x.dtype)
+        self.attention_scale, self.mlp_scale = layer_scales(
+            self, width, self.layer_scale_init, ("ls1", "ls2")
+        )
 
     def _mlp(self, flat):
         hidden = self.hidden_dense(flat)
@@ -268,11 +265,11 @@ class EVABlock(keras.layers.Layer):
             attended = self.norm1(self.attention(x, rotary))
         else:
             attended = self.attention(self.norm1(x), rotary)
-        x = x + self._scaled(attended, self.attention_scale)
+        x = x + scaled(attended, self.attention_scale)
         # The MLP runs on the 2-D (batch * tokens, width) view.
         flat = ops.reshape(x, (-1, x.shape[-1]))
         mlp = self.norm2(self._mlp(flat)) if self.post_norm else self._mlp(self.norm2(flat))
-        flat = flat + self._scaled(mlp, self.mlp_scale)
+        flat = flat + scaled(mlp, self.mlp_scale)
         return ops.reshape(flat, ops.shape(x))
 
     def compute_output_shape(self, input_shape):

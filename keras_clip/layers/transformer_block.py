@@ -78,24 +78,17 @@ class TransformerBlock(keras.layers.Layer):
         for layer in (self.attention_norm, self.attention, self.mlp_norm, self.mlp_hidden):
             layer.build(input_shape)
         self.mlp_output.build(tuple(input_shape[:-1]) + (round(width * self.mlp_ratio),))
-        self.attention_scale = self.mlp_scale = None
-        if self.layer_scale_init is not None:
-            constant = keras.initializers.Constant(self.layer_scale_init)
-            self.attention_scale = self.add_weight(
-                shape=(width,), initializer=constant, name="ls_1"
-            )
-            self.mlp_scale = self.add_weight(shape=(width,), initializer=constant, name="ls_2")
-
-    def _scaled(self, x, scale):
-        return x if scale is None else x * ops.cast(scale, x.dtype)
+        self.attention_scale, self.mlp_scale = layer_scales(
+            self, width, self.layer_scale_init, ("ls_1", "ls_2")
+        )
 
     def call(self, x, padding_mask=None):
         attended = self.attention(self.attention_norm(x), padding_mask=padding_mask)
-        x = x + self._scaled(attended, self.attention_scale)
+        x = x + scaled(attended, self.attention_scale)
         # The MLP runs on the 2-D (batch * length, width) view (see attention).
         flat = ops.reshape(x, (-1, x.shape[-1]))
         mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
-        flat = flat + self._scaled(mlp, self.mlp_scale)
+        flat = flat + scaled(mlp, self.mlp_scale)
         return ops.reshape(flat, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
@@ -114,6 +107,21 @@ class TransformerBlock(keras.layers.Layer):
             }
         )
         return config
+
+
+def layer_scales(layer, width, init, names):
+    """LayerScale's two per-channel weights (attention branch, MLP branch)
+    of `layer`, named `names`, each starting at `init`; (None, None) when
+    `init` is None."""
+    if init is None:
+        return None, None
+    constant = keras.initializers.Constant(init)
+    return tuple(layer.add_weight(shape=(width,), initializer=constant, name=n) for n in names)
+
+
+def scaled(x, scale):
+    """`x` times a LayerScale weight (`layer_scales`), or `x` for None."""
+    return x if scale is None else x * ops.cast(scale, x.dtype)
 
 
 def transformer_blocks(

@@ -24,7 +24,6 @@ shape["roberta"]["width"], shape["roberta"]["vocabulary_size"]  # 768, 250002
 import json
 import os
 
-from keras_clip.models.open_clip_options import check_open_clip_section
 from keras_clip.models.open_clip_options import from_open_clip_config
 
 # The fields of Hugging Face's config.json that the towers use, as published.
@@ -128,7 +127,7 @@ def from_open_clip_hf_text_config(config):
     "roberta" or "t5" with the encoder's arguments under that key."""
     text = config["text_cfg"]
     hf = check_hf_text_options(text)
-    check_open_clip_section("top", {k: v for k, v in config.items() if k != "text_cfg"})
+    # The top-level and vision keys are checked there, with CLIP's text tower at its defaults.
     image = from_open_clip_config({**config, "text_cfg": {}})
     shape = {k: v for k, v in image.items() if not _is_text_field(k)}
     context_length = text.get("context_length", 77)
