@@ -4,6 +4,7 @@
 
 import json
 import os
+import types
 
 import keras
 import numpy as np
@@ -19,6 +20,8 @@ from keras_clip.export.fidelity import FidelityError
 from keras_clip.export.fidelity import check_fidelity
 from keras_clip.export.fidelity import export_fidelity
 from keras_clip.export.openvino import export_openvino
+from keras_clip.export.openvino_tokenizer import openvino_tokenizer
+from keras_clip.export.openvino_tokenizer import openvino_tokenizer_support
 
 pytest.importorskip("openvino")
 pytest.importorskip("nncf")
@@ -57,9 +60,10 @@ def digits_data(tmp_path_factory):
 @pytest.mark.backend("tensorflow")
 def test_float_towers_equal_the_keras_model_and_bf16_is_the_hosts_choice(tmp_path):
     model, tokenizer = load_model_dir(SHIPPED_MODEL)
-    export_openvino(model, tmp_path)
+    export_openvino(model, tmp_path, tokenizer=tokenizer)
     images = np.random.default_rng(0).normal(size=(5, 64, 64, 3)).astype("float32")
-    token_ids = np.asarray(tokenizer(["a photo of a red circle.", "a blue cross", "", "x y z"]))
+    texts = ["a photo of a red circle.", "a blue cross", "", "x y z"]
+    token_ids = np.asarray(tokenizer(texts))
     expected_images = keras.ops.convert_to_numpy(model.encode_image(images))
     expected_texts = keras.ops.convert_to_numpy(model.encode_text(token_ids))
     towers = ExportedTowers(tmp_path, precision="f32")
@@ -67,7 +71,11 @@ def test_float_towers_equal_the_keras_model_and_bf16_is_the_hosts_choice(tmp_pat
     found = towers.predict({"images": images, "token_ids": token_ids})
     np.testing.assert_allclose(found["image_embeddings"], expected_images, atol=1e-5, rtol=0)
     np.testing.assert_allclose(found["text_embeddings"], expected_texts, atol=1e-5, rtol=0)
+    # The tokenizer graph: texts in, keras-clip's ids and embeddings out.
+    np.testing.assert_array_equal(towers.tokenizer(texts), token_ids)
+    np.testing.assert_allclose(towers.encode_texts(texts), expected_texts, atol=1e-5, rtol=0)
     config = json.loads((tmp_path / "openvino_config.json").read_text())
+    assert config["tokenizer"] == "tokenizer.xml"
     assert config["image_preprocessing"] == model.image_preprocessing.get_config()
     assert (config["int8"], config["calibration_samples"], config["sigmoid_logits"]) == (
         None,
@@ -102,6 +110,8 @@ def test_int8_forms_keep_digits_zero_shot_and_the_command_refuses_one_that_stray
     reports = {"weights": json.loads((weights / "fidelity.json").read_text())}
     assert json.loads(printed.strip().splitlines()[-1]) == reports["weights"]
     assert json.loads((weights / "openvino_config.json").read_text())["int8"] == "weights"
+    # The command put the tokenizer in the export, and measured the export with it.
+    assert (weights / "tokenizer.xml").exists() and reports["weights"]["tokenizer"] == "exported"
 
     calibration = [
         {"images": pairs["images"], "token_ids": np.asarray(tokenizer(pairs["captions"]))}
@@ -126,6 +136,47 @@ def test_int8_forms_keep_digits_zero_shot_and_the_command_refuses_one_that_stray
     error = capsys.readouterr().err
     assert "strays from the float model" in error and "cosine" in error
     assert not refused.exists() and not (tmp_path / "refused.partial").exists()
+
+
+@pytest.mark.backend("tensorflow")
+def test_the_tokenizer_graph_gives_keras_clips_ids():
+    """CLIP's BPE (open_clip's vocabulary file) and the shipped models'
+    WordPiece, converted by openvino-tokenizers: the same ids as
+    `keras_clip.Tokenizer` on 1,600 ImageNet prompts and captions in a
+    dozen scripts, truncation and padding included."""
+    pytest.importorskip("openvino_tokenizers")
+    open_clip = pytest.importorskip("open_clip")
+    import openvino
+
+    from keras_clip import Tokenizer
+    from keras_clip.evaluation import prompts
+
+    rng = np.random.default_rng(0)
+    names = prompts.class_names("imagenet")
+    texts = [
+        template.format(names[i])
+        for template in prompts.templates("openai_imagenet")
+        for i in rng.choice(len(names), 20, replace=False)
+    ]
+    texts += ["", "   ", "Hello   WORLD!!  it's 3.14", "don't won't I'll", "tab\tnew\nline"]
+    texts += ["日本語のテキスト", "中文 混合 English 123", "naïve café résumé", "l'été à Paris"]
+    texts += ["Ελληνικά κείμενα", "русский текст", "مرحبا بالعالم", "emoji 😀👍 test"]
+    texts += ["#tag @user https://example.com/a?b=c", "a " * 100]
+    bpe = os.path.join(os.path.dirname(open_clip.__file__), "bpe_simple_vocab_16e6.txt.gz")
+    # The control characters ftfy deletes: deleted in the BPE graph too.
+    for tokenizer, more in (
+        (Tokenizer.from_clip_bpe(bpe), ["a\x00b\ufeffc"]),
+        (load_model_dir(SHIPPED_MODEL)[1], []),
+    ):
+        graph = openvino.Core().compile_model(openvino_tokenizer(tokenizer), "CPU")
+        found = graph(texts + more)["token_ids"]
+        assert found.dtype == np.int32
+        np.testing.assert_array_equal(found, np.asarray(tokenizer(texts + more)))
+    assert "'sentencepiece' tokenizer" in openvino_tokenizer_support(
+        types.SimpleNamespace(type_name="sentencepiece")
+    )
+    with pytest.raises(ValueError, match="ftfy in Python"):
+        openvino_tokenizer(Tokenizer.from_pretrained(bpe, python_clean=True))
 
 
 @pytest.mark.backend("tensorflow")

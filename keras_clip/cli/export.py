@@ -15,7 +15,8 @@ def add_parser(subparsers):
         help="Export a model as a TF SavedModel, ONNX graphs or OpenVINO IR (int8 too).",
         description="Writes a SavedModel with encode_text, encode_image, encode_image_bytes "
         "and serving_default signatures; or with --format onnx / openvino the image and "
-        "text towers (token ids in: tokenise with keras_clip.Tokenizer) and a JSON config. "
+        "text towers (token ids in) and a JSON config; OpenVINO exports also get the "
+        "tokenizer as a graph (texts in) where openvino-tokenizers can express it. "
         "OpenVINO exports can be int8 (--int8 weights: weight-only, no data needed; --int8 "
         "static: weights and activations, ranges measured on --calibration). With "
         "--evaluation-set the export's zero-shot top-1 or retrieval recall@1 is compared "
@@ -125,7 +126,30 @@ def _export_openvino(args, model, tokenizer, directory):
             image_column=args.image_column,
             caption_column=args.caption_column,
         )
-    export_openvino(model, directory, args.int8, calibration, args.calibration_size)
+    export_openvino(
+        model,
+        directory,
+        args.int8,
+        calibration,
+        args.calibration_size,
+        tokenizer=_tokenizer_for_openvino(tokenizer),
+    )
+
+
+def _tokenizer_for_openvino(tokenizer):
+    """`tokenizer` when it can go into the OpenVINO export, else None with
+    a line saying why."""
+    from keras_clip.export.openvino_tokenizer import openvino_tokenizer_support
+    from keras_clip.utils.dependencies import missing_modules
+
+    reason = openvino_tokenizer_support(tokenizer)
+    missing = missing_modules(("openvino_tokenizers", "transformers"))
+    if reason is None and missing:
+        reason = f"{', '.join(missing)} not installed: pip install 'keras-clip[openvino]'"
+    if reason is None:
+        return tokenizer
+    print(f"The tokenizer stays outside the export ({reason}): tokenise with keras_clip.Tokenizer.")
+    return None
 
 
 def _fidelity(args, model, tokenizer, directory):

@@ -13,6 +13,7 @@ Example:
 towers = ExportedTowers("clip_int8/")            # OpenVINO or ONNX: by the files
 classifier = ZeroShotClassifier(towers, tokenizer, ["cat", "dog"])
 classifier.top_k(uint8_images)
+towers.encode_texts(["a photo of a cat."])      # with the tokenizer graph
 ```
 """
 
@@ -25,6 +26,7 @@ from keras_clip.export import onnx as onnx_export
 from keras_clip.export import openvino as openvino_export
 from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.preprocessing import images_for_model
+from keras_clip.utils import require
 
 # Each runtime: its exporter's config file, and the tower files beside it.
 RUNTIMES = {
@@ -44,6 +46,9 @@ class ExportedTowers:
             (bfloat16 where it has AMX or AVX512-BF16, else float32), "f32"
             or "bf16". `self.precision` says what runs.
         batch_size: int. Largest batch handed to the runtime at once.
+
+    `self.tokenizer` is the export's own tokenizer graph (strings ->
+    int32 token ids) where `export_openvino` wrote one, else None.
 
     Example:
 
@@ -85,6 +90,9 @@ class ExportedTowers:
             self._towers, self.precision = _openvino_towers(paths, precision)
         else:
             self._towers, self.precision = _onnxruntime_towers(paths), "f32"
+        self.tokenizer = None
+        if self.config.get("tokenizer"):
+            self.tokenizer = _openvino_tokenizer(os.path.join(directory, self.config["tokenizer"]))
 
     @property
     def image_size(self):
@@ -110,6 +118,16 @@ class ExportedTowers:
         if not np.issubdtype(token_ids.dtype, np.integer):
             raise ValueError(f"token_ids must be integers, got {token_ids.dtype}.")
         return self._run("text", token_ids.astype("int32"))
+
+    def encode_texts(self, texts):
+        """L2-normalised embeddings (N, D) of a list of str, tokenised by
+        the export's tokenizer graph."""
+        if self.tokenizer is None:
+            raise ValueError(
+                "This export has no tokenizer graph: tokenise with keras_clip.Tokenizer "
+                "and call encode_token_ids."
+            )
+        return self.encode_token_ids(self.tokenizer(texts))
 
     def predict(self, inputs, batch_size=None, verbose=0):
         """As `CLIP.predict`: {"images"} and/or {"token_ids"} in,
@@ -145,6 +163,22 @@ def _openvino_towers(paths, precision):
     compiled = {tower: core.compile_model(path, "CPU", settings) for tower, path in paths.items()}
     running = compiled["image"].get_property("INFERENCE_PRECISION_HINT").get_type_name()
     return {tower: _first_output(graph) for tower, graph in compiled.items()}, running
+
+
+def _openvino_tokenizer(path):
+    """The tokenizer graph at `path` as a callable: list of str -> int32
+    token ids."""
+    require(("openvino_tokenizers",), "The export's tokenizer graph", extra="openvino")
+    import openvino
+    import openvino_tokenizers  # noqa: F401 (registers the graph's operations)
+
+    run = _first_output(openvino.Core().compile_model(path, "CPU"))
+
+    def tokenize(texts):
+        texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
+        return np.asarray(run(texts), "int32") if texts else np.zeros((0, 0), "int32")
+
+    return tokenize
 
 
 def _first_output(compiled):

@@ -64,6 +64,8 @@ def export_fidelity(
         model: the float `keras_clip.CLIP`.
         exported: an `ExportedTowers` (or any model with `predict`).
         tokenizer: the model's tokenizer (needed with `evaluation_set`).
+            An export with its own tokenizer graph (`exported.tokenizer`)
+            is evaluated with that one, so that it is measured too.
         evaluation_set: a `keras_clip.data.labelled.EvaluationSet`, read
             with the model's preprocessing; both models are evaluated on it.
         images: uint8 or normalised float images, without an evaluation set.
@@ -74,8 +76,10 @@ def export_fidelity(
         embedding's cosine to the float one, over the set's images and its
         prompts or captions), "num_images", "num_texts", and with an
         evaluation set "task" and, per compared metric, {"float",
-        "exported", "change_points"} (exported minus float, in points);
-        "precision" and "runtime" when the export says them.
+        "exported", "change_points"} (exported minus float, in points),
+        and "tokenizer" ("exported" or "keras-clip": which tokenised the
+        export's texts); "precision" and "runtime" when the export says
+        them.
     """
     float_model, export = _Recorded(model), _Recorded(exported)
     report = {}
@@ -83,8 +87,13 @@ def export_fidelity(
         if tokenizer is None:
             raise ValueError("export_fidelity needs the tokenizer to evaluate a set.")
         evaluate = zero_shot_on_set if evaluation_set.task == "classification" else retrieval_on_set
-        results = [evaluate(m, tokenizer, evaluation_set, verbose=0) for m in (float_model, export)]
+        own_tokenizer = getattr(exported, "tokenizer", None)
+        results = [
+            evaluate(float_model, tokenizer, evaluation_set, verbose=0),
+            evaluate(export, own_tokenizer or tokenizer, evaluation_set, verbose=0),
+        ]
         report["task"] = evaluation_set.task
+        report["tokenizer"] = "exported" if own_tokenizer else "keras-clip"
         for name in COMPARED[evaluation_set.task]:
             before, after = results[0][name], results[1][name]
             report[name] = {

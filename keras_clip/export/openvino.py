@@ -6,13 +6,19 @@ int8, for fast CPU inference.
     DIR/image_encoder.xml, .bin   images float32 [N, S, S, 3], normalised
                                   with the model's mean and std -> [N, D]
     DIR/text_encoder.xml, .bin    token_ids int32 [N, L] -> [N, D]
+    DIR/tokenizer.xml, .bin       with `tokenizer=`: texts (strings [N]) ->
+                                  token_ids int32 [N, L], as
+                                  `keras_clip.Tokenizer` gives them (see
+                                  `export.openvino_tokenizer`)
     DIR/openvino_config.json      as `export.towers.write_tower_config`
-                                  writes it, with "int8" and
-                                  "calibration_samples"
+                                  writes it, with "int8",
+                                  "calibration_samples" and "tokenizer"
+                                  (the file's name, or None)
 
-Embeddings are L2-normalised. Tokenisation stays outside the graphs (as for
-ONNX): run `keras_clip.Tokenizer` and feed its int32 ids. The int8 forms
-are made with NNCF from the float graphs:
+Embeddings are L2-normalised. Without the tokenizer graph (one
+openvino-tokenizers cannot express), run `keras_clip.Tokenizer` and feed
+its int32 ids, as for ONNX. The int8 forms are made with NNCF from the
+float graphs:
 
 - `int8="weights"`: weight-only int8 (`nncf.compress_weights`, asymmetric,
   per output channel). Needs no data; activations stay floating point.
@@ -29,10 +35,11 @@ elsewhere; `ExportedTowers(directory, precision="f32")` asks for float32.
 Example:
 
 ```python
-export_openvino(model, "clip_int8/", int8="static",
+export_openvino(model, "clip_int8/", int8="static", tokenizer=tokenizer,
                 calibration=image_text_dataset("pairs/", tokenizer, model, 32, training=False))
 towers = keras_clip.export.ExportedTowers("clip_int8/")
 towers.predict({"images": uint8_images})["image_embeddings"]
+towers.encode_texts(["a photo of a cat."])
 ```
 """
 
@@ -45,6 +52,8 @@ import tempfile
 import keras
 import numpy as np
 
+from keras_clip.export.openvino_tokenizer import TOKENIZER_FILE
+from keras_clip.export.openvino_tokenizer import openvino_tokenizer
 from keras_clip.export.tensorflow_process import export_in_tensorflow_process
 from keras_clip.export.towers import INPUT_NAMES
 from keras_clip.export.towers import TOWERS
@@ -58,7 +67,9 @@ CONFIG_FILE = "openvino_config.json"
 INT8_MODES = (None, "weights", "static")
 
 
-def export_openvino(model, directory, int8=None, calibration=None, calibration_size=300):
+def export_openvino(
+    model, directory, int8=None, calibration=None, calibration_size=300, tokenizer=None
+):
     """Writes the two towers of `model` as OpenVINO IR in `directory`.
 
     Args:
@@ -73,6 +84,8 @@ def export_openvino(model, directory, int8=None, calibration=None, calibration_s
             `keras_clip.data.image_text_dataset` is one.
         calibration_size: how many images and captions to measure ranges on
             (NNCF's default is 300).
+        tokenizer: a `keras_clip.Tokenizer` to write as `tokenizer.xml`
+            (CLIP BPE or WordPiece; needs openvino-tokenizers), or None.
 
     Returns:
         `directory`.
@@ -80,6 +93,8 @@ def export_openvino(model, directory, int8=None, calibration=None, calibration_s
     if int8 not in INT8_MODES:
         raise ValueError(f"int8 must be one of {INT8_MODES}, got {int8!r}.")
     require(("openvino",) + (("nncf",) if int8 else ()), "OpenVINO export", extra="openvino")
+    if tokenizer is not None:
+        tokenizer_graph = openvino_tokenizer(tokenizer)  # refused before any work
     samples = None
     if int8 == "static":
         if calibration is None:
@@ -103,12 +118,17 @@ def export_openvino(model, directory, int8=None, calibration=None, calibration_s
                     int8,
                     None if samples is None else samples[tower],
                 )
+    if tokenizer is not None:
+        import openvino
+
+        openvino.save_model(tokenizer_graph, os.path.join(directory, TOKENIZER_FILE))
     write_tower_config(
         model,
         os.path.join(directory, CONFIG_FILE),
         format="openvino",
         int8=int8,
         calibration_samples=0 if samples is None else len(samples["image"]),
+        tokenizer=None if tokenizer is None else TOKENIZER_FILE,
     )
     return directory
 

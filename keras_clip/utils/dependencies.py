@@ -20,7 +20,12 @@ def require(modules, purpose, extra=None):
         extra: the keras-clip extra that installs them, or None (then the
             message names the packages).
     """
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    missing = missing_modules(modules)
     if missing:
         install = f"'keras-clip[{extra}]'" if extra else " ".join(missing)
         raise ImportError(f"{purpose} needs {', '.join(missing)}: pip install {install}.")
+
+
+def missing_modules(modules):
+    """The names in `modules` that cannot be imported (none is imported)."""
+    return [name for name in modules if importlib.util.find_spec(name) is None]
