@@ -82,6 +82,9 @@ TINY_TOWERS = {
         init_values=0.3,
         fc_norm=False,
     ),  # fmt: skip
+    # ViTamin (stems of 8 / 16 channels, stages of 2 and 3 blocks); XL has no positions.
+    "vitamin_small_32": dict(embed_dim=48, depth=2, num_heads=6),
+    "vitamin_xlarge_32": dict(embed_dim=64, depth=2, num_heads=16, pos_embed="none"),
 }
 
 
@@ -91,7 +94,20 @@ def _create_tiny_tower(name, arguments, pretrained=False, **kwargs):
     from timm.models import vision_transformer
     from timm.models import vision_transformer_hybrid as hybrid
 
-    if "_mci_" in name:  # MobileCLIP's convolutional stem, scaled to the width
+    if name.startswith("vitamin_"):  # a small stem of ViTamin's layout
+        from timm.models import vitamin
+
+        stem = vitamin.VitCfg(
+            embed_dim=(8, 16, arguments["embed_dim"]),
+            depths=(2, 3, 1),
+            stem_width=8,
+            conv_cfg=vitamin.VitConvCfg(norm_layer="layernorm2d", norm_eps=1e-6),
+            head_type="1d",
+        )
+        shape = dict(arguments, img_size=32, mlp_layer=vitamin.GeGluMlp, mlp_ratio=2.0)
+        shape.update(class_token=False, global_pool="avg", embed_cfg=stem)
+        create = vitamin._create_vitamin
+    elif "_mci_" in name:  # MobileCLIP's convolutional stem, scaled to the width
         width = arguments["embed_dim"]
         kwargs["backbone"] = hybrid.ConvStem(
             channels=(width // 4, width // 4, width),
@@ -137,6 +153,10 @@ def _config(timm_name, bidirectional=False):
     text = {"context_length": 12, "vocab_size": 100, "width": 32, "heads": 4, "layers": 2}
     if bidirectional:  # MobileCLIP's text towers
         text["no_causal_mask"] = True
+    if timm_name.startswith("vitamin_"):  # CustomTextCLIP, open_clip's head
+        vision = {"image_size": 32, "timm_model_name": timm_name, "timm_model_pretrained": False}
+        vision.update(timm_pool="", timm_proj="linear")
+        return {"embed_dim": 32, "custom_text": True, "vision_cfg": vision, "text_cfg": text}
     if "_gap_" in timm_name or "_relpos_" in timm_name:  # plain CLIPs, open_clip's head
         vision = {"image_size": 32, "timm_model_name": timm_name, "timm_model_pretrained": False}
         vision.update(timm_pool="", timm_proj="linear")
@@ -236,9 +256,14 @@ def test_preprocessing_follows_the_family_and_a_state_dict_loads_with_its_archit
 
 
 @pytest.mark.backend("tensorflow", "jax", "torch")
-def test_an_eva_model_trains_round_trips_and_reloads(tmp_path):
+@pytest.mark.parametrize("timm_name", ["eva02_base_patch8_clip_32", "vitamin_small_32"])
+def test_an_eva_model_trains_round_trips_and_reloads(timm_name, tmp_path):
     """fit lowers the loss; the .keras file gives the same embeddings."""
-    config = _config("eva02_base_patch8_clip_32")
+    if timm_name.startswith("vitamin") and keras.backend.backend() != "torch":
+        # ViTamin's stem trains (and its layers' configs round-trip) on one
+        # backend; its outputs on all three are checked against open_clip's.
+        pytest.skip("ViTamin trains on the torch lane")
+    config = _config(timm_name)
     _open_clip_directory(config, tmp_path / "eva")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "eva"))
     images, token_ids = _batch()
@@ -307,7 +332,8 @@ def test_the_tower_options_of_each_timm_name_are_timms():
             tower = timm.create_model(name, num_classes=8, **kwargs)
         options = timm_eva.eva_tower_options(name)
         block = tower.blocks[0]
-        sizes = (tower.embed_dim, len(tower.blocks), block.mlp.fc2.in_features)
+        output = getattr(block.mlp, "fc2", None) or block.mlp.w2  # ViTamin's GeGluMlp: w0, w1, w2
+        sizes = (tower.embed_dim, len(tower.blocks), output.in_features)
         assert sizes == (width, layers, mlp_hidden), name
         assert block.attn.num_heads == options["num_heads"], name
         assert _has_key_bias(block.attn) == options.get("key_bias", False), name
@@ -340,10 +366,27 @@ def test_the_tower_options_of_each_timm_name_are_timms():
             assert patch_bias == options.get("patch_bias", True), name
         norm_pre = getattr(tower, "norm_pre", torch.nn.Identity())
         assert not isinstance(norm_pre, torch.nn.Identity) == options.get("pre_norm", False)
-        assert tower.norm.eps == options.get("layer_norm_epsilon", 1e-6), name
+        norm_after_pool = not isinstance(tower.fc_norm, torch.nn.Identity)
+        assert norm_after_pool == options.get("norm_after_pool", False), name
+        final_norm = tower.fc_norm if norm_after_pool else tower.norm
+        assert final_norm.eps == options.get("layer_norm_epsilon", 1e-6), name
         assert hasattr(block.mlp, "fc1_g") == (options["mlp"] == "swiglu"), name
-        mlp_norm = getattr(block.mlp, "norm", None).__class__.__name__ == "LayerNorm"
-        assert mlp_norm == options.get("mlp_norm", False), name
+        assert hasattr(block.mlp, "w0") == (options["mlp"] == "geglu"), name
+        if options["mlp"] == "geglu":  # its own LayerNorm first, as EVABlock's "geglu"
+            assert block.mlp.norm.eps == options.get("layer_norm_epsilon", 1e-6), name
+        else:
+            mlp_norm = getattr(block.mlp, "norm", None).__class__.__name__ == "LayerNorm"
+            assert mlp_norm == options.get("mlp_norm", False), name
+        if stem == "vitamin":
+            backbone = tower.patch_embed.backbone
+            stages = [len(stage) for stage in backbone.stages]
+            widths = [stage[0].conv3_1x1.out_channels for stage in backbone.stages]
+            found = {
+                "stem_width": backbone.stem.conv1.out_channels,
+                "stage_widths": widths,
+                "stage_depths": stages,
+            }
+            assert found == options["vitamin_stem"], name
         rotary = options.get("rotary")
         assert (getattr(tower, "rope", None) is not None) == (rotary is not None), name
         if rotary is not None:

@@ -1,4 +1,5 @@
-"""The EVA-family image tower: EVA-01, EVA-02 and Meta's PE-Core."""
+"""The EVA-family image tower: EVA-01, EVA-02, Meta's PE-Core, and timm's
+ViT variants open_clip uses (MobileCLIP's, ViT-M/16, ViTamin)."""
 
 import keras
 from keras import ops
@@ -8,20 +9,22 @@ from keras_clip.layers.convolutional_stem import ConvolutionalStem
 from keras_clip.layers.eva_block import EVABlock
 from keras_clip.layers.rotary import INDEXINGS
 from keras_clip.layers.rotary import axial_rotary_tables
+from keras_clip.layers.vitamin_stem import ViTaminStem
 from keras_clip.utils.checks import check_images
 from keras_clip.utils.checks import check_transformer_shape
 from keras_clip.utils.config import base_model_config
 from keras_clip.utils.config import keep_config
 
 POOLINGS = ("token", "map", "avg")
-STEMS = ("patch", "convolutional")
+STEMS = ("patch", "convolutional", "vitamin")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
 class EVAVisionTransformer(keras.Model):
     """A ViT with EVA's blocks, projected to the joint space by its head.
 
-    Patch convolution (or MobileCLIP's `ConvolutionalStem`), an optional
+    Patch convolution (or MobileCLIP's `ConvolutionalStem`, or ViTamin's
+    `ViTaminStem`), an optional
     class token, learned absolute position embeddings (on the class token
     too, or on the patches only), an optional LayerNorm before the blocks
     (PE), `EVABlock`s
@@ -51,8 +54,11 @@ class EVAVisionTransformer(keras.Model):
         class_token: bool.
         patch_bias: bool. A bias on the patch convolution.
         pre_norm: bool. LayerNorm before the blocks (PE).
-        stem: "patch" (one convolution) or "convolutional"
-            (`ConvolutionalStem`: patch_size 16).
+        stem: "patch" (one convolution), "convolutional"
+            (`ConvolutionalStem`: patch_size 16) or "vitamin" (`ViTaminStem`:
+            patch_size 16).
+        vitamin_stem: with stem="vitamin": dict of `ViTaminStem`'s
+            "stem_width", "stage_widths" and "stage_depths".
         class_position: bool. Whether the position embeddings cover the
             class token (False: timm's `no_embed_class`).
         rotary: None, or a dict of `axial_rotary_tables` settings
@@ -60,6 +66,8 @@ class EVAVisionTransformer(keras.Model):
             every block.
         pooling: "token", "map" or "avg" (the mean of the patch tokens
             after the final LayerNorm, timm's `global_pool="avg"`).
+        norm_after_pool: bool. With pooling="avg": the final LayerNorm on
+            the mean instead of on the tokens (timm's `fc_norm`, ViTamin).
         pool_heads: int. Heads of the "map" pooling head.
         pool_mlp_ratio: float. MLP ratio of the "map" pooling head.
         layer_norm_epsilon: float (EVA: 1e-6, PE: 1e-5).
@@ -110,9 +118,11 @@ class EVAVisionTransformer(keras.Model):
         "patch_bias",
         "pre_norm",
         "stem",
+        "vitamin_stem",
         "class_position",
         "rotary",
         "pooling",
+        "norm_after_pool",
         "pool_heads",
         "pool_mlp_ratio",
         "layer_norm_epsilon",
@@ -142,9 +152,11 @@ class EVAVisionTransformer(keras.Model):
         patch_bias=True,
         pre_norm=False,
         stem="patch",
+        vitamin_stem=None,
         class_position=True,
         rotary=None,
         pooling="token",
+        norm_after_pool=False,
         pool_heads=8,
         pool_mlp_ratio=4.0,
         layer_norm_epsilon=1e-6,
@@ -175,8 +187,13 @@ class EVAVisionTransformer(keras.Model):
             raise ValueError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
         if stem not in STEMS:
             raise ValueError(f"Unknown stem {stem!r}; expected one of {STEMS}.")
-        if stem == "convolutional" and patch_size != 16:
-            raise ValueError(f'stem="convolutional" makes 16-pixel patches, not {patch_size}.')
+        if stem in ("convolutional", "vitamin") and patch_size != 16:
+            raise ValueError(f"stem={stem!r} makes 16-pixel patches, not {patch_size}.")
+        if (stem == "vitamin") != (vitamin_stem is not None):
+            raise ValueError('vitamin_stem is given with stem="vitamin", and only then.')
+        if norm_after_pool and pooling != "avg":
+            raise ValueError('norm_after_pool needs pooling="avg".')
+        vitamin_stem = None if vitamin_stem is None else dict(vitamin_stem)
         if pooling == "token" and not class_token:
             raise ValueError('pooling="token" needs class_token=True.')
         rotary = None if rotary is None else dict(rotary)
@@ -190,6 +207,8 @@ class EVAVisionTransformer(keras.Model):
         policy = self.dtype_policy
         if stem == "convolutional":
             self.patch_embedding = ConvolutionalStem(width, dtype=policy, name="backbone")
+        elif stem == "vitamin":
+            self.patch_embedding = ViTaminStem(width, **vitamin_stem, dtype=policy, name="backbone")
         else:
             self.patch_embedding = keras.layers.Conv2D(
                 width,
@@ -221,7 +240,7 @@ class EVAVisionTransformer(keras.Model):
             )
             for i in range(num_layers)
         ]
-        self.final_norm = self._layer_norm("norm")
+        self.final_norm = self._layer_norm("fc_norm" if norm_after_pool else "norm")
         self.pool = None
         if pooling == "map":
             self.pool = AttentionPoolingHead(
@@ -258,9 +277,10 @@ class EVAVisionTransformer(keras.Model):
             )
         self.patch_embedding.build(input_shape)
         token_shape = (input_shape[0], tokens, self.width)
-        for layer in (self.pre_layer_norm, *self.blocks, self.final_norm, self.pool):
+        for layer in (self.pre_layer_norm, *self.blocks, self.pool):
             if layer is not None:
                 layer.build(token_shape)
+        self.final_norm.build((None, self.width))
         self.head.build((None, self.width))
 
     def call(self, images, training=None):
@@ -288,6 +308,8 @@ class EVAVisionTransformer(keras.Model):
             rotary = tuple(ops.convert_to_tensor(table) for table in self.rotary_tables)
         for block in self.blocks:
             x = block(x, rotary)
+        if self.norm_after_pool:
+            return self.head(self.final_norm(ops.mean(x[:, self.num_prefix_tokens :], axis=1)))
         x = self.final_norm(x)
         if self.pool is not None:
             pooled = self.pool(x)

@@ -28,9 +28,11 @@ normaliser deletes it.
 Example:
 
 ```python
+import openvino
+import openvino_tokenizers  # registers the graph's operations (needed to run it)
+
 graph = openvino_tokenizer(tokenizer)            # an openvino.Model
 openvino.save_model(graph, "clip_ov/tokenizer.xml")
-# serving: import openvino_tokenizers (registers its operations), then
 openvino.Core().compile_model("clip_ov/tokenizer.xml")(["a photo of a cat."])[0]
 ```
 """

@@ -13,3 +13,5 @@ from keras_clip.layers.relative_position_mlp import RelativePositionMLP
 from keras_clip.layers.reparam_conv import ReparamConv2D
 from keras_clip.layers.t5_block import T5EncoderBlock
 from keras_clip.layers.transformer_block import TransformerBlock
+from keras_clip.layers.vitamin_stem import MbConvBlock
+from keras_clip.layers.vitamin_stem import ViTaminStem

@@ -17,7 +17,7 @@ from keras_clip.layers.rotary import apply_rotary
 from keras_clip.layers.transformer_block import layer_scales
 from keras_clip.layers.transformer_block import scaled
 
-MLPS = ("gelu", "swiglu")
+MLPS = ("gelu", "swiglu", "geglu")
 
 
 @keras.saving.register_keras_serializable(package="keras_clip")
@@ -156,8 +156,9 @@ class EVABlock(keras.layers.Layer):
     Args:
         num_heads: int.
         mlp_hidden: int. Hidden units of the MLP.
-        mlp: "gelu" (fc1, exact GELU, fc2) or "swiglu" (silu(fc1_g) *
-            fc1_x, then fc2).
+        mlp: "gelu" (fc1, exact GELU, fc2), "swiglu" (silu(fc1_g) *
+            fc1_x, then fc2) or "geglu" (ViTamin's: a LayerNorm of its
+            own, then gelu(w0) * w1, then w2).
         mlp_norm: bool. LayerNorm on the MLP's hidden units (EVA-02's
             `scale_mlp`).
         post_norm: bool. x + norm(f(x)) (EVA-02-E) instead of x + f(norm(x)).
@@ -233,7 +234,11 @@ class EVABlock(keras.layers.Layer):
             name="attn",
         )
         self.norm2 = self._layer_norm("norm2")
-        if self.mlp == "swiglu":
+        self.mlp_input_norm = None
+        if self.mlp == "geglu":
+            self.mlp_input_norm = self._layer_norm("mlp_input_norm")
+            self.mlp_input_norm.build((None, width))
+        if self.mlp in ("swiglu", "geglu"):
             self.gate_dense = keras.layers.Dense(self.mlp_hidden, dtype=policy, name="fc1_g")
             self.gate_dense.build((None, width))
         self.hidden_dense = keras.layers.Dense(self.mlp_hidden, dtype=policy, name="fc1")
@@ -251,9 +256,13 @@ class EVABlock(keras.layers.Layer):
         )
 
     def _mlp(self, flat):
+        if self.mlp_input_norm is not None:
+            flat = self.mlp_input_norm(flat)
         hidden = self.hidden_dense(flat)
         if self.mlp == "swiglu":
             hidden = ops.silu(self.gate_dense(flat)) * hidden
+        elif self.mlp == "geglu":
+            hidden = keras.activations.gelu(self.gate_dense(flat), approximate=False) * hidden
         else:
             hidden = keras.activations.gelu(hidden, approximate=False)
         if self.hidden_norm is not None:

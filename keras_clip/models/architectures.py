@@ -115,6 +115,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "roberta",
     "t5",
     "vision_relative_position_hidden",
+    "vision_vitamin_stem",
 }
 
 
@@ -241,6 +242,8 @@ def _build(model_class, config, model_kwargs):
         options = eva_tower_options(config["timm_model_name"])
         if config.get("vision_relative_position_hidden"):  # a checkpoint's own width
             options["relative_position_hidden"] = config["vision_relative_position_hidden"]
+        if config.get("vision_vitamin_stem"):  # a checkpoint's own stem
+            options["vitamin_stem"] = config["vision_vitamin_stem"]
         image_encoder = EVAVisionTransformer(
             config["image_size"],
             config["patch_size"],

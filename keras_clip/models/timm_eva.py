@@ -1,6 +1,6 @@
 """open_clip's models with timm ViT-family image towers: timm's `eva_*`,
-`eva02_*_clip_*`, `vit_pe_core_*`, `vit_*_clip_*` and `vit_*_mci_*` beside
-open_clip's text Transformer.
+`eva02_*_clip_*`, `vit_pe_core_*`, `vit_*_clip_*`, `vit_*_mci_*`, ViT-M/16
+and ViTamin's `vitamin_*` beside open_clip's text Transformer.
 
 open_clip builds `EVA01-g-14`, `EVA02-B-16`, ..., `PE-Core-T-16-384`, ...,
 `MobileCLIP2-L-14`, `MobileCLIP-B` as a `CustomTextCLIP`: a timm `Eva` (or
@@ -114,7 +114,35 @@ TIMM_EVA_FAMILIES = {
             relative_position_hidden=256,
         ),
     },
+    # ViTamin: a convolutional stem (MobileNet blocks) makes 16-pixel tokens
+    # for ViT blocks with GeGLU MLPs; no class token, the mean of the tokens
+    # LayerNormed (timm's fc_norm), open_clip's bias-free "linear" head.
+    "vitamin": {
+        "pattern": r"vitamin_(?P<size>small|base|large2?|xlarge)_(?P<resolution>\d+)$",
+        "heads": {"small": 6, "base": 12, "large": 16, "large2": 16, "xlarge": 16},
+        "patch": 16,
+        "pool": "",
+        "projection": "linear",
+        "options": dict(
+            _TIMM_VIT,
+            mlp="geglu",
+            stem="vitamin",
+            class_token=False,
+            pooling="avg",
+            norm_after_pool=True,
+            head_bias=False,
+        ),
+    },
 }
+# ViTamin's stem of each size: (stem width, stage widths), two and four blocks.
+VITAMIN_STEMS = {
+    "small": (64, (64, 128)),
+    "base": (128, (128, 256)),
+    "large": (160, (160, 320)),
+    "large2": (160, (160, 320)),
+    "xlarge": (192, (192, 384)),
+}
+VITAMIN_STAGE_DEPTHS = (2, 4)
 # The sizes whose blocks differ from their family's: EVA-02-E is EVA-01's
 # block in post-norm form; PE's gigantic tower has no class token, and its
 # rotary grid starts at 0 where the other PE towers' starts at 1.
@@ -122,6 +150,7 @@ _SIZE_OPTIONS = {
     ("eva02_clip", "enormous"): dict(mlp="gelu", mlp_norm=False, inner_norm=False, rotary=None,
                                      post_norm=True),
     ("pe_core", "gigantic"): dict(class_token=False),
+    ("vitamin", "xlarge"): dict(absolute_positions=False),
 }  # fmt: skip
 # Full-size towers of the names open_clip 3.3 uses: (width, layers, MLP hidden).
 TIMM_EVA_SHAPES = {
@@ -140,6 +169,11 @@ TIMM_EVA_SHAPES = {
     "vit_base_mci_224": (768, 12, 3072),
     "vit_medium_patch16_gap_256": (512, 12, 2048),
     "vit_relpos_medium_patch16_cls_224": (512, 12, 2048),
+    **{f"vitamin_small_{r}": (384, 14, 768) for r in (224,)},
+    **{f"vitamin_base_{r}": (768, 14, 1536) for r in (224,)},
+    **{f"vitamin_large_{r}": (1024, 31, 2048) for r in (224, 256, 336, 384)},
+    **{f"vitamin_large2_{r}": (1024, 31, 2048) for r in (224, 256, 336, 384)},
+    **{f"vitamin_xlarge_{r}": (1152, 32, 2304) for r in (256, 336, 384)},
 }
 
 
@@ -176,8 +210,26 @@ def eva_tower_options(timm_model_name):
             "offset": offset,
             "indexing": "xy",
         }
+    if family == "vitamin":
+        stem_width, stage_widths = VITAMIN_STEMS[size]
+        options["vitamin_stem"] = {
+            "stem_width": stem_width,
+            "stage_widths": list(stage_widths),
+            "stage_depths": list(VITAMIN_STAGE_DEPTHS),
+        }
     options.update(_SIZE_OPTIONS.get((family, size), {}))
     return dict(options, num_heads=TIMM_EVA_FAMILIES[family]["heads"][size])
+
+
+def _size_free(timm_model_name):
+    """Whether a tower computes the same at any input size: no position
+    embeddings, absolute, rotary or relative (ViTamin-XL). open_clip builds
+    the timm tower at its name's resolution and feeds it images of the
+    config's `image_size`; for such a tower that is the config's size."""
+    options = eva_tower_options(timm_model_name)
+    return not options.get("absolute_positions", True) and not (
+        options.get("rotary") or options.get("relative_position_hidden")
+    )
 
 
 def check_open_clip_eva_options(config):
@@ -195,7 +247,7 @@ def check_open_clip_eva_options(config):
     )
     if facts.get("projection") and vision.get("timm_proj_bias"):
         refuse_timm_option("timm ViT-family", "vision_cfg.timm_proj_bias", True, "no head bias")
-    if vision.get("image_size", 224) != resolution:
+    if vision.get("image_size", 224) != resolution and not _size_free(name):
         refuse_timm_option(
             "timm ViT-family", "vision_cfg.image_size", vision.get("image_size", 224),
             f"{name} at {resolution}",
@@ -223,7 +275,7 @@ def from_open_clip_eva_config(config, vision_sizes=None):
     return dict(
         vision="eva",
         timm_model_name=name,
-        image_size=resolution,
+        image_size=config["vision_cfg"].get("image_size", 224) if _size_free(name) else resolution,
         patch_size=patch,
         vision_width=width,
         vision_layers=layers,

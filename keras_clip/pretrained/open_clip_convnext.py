@@ -16,7 +16,7 @@ from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.pretrained.configs import timm_model_cfg
 from keras_clip.pretrained.layouts import openai_text_entries
-from keras_clip.pretrained.weight_map import conv
+from keras_clip.pretrained.weight_map import biased_conv
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import tensor
@@ -43,25 +43,20 @@ def convnext_shape(config, tensors):
     return from_open_clip_convnext_config(config, (depths, dims))
 
 
-def _convolution(layer, prefix, depthwise=False):
-    """A biased Keras convolution from a PyTorch Conv2d."""
-    return conv(layer, f"{prefix}.weight", depthwise) + [tensor(layer.bias, f"{prefix}.bias")]
-
-
 def convnext_weight_map(model):
     """Entries for open_clip's names of a ConvNeXt `CLIP`."""
     vision = model.image_encoder
-    entries = _convolution(vision.stem, f"{TRUNK}stem.0")
+    entries = biased_conv(vision.stem, f"{TRUNK}stem.0")
     entries += layer_norm(vision.stem_norm, f"{TRUNK}stem.1")
     for index, blocks in enumerate(vision.stages):
         stage = f"{TRUNK}stages.{index}"
         if index:
             entries += layer_norm(vision.downsample_norms[index - 1], f"{stage}.downsample.0")
-            entries += _convolution(vision.downsamples[index - 1], f"{stage}.downsample.1")
+            entries += biased_conv(vision.downsamples[index - 1], f"{stage}.downsample.1")
         for i, block in enumerate(blocks):
             prefix = f"{stage}.blocks.{i}"
             entries.append(tensor(block.gamma, f"{prefix}.gamma"))
-            entries += _convolution(block.depthwise, f"{prefix}.conv_dw", depthwise=True)
+            entries += biased_conv(block.depthwise, f"{prefix}.conv_dw", depthwise=True)
             entries += layer_norm(block.norm, f"{prefix}.norm")
             entries += dense(block.mlp_hidden, f"{prefix}.mlp.fc1")
             entries += dense(block.mlp_output, f"{prefix}.mlp.fc2")

@@ -111,6 +111,12 @@ def conv(layer, name, depthwise=False):
     ]
 
 
+def biased_conv(layer, prefix, depthwise=False):
+    """A biased Keras convolution from a PyTorch Conv2d's `prefix`.weight
+    and `prefix`.bias (see `conv`)."""
+    return conv(layer, f"{prefix}.weight", depthwise) + [tensor(layer.bias, f"{prefix}.bias")]
+
+
 def load_weight_map(entries, tensors, source, ignored=()):
     """Assigns checkpoint `tensors` to the model, all or nothing.
 
