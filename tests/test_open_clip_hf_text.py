@@ -1,5 +1,5 @@
-"""open_clip's multilingual CLIPs with an XLM-RoBERTa text tower
-(`HFTextEncoder`, CustomTextCLIP) load with open_clip's outputs on every
+"""open_clip's multilingual CLIPs with an XLM-RoBERTa, mT5, NLLB (M2M100) or
+RoBERTa text tower (`HFTextEncoder`, CustomTextCLIP) load with open_clip's outputs on every
 backend, write back so that open_clip reloads them bit for bit, train,
 classify zero-shot with their own tokenizer and serve as a SavedModel
 (keras_clip.encoders.RobertaTextEncoder, keras_clip.models.hf_text,
@@ -34,6 +34,19 @@ def _hf_directory(directory, vocabulary=120, kind="xlm-roberta"):
             relative_attention_num_buckets=8, relative_attention_max_distance=16,
             pad_token_id=0, eos_token_id=1,
         )  # fmt: skip
+    elif kind == "m2m_100":  # NLLB's encoder (its decoder is built by transformers, unused)
+        config = transformers.M2M100Config(
+            vocab_size=vocabulary, d_model=32, encoder_layers=2, encoder_attention_heads=4,
+            encoder_ffn_dim=48, decoder_layers=1, decoder_attention_heads=4, decoder_ffn_dim=48,
+            max_position_embeddings=64, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+            scale_embedding=True, activation_function="relu",
+        )  # fmt: skip
+    elif kind == "roberta":
+        config = transformers.RobertaConfig(
+            vocab_size=vocabulary, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=48, max_position_embeddings=CONTEXT + 4, pad_token_id=1,
+            bos_token_id=0, eos_token_id=2,
+        )  # fmt: skip
     else:
         config = transformers.XLMRobertaConfig(
             vocab_size=vocabulary, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -44,9 +57,9 @@ def _hf_directory(directory, vocabulary=120, kind="xlm-roberta"):
     return str(directory)
 
 
-def _config(hf_directory, projection="mlp"):
+def _config(hf_directory, projection="mlp", pooler="mean_pooler"):
     text = {"hf_model_name": hf_directory, "hf_tokenizer_name": hf_directory}
-    text.update(hf_pooler_type="mean_pooler", hf_model_pretrained=False, context_length=CONTEXT)
+    text.update(hf_pooler_type=pooler, hf_model_pretrained=False, context_length=CONTEXT)
     if projection != "mlp":
         text["hf_proj_type"] = projection
     vision = {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16}
@@ -68,7 +81,8 @@ def _batch(vocabulary=120, kind="xlm-roberta"):
     <pad> (1); mT5's ... </s> (1), then <pad> (0)."""
     rng = np.random.default_rng(1)
     images = rng.normal(size=(3, 32, 32, 3)).astype("float32")
-    start, end, pad = (None, 1, 0) if kind == "mt5" else (0, 2, 1)
+    # NLLB starts with a language code (here id 100), ends with </s> (2), pads with 1.
+    start, end, pad = {"mt5": (None, 1, 0), "m2m_100": (100, 2, 1)}.get(kind, (0, 2, 1))
     token_ids = np.full((3, CONTEXT), pad, "int32")
     for row, length in enumerate((CONTEXT, 7, 3)):
         token_ids[row, :length] = rng.integers(3, vocabulary, size=length)
@@ -80,13 +94,24 @@ def _batch(vocabulary=120, kind="xlm-roberta"):
 
 @pytest.mark.backend("tensorflow", "jax", "torch")
 @pytest.mark.parametrize(
-    "kind, projection", [("xlm-roberta", "mlp"), ("xlm-roberta", "linear"), ("mt5", "mlp")]
+    "kind, projection, pooler",
+    [
+        ("xlm-roberta", "mlp", "mean_pooler"),
+        ("xlm-roberta", "linear", "mean_pooler"),
+        ("mt5", "mlp", "mean_pooler"),
+        ("m2m_100", "linear", "cls_pooler"),  # NLLB-CLIP's text tower
+        ("roberta", "mlp", "mean_pooler"),
+    ],
 )
-def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(kind, projection, tmp_path):
-    config = _config(_hf_directory(tmp_path / kind, kind=kind), projection)
+def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
+    kind, projection, pooler, tmp_path
+):
+    config = _config(_hf_directory(tmp_path / kind, kind=kind), projection, pooler)
     reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
-    encoder = {"mt5": "T5TextEncoder", "xlm-roberta": "RobertaTextEncoder"}[kind]
+    encoder = {"mt5": "T5TextEncoder", "m2m_100": "M2M100TextEncoder"}.get(
+        kind, "RobertaTextEncoder"
+    )
     assert type(model.text_encoder).__name__ == encoder
     _assert_same_outputs(model, reference, *_batch(kind=kind))
     # Padding never changes a caption's embedding (masked keys; RoBERTa's
@@ -193,10 +218,21 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
         with open(os.path.join(configs, f"{name}.json")) as f:
             return json.load(f)
 
-    with pytest.raises(ValueError, match="byte-level BPE tokenizer"):
-        hf_text.from_open_clip_hf_text_config(read("roberta-ViT-B-32"))
+    # Their towers load; their tokenizers are not built, so the names stay out.
+    assert "byte-level BPE" in hf_text.missing_tokenizer(read("roberta-ViT-B-32"))
+    assert "NLLB's tokenizer" in hf_text.missing_tokenizer(read("nllb-clip-base"))
+    assert "nllb-clip-base" not in names and "nllb-clip-large" not in names
+    nllb = hf_text.from_open_clip_hf_text_config(read("nllb-clip-large"))["m2m100"]
+    assert (nllb["num_layers"], nllb["intermediate_size"], nllb["pooling"]) == (24, 8192, "cls")
+    # RoBERTa's vocab.json + merges.txt look like CLIP's: refused by name, not misread.
+    roberta = _hf_directory(tmp_path / "roberta", kind="roberta")
+    (tmp_path / "roberta" / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2}))
+    (tmp_path / "roberta" / "merges.txt").write_text("#version: 0.2\na b\n")
+    with pytest.raises(ValueError, match="GPT-2 byte-level BPE tokenizer"):
+        keras_clip.Tokenizer.from_pretrained(roberta)
+    config = _config(_hf_directory(tmp_path / "xlm-r-cls"), pooler="cls_pooler")
     with pytest.raises(ValueError, match="hf_pooler_type='cls_pooler'"):
-        hf_text.from_open_clip_hf_text_config(read("nllb-clip-base"))
+        hf_text.from_open_clip_hf_text_config(config)
     mt5 = keras_clip.models.architecture_config("mt5-xl-ViT-H-14")["t5"]
     assert (mt5["width"], mt5["num_layers"], mt5["num_heads"]) == (2048, 24, 32)
     config = _config(_hf_directory(tmp_path / "xlm-r"))

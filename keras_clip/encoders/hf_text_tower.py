@@ -1,7 +1,8 @@
 """What open_clip's `HFTextEncoder` puts around a Hugging Face encoder: the
-padding mask from `pad_token_id`, the mean over the real tokens and the
-projection (`keras_clip.layers.text_head`). `RobertaTextEncoder` and
-`T5TextEncoder` are its subclasses."""
+padding mask from `pad_token_id`, the pooling (the mean over the real
+tokens, or the first token's features) and the projection
+(`keras_clip.layers.text_head`). `RobertaTextEncoder`, `T5TextEncoder` and
+`M2M100TextEncoder` are its subclasses."""
 
 import keras
 from keras import ops
@@ -22,7 +23,8 @@ class HFTextTower(ExplicitSignatures, keras.Model):
     `self.head = self.head_layers()` in its constructor, calls
     `self.build_head(batch)` at the end of `build`, and implements
     `encode(token_ids, real)`: int32 ids and their bool mask to the
-    features (batch, length, width).
+    features (batch, length, width). It may override `pool(features,
+    real)`: the mean of the real tokens here (open_clip's "mean_pooler").
 
     Example:
 
@@ -44,11 +46,14 @@ class HFTextTower(ExplicitSignatures, keras.Model):
     def encode(self, token_ids, real):
         raise NotImplementedError
 
+    def pool(self, features, real):
+        return masked_mean(features, real)
+
     def call(self, token_ids):
         check_token_ids(token_ids, self.context_length)
         token_ids = ops.cast(token_ids, "int32")
         real = ops.not_equal(token_ids, self.pad_token_id)
-        pooled = masked_mean(self.encode(token_ids, real), real)
+        pooled = self.pool(self.encode(token_ids, real), real)
         for layer in self.head:
             pooled = layer(pooled)
         return pooled

@@ -29,6 +29,7 @@ import keras
 from keras_clip.encoders.convnext import ConvNeXt
 from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.fastvit import FastViT
+from keras_clip.encoders.m2m100_text import M2M100TextEncoder
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
 from keras_clip.encoders.t5_text import T5TextEncoder
@@ -47,6 +48,8 @@ from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
 from keras_clip.models.timm_fastvit import is_open_clip_fastvit
 
 OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
+# The Hugging Face text towers: the shape's "text" field -> the encoder.
+HF_TEXT_ENCODERS = {"roberta": RobertaTextEncoder, "t5": T5TextEncoder, "m2m100": M2M100TextEncoder}
 
 _SMALL_TEXT = dict(vocabulary_size=1000, context_length=32)
 _TINY_TEXT = dict(
@@ -114,6 +117,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "text",
     "roberta",
     "t5",
+    "m2m100",
     "vision_relative_position_hidden",
     "vision_vitamin_stem",
 }
@@ -291,9 +295,9 @@ def _build(model_class, config, model_kwargs):
             name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
-    if config.get("text") in ("roberta", "t5"):
+    if config.get("text") in HF_TEXT_ENCODERS:
         # open_clip's HFTextEncoder pools and projects to embed_dim itself.
-        encoder_class = RobertaTextEncoder if config["text"] == "roberta" else T5TextEncoder
+        encoder_class = HF_TEXT_ENCODERS[config["text"]]
         text_encoder = encoder_class(
             embed_dim=config["embed_dim"], name="text_encoder", **config[config["text"]]
         )

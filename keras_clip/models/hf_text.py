@@ -3,10 +3,13 @@ keras-clip builds, and their shapes.
 
 open_clip wraps a transformers encoder (`HFTextEncoder`), pools it and
 projects it; the image tower is open_clip's own. keras-clip builds
-XLM-RoBERTa (`encoders.RobertaTextEncoder`) and mT5's encoder
-(`encoders.T5TextEncoder`), whose SentencePiece tokenizers it has; RoBERTa
-itself (its byte-level BPE tokenizer is not built) and NLLB are refused by
-name. The encoder's shape is Hugging Face's
+XLM-RoBERTa and RoBERTa (`encoders.RobertaTextEncoder`), mT5's encoder
+(`encoders.T5TextEncoder`) and NLLB's (`encoders.M2M100TextEncoder`, its
+first token pooled: open_clip's "cls_pooler"). XLM-R's and mT5's
+SentencePiece tokenizers are built; RoBERTa's byte-level BPE and NLLB's
+tokenizer are not (`missing_tokenizer`): their configs load with
+`CLIP.from_pretrained` but stay out of the table of built-in architectures
+until their captions can be tokenised here. The encoder's shape is Hugging Face's
 config of `hf_model_name`: a local directory's `config.json`, or, for the
 names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
 configs; no download).
@@ -36,6 +39,11 @@ _MT5 = dict(
     relative_attention_num_buckets=32, relative_attention_max_distance=128,
     layer_norm_epsilon=1e-6, pad_token_id=0,
 )  # fmt: skip
+_NLLB = dict(
+    model_type="m2m_100", vocab_size=256206, d_model=1024, encoder_attention_heads=16,
+    activation_function="relu", scale_embedding=True, max_position_embeddings=1024,
+    pad_token_id=1,
+)  # fmt: skip
 HF_TEXT_SHAPES = {
     "xlm-roberta-base": dict(
         _ROBERTA, model_type="xlm-roberta", vocab_size=250002, hidden_size=768,
@@ -55,14 +63,32 @@ HF_TEXT_SHAPES = {
     "google/mt5-xl": dict(
         _MT5, d_model=2048, d_ff=5120, num_heads=32, num_layers=24,
     ),
+    "facebook/nllb-200-distilled-600M": dict(
+        _NLLB, encoder_layers=12, encoder_ffn_dim=4096,
+    ),
+    "facebook/nllb-200-distilled-1.3B": dict(
+        _NLLB, encoder_layers=24, encoder_ffn_dim=8192,
+    ),
 }  # fmt: skip
-MODEL_TYPES = ("xlm-roberta", "mt5")
+MODEL_TYPES = ("xlm-roberta", "roberta", "mt5", "m2m_100")
+# Each model type's pooling when text_cfg names none (open_clip's arch_dict).
+DEFAULT_POOLERS = {
+    "xlm-roberta": "mean_pooler",
+    "roberta": "mean_pooler",
+    "mt5": "mean_pooler",
+    "m2m_100": "cls_pooler",
+}
+# The towers whose tokenizer keras-clip does not build yet.
+MISSING_TOKENIZERS = {
+    "roberta": "RoBERTa's GPT-2 byte-level BPE tokenizer",
+    "m2m_100": "NLLB's tokenizer (a SentencePiece BPE model with language-code tokens)",
+}
 # text_cfg keys of a Hugging Face tower, and the values keras-clip builds.
 _TEXT_KEYS = {
     "hf_model_name": None,
     "hf_tokenizer_name": None,
     "hf_model_pretrained": None,
-    "hf_pooler_type": ("mean_pooler", None),
+    "hf_pooler_type": ("mean_pooler", "cls_pooler", None),
     "hf_proj_type": ("mlp", "linear", None),
     "context_length": None,
     "tokenizer_kwargs": None,
@@ -102,16 +128,25 @@ def check_hf_text_options(text):
             )
     hf = hf_model_config(text["hf_model_name"])
     model_type = hf.get("model_type")
-    if model_type == "roberta":
-        raise ValueError(
-            f"{text['hf_model_name']}: RoBERTa's encoder is built, but not its GPT-2 "
-            "byte-level BPE tokenizer: refused until captions can be tokenised as it does."
-        )
     if model_type not in MODEL_TYPES:
         raise ValueError(
             f"open_clip's Hugging Face text tower of model_type {model_type!r} "
             f"({text['hf_model_name']}) is not built yet; keras-clip builds {MODEL_TYPES}."
         )
+    pooler = text.get("hf_pooler_type") or DEFAULT_POOLERS[model_type]
+    if pooler == "cls_pooler" and model_type != "m2m_100":
+        # XLM-R's and mT5's "cls_pooler" would be transformers' pooler_output.
+        raise ValueError(
+            f"open_clip option text_cfg.hf_pooler_type='cls_pooler' is not supported for "
+            f"{model_type} (keras-clip builds mean_pooler there)."
+        )
+    if model_type == "m2m_100":
+        if hf.get("activation_function", "relu") not in ("relu", "gelu"):
+            raise ValueError(
+                f"{text['hf_model_name']}: activation_function="
+                f"{hf.get('activation_function')!r} is not built (relu and gelu are)."
+            )
+        return hf
     if hf.get("hidden_act", "gelu") != "gelu":
         raise ValueError(
             f"{text['hf_model_name']}: hidden_act={hf.get('hidden_act')!r} is not built (gelu is)."
@@ -119,6 +154,14 @@ def check_hf_text_options(text):
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{text['hf_model_name']}: only absolute position embeddings are built.")
     return hf
+
+
+def missing_tokenizer(config):
+    """None when keras-clip builds the tokenizer of an open_clip config's
+    Hugging Face text tower, else what is missing (the tower itself loads:
+    tokenise with transformers and pass token ids)."""
+    model_type = hf_model_config(config["text_cfg"]["hf_model_name"]).get("model_type")
+    return MISSING_TOKENIZERS.get(model_type)
 
 
 def from_open_clip_hf_text_config(config):
@@ -133,6 +176,25 @@ def from_open_clip_hf_text_config(config):
     context_length = text.get("context_length", 77)
     projection = text.get("hf_proj_type", "mlp")
     name = text["hf_model_name"]
+    if hf["model_type"] == "m2m_100":
+        pooler = text.get("hf_pooler_type") or DEFAULT_POOLERS["m2m_100"]
+        shape["text"] = "m2m100"
+        shape["m2m100"] = {
+            "vocabulary_size": hf["vocab_size"],
+            "width": hf["d_model"],
+            "num_layers": hf["encoder_layers"],
+            "num_heads": hf["encoder_attention_heads"],
+            "intermediate_size": hf["encoder_ffn_dim"],
+            "context_length": context_length,
+            "pad_token_id": hf.get("pad_token_id", 1),
+            "scale_embedding": hf.get("scale_embedding", True),
+            "activation": hf.get("activation_function", "relu"),
+            "pooling": "cls" if pooler == "cls_pooler" else "mean",
+            "projection": projection,
+            "layer_norm_epsilon": 1e-5,
+            "hf_model_name": name,
+        }
+        return shape
     if hf["model_type"] == "mt5":
         shape["text"] = "t5"
         shape["t5"] = {

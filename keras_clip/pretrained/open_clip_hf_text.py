@@ -1,12 +1,15 @@
 """open_clip's CLIPs with a Hugging Face text tower: XLM-RoBERTa
-(`xlm-roberta-base-ViT-B-32`, `xlm-roberta-large-ViT-H-14`) and mT5
-(`mt5-base-ViT-B-32`, `mt5-xl-ViT-H-14`): tensor names and the config
-written back.
+(`xlm-roberta-base-ViT-B-32`, `xlm-roberta-large-ViT-H-14`), mT5
+(`mt5-base-ViT-B-32`, `mt5-xl-ViT-H-14`) and NLLB's M2M100 encoder
+(`nllb-clip-base`, `nllb-clip-large`): tensor names and the config written
+back.
 
 open_clip builds them as a `CustomTextCLIP`: the image tower under
 `visual.*` as in CLIP, and `text.transformer.*` (transformers'
 `XLMRobertaModel` without its pooler, or `MT5Model`'s encoder stack) with
-`text.proj.*` (a bias-free MLP or Linear). XLM-R's query, key and value are
+`text.proj.*` (a bias-free MLP or Linear); NLLB's is
+`M2M100Model.encoder`, its sinusoidal positions a buffer that is not
+stored. XLM-R's and NLLB's query, key and value are
 separate Linears there and one fused Dense here (`split_dense`); T5's
 relative-position bias lives in its first block there and in the tower here.
 
@@ -18,7 +21,8 @@ model.save_pretrained("out/", format="open_clip")    # the same tensors and text
 ```
 """
 
-from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.encoders.hf_text_tower import HFTextTower
+from keras_clip.encoders.m2m100_text import M2M100TextEncoder
 from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.pretrained.configs import open_clip_vision_cfg
 from keras_clip.pretrained.configs import vision_shape
@@ -34,7 +38,7 @@ _HEAD_NAMES = {"proj_0": "text.proj.0.weight", "proj_2": "text.proj.2.weight"}
 
 
 def is_hf_text_model(model):
-    return isinstance(model.text_encoder, (RobertaTextEncoder, T5TextEncoder))
+    return isinstance(model.text_encoder, HFTextTower)
 
 
 def _block_entries(block, prefix):
@@ -73,6 +77,20 @@ def _t5_entries(text):
     return entries + [tensor(text.final_norm.scale, f"{TEXT}final_layer_norm.weight")]
 
 
+def _m2m100_entries(text):
+    entries = [tensor(text.token_embedding.embeddings, f"{TEXT}embed_tokens.weight")]
+    for i, block in enumerate(text.blocks):
+        prefix = f"{TEXT}layers.{i}"
+        attention = f"{prefix}.self_attn"
+        entries += layer_norm(block.attention_norm, f"{prefix}.self_attn_layer_norm")
+        entries += split_dense(block.attention.qkv_dense, [f"{attention}.{p}_proj" for p in "qkv"])
+        entries += dense(block.attention.output_dense, f"{attention}.out_proj")
+        entries += layer_norm(block.mlp_norm, f"{prefix}.final_layer_norm")
+        entries += dense(block.mlp_hidden, f"{prefix}.fc1")
+        entries += dense(block.mlp_output, f"{prefix}.fc2")
+    return entries + layer_norm(text.final_norm, f"{TEXT}layer_norm")
+
+
 def _roberta_entries(text):
     embeddings = f"{TEXT}embeddings."
     entries = [
@@ -93,6 +111,8 @@ def hf_text_weight_map(model):
     entries = openai_vision_entries(model)
     if isinstance(text, T5TextEncoder):
         entries += _t5_entries(text)
+    elif isinstance(text, M2M100TextEncoder):
+        entries += _m2m100_entries(text)
     else:
         entries += _roberta_entries(text)
     for layer in text.head:
@@ -103,7 +123,7 @@ def hf_text_weight_map(model):
 
 
 def to_open_clip_hf_text_config(model):
-    """open_clip's model config of a keras-clip CLIP with a RoBERTa text tower."""
+    """open_clip's model config of a keras-clip CLIP with a Hugging Face text tower."""
     text = model.text_encoder
     name = text.hf_model_name or "xlm-roberta-base"
     return {
@@ -113,7 +133,9 @@ def to_open_clip_hf_text_config(model):
         "text_cfg": {
             "hf_model_name": name,
             "hf_tokenizer_name": name,
-            "hf_pooler_type": "mean_pooler",
+            "hf_pooler_type": "cls_pooler"
+            if getattr(text, "pooling", "mean") == "cls"
+            else "mean_pooler",
             "hf_proj_type": text.projection,
             "context_length": text.context_length,
         },

@@ -36,6 +36,9 @@ SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
 FAIRSEQ_FILE = "sentencepiece.bpe.model"
 BERT_VOCABULARY_FILE = "vocab.txt"
+# GPT-2-style byte-level BPE tokenizers, whose files look like CLIP's.
+BYTE_LEVEL_CLASSES = ("RobertaTokenizer", "GPT2Tokenizer", "BartTokenizer")
+BYTE_LEVEL_MODEL_TYPES = ("roberta", "gpt2", "bart")
 # open_clip's DEFAULT_CONTEXT_LENGTH, for a text_cfg without context_length.
 OPEN_CLIP_CONTEXT_LENGTH = 77
 MODEL_CONFIG_FILES = {"model_config": "config.json", "open_clip": "open_clip_config.json"}
@@ -115,6 +118,19 @@ def _bert_files(path, tokenizer_json):
     }
 
 
+def _refuse_byte_level_bpe(path):
+    """vocab.json + merges.txt are CLIP's files, and GPT-2's, RoBERTa's and
+    BART's: refuses the others by name (their byte-level BPE is not CLIP's)."""
+    files = _settings_and_model_configs(path)
+    name = (files["settings"].get("tokenizer_class") or "").removesuffix("Fast")
+    model_type = (files["model_config"] or {}).get("model_type")
+    if name in BYTE_LEVEL_CLASSES or model_type in BYTE_LEVEL_MODEL_TYPES:
+        raise ValueError(
+            f"{path!r} holds a GPT-2 byte-level BPE tokenizer ({name or model_type}), which "
+            "keras-clip does not build: tokenise with transformers and pass token ids."
+        )
+
+
 def read_saved_config(path):
     """The settings `Tokenizer.save` wrote to the directory `path`."""
     config = _read_json(os.path.join(path, CONFIG_FILE))
@@ -153,6 +169,7 @@ def locate_pretrained_files(path):
     if tokenizer_json is not None and not _is_huggingface_tokenizer_json(tokenizer_json):
         return {"layout": "saved", "type": tokenizer_json.get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
+        _refuse_byte_level_bpe(path)
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
             "layout": "huggingface",
