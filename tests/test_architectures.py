@@ -61,7 +61,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 134
+    assert len(names) == 4 + 136
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -77,16 +77,16 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         compared += 1
     # keras-clip's, open_clip's own (CLIPA too), EVA / PE / timm ViTs, MobileCLIP,
     # ConvNeXt, HF text towers.
-    assert compared == 4 + 55 + 32 + 11 + 6 + 4
+    assert compared == 4 + 55 + 32 + 11 + 6 + 6
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """134 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
+    """136 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
     options in tests/test_open_clip_options.py), 26 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core, 3 MobileCLIP ViTs, ViT-M/16 GAP and RelPos, 15 ViTamin
     (tests/test_open_clip_eva.py),
     11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
-    (tests/test_open_clip_fastvit.py), 4 with XLM-RoBERTa or mT5 text towers
+    (tests/test_open_clip_fastvit.py), 6 with XLM-RoBERTa, mT5 or NLLB text towers
     (tests/test_open_clip_hf_text.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
@@ -96,7 +96,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 134
+    assert len(supported) == 136
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -124,7 +124,7 @@ def test_open_clip_names_mean_what_open_clip_builds():
         expected = "quick_gelu" if name.endswith("-quickgelu") else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 55 + 32 + 11 + 6 + 4
+    assert compared == 55 + 32 + 11 + 6 + 6
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
     # open_clip feeds ViTamin-XL-384's position-free timm tower 256-pixel images.

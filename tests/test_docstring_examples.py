@@ -48,6 +48,9 @@ ELSEWHERE = {
     # XLM-V's sentencepiece.bpe.model, reordered and tokenizing: the steps of
     # tests/test_unigram_tokenizers.py (a fairseq model trained there).
     "keras_clip.tokenizers.unigram_proto[0]",
+    # NLLB's tokenizer.json converted: Tokenizer.from_pretrained's steps in
+    # tests/test_nllb_tokenizer.py (a BPE model trained there).
+    "keras_clip.tokenizers.nllb_proto[0]",
 }
 
 

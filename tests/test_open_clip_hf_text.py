@@ -129,7 +129,7 @@ def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
 
 
 @pytest.mark.backend("tensorflow")
-@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5"])
+@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5", "m2m_100"])
 def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, tmp_path):
     """Each tower's SentencePiece tokenizer from the open_clip directory
     (ids as open_clip's HFTokenizer gives them: tests/test_unigram_tokenizers.py),
@@ -145,10 +145,15 @@ def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, t
     files.mkdir()
     if kind == "mt5":
         train_t5_model(str(files))
+    elif kind == "m2m_100":  # NLLB's tokenizer.json, as its checkpoint ships it
+        from tests.test_nllb_tokenizer import nllb_checkpoint
+
+        nllb_checkpoint(tmp_path / "nllb", str(files))
     else:
         train_fairseq_model(str(files))
     size = keras_clip.Tokenizer.from_pretrained(str(files)).vocabulary_size
-    config = _config(_hf_directory(tmp_path / kind, vocabulary=size, kind=kind))
+    projection, pooler = ("linear", "cls_pooler") if kind == "m2m_100" else ("mlp", "mean_pooler")
+    config = _config(_hf_directory(tmp_path / kind, size, kind), projection, pooler)
     _open_clip_directory(config, tmp_path / "open_clip")
     for name in os.listdir(files):
         shutil.copy(files / name, tmp_path / "open_clip")
@@ -218,11 +223,11 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
         with open(os.path.join(configs, f"{name}.json")) as f:
             return json.load(f)
 
-    # Their towers load; their tokenizers are not built, so the names stay out.
+    # RoBERTa's tower loads; its tokenizer is not built, so the name stays out.
     assert "byte-level BPE" in hf_text.missing_tokenizer(read("roberta-ViT-B-32"))
-    assert "NLLB's tokenizer" in hf_text.missing_tokenizer(read("nllb-clip-base"))
-    assert "nllb-clip-base" not in names and "nllb-clip-large" not in names
-    nllb = hf_text.from_open_clip_hf_text_config(read("nllb-clip-large"))["m2m100"]
+    assert hf_text.missing_tokenizer(read("nllb-clip-base")) is None
+    assert "nllb-clip-base" in names and "nllb-clip-large" in names
+    nllb = keras_clip.models.architecture_config("nllb-clip-large")["m2m100"]
     assert (nllb["num_layers"], nllb["intermediate_size"], nllb["pooling"]) == (24, 8192, "cls")
     # RoBERTa's vocab.json + merges.txt look like CLIP's: refused by name, not misread.
     roberta = _hf_directory(tmp_path / "roberta", kind="roberta")

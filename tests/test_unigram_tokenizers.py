@@ -44,16 +44,16 @@ XLM_TRICKY = GEMMA_TRICKY + [
 ]
 
 
-def train_fairseq_model(directory):
-    """A Unigram SentencePiece model as fairseq trains them, saved under
-    XLM-R's file name; its path."""
+def train_fairseq_model(directory, model_type="unigram", vocab_size=400):
+    """A SentencePiece model as fairseq trains them (Unigram: XLM-R's; BPE:
+    NLLB's), saved under their file name; its path."""
     spm = pytest.importorskip("sentencepiece")
     rng = np.random.default_rng(0)
     sentences = [" ".join(rng.choice(WORDS, size=rng.integers(3, 9))) for _ in range(3000)]
     prefix = os.path.join(directory, "sentencepiece.bpe")
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=400,
-        hard_vocab_limit=False, model_type="unigram", character_coverage=1.0,
+        sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=vocab_size,
+        hard_vocab_limit=False, model_type=model_type, character_coverage=1.0,
         num_threads=1, minloglevel=2,
     )  # fmt: skip
     os.remove(prefix + ".vocab")

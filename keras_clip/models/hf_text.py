@@ -5,11 +5,11 @@ open_clip wraps a transformers encoder (`HFTextEncoder`), pools it and
 projects it; the image tower is open_clip's own. keras-clip builds
 XLM-RoBERTa and RoBERTa (`encoders.RobertaTextEncoder`), mT5's encoder
 (`encoders.T5TextEncoder`) and NLLB's (`encoders.M2M100TextEncoder`, its
-first token pooled: open_clip's "cls_pooler"). XLM-R's and mT5's
-SentencePiece tokenizers are built; RoBERTa's byte-level BPE and NLLB's
-tokenizer are not (`missing_tokenizer`): their configs load with
-`CLIP.from_pretrained` but stay out of the table of built-in architectures
-until their captions can be tokenised here. The encoder's shape is Hugging Face's
+first token pooled: open_clip's "cls_pooler"). XLM-R's, mT5's and NLLB's
+SentencePiece tokenizers are built; RoBERTa's byte-level BPE is not
+(`missing_tokenizer`): `roberta-ViT-B-32` loads with `CLIP.from_pretrained`
+but stays out of the table of built-in architectures until its captions
+can be tokenised here. The encoder's shape is Hugging Face's
 config of `hf_model_name`: a local directory's `config.json`, or, for the
 names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
 configs; no download).
@@ -79,10 +79,7 @@ DEFAULT_POOLERS = {
     "m2m_100": "cls_pooler",
 }
 # The towers whose tokenizer keras-clip does not build yet.
-MISSING_TOKENIZERS = {
-    "roberta": "RoBERTa's GPT-2 byte-level BPE tokenizer",
-    "m2m_100": "NLLB's tokenizer (a SentencePiece BPE model with language-code tokens)",
-}
+MISSING_TOKENIZERS = {"roberta": "RoBERTa's GPT-2 byte-level BPE tokenizer"}
 # text_cfg keys of a Hugging Face tower, and the values keras-clip builds.
 _TEXT_KEYS = {
     "hf_model_name": None,

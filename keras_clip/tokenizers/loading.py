@@ -13,6 +13,9 @@ Layouts:
 - a Hugging Face XLM-RoBERTa tokenizer (MetaCLIP 2's XLM-V):
   `sentencepiece.bpe.model` (a fairseq-ordered Unigram model), or a Unigram
   `tokenizer.json` alone (as transformers 5 saves it);
+- NLLB's tokenizer (NLLB-CLIP): its `tokenizer.json` (a SentencePiece BPE
+  vocabulary, language codes added) with `tokenizer_config.json` naming
+  `NllbTokenizer` (and `src_lang`);
 - a Hugging Face BERT tokenizer (CLIPA's `bert-base-uncased`): `vocab.txt`,
   or a WordPiece `tokenizer.json` (as transformers 5 saves it), with
   `tokenizer_config.json` (`do_lower_case`, the special tokens);
@@ -36,6 +39,7 @@ SENTENCEPIECE_FILE = "spiece.model"
 GEMMA_FILE = "tokenizer.model"
 FAIRSEQ_FILE = "sentencepiece.bpe.model"
 BERT_VOCABULARY_FILE = "vocab.txt"
+NLLB_CLASS = "NllbTokenizer"
 # GPT-2-style byte-level BPE tokenizers, whose files look like CLIP's.
 BYTE_LEVEL_CLASSES = ("RobertaTokenizer", "GPT2Tokenizer", "BartTokenizer")
 BYTE_LEVEL_MODEL_TYPES = ("roberta", "gpt2", "bart")
@@ -63,15 +67,25 @@ def _sentencepiece_files(path, tokenizer_json):
 
     "kind" says how its ids are laid out: "siglip" (`spiece.model`'s own),
     "gemma" (`tokenizer.model`, or a byte-fallback BPE tokenizer.json) or
-    "fairseq" (`sentencepiece.bpe.model`, to be reordered) or "unigram" (a
-    Unigram tokenizer.json, already in its ids' order)."""
+    "fairseq" (`sentencepiece.bpe.model`, to be reordered), "unigram" (a
+    Unigram tokenizer.json, already in its ids' order) or "nllb" (NLLB's
+    BPE tokenizer.json with its language codes)."""
     models = [
         name
         for name in (SENTENCEPIECE_FILE, GEMMA_FILE, FAIRSEQ_FILE)
         if os.path.isfile(os.path.join(path, name))
     ]
     json_model = (tokenizer_json or {}).get("model", {})
-    if models:
+    settings = _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {}
+    if (settings.get("tokenizer_class") or "").removesuffix("Fast") == NLLB_CLASS:
+        if json_model.get("type") != "BPE":
+            raise ValueError(
+                f"{path!r}: NLLB's tokenizer is read from its tokenizer.json (the language "
+                "codes' ids are there); this directory has none."
+            )
+        kind = "nllb"
+        models = []  # the tokenizer.json describes the whole model
+    elif models:
         kind = {SENTENCEPIECE_FILE: "siglip", GEMMA_FILE: "gemma", FAIRSEQ_FILE: "fairseq"}
         kind = kind[models[0]]
     elif json_model.get("byte_fallback", False):

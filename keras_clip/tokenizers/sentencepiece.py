@@ -1,4 +1,5 @@
-"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma, XLM-R's, T5's) as TensorFlow ops.
+"""SentencePiece tokenizers (SigLIP's, SigLIP 2's Gemma, XLM-R's, T5's,
+NLLB's) as TensorFlow ops.
 
 With its defaults it gives the ids of transformers' `SiglipTokenizer` with
 `padding="max_length", truncation=True`: the text is lower-cased, ASCII
@@ -21,6 +22,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_clip.tokenizers.base import Tokenizer
+from keras_clip.tokenizers.nllb_proto import nllb_model_from_tokenizer_json
 from keras_clip.tokenizers.sentencepiece_proto import added_pieces
 from keras_clip.tokenizers.sentencepiece_proto import sentencepiece_model_from_tokenizer_json
 from keras_clip.tokenizers.sentencepiece_settings import sentencepiece_settings
@@ -74,6 +76,8 @@ class SentencePieceTokenizer(Tokenizer):
             their own ids before SentencePiece runs on the text between
             them, longest first, as transformers does with added tokens
             ("<eos>" written in a caption is then the end id). Default none.
+        left_stripping_pieces: those of `special_pieces` that take the
+            whitespace before them (transformers' `lstrip`, NLLB's "<mask>").
 
     Example:
 
@@ -95,6 +99,7 @@ class SentencePieceTokenizer(Tokenizer):
         pad_piece="</s>",
         padding_side="right",
         special_pieces=(),
+        left_stripping_pieces=(),
     ):
         framing = (start_piece is not None) + (end_piece is not None)
         if not isinstance(context_length, int) or context_length < framing + 1:
@@ -112,7 +117,13 @@ class SentencePieceTokenizer(Tokenizer):
         self.start_piece, self.end_piece, self.pad_piece = start_piece, end_piece, pad_piece
         self.padding_side = padding_side
         self.special_pieces = sorted(set(special_pieces), key=lambda piece: (-len(piece), piece))
-        self._special_pattern = "|".join(re.escape(piece) for piece in self.special_pieces)
+        self.left_stripping_pieces = sorted(set(left_stripping_pieces))
+        if not set(self.left_stripping_pieces) <= set(self.special_pieces):
+            raise ValueError("left_stripping_pieces must be among special_pieces.")
+        self._special_pattern = "|".join(
+            (r"\s*" if piece in self.left_stripping_pieces else "") + re.escape(piece)
+            for piece in self.special_pieces
+        )
         self._processor = tf_text.SentencepieceTokenizer(model=self.model, out_type=tf.int32)
         size = int(self._processor.vocab_size())
         self.vocabulary = [
@@ -137,7 +148,9 @@ class SentencePieceTokenizer(Tokenizer):
         settings = sentencepiece_settings(files)  # names an unknown class first
         t5 = tokenizer_class(files) == "T5Tokenizer"
         if files["model"] is None:  # the tokenizer.json alone, in its own id order
-            if files["kind"] == "unigram":
+            if files["kind"] == "nllb":
+                model = nllb_model_from_tokenizer_json(files["tokenizer_json"])
+            elif files["kind"] == "unigram":
                 model = unigram_model_from_tokenizer_json(files["tokenizer_json"])
             else:
                 model = sentencepiece_model_from_tokenizer_json(files["tokenizer_json"])
@@ -149,10 +162,22 @@ class SentencePieceTokenizer(Tokenizer):
             elif t5:  # transformers appends the sentinels
                 model = with_sentinels(model, files["settings"].get("extra_ids", 100))
         if files["kind"] != "siglip" or t5:  # the tokenizers-backed classes match added tokens
-            settings["special_pieces"] = added_pieces(model, files.get("tokenizer_json"))
+            pieces, stripping = added_pieces(model, files.get("tokenizer_json"))
+            settings.update(special_pieces=pieces, left_stripping_pieces=stripping)
         if context_length:
             settings["context_length"] = context_length
         return cls(model, **settings)
+
+    def for_language(self, code):
+        """The same tokenizer with the language code `code` (e.g. "fra_Latn")
+        as its start piece: NLLB frames each caption with its language's
+        code (transformers' `src_lang`), and NLLB-CLIP pools at it."""
+        if self.start_piece not in self.special_pieces or code not in self.special_pieces:
+            raise ValueError(
+                f"{code!r} is not one of this tokenizer's language codes (it starts captions "
+                f"with {self.start_piece!r})."
+            )
+        return SentencePieceTokenizer(self.model, **{**self._config(), "start_piece": code})
 
     def tf_resources(self):
         return [self._processor]
@@ -171,7 +196,12 @@ class SentencePieceTokenizer(Tokenizer):
         flat = segments.flat_values
         is_special = tf.strings.regex_full_match(flat, pattern)
         ids = self._processor.tokenize(tf.where(is_special, "", flat))
-        special_ids = self._processor.string_to_id(flat)
+        if self.left_stripping_pieces:  # the whitespace such a piece took
+            stripping = "|".join(re.escape(piece) for piece in self.left_stripping_pieces)
+            flat_pieces = tf.strings.regex_replace(flat, rf"^\s+({stripping})$", r"\1")
+        else:
+            flat_pieces = flat
+        special_ids = self._processor.string_to_id(flat_pieces)
         special = tf.RaggedTensor.from_tensor(
             special_ids[:, None], lengths=tf.cast(is_special, tf.int64)
         )
@@ -200,6 +230,7 @@ class SentencePieceTokenizer(Tokenizer):
             "pad_piece": self.pad_piece,
             "padding_side": self.padding_side,
             "special_pieces": self.special_pieces,
+            "left_stripping_pieces": self.left_stripping_pieces,
         }
 
     @classmethod

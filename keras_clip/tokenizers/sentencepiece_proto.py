@@ -142,18 +142,22 @@ def serialized_model(pieces, model_type, normalizer_spec, special_ids=(-1, -1, -
 
 
 def added_pieces(model, tokenizer_json=None):
-    """The pieces transformers matches in the text before BPE ("added
-    tokens"): tokenizer.json's, or else the model's control, unknown and
-    user-defined pieces (what transformers converts them to)."""
+    """(pieces, left-stripping pieces): the pieces transformers matches in
+    the text before BPE ("added tokens"), tokenizer.json's or else the
+    model's control, unknown and user-defined pieces (what transformers
+    converts them to); and those that take the whitespace before them
+    (`lstrip`, NLLB's "<mask>")."""
     if tokenizer_json is not None:
         tokens = tokenizer_json.get("added_tokens", [])
         for token in tokens:
-            options = [k for k in ("lstrip", "rstrip", "single_word") if token.get(k)]
+            options = [k for k in ("rstrip", "single_word") if token.get(k)]
             if options:
                 raise ValueError(f"Added token {token['content']!r} sets {options}: not supported.")
-        return [token["content"] for token in tokens]
+        stripping = [token["content"] for token in tokens if token.get("lstrip")]
+        return [token["content"] for token in tokens], stripping
     pieces, _, _ = parsed_model(model)
-    return [piece for piece, _, kind in pieces if kind in (UNKNOWN, CONTROL, USER_DEFINED)]
+    kinds = (UNKNOWN, CONTROL, USER_DEFINED)
+    return [piece for piece, _, kind in pieces if kind in kinds], []
 
 
 # === Conversion ===

@@ -6,7 +6,9 @@ with byte fallback) under `GemmaTokenizer` or `Siglip2Tokenizer` (the latter
 lower-cases), whose start and end tokens and padding side are settings of
 the checkpoint; MetaCLIP 2 ships XLM-V under `XLMRobertaTokenizer` ("<s>"
 starts, "</s>" ends, "<pad>" pads after) and, for ViT-L-14, mT5's
-`T5Tokenizer` ("</s>" ends, "<pad>" pads after). This module reads them, as transformers does, from
+`T5Tokenizer` ("</s>" ends, "<pad>" pads after); NLLB-CLIP ships
+`NllbTokenizer` (its `src_lang` code starts, "</s>" ends, "<pad>" pads
+after). This module reads them, as transformers does, from
 `tokenizer_config.json` (`add_bos_token`, `add_eos_token`, `padding_side`,
 the special tokens, `model_max_length`), from `tokenizer.json` (its
 post-processor template and normaliser, which transformers 5 writes instead
@@ -35,6 +37,8 @@ _CLASSES = {
     "Siglip2Tokenizer": (["lower"], None, None, "<pad>", "left"),
     "XLMRobertaTokenizer": ([], "<s>", "</s>", "<pad>", "right"),
     "T5Tokenizer": ([], None, "</s>", "<pad>", "right"),
+    # NLLB: the source language's code starts each caption (`language_code`).
+    "NllbTokenizer": ([], "eng_Latn", "</s>", "<pad>", "right"),
 }
 # Which class a directory without tokenizer_class holds, by its files.
 _DEFAULT_CLASS = {
@@ -88,6 +92,18 @@ def _lower_cases(tokenizer_json):
     return any(step.get("type") == "Lowercase" for step in steps)
 
 
+def _nllb_language(settings, open_clip):
+    """The language code NLLB starts captions with: open_clip's
+    `tokenizer_kwargs.language`, else the checkpoint's `src_lang`."""
+    if settings.get("legacy_behaviour"):
+        raise ValueError(
+            "NLLB's legacy_behaviour (the language code after </s>) is not supported: "
+            "save the tokenizer with legacy_behaviour=False."
+        )
+    kwargs = open_clip.get("tokenizer_kwargs") or {}
+    return kwargs.get("language") or settings.get("src_lang") or "eng_Latn"
+
+
 def tokenizer_class(files):
     """The transformers class a directory's SentencePiece tokenizer is
     (tokenizer_config.json's, else the one its files imply), without "Fast"."""
@@ -133,6 +149,8 @@ def sentencepiece_settings(files):
             cleaning.append("lower")
     pad = _token_text(settings.get("pad_token", pad))
     open_clip = files.get("open_clip") or {}
+    if name == "NllbTokenizer":
+        start = _nllb_language(settings, open_clip)
     # open_clip's HFTokenizer cleans whitespace unless its config says otherwise.
     default_clean = "whitespace" if files.get("open_clip") is not None else None
     clean = (open_clip.get("tokenizer_kwargs") or {}).get("clean", default_clean)

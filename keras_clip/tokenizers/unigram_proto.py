@@ -93,7 +93,7 @@ def with_sentinels(model, extra_ids=100):
     return _model(pieces + sentinels, normalizer)
 
 
-def _normalizer_spec(tokenizer_json):
+def normalizer_spec_of(tokenizer_json):
     """The SentencePiece normaliser a Unigram tokenizer.json describes:
     the precompiled character map, a "▁" prefix, whitespace runs collapsed."""
     normalizer = tokenizer_json.get("normalizer") or {}
@@ -153,4 +153,4 @@ def unigram_model_from_tokenizer_json(tokenizer_json):
     beyond = sorted(i for i in added if i >= len(vocabulary))
     if beyond:
         raise ValueError(f"tokenizer.json adds tokens beyond its vocabulary (ids {beyond[:5]}).")
-    return _model(pieces, _normalizer_spec(tokenizer_json))
+    return _model(pieces, normalizer_spec_of(tokenizer_json))
