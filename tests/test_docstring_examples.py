@@ -51,6 +51,8 @@ ELSEWHERE = {
     # NLLB's tokenizer.json converted: Tokenizer.from_pretrained's steps in
     # tests/test_nllb_tokenizer.py (a BPE model trained there).
     "keras_clip.tokenizers.nllb_proto[0]",
+    # A RoBERTa tokenizer directory: tests/test_roberta_tokenizer.py trains one.
+    "keras_clip.tokenizers.byte_level_bpe.ByteLevelBPETokenizer[0]",
 }
 
 

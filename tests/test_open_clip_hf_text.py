@@ -129,7 +129,7 @@ def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
 
 
 @pytest.mark.backend("tensorflow")
-@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5", "m2m_100"])
+@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5", "m2m_100", "roberta"])
 def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, tmp_path):
     """Each tower's SentencePiece tokenizer from the open_clip directory
     (ids as open_clip's HFTokenizer gives them: tests/test_unigram_tokenizers.py),
@@ -149,6 +149,10 @@ def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, t
         from tests.test_nllb_tokenizer import nllb_checkpoint
 
         nllb_checkpoint(tmp_path / "nllb", str(files))
+    elif kind == "roberta":  # GPT-2's byte-level BPE, keras-hub's tokenizer in the graph
+        from tests.test_roberta_tokenizer import roberta_checkpoint
+
+        roberta_checkpoint(str(files))
     else:
         train_fairseq_model(str(files))
     size = keras_clip.Tokenizer.from_pretrained(str(files)).vocabulary_size
@@ -214,7 +218,7 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
     assert shape["roberta"]["width"] == 1024 and shape["roberta"]["num_layers"] == 24
     assert shape["vision_width"] == 1280 and shape["vision_heads"] == 16
     names = open_clip_architectures()
-    assert "xlm-roberta-base-ViT-B-32" in names and "roberta-ViT-B-32" not in names
+    assert "xlm-roberta-base-ViT-B-32" in names and "roberta-ViT-B-32" in names
     assert "mt5-base-ViT-B-32" in names
     open_clip = import_open_clip()
     configs = os.path.join(os.path.dirname(open_clip.__file__), "model_configs")
@@ -223,18 +227,9 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
         with open(os.path.join(configs, f"{name}.json")) as f:
             return json.load(f)
 
-    # RoBERTa's tower loads; its tokenizer is not built, so the name stays out.
-    assert "byte-level BPE" in hf_text.missing_tokenizer(read("roberta-ViT-B-32"))
-    assert hf_text.missing_tokenizer(read("nllb-clip-base")) is None
     assert "nllb-clip-base" in names and "nllb-clip-large" in names
     nllb = keras_clip.models.architecture_config("nllb-clip-large")["m2m100"]
     assert (nllb["num_layers"], nllb["intermediate_size"], nllb["pooling"]) == (24, 8192, "cls")
-    # RoBERTa's vocab.json + merges.txt look like CLIP's: refused by name, not misread.
-    roberta = _hf_directory(tmp_path / "roberta", kind="roberta")
-    (tmp_path / "roberta" / "vocab.json").write_text(json.dumps({"a": 0, "b": 1, "ab": 2}))
-    (tmp_path / "roberta" / "merges.txt").write_text("#version: 0.2\na b\n")
-    with pytest.raises(ValueError, match="GPT-2 byte-level BPE tokenizer"):
-        keras_clip.Tokenizer.from_pretrained(roberta)
     config = _config(_hf_directory(tmp_path / "xlm-r-cls"), pooler="cls_pooler")
     with pytest.raises(ValueError, match="hf_pooler_type='cls_pooler'"):
         hf_text.from_open_clip_hf_text_config(config)

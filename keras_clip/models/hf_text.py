@@ -5,11 +5,8 @@ open_clip wraps a transformers encoder (`HFTextEncoder`), pools it and
 projects it; the image tower is open_clip's own. keras-clip builds
 XLM-RoBERTa and RoBERTa (`encoders.RobertaTextEncoder`), mT5's encoder
 (`encoders.T5TextEncoder`) and NLLB's (`encoders.M2M100TextEncoder`, its
-first token pooled: open_clip's "cls_pooler"). XLM-R's, mT5's and NLLB's
-SentencePiece tokenizers are built; RoBERTa's byte-level BPE is not
-(`missing_tokenizer`): `roberta-ViT-B-32` loads with `CLIP.from_pretrained`
-but stays out of the table of built-in architectures until its captions
-can be tokenised here. The encoder's shape is Hugging Face's
+first token pooled: open_clip's "cls_pooler"), with their tokenizers
+(XLM-R's, mT5's and NLLB's SentencePiece, RoBERTa's byte-level BPE). The encoder's shape is Hugging Face's
 config of `hf_model_name`: a local directory's `config.json`, or, for the
 names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
 configs; no download).
@@ -78,8 +75,6 @@ DEFAULT_POOLERS = {
     "mt5": "mean_pooler",
     "m2m_100": "cls_pooler",
 }
-# The towers whose tokenizer keras-clip does not build yet.
-MISSING_TOKENIZERS = {"roberta": "RoBERTa's GPT-2 byte-level BPE tokenizer"}
 # text_cfg keys of a Hugging Face tower, and the values keras-clip builds.
 _TEXT_KEYS = {
     "hf_model_name": None,
@@ -151,14 +146,6 @@ def check_hf_text_options(text):
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{text['hf_model_name']}: only absolute position embeddings are built.")
     return hf
-
-
-def missing_tokenizer(config):
-    """None when keras-clip builds the tokenizer of an open_clip config's
-    Hugging Face text tower, else what is missing (the tower itself loads:
-    tokenise with transformers and pass token ids)."""
-    model_type = hf_model_config(config["text_cfg"]["hf_model_name"]).get("model_type")
-    return MISSING_TOKENIZERS.get(model_type)
 
 
 def from_open_clip_hf_text_config(config):

@@ -9,7 +9,6 @@ from keras import ops
 
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
 from keras_clip.models.hf_text import is_open_clip_hf_text
-from keras_clip.models.hf_text import missing_tokenizer
 from keras_clip.models.open_clip_options import check_open_clip_options
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
@@ -296,8 +295,7 @@ def timm_model_cfg(model, timm_pool, timm_proj, custom_text=True, **vision_extra
 
 
 def is_supported_open_clip_config(config):
-    """Whether every option of an open_clip model config loads exactly, and
-    keras-clip builds its tokenizer."""
+    """Whether every option of an open_clip model config loads exactly."""
     try:
         if is_open_clip_siglip(config):
             check_open_clip_siglip_options(config)
@@ -309,8 +307,6 @@ def is_supported_open_clip_config(config):
             from_open_clip_fastvit_config(config)
         elif is_open_clip_hf_text(config):
             from_open_clip_hf_text_config(config)
-            if missing_tokenizer(config):
-                return False
         else:
             check_open_clip_options(config)
     except ValueError:

@@ -5,6 +5,9 @@ Layouts:
 - a directory written by `Tokenizer.save`: `tokenizer.json` naming the
   tokenizer type, plus that type's files;
 - a Hugging Face CLIP directory: `vocab.json` (token -> id) and `merges.txt`;
+- a Hugging Face RoBERTa directory (GPT-2's byte-level BPE): the same two
+  files, told apart by `tokenizer_config.json`'s class or `config.json`'s
+  model type;
 - a Hugging Face SigLIP directory: `spiece.model` (SentencePiece) and
   `tokenizer_config.json` (`model_max_length`, `do_lower_case`);
 - a Hugging Face SigLIP 2 directory: Gemma's `tokenizer.model`, with
@@ -132,17 +135,19 @@ def _bert_files(path, tokenizer_json):
     }
 
 
-def _refuse_byte_level_bpe(path):
+def _is_byte_level_bpe(path):
     """vocab.json + merges.txt are CLIP's files, and GPT-2's, RoBERTa's and
-    BART's: refuses the others by name (their byte-level BPE is not CLIP's)."""
+    BART's: which, by tokenizer_config.json's class or config.json's model."""
     files = _settings_and_model_configs(path)
     name = (files["settings"].get("tokenizer_class") or "").removesuffix("Fast")
     model_type = (files["model_config"] or {}).get("model_type")
     if name in BYTE_LEVEL_CLASSES or model_type in BYTE_LEVEL_MODEL_TYPES:
-        raise ValueError(
-            f"{path!r} holds a GPT-2 byte-level BPE tokenizer ({name or model_type}), which "
-            "keras-clip does not build: tokenise with transformers and pass token ids."
-        )
+        if not os.path.isfile(os.path.join(path, HF_VOCABULARY_FILE)):
+            raise ValueError(
+                f"{path!r}: a byte-level BPE tokenizer needs its {HF_VOCABULARY_FILE}."
+            )
+        return True
+    return False
 
 
 def read_saved_config(path):
@@ -183,7 +188,14 @@ def locate_pretrained_files(path):
     if tokenizer_json is not None and not _is_huggingface_tokenizer_json(tokenizer_json):
         return {"layout": "saved", "type": tokenizer_json.get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
-        _refuse_byte_level_bpe(path)
+        if _is_byte_level_bpe(path):  # GPT-2's byte-level BPE (RoBERTa), not CLIP's
+            return {
+                "layout": "huggingface",
+                "type": "byte_level_bpe",
+                "merges": os.path.join(path, HF_MERGES_FILE),
+                "vocabulary": os.path.join(path, HF_VOCABULARY_FILE),
+                **_settings_and_model_configs(path),
+            }
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
             "layout": "huggingface",
