@@ -6,10 +6,10 @@ projects it; the image tower is open_clip's own. keras-clip builds
 XLM-RoBERTa and RoBERTa (`encoders.RobertaTextEncoder`), mT5's encoder
 (`encoders.T5TextEncoder`) and NLLB's (`encoders.M2M100TextEncoder`, its
 first token pooled: open_clip's "cls_pooler"), with their tokenizers
-(XLM-R's, mT5's and NLLB's SentencePiece, RoBERTa's byte-level BPE). The encoder's shape is Hugging Face's
-config of `hf_model_name`: a local directory's `config.json`, or, for the
-names open_clip's built-in configs use, `HF_TEXT_SHAPES` (their published
-configs; no download).
+(XLM-R's, mT5's and NLLB's SentencePiece, RoBERTa's byte-level BPE). The
+encoder's shape is Hugging Face's config of `hf_model_name`: a local
+directory's `config.json`, or, for the names open_clip's built-in configs
+use, `HF_TEXT_SHAPES` (their published configs; no download).
 
 Example:
 
