@@ -9,6 +9,7 @@ from keras_clip.encoders.naflex_vision import NaFlexVisionTransformer
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
 from keras_clip.encoders.siglip_text import SigLIPTextTransformer
 from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
+from keras_clip.encoders.swin import SwinTransformer
 from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer

@@ -11,6 +11,8 @@ from keras_clip.layers.post_norm_block import PostNormTransformerBlock
 from keras_clip.layers.projection_block import ProjectionBlock
 from keras_clip.layers.relative_position_mlp import RelativePositionMLP
 from keras_clip.layers.reparam_conv import ReparamConv2D
+from keras_clip.layers.swin_block import PatchMerging
+from keras_clip.layers.swin_block import SwinBlock
 from keras_clip.layers.t5_block import T5EncoderBlock
 from keras_clip.layers.transformer_block import TransformerBlock
 from keras_clip.layers.vitamin_stem import MbConvBlock

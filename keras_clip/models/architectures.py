@@ -32,6 +32,7 @@ from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.m2m100_text import M2M100TextEncoder
 from keras_clip.encoders.modified_resnet import ModifiedResNet
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.encoders.swin import SwinTransformer
 from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
@@ -46,6 +47,8 @@ from keras_clip.models.timm_eva import from_open_clip_eva_config
 from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
 from keras_clip.models.timm_fastvit import is_open_clip_fastvit
+from keras_clip.models.timm_swin import from_open_clip_swin_config
+from keras_clip.models.timm_swin import is_open_clip_swin
 
 OPEN_CLIP_ARCHITECTURES = "open_clip_architectures.json"
 # The Hugging Face text towers: the shape's "text" field -> the encoder.
@@ -111,6 +114,7 @@ SHAPE_FIELDS = set().union(*KERAS_CLIP_ARCHITECTURES.values()) | {
     "vision_layer_scale",
     "convnext_depths",
     "convnext_dims",
+    "swin",
     "vision_head",
     "vision_head_bias",
     "fastvit",
@@ -176,6 +180,8 @@ def architecture_config(name, **overrides):
         return {**from_open_clip_eva_config(config), **overrides}
     if is_open_clip_convnext(config):
         return {**from_open_clip_convnext_config(config), **overrides}
+    if is_open_clip_swin(config):
+        return {**from_open_clip_swin_config(config), **overrides}
     if is_open_clip_fastvit(config):
         return {**from_open_clip_fastvit_config(config), **overrides}
     if is_open_clip_hf_text(config):
@@ -268,6 +274,16 @@ def _build(model_class, config, model_kwargs):
             timm_model_name=config["timm_model_name"],
             name="image_encoder",
             **config["fastvit"],
+        )
+        model_kwargs.setdefault("project_image", False)
+    elif config["vision"] == "swin":
+        # timm's Swin with open_clip's bias-free linear head projects to embed_dim.
+        image_encoder = SwinTransformer(
+            config["image_size"],
+            output_dim=config["embed_dim"],
+            timm_model_name=config.get("timm_model_name"),
+            name="image_encoder",
+            **config["swin"],
         )
         model_kwargs.setdefault("project_image", False)
     elif config["vision"] == "convnext":

@@ -17,6 +17,8 @@ from keras_clip.models.timm_eva import check_open_clip_eva_options
 from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.models.timm_fastvit import from_open_clip_fastvit_config
 from keras_clip.models.timm_fastvit import is_open_clip_fastvit
+from keras_clip.models.timm_swin import from_open_clip_swin_config
+from keras_clip.models.timm_swin import is_open_clip_swin
 from keras_clip.pretrained.open_clip_siglip import check_open_clip_siglip_options
 
 
@@ -303,6 +305,8 @@ def is_supported_open_clip_config(config):
             check_open_clip_eva_options(config)
         elif is_open_clip_convnext(config):
             from_open_clip_convnext_config(config)
+        elif is_open_clip_swin(config):
+            from_open_clip_swin_config(config)
         elif is_open_clip_fastvit(config):
             from_open_clip_fastvit_config(config)
         elif is_open_clip_hf_text(config):

@@ -38,12 +38,14 @@ from keras_clip.models.preprocessing import ImagePreprocessing
 from keras_clip.models.timm_convnext import is_open_clip_convnext
 from keras_clip.models.timm_eva import is_open_clip_eva
 from keras_clip.models.timm_fastvit import is_open_clip_fastvit
+from keras_clip.models.timm_swin import is_open_clip_swin
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
 from keras_clip.pretrained import open_clip_convnext
 from keras_clip.pretrained import open_clip_eva
 from keras_clip.pretrained import open_clip_fastvit
 from keras_clip.pretrained import open_clip_hf_text
+from keras_clip.pretrained import open_clip_swin
 from keras_clip.pretrained import siglip
 from keras_clip.pretrained.files import is_torchscript
 from keras_clip.pretrained.files import read_json
@@ -130,6 +132,9 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     elif config is not None and is_open_clip_convnext(config):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         shape, layout = open_clip_convnext.convnext_shape(config, tensors), "open_clip_convnext"
+    elif config is not None and is_open_clip_swin(config):
+        mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
+        shape, layout = open_clip_swin.swin_shape(config, tensors), "open_clip_swin"
     elif config is not None and is_open_clip_hf_text(config):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         shape, layout = from_open_clip_hf_text_config(config), "open_clip_hf_text"
@@ -263,6 +268,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "open_clip": layouts.openai_weight_map,
         "open_clip_eva": open_clip_eva.eva_weight_map,
         "open_clip_convnext": open_clip_convnext.convnext_weight_map,
+        "open_clip_swin": open_clip_swin.swin_weight_map,
         "open_clip_fastvit": open_clip_fastvit.fastvit_weight_map,
         "open_clip_hf_text": open_clip_hf_text.hf_text_weight_map,
     }[layout](model)
@@ -301,7 +307,7 @@ def save_pretrained(model, path, format="huggingface"):
     if timm_tower is not None:
         if format != "open_clip":
             raise ValueError(
-                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt) or a "
+                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt, Swin) or a "
                 "RoBERTa text tower saves as format='open_clip' (transformers has no such "
                 "CLIPModel)."
             )
@@ -357,6 +363,11 @@ def _timm_tower_writer(model):
         return lambda model: (
             open_clip_convnext.to_open_clip_convnext_config(model),
             export_weight_map(open_clip_convnext.convnext_weight_map(model)),
+        )
+    if open_clip_swin.is_swin_model(model):
+        return lambda model: (
+            open_clip_swin.to_open_clip_swin_config(model),
+            export_weight_map(open_clip_swin.swin_weight_map(model)),
         )
     if open_clip_hf_text.is_hf_text_model(model):
         return lambda model: (
