@@ -96,19 +96,15 @@ def openvino_tokenizer(tokenizer):
     ids = ops.multiply(produced["input_ids"], produced["attention_mask"])
     if tokenizer.end_id == tokenizer.pad_id:  # open_clip's strip_sep_token
         end = tokenizer.vocabulary.index(tokenizer.framing["end_token"])
-        ids = ops.select(ops.equal(ids, _constant(end)), _constant(0), ids)
+        ids = ops.select(
+            ops.equal(ids, ops.constant(end, dtype="i64")), ops.constant(0, dtype="i64"), ids
+        )
     token_ids = ops.convert(ids, "i32")
     token_ids.output(0).set_names({OUTPUT_NAME})
     # The converted graph keeps its settings in variables (ReadValue/Assign).
     return openvino.Model(
         [ops.result(token_ids)], converted.get_sinks(), converted.get_parameters(), "tokenizer"
     )
-
-
-def _constant(value):
-    from openvino import opset13 as ops
-
-    return ops.constant(value, dtype="i64")
 
 
 def _clip_bpe(tokenizer, scratch):

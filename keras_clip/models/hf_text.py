@@ -108,6 +108,11 @@ def hf_model_config(name):
     )
 
 
+def _pooler(text, model_type):
+    """open_clip's pooler of a text_cfg: its own, or the model type's default."""
+    return text.get("hf_pooler_type") or DEFAULT_POOLERS[model_type]
+
+
 def check_hf_text_options(text):
     """Checks a Hugging Face `text_cfg`; returns its Hugging Face config."""
     for key, value in text.items():
@@ -125,8 +130,7 @@ def check_hf_text_options(text):
             f"open_clip's Hugging Face text tower of model_type {model_type!r} "
             f"({text['hf_model_name']}) is not built yet; keras-clip builds {MODEL_TYPES}."
         )
-    pooler = text.get("hf_pooler_type") or DEFAULT_POOLERS[model_type]
-    if pooler == "cls_pooler" and model_type != "m2m_100":
+    if _pooler(text, model_type) == "cls_pooler" and model_type != "m2m_100":
         # XLM-R's and mT5's "cls_pooler" would be transformers' pooler_output.
         raise ValueError(
             f"open_clip option text_cfg.hf_pooler_type='cls_pooler' is not supported for "
@@ -161,7 +165,6 @@ def from_open_clip_hf_text_config(config):
     projection = text.get("hf_proj_type", "mlp")
     name = text["hf_model_name"]
     if hf["model_type"] == "m2m_100":
-        pooler = text.get("hf_pooler_type") or DEFAULT_POOLERS["m2m_100"]
         shape["text"] = "m2m100"
         shape["m2m100"] = {
             "vocabulary_size": hf["vocab_size"],
@@ -173,7 +176,7 @@ def from_open_clip_hf_text_config(config):
             "pad_token_id": hf.get("pad_token_id", 1),
             "scale_embedding": hf.get("scale_embedding", True),
             "activation": hf.get("activation_function", "relu"),
-            "pooling": "cls" if pooler == "cls_pooler" else "mean",
+            "pooling": "cls" if _pooler(text, "m2m_100") == "cls_pooler" else "mean",
             "projection": projection,
             "layer_norm_epsilon": 1e-5,
             "hf_model_name": name,

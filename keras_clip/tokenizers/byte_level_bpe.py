@@ -8,15 +8,13 @@ import tensorflow as tf
 
 from keras_clip.tokenizers.base import Tokenizer
 from keras_clip.tokenizers.base import check_context_length
+from keras_clip.tokenizers.clip_bpe import read_merges
 from keras_clip.tokenizers.loading import OPEN_CLIP_CONTEXT_LENGTH
+from keras_clip.tokenizers.loading import token_text
 from keras_clip.tokenizers.sentencepiece import WHITESPACE
 
 _VOCABULARY_FILE = "vocab.json"
 _MERGES_FILE = "merges.txt"
-
-
-def _token_text(token):
-    return token.get("content") if isinstance(token, dict) else token
 
 
 class ByteLevelBPETokenizer(Tokenizer):
@@ -92,7 +90,7 @@ class ByteLevelBPETokenizer(Tokenizer):
         whitespace clean-up."""
         with open(files["vocabulary"], encoding="utf-8") as f:
             vocabulary = json.load(f)
-        merges = _read_merges(files["merges"])
+        merges = _merge_rules(files["merges"])
         settings, open_clip = files["settings"], files.get("open_clip")
         if open_clip is not None:
             context_length = context_length or open_clip.get(
@@ -106,9 +104,9 @@ class ByteLevelBPETokenizer(Tokenizer):
             vocabulary,
             merges,
             context_length,
-            start_token=_token_text(settings.get("bos_token", "<s>")),
-            end_token=_token_text(settings.get("eos_token", "</s>")),
-            pad_token=_token_text(settings.get("pad_token", "<pad>")),
+            start_token=token_text(settings.get("bos_token", "<s>")),
+            end_token=token_text(settings.get("eos_token", "</s>")),
+            pad_token=token_text(settings.get("pad_token", "<pad>")),
             clean_whitespace=open_clip is not None,
         )
 
@@ -151,13 +149,9 @@ class ByteLevelBPETokenizer(Tokenizer):
         with open(os.path.join(path, _VOCABULARY_FILE), encoding="utf-8") as f:
             vocabulary = json.load(f)
         settings = {k: v for k, v in config.items() if k != "type"}
-        return cls(vocabulary, _read_merges(os.path.join(path, _MERGES_FILE)), **settings)
+        return cls(vocabulary, _merge_rules(os.path.join(path, _MERGES_FILE)), **settings)
 
 
-def _read_merges(path):
-    """merges.txt's rules ("a b" lines after the "#version" header)."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if lines and lines[0].startswith("#version"):
-        lines = lines[1:]
-    return [line for line in lines if line.strip()]
+def _merge_rules(path):
+    """merges.txt's rules as "a b" strings (keras-hub's form)."""
+    return [" ".join(merge) for merge in read_merges(path)]

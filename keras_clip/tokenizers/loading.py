@@ -58,6 +58,17 @@ def _read_json(path):
         return json.load(f)
 
 
+def token_text(token):
+    """A special token as tokenizer_config.json gives it: a str, or an
+    AddedToken dict with its "content"."""
+    return token.get("content") if isinstance(token, dict) else token
+
+
+def hf_tokenizer_class(settings):
+    """tokenizer_config.json's `tokenizer_class` without "Fast" ("" if none)."""
+    return (settings.get("tokenizer_class") or "").removesuffix("Fast")
+
+
 def _is_huggingface_tokenizer_json(config):
     """Hugging Face's tokenizer.json (a `tokenizers` pipeline) shares the
     name of keras-clip's tokenizer config; it holds a "model" section."""
@@ -79,8 +90,8 @@ def _sentencepiece_files(path, tokenizer_json):
         if os.path.isfile(os.path.join(path, name))
     ]
     json_model = (tokenizer_json or {}).get("model", {})
-    settings = _read_json(os.path.join(path, HF_TOKENIZER_CONFIG_FILE)) or {}
-    if (settings.get("tokenizer_class") or "").removesuffix("Fast") == NLLB_CLASS:
+    configs = _settings_and_model_configs(path)
+    if hf_tokenizer_class(configs["settings"]) == NLLB_CLASS:
         if json_model.get("type") != "BPE":
             raise ValueError(
                 f"{path!r}: NLLB's tokenizer is read from its tokenizer.json (the language "
@@ -105,7 +116,7 @@ def _sentencepiece_files(path, tokenizer_json):
         "kind": kind,
         "tokenizer_json": tokenizer_json,
     }
-    return {**files, **_settings_and_model_configs(path)}
+    return {**files, **configs}
 
 
 def _settings_and_model_configs(path):
@@ -135,19 +146,24 @@ def _bert_files(path, tokenizer_json):
     }
 
 
-def _is_byte_level_bpe(path):
-    """vocab.json + merges.txt are CLIP's files, and GPT-2's, RoBERTa's and
-    BART's: which, by tokenizer_config.json's class or config.json's model."""
+def _byte_level_bpe_files(path):
+    """The GPT-2 byte-level BPE layout (RoBERTa's) of the directory `path`,
+    or None: vocab.json + merges.txt are CLIP's files too, so the two are told
+    apart by tokenizer_config.json's class or config.json's model type."""
     files = _settings_and_model_configs(path)
-    name = (files["settings"].get("tokenizer_class") or "").removesuffix("Fast")
     model_type = (files["model_config"] or {}).get("model_type")
-    if name in BYTE_LEVEL_CLASSES or model_type in BYTE_LEVEL_MODEL_TYPES:
-        if not os.path.isfile(os.path.join(path, HF_VOCABULARY_FILE)):
-            raise ValueError(
-                f"{path!r}: a byte-level BPE tokenizer needs its {HF_VOCABULARY_FILE}."
-            )
-        return True
-    return False
+    name = hf_tokenizer_class(files["settings"])
+    if name not in BYTE_LEVEL_CLASSES and model_type not in BYTE_LEVEL_MODEL_TYPES:
+        return None
+    if not os.path.isfile(os.path.join(path, HF_VOCABULARY_FILE)):
+        raise ValueError(f"{path!r}: a byte-level BPE tokenizer needs its {HF_VOCABULARY_FILE}.")
+    return {
+        "layout": "huggingface",
+        "type": "byte_level_bpe",
+        "merges": os.path.join(path, HF_MERGES_FILE),
+        "vocabulary": os.path.join(path, HF_VOCABULARY_FILE),
+        **files,
+    }
 
 
 def read_saved_config(path):
@@ -188,14 +204,9 @@ def locate_pretrained_files(path):
     if tokenizer_json is not None and not _is_huggingface_tokenizer_json(tokenizer_json):
         return {"layout": "saved", "type": tokenizer_json.get("type"), "directory": path}
     if os.path.isfile(os.path.join(path, HF_MERGES_FILE)):
-        if _is_byte_level_bpe(path):  # GPT-2's byte-level BPE (RoBERTa), not CLIP's
-            return {
-                "layout": "huggingface",
-                "type": "byte_level_bpe",
-                "merges": os.path.join(path, HF_MERGES_FILE),
-                "vocabulary": os.path.join(path, HF_VOCABULARY_FILE),
-                **_settings_and_model_configs(path),
-            }
+        byte_level = _byte_level_bpe_files(path)  # GPT-2's (RoBERTa's), not CLIP's
+        if byte_level is not None:
+            return byte_level
         vocabulary = os.path.join(path, HF_VOCABULARY_FILE)
         return {
             "layout": "huggingface",

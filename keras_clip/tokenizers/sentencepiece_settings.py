@@ -29,6 +29,8 @@ settings["cleaning"]  # ["lower"]
 """
 
 from keras_clip.tokenizers.loading import OPEN_CLIP_CONTEXT_LENGTH
+from keras_clip.tokenizers.loading import hf_tokenizer_class
+from keras_clip.tokenizers.loading import token_text
 
 # transformers 5's defaults for each class: (cleaning, start, end, pad, side).
 _CLASSES = {
@@ -37,7 +39,7 @@ _CLASSES = {
     "Siglip2Tokenizer": (["lower"], None, None, "<pad>", "left"),
     "XLMRobertaTokenizer": ([], "<s>", "</s>", "<pad>", "right"),
     "T5Tokenizer": ([], None, "</s>", "<pad>", "right"),
-    # NLLB: the source language's code starts each caption (`language_code`).
+    # NLLB: the source language's code starts each caption (`_nllb_language`).
     "NllbTokenizer": ([], "eng_Latn", "</s>", "<pad>", "right"),
 }
 # Which class a directory without tokenizer_class holds, by its files.
@@ -55,10 +57,6 @@ _OPEN_CLIP_CLEANING = {
 }
 # transformers' "no limit" model_max_length (1e30) and anything near it.
 _UNLIMITED = 1_000_000
-
-
-def _token_text(token):
-    return token.get("content") if isinstance(token, dict) else token
 
 
 def _template_framing(tokenizer_json):
@@ -83,7 +81,7 @@ def _flagged_piece(settings, name, piece):
     flag = settings.get(f"add_{name}_token")
     if flag is None:
         return piece
-    return _token_text(settings.get(f"{name}_token", f"<{name}>")) if flag else None
+    return token_text(settings.get(f"{name}_token", f"<{name}>")) if flag else None
 
 
 def _lower_cases(tokenizer_json):
@@ -108,8 +106,7 @@ def tokenizer_class(files):
     """The transformers class a directory's SentencePiece tokenizer is
     (tokenizer_config.json's, else the one its files imply), without "Fast"."""
     settings = files.get("settings", {})
-    name = settings.get("tokenizer_class") or _DEFAULT_CLASS[files.get("kind", "siglip")]
-    name = name.removesuffix("Fast")
+    name = hf_tokenizer_class(settings) or _DEFAULT_CLASS[files.get("kind", "siglip")]
     if name not in _CLASSES:
         raise ValueError(
             f"tokenizer_class {name!r} is not a SentencePiece tokenizer keras-clip reads; "
@@ -138,7 +135,7 @@ def sentencepiece_settings(files):
     if name == "SiglipTokenizer":
         if not settings.get("do_lower_case", True):
             cleaning.remove("lower")
-        end = _token_text(settings.get("eos_token", end))
+        end = token_text(settings.get("eos_token", end))
     else:
         template = _template_framing(files.get("tokenizer_json"))
         if template is not None:
@@ -147,7 +144,7 @@ def sentencepiece_settings(files):
         end = _flagged_piece(settings, "eos", end)
         if _lower_cases(files.get("tokenizer_json")) and "lower" not in cleaning:
             cleaning.append("lower")
-    pad = _token_text(settings.get("pad_token", pad))
+    pad = token_text(settings.get("pad_token", pad))
     open_clip = files.get("open_clip") or {}
     if name == "NllbTokenizer":
         start = _nllb_language(settings, open_clip)
