@@ -29,6 +29,7 @@ from keras_clip.evaluation import evaluate_retrieval
 from keras_clip.evaluation import evaluate_zero_shot
 from keras_clip.models import CLIP
 from keras_clip.models import CLIPLite
+from keras_clip.models import CoCa
 from keras_clip.models import ImagePreprocessing
 from keras_clip.training import interpolate_weights
 from keras_clip.training import lock_tower

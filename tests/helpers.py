@@ -112,13 +112,27 @@ def random_open_clip_model(config, path, seed=0, scale=0.05, batch_norms=False):
     import torch
 
     torch.manual_seed(seed)
-    towers = ("vision_cfg", "text_cfg", "embed_dim", "custom_text")
+    towers = ("vision_cfg", "text_cfg", "embed_dim", "custom_text", "multimodal_cfg")
     options = {k: v for k, v in config.items() if k not in towers}
-    model_class = (
-        open_clip.model.CustomTextCLIP if config.get("custom_text") else open_clip.model.CLIP
+    if config.get("multimodal_cfg"):  # CoCa: towers and its caption decoder
+        options["multimodal_cfg"] = config["multimodal_cfg"]
+        model_class = open_clip.coca_model.CoCa
+    elif config.get("custom_text"):
+        model_class = open_clip.model.CustomTextCLIP
+    else:
+        model_class = open_clip.model.CLIP
+    model = model_class(
+        embed_dim=config["embed_dim"],
+        vision_cfg=config["vision_cfg"],
+        text_cfg=config["text_cfg"],
+        **options,
     )
-    model = model_class(config["embed_dim"], config["vision_cfg"], config["text_cfg"], **options)
     with torch.no_grad():
+        if config.get("multimodal_cfg"):
+            # open_clip 3.3 leaves the decoder's projection as torch.empty
+            # (MultimodalTransformer.init_parameters is never called).
+            projection = model.text_decoder.text_projection
+            torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
         for parameter in model.parameters():
             parameter.add_(scale * torch.randn_like(parameter))
     model.eval()

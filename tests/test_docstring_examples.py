@@ -45,8 +45,10 @@ ELSEWHERE = {
     # and for an XLM-RoBERTa CLIP: tests/test_open_clip_hf_text.py.
     "keras_clip.pretrained.open_clip_fastvit[0]",
     "keras_clip.pretrained.open_clip_hf_text[0]",
-    # And for a Swin CLIP: tests/test_open_clip_swin.py.
+    # And for a Swin CLIP: tests/test_open_clip_swin.py, and a CoCa:
+    # tests/test_open_clip_coca.py.
     "keras_clip.pretrained.open_clip_swin[0]",
+    "keras_clip.pretrained.open_clip_coca[0]",
     # XLM-V's sentencepiece.bpe.model, reordered and tokenizing: the steps of
     # tests/test_unigram_tokenizers.py (a fairseq model trained there).
     "keras_clip.tokenizers.unigram_proto[0]",

@@ -43,12 +43,24 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         pooling: "end_token" or "last" (the last position of the context,
             open_clip's `pool_type="last"`: CLIPA).
         layer_scale_init: float or None. LayerScale in every block.
+        class_token: bool. CoCa's text tower (open_clip's `embed_cls`): a
+            learned token appended after the caption; its output, after
+            the final LayerNorm, is the pooled feature. Keys are masked
+            where the token one place earlier is padding (open_clip's
+            masking of its released CoCa weights, which shifts the padding
+            mask by the class token).
+        output_tokens: bool. Return the tokens too (CoCa's decoder reads
+            them): the caption's positions, before the final LayerNorm
+            with a class token, after it without.
+        pad_token_id: int. The padding id `class_token` masks.
 
     Call arguments:
         token_ids: int (batch, length), length <= context_length.
 
     Returns:
-        float (batch, width).
+        float (batch, width); with `output_tokens`, a dict of that
+        ("pooled_output") and the tokens ("sequence_output", (batch,
+        length, width)).
 
     Example:
 
@@ -72,6 +84,9 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         "causal",
         "pooling",
         "layer_scale_init",
+        "class_token",
+        "output_tokens",
+        "pad_token_id",
     )
 
     def __init__(
@@ -88,6 +103,9 @@ class TextTransformer(ExplicitSignatures, keras.Model):
         causal=True,
         pooling="end_token",
         layer_scale_init=None,
+        class_token=False,
+        output_tokens=False,
+        pad_token_id=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -126,31 +144,58 @@ class TextTransformer(ExplicitSignatures, keras.Model):
 
     def build(self, input_shape):
         check_token_ids(keras.KerasTensor(input_shape, "int32"), self.context_length)
+        if self.class_token:
+            self.class_embedding = self.add_weight(
+                shape=(self.width,),
+                initializer=keras.initializers.RandomNormal(stddev=0.01),
+                name="cls_emb",
+            )
         self.positional_embedding = self.add_weight(
-            shape=(self.context_length, self.width),
+            shape=(self.context_length + int(self.class_token), self.width),
             initializer=keras.initializers.RandomNormal(stddev=0.01),
             name="positional_embedding",
         )
         self.token_embedding.build(input_shape)
-        sequence_shape = (input_shape[0], input_shape[1], self.width)
+        length = None if input_shape[1] is None else input_shape[1] + int(self.class_token)
+        sequence_shape = (input_shape[0], length, self.width)
         for block in self.blocks:
             block.build(sequence_shape)
         self.final_norm.build(sequence_shape)
 
     def call(self, token_ids):
         check_token_ids(token_ids, self.context_length)
-        length = ops.shape(token_ids)[1]
         x = self.token_embedding(token_ids)
+        padding_mask = None
+        if self.class_token:
+            batch = ops.shape(token_ids)[0]
+            class_token = ops.cast(self.class_embedding, x.dtype)
+            x = ops.concatenate([x, ops.broadcast_to(class_token, (batch, 1, self.width))], 1)
+            # open_clip's legacy CoCa mask: the class token's "always real"
+            # flag goes first, so key j is real when token j - 1 is.
+            real = ops.not_equal(token_ids, self.pad_token_id)
+            padding_mask = ops.concatenate([ops.ones_like(real[:, :1]), real], axis=1)
+        length = ops.shape(x)[1]
         x = x + ops.cast(self.positional_embedding[:length], x.dtype)
         for block in self.blocks:
-            x = block(x)
-        x = self.final_norm(x)
-        if self.pooling == "last":
-            return x[:, -1]
-        return gather_positions(x, end_token_positions(token_ids, self.end_token_id))
+            x = block(x, padding_mask=padding_mask)
+        if self.class_token:
+            pooled, tokens = self.final_norm(x[:, -1]), x[:, :-1]
+        else:
+            x = self.final_norm(x)
+            tokens = x
+            if self.pooling == "last":
+                pooled = x[:, -1]
+            else:
+                pooled = gather_positions(x, end_token_positions(token_ids, self.end_token_id))
+        if self.output_tokens:
+            return {"pooled_output": pooled, "sequence_output": tokens}
+        return pooled
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.width)
+        pooled = (input_shape[0], self.width)
+        if not self.output_tokens:
+            return pooled
+        return {"pooled_output": pooled, "sequence_output": (*input_shape, self.width)}
 
     def get_config(self):
         return base_model_config(self)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_clip.layers.attentional_pooler import AttentionalPooler
 from keras_clip.layers.transformer_block import transformer_blocks
 from keras_clip.utils.checks import check_images
 from keras_clip.utils.checks import check_transformer_shape
@@ -36,12 +37,23 @@ class VisionTransformer(keras.Model):
         norm_after_pool: bool. With "mean": ln_post on the mean (open_clip's
             `final_ln_after_pool`) instead of on each token.
         layer_scale_init: float or None. LayerScale in every block.
+        attention_pool_queries: int or None. CoCa's image tower: an
+            `AttentionalPooler` of this many queries over the tokens, then
+            ln_post; the first query's output is the pooled feature, the
+            rest are the tokens (open_clip's `attentional_pool`).
+        attention_pool_width: int. The pooler's width (open_clip: the
+            joint embedding width).
+        attention_pool_heads: int. The pooler's attention heads.
+        output_tokens: bool. Return the tokens too (for CoCa's decoder):
+            the patch tokens after ln_post, or the pooler's other outputs.
 
     Call arguments:
         images: float (batch, image_size, image_size, 3), normalised.
 
     Returns:
-        float (batch, width).
+        float (batch, width) (the pooler's width with an attentional
+        pooler); with `output_tokens`, a dict of that ("pooled_output")
+        and the tokens ("sequence_output", (batch, tokens, width)).
 
     Example:
 
@@ -65,6 +77,10 @@ class VisionTransformer(keras.Model):
         "pooling",
         "norm_after_pool",
         "layer_scale_init",
+        "attention_pool_queries",
+        "attention_pool_width",
+        "attention_pool_heads",
+        "output_tokens",
     )
 
     def __init__(
@@ -81,6 +97,10 @@ class VisionTransformer(keras.Model):
         pooling="token",
         norm_after_pool=False,
         layer_scale_init=None,
+        attention_pool_queries=None,
+        attention_pool_width=None,
+        attention_pool_heads=8,
+        output_tokens=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,6 +112,11 @@ class VisionTransformer(keras.Model):
         if image_size % patch_size:
             raise ValueError(
                 f"image_size={image_size} is not a multiple of patch_size={patch_size}."
+            )
+        if (attention_pool_queries is not None or output_tokens) and pooling != "token":
+            raise ValueError(
+                "CoCa's image tower (attention_pool_queries, output_tokens) pools the "
+                f"first token: pooling='token', not {pooling!r}."
             )
         keep_config(self, locals())
         self.grid_size = image_size // patch_size
@@ -110,6 +135,16 @@ class VisionTransformer(keras.Model):
             num_layers, num_heads, mlp_ratio, activation, layer_norm_epsilon, policy, "resblock_",
             layer_scale_init=layer_scale_init,
         )  # fmt: skip
+        self.attention_pool = None
+        if attention_pool_queries is not None:
+            self.attention_pool = AttentionalPooler(
+                attention_pool_queries,
+                attention_pool_width or width,
+                attention_pool_heads,
+                layer_norm_epsilon,
+                dtype=policy,
+                name="attn_pool",
+            )
         self.post_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="ln_post"
         )
@@ -133,7 +168,16 @@ class VisionTransformer(keras.Model):
             self.pre_layer_norm.build(token_shape)
         for block in self.blocks:
             block.build(token_shape)
-        self.post_norm.build((input_shape[0], self.width))
+        if self.attention_pool is not None:
+            self.attention_pool.build(token_shape)
+        self.post_norm.build((input_shape[0], self.pooled_width))
+
+    @property
+    def pooled_width(self):
+        """The width of the pooled features (the pooler's, with one)."""
+        if self.attention_pool is None:
+            return self.width
+        return self.attention_pool.width
 
     def call(self, images):
         check_images(images, self.image_size)
@@ -148,6 +192,14 @@ class VisionTransformer(keras.Model):
             x = self.pre_layer_norm(x)
         for block in self.blocks:
             x = block(x)
+        if self.output_tokens or self.attention_pool is not None:
+            if self.attention_pool is not None:
+                x = self.attention_pool(x)
+            x = self.post_norm(x)
+            pooled, tokens = x[:, 0], x[:, 1:]
+            if self.output_tokens:
+                return {"pooled_output": pooled, "sequence_output": tokens}
+            return pooled
         if self.pooling == "token":
             return self.post_norm(x[:, 0])
         if self.norm_after_pool:
@@ -155,7 +207,14 @@ class VisionTransformer(keras.Model):
         return ops.mean(self.post_norm(x[:, 1:]), axis=1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.width)
+        pooled = (input_shape[0], self.pooled_width)
+        if not self.output_tokens:
+            return pooled
+        if self.attention_pool is None:
+            tokens = (input_shape[0], self.grid_size**2, self.width)
+        else:
+            tokens = (input_shape[0], self.attention_pool.num_queries - 1, self.pooled_width)
+        return {"pooled_output": pooled, "sequence_output": tokens}
 
     def get_config(self):
         return base_model_config(self)

@@ -132,7 +132,7 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         towers.check_pooling(image_pooling, text_pooling)
         if end_token_id is None:
             end_token_id = getattr(text_encoder, "end_token_id", None)
-        keep_config(self, locals())
+        keep_config(self, locals(), CLIP.CONFIG_ATTRIBUTES)
         if isinstance(image_preprocessing, dict):
             image_preprocessing = ImagePreprocessing.from_config(image_preprocessing)
         self._image_preprocessing = image_preprocessing or ImagePreprocessing()
@@ -153,9 +153,13 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         self.mutual_information = (
             None if estimator is None else MutualInformation(estimator, name="mi")
         )
+        self._build_if_shapes_known()
+
+    def _build_if_shapes_known(self):
+        """Builds now when both towers declare their input shapes."""
         input_shape = {
             key: towers.tower_input_shape(encoder, key)
-            for key, encoder in (("images", image_encoder), ("token_ids", text_encoder))
+            for key, encoder in (("images", self.image_encoder), ("token_ids", self.text_encoder))
         }
         if all(shape is not None for shape in input_shape.values()):
             self.build(input_shape)
@@ -270,14 +274,23 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
                 "Training needs both 'images' and 'token_ids' in each batch; "
                 f"the batch gave no {sorted(missing)}."
             )
-        image_embeddings = y_pred["image_embeddings"]
-        text_embeddings = y_pred["text_embeddings"]
-        if image_embeddings.shape[0] == 1:
+        if y_pred["image_embeddings"].shape[0] == 1:
             raise ValueError(
                 "A contrastive objective needs at least 2 examples per batch; "
                 "received a batch of 1."
             )
-        loss, scores = self.objective.compute(image_embeddings, text_embeddings, training=training)
+        loss = self._objective_loss(x, y_pred, training)
+        if self.losses:
+            regularization = [ops.cast(term, "float32") for term in self.losses]
+            loss = loss + ops.sum(ops.stack(regularization))
+        # Under tf.distribute Keras sums the replicas' values and gradients.
+        return distribute.replica_share(loss)
+
+    def _objective_loss(self, x, y_pred, training):
+        """The objective's loss on the batch's embeddings; updates the metrics."""
+        loss, scores = self.objective.compute(
+            y_pred["image_embeddings"], y_pred["text_embeddings"], training=training
+        )
         for metric in (
             self.image_to_text_recall,
             self.text_to_image_recall,
@@ -285,11 +298,7 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         ):
             if metric is not None:
                 metric.update_state(scores)
-        if self.losses:
-            regularization = [ops.cast(term, "float32") for term in self.losses]
-            loss = loss + ops.sum(ops.stack(regularization))
-        # Under tf.distribute Keras sums the replicas' values and gradients.
-        return distribute.replica_share(loss)
+        return loss
 
     @property
     def logit_scale(self):

@@ -9,6 +9,8 @@ from keras import ops
 
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
 from keras_clip.models.hf_text import is_open_clip_hf_text
+from keras_clip.models.open_clip_coca import from_open_clip_coca_config
+from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import check_open_clip_options
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
@@ -299,7 +301,9 @@ def timm_model_cfg(model, timm_pool, timm_proj, custom_text=True, **vision_extra
 def is_supported_open_clip_config(config):
     """Whether every option of an open_clip model config loads exactly."""
     try:
-        if is_open_clip_siglip(config):
+        if is_open_clip_coca(config):
+            from_open_clip_coca_config(config)
+        elif is_open_clip_siglip(config):
             check_open_clip_siglip_options(config)
         elif is_open_clip_eva(config):
             check_open_clip_eva_options(config)

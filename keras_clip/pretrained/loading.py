@@ -30,6 +30,8 @@ from keras_clip.models.architectures import dtype_policy_scope
 from keras_clip.models.architectures import open_clip_architectures
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
 from keras_clip.models.hf_text import is_open_clip_hf_text
+from keras_clip.models.open_clip_coca import from_open_clip_coca_config
+from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import from_open_clip_config
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.preprocessing import OPENAI_MEAN
@@ -41,6 +43,7 @@ from keras_clip.models.timm_fastvit import is_open_clip_fastvit
 from keras_clip.models.timm_swin import is_open_clip_swin
 from keras_clip.pretrained import configs
 from keras_clip.pretrained import layouts
+from keras_clip.pretrained import open_clip_coca
 from keras_clip.pretrained import open_clip_convnext
 from keras_clip.pretrained import open_clip_eva
 from keras_clip.pretrained import open_clip_fastvit
@@ -116,7 +119,11 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
     SigLIP configs are read as Hugging Face SigLIP (`open_clip_siglip`)."""
     config = _open_clip_config(architecture)
     interpolation = "bicubic"
-    if config is not None and is_open_clip_siglip(config):
+    if config is not None and is_open_clip_coca(config):
+        mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
+        shape = from_open_clip_coca_config(config)
+        tensors, layout = open_clip_coca.split_attention(tensors), "open_clip_coca"
+    elif config is not None and is_open_clip_siglip(config):
         mean, std, resize_mode = siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash"
         shape = huggingface_siglip_config(config, tensors)
         tensors, layout = huggingface_siglip_tensors(tensors), "huggingface_siglip"
@@ -269,6 +276,7 @@ def from_pretrained(model_class, path, architecture=None, **model_kwargs):
         "open_clip_eva": open_clip_eva.eva_weight_map,
         "open_clip_convnext": open_clip_convnext.convnext_weight_map,
         "open_clip_swin": open_clip_swin.swin_weight_map,
+        "open_clip_coca": open_clip_coca.coca_weight_map,
         "open_clip_fastvit": open_clip_fastvit.fastvit_weight_map,
         "open_clip_hf_text": open_clip_hf_text.hf_text_weight_map,
     }[layout](model)
@@ -307,8 +315,8 @@ def save_pretrained(model, path, format="huggingface"):
     if timm_tower is not None:
         if format != "open_clip":
             raise ValueError(
-                "A model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt, Swin) or a "
-                "RoBERTa text tower saves as format='open_clip' (transformers has no such "
+                "A CoCa, a model with a timm image tower (EVA, PE-Core, MobileCLIP, ConvNeXt, "
+                "Swin) or a RoBERTa text tower saves as format='open_clip' (transformers has no such "
                 "CLIPModel)."
             )
         model_cfg, tensors = timm_tower(model)
@@ -345,6 +353,11 @@ def save_pretrained(model, path, format="huggingface"):
 def _timm_tower_writer(model):
     """For a model with a timm image tower (or a Hugging Face text tower), a
     function model -> (open_clip model config, tensors); None for any other."""
+    if open_clip_coca.is_coca_model(model):
+        return lambda model: (
+            open_clip_coca.to_open_clip_coca_config(model),
+            open_clip_coca.join_attention(export_weight_map(open_clip_coca.coca_weight_map(model))),
+        )
     if open_clip_eva.is_eva_model(model):
 
         def write(model):

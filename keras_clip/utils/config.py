@@ -3,7 +3,7 @@
 import keras
 
 
-def keep_config(owner, arguments):
+def keep_config(owner, arguments, names=None):
     """Keeps the constructor arguments that `owner.CONFIG_ATTRIBUTES` names
     as attributes of the same names, for `config_attributes` to return.
 
@@ -11,6 +11,8 @@ def keep_config(owner, arguments):
         owner: the layer or model being constructed.
         arguments: a dict holding at least those names, usually the
             constructor's `locals()` once its arguments are validated.
+        names: the names to keep, where a subclass's constructor adds
+            some of its own (None: all of `owner.CONFIG_ATTRIBUTES`).
 
     Example:
     ```python
@@ -25,7 +27,7 @@ def keep_config(owner, arguments):
             return base_model_config(self)
     ```
     """
-    for name in owner.CONFIG_ATTRIBUTES:
+    for name in owner.CONFIG_ATTRIBUTES if names is None else names:
         setattr(owner, name, arguments[name])
 
 
