@@ -156,12 +156,8 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         self._build_if_shapes_known()
 
     def _build_if_shapes_known(self):
-        """Builds now when both towers declare their input shapes."""
-        input_shape = {
-            key: towers.tower_input_shape(encoder, key)
-            for key, encoder in (("images", self.image_encoder), ("token_ids", self.text_encoder))
-        }
-        if all(shape is not None for shape in input_shape.values()):
+        input_shape = towers.known_input_shape(self.image_encoder, self.text_encoder)
+        if input_shape is not None:
             self.build(input_shape)
 
     def build(self, input_shape):
@@ -291,11 +287,8 @@ class CLIP(FastestJit, CheckedCalls, DistributedBuild, ExplicitSignatures, keras
         loss, scores = self.objective.compute(
             y_pred["image_embeddings"], y_pred["text_embeddings"], training=training
         )
-        for metric in (
-            self.image_to_text_recall,
-            self.text_to_image_recall,
-            self.mutual_information,
-        ):
+        recalls = (self.image_to_text_recall, self.text_to_image_recall)
+        for metric in (*recalls, self.mutual_information):
             if metric is not None:
                 metric.update_state(scores)
         return loss

@@ -87,6 +87,15 @@ def tower_input_shape(encoder, key):
     return shape
 
 
+def known_input_shape(image_encoder, text_encoder):
+    """CLIP's input shape dict when both towers declare theirs, else None."""
+    input_shape = {
+        "images": tower_input_shape(image_encoder, "images"),
+        "token_ids": tower_input_shape(text_encoder, "token_ids"),
+    }
+    return None if None in input_shape.values() else input_shape
+
+
 def symbolic_inputs(input_shape):
     """KerasTensors of a CLIP input shape dict: float32 images (or a NaFlex
     dict of float32 "patches" and int32 "spatial_shapes"), int32 token ids."""

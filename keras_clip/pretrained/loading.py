@@ -60,6 +60,7 @@ from keras_clip.pretrained.keras_hub_siglip import is_keras_hub_siglip
 from keras_clip.pretrained.keras_hub_siglip import read_keras_hub_siglip
 from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_config
 from keras_clip.pretrained.open_clip_siglip import huggingface_siglip_tensors
+from keras_clip.pretrained.open_clip_writers import open_clip_writer
 from keras_clip.pretrained.processor_config import processor_config
 from keras_clip.pretrained.processor_config import read_processor
 from keras_clip.pretrained.safetensors_io import SafetensorsTensors
@@ -311,7 +312,7 @@ def save_pretrained(model, path, format="huggingface"):
                 **siglip.identity_text_head(model),  # SiglipModel always has a head
             },
         )
-    timm_tower = _timm_tower_writer(model)
+    timm_tower = open_clip_writer(model)
     if timm_tower is not None:
         if format != "open_clip":
             raise ValueError(
@@ -348,46 +349,6 @@ def save_pretrained(model, path, format="huggingface"):
         files = {"open_clip_config.json": _open_clip_json(model_cfg, preprocessing)}
         weights = "open_clip_model.safetensors"
     _write_directory(path, files, weights, tensors)
-
-
-def _timm_tower_writer(model):
-    """For a model with a timm image tower (or a Hugging Face text tower), a
-    function model -> (open_clip model config, tensors); None for any other."""
-    if open_clip_coca.is_coca_model(model):
-        return lambda model: (
-            open_clip_coca.to_open_clip_coca_config(model),
-            open_clip_coca.join_attention(export_weight_map(open_clip_coca.coca_weight_map(model))),
-        )
-    if open_clip_eva.is_eva_model(model):
-
-        def write(model):
-            tensors = export_weight_map(open_clip_eva.eva_weight_map(model))
-            name = model.image_encoder.timm_model_name
-            config = open_clip_eva.to_open_clip_eva_config(model)
-            return config, open_clip_eva.join_attention(tensors, name)
-
-        return write
-    if open_clip_fastvit.is_fastvit_model(model):
-        return lambda model: (
-            open_clip_fastvit.to_open_clip_fastvit_config(model),
-            export_weight_map(open_clip_fastvit.fastvit_weight_map(model)),
-        )
-    if open_clip_convnext.is_convnext_model(model):
-        return lambda model: (
-            open_clip_convnext.to_open_clip_convnext_config(model),
-            export_weight_map(open_clip_convnext.convnext_weight_map(model)),
-        )
-    if open_clip_swin.is_swin_model(model):
-        return lambda model: (
-            open_clip_swin.to_open_clip_swin_config(model),
-            export_weight_map(open_clip_swin.swin_weight_map(model)),
-        )
-    if open_clip_hf_text.is_hf_text_model(model):
-        return lambda model: (
-            open_clip_hf_text.to_open_clip_hf_text_config(model),
-            export_weight_map(open_clip_hf_text.hf_text_weight_map(model)),
-        )
-    return None
 
 
 def _open_clip_json(model_cfg, preprocessing):
