@@ -161,3 +161,17 @@ def randomise_batch_norms(module, generator):
                 layer.running_mean.copy_(0.2 * torch.randn(size, generator=generator))
                 layer.running_var.copy_(1 + 0.5 * torch.rand(size, generator=generator))
     return module.eval()
+
+
+def assert_serves_the_embeddings(path, model, token_ids, images):
+    """The SavedModel at `path` (export_saved_model's) gives `model`'s text
+    and image embeddings of `token_ids` and normalised `images`, to 1e-5."""
+    import tensorflow as tf
+
+    served = tf.saved_model.load(str(path))
+    text = served.signatures["encode_token_ids"](token_ids=tf.constant(token_ids))
+    image = served.signatures["encode_normalized_images"](images=tf.constant(images))
+    expected = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
+    for found, key in ((text, "text_embeddings"), (image, "image_embeddings")):
+        found = next(iter(found.values())).numpy()
+        np.testing.assert_allclose(found, expected[key], atol=1e-5, rtol=0)

@@ -14,6 +14,7 @@ import pytest
 
 import keras_clip
 from keras_clip.models import open_clip_coca
+from tests.helpers import assert_serves_the_embeddings
 from tests.helpers import import_open_clip
 from tests.helpers import random_open_clip_model
 from tests.test_open_clip_eva import _assert_open_clip_reloads_bit_for_bit
@@ -192,7 +193,6 @@ def test_coca_options_keras_clip_cannot_build_are_refused_by_name():
 
 @pytest.mark.backend("tensorflow")
 def test_a_coca_classifies_zero_shot_and_serves_its_towers_as_a_saved_model(tmp_path):
-    import tensorflow as tf
 
     from keras_clip.datasets import shapes
     from keras_clip.export import export_saved_model
@@ -210,14 +210,4 @@ def test_a_coca_classifies_zero_shot_and_serves_its_towers_as_a_saved_model(tmp_
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
     export_saved_model(model, tokenizer, str(tmp_path / "served"))
-    served = tf.saved_model.load(str(tmp_path / "served"))
-    token_ids = tokenizer(data["captions"])
-    text = served.signatures["encode_token_ids"](token_ids=tf.constant(token_ids))
-    image = served.signatures["encode_normalized_images"](images=tf.constant(images))
-    expected = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
-    np.testing.assert_allclose(
-        next(iter(text.values())).numpy(), expected["text_embeddings"], atol=1e-5
-    )
-    np.testing.assert_allclose(
-        next(iter(image.values())).numpy(), expected["image_embeddings"], atol=1e-5
-    )
+    assert_serves_the_embeddings(tmp_path / "served", model, tokenizer(data["captions"]), images)

@@ -14,6 +14,7 @@ import pytest
 
 import keras_clip
 from keras_clip.models import timm_eva
+from tests.helpers import assert_serves_the_embeddings
 from tests.helpers import import_open_clip
 from tests.helpers import random_open_clip_model
 
@@ -422,7 +423,6 @@ def test_an_eva_model_classifies_zero_shot_and_serves_as_a_saved_model(tmp_path)
     """PE-Core's tower (rotary embeddings, attention pooling) through the
     zero-shot classifier and the SavedModel: the served embeddings are
     Keras'."""
-    import tensorflow as tf
 
     from keras_clip.datasets import shapes
     from keras_clip.export import export_saved_model
@@ -440,14 +440,4 @@ def test_an_eva_model_classifies_zero_shot_and_serves_as_a_saved_model(tmp_path)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
     export_saved_model(model, tokenizer, str(tmp_path / "served"))
-    served = tf.saved_model.load(str(tmp_path / "served"))
-    token_ids = tokenizer(data["captions"])
-    text = served.signatures["encode_token_ids"](token_ids=tf.constant(token_ids))
-    image = served.signatures["encode_normalized_images"](images=tf.constant(images))
-    expected = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
-    np.testing.assert_allclose(
-        next(iter(text.values())).numpy(), expected["text_embeddings"], atol=1e-5
-    )
-    np.testing.assert_allclose(
-        next(iter(image.values())).numpy(), expected["image_embeddings"], atol=1e-5
-    )
+    assert_serves_the_embeddings(tmp_path / "served", model, tokenizer(data["captions"]), images)
