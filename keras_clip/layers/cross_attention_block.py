@@ -1,11 +1,11 @@
 """The cross-attention block of CoCa's caption decoder."""
 
 import keras
-from keras import ops
 
 from keras_clip.layers.activations import get_activation
 from keras_clip.layers.cross_attention import MultiHeadCrossAttention
 from keras_clip.layers.transformer_block import layer_scales
+from keras_clip.layers.transformer_block import residual_mlp
 from keras_clip.layers.transformer_block import scaled
 
 
@@ -87,11 +87,7 @@ class CrossAttentionBlock(keras.layers.Layer):
 
     def call(self, x, context):
         attended = self.attention(self.query_norm(x), self.context_norm(context))
-        x = x + scaled(attended, self.attention_scale)
-        flat = ops.reshape(x, (-1, x.shape[-1]))
-        mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
-        flat = flat + scaled(mlp, self.mlp_scale)
-        return ops.reshape(flat, ops.shape(x))
+        return residual_mlp(self, x + scaled(attended, self.attention_scale))
 
     def compute_output_shape(self, x_shape, context_shape):
         return x_shape

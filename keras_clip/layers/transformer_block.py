@@ -84,12 +84,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, x, padding_mask=None):
         attended = self.attention(self.attention_norm(x), padding_mask=padding_mask)
-        x = x + scaled(attended, self.attention_scale)
-        # The MLP runs on the 2-D (batch * length, width) view (see attention).
-        flat = ops.reshape(x, (-1, x.shape[-1]))
-        mlp = self.mlp_output(self.mlp_hidden(self.mlp_norm(flat)))
-        flat = flat + scaled(mlp, self.mlp_scale)
-        return ops.reshape(flat, ops.shape(x))
+        return residual_mlp(self, x + scaled(attended, self.attention_scale))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -117,6 +112,16 @@ def layer_scales(layer, width, init, names):
         return None, None
     constant = keras.initializers.Constant(init)
     return tuple(layer.add_weight(shape=(width,), initializer=constant, name=n) for n in names)
+
+
+def residual_mlp(block, x):
+    """x + mlp(mlp_norm(x)) of a pre-LayerNorm `block` (its `mlp_norm`,
+    `mlp_hidden`, `mlp_output` and LayerScale `mlp_scale`), run on the 2-D
+    (batch * length, width) view (see `MultiHeadSelfAttention`)."""
+    flat = ops.reshape(x, (-1, x.shape[-1]))
+    mlp = block.mlp_output(block.mlp_hidden(block.mlp_norm(flat)))
+    flat = flat + scaled(mlp, block.mlp_scale)
+    return ops.reshape(flat, ops.shape(x))
 
 
 def scaled(x, scale):

@@ -135,7 +135,7 @@ class CoCa(CLIP):
         if getattr(self, "text_decoder", None) is not None:  # not in CLIP's constructor
             super()._build_if_shapes_known()
 
-    def _tower_outputs(self, encoder, inputs, key, training):
+    def _tower_outputs(self, encoder, inputs, training):
         outputs = encoder(inputs, training=training)
         return outputs["pooled_output"], outputs["sequence_output"]
 
@@ -145,15 +145,13 @@ class CoCa(CLIP):
         if "images" in inputs:
             check_images(inputs["images"])
             pooled, image_tokens = self._tower_outputs(
-                self.image_encoder, inputs["images"], "images", training
+                self.image_encoder, inputs["images"], training
             )
             outputs["image_embeddings"] = self._project(self.image_projection, pooled, training)
         if "token_ids" in inputs:
             token_ids = inputs["token_ids"]
             check_token_ids(token_ids, self.text_encoder.context_length)
-            pooled, text_tokens = self._tower_outputs(
-                self.text_encoder, token_ids, "token_ids", training
-            )
+            pooled, text_tokens = self._tower_outputs(self.text_encoder, token_ids, training)
             outputs["text_embeddings"] = self._project(self.text_projection, pooled, training)
         if image_tokens is not None and text_tokens is not None:
             outputs["caption_logits"] = self.text_decoder(text_tokens[:, :-1], image_tokens)
@@ -170,8 +168,8 @@ class CoCa(CLIP):
     def caption_logits(self, images, token_ids):
         """Next-token logits (batch, length, vocabulary) of captions (whole
         or begun) of `images`: position i predicts token i + 1."""
-        _, image_tokens = self._tower_outputs(self.image_encoder, images, "images", False)
-        _, text_tokens = self._tower_outputs(self.text_encoder, token_ids, "token_ids", False)
+        _, image_tokens = self._tower_outputs(self.image_encoder, images, False)
+        _, text_tokens = self._tower_outputs(self.text_encoder, token_ids, False)
         return self.text_decoder(text_tokens, image_tokens)
 
     def generate(
@@ -227,7 +225,7 @@ class CoCa(CLIP):
             if not 0 <= value < vocabulary:
                 raise ValueError(f"{name}={value} is outside the vocabulary [0, {vocabulary}).")
         check_images(images, towers.image_size_of(self.image_encoder))
-        _, image_tokens = self._tower_outputs(self.image_encoder, images, "images", False)
+        _, image_tokens = self._tower_outputs(self.image_encoder, images, False)
 
         step = _CAPTION_STEPS.get(self)
         if step is None:
