@@ -123,8 +123,9 @@ class JSDLoss(ContrastiveObjective):
         image_features = functional.l2_normalize(image_features)
         text_features = functional.l2_normalize(text_features)
         all_images, all_texts, offset, replicas = self.global_batch(image_features, text_features)
+        # Under a strategy: this replica's rows against the global batch.
         logits = functional.similarity_logits(
-            image_features, all_texts, self.logit_scale, normalize=False
+            image_features, all_texts, self.logit_scale, normalize=False, paired=replicas == 1
         )
         # Image i against caption i + 1 (the text batch rolled by one).
         if replicas == 1:
@@ -135,7 +136,7 @@ class JSDLoss(ContrastiveObjective):
         else:
             loss = functional.jsd_from_row_logits(logits, offset)
             text_to_image = functional.similarity_logits(
-                text_features, all_images, self.logit_scale, normalize=False
+                text_features, all_images, self.logit_scale, normalize=False, paired=False
             )
             if self.symmetric:
                 loss = (loss + functional.jsd_from_row_logits(text_to_image, offset)) / 2.0
