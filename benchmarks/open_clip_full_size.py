@@ -10,6 +10,10 @@ largest embedding and logit differences, the parameter count, the load
 time and the process's peak memory.
 
     KERAS_BACKEND=torch python benchmarks/open_clip_full_size.py PE-Core-L-14-336
+    KERAS_BACKEND=torch python benchmarks/open_clip_full_size.py nllb-clip-base-siglip --write-back
+
+A Hugging Face text tower (`hf_model_name`) is built from its published
+config (`keras_clip.models.hf_text.HF_TEXT_SHAPES`), offline.
 """
 
 import argparse
@@ -39,7 +43,17 @@ def reference_outputs(name, directory, seed=0):
     open_clip = import_open_clip()
     config = open_clip.get_model_config(name)
     torch.manual_seed(seed)
-    model = open_clip.create_model(name).eval()
+    text_cfg = config["text_cfg"]
+    if text_cfg.get("hf_model_name"):  # offline: the published shape, random weights
+        local = offline_hf_config(text_cfg["hf_model_name"], os.path.join(directory, "hf_text"))
+        text_cfg.update(hf_model_name=local, hf_tokenizer_name=local, hf_model_pretrained=False)
+        towers = ("embed_dim", "vision_cfg", "text_cfg", "custom_text")
+        options = {k: v for k, v in config.items() if k not in towers}
+        model = open_clip.model.CustomTextCLIP(
+            config["embed_dim"], config["vision_cfg"], text_cfg, **options
+        ).eval()
+    else:
+        model = open_clip.create_model(name).eval()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
@@ -66,10 +80,44 @@ def reference_outputs(name, directory, seed=0):
     return images, token_ids, image.numpy(), text.numpy(), float(scale), parameters
 
 
+def offline_hf_config(name, directory):
+    """A local Hugging Face directory holding `name`'s published config
+    (keras-clip's `HF_TEXT_SHAPES`), for open_clip to build its text tower
+    without a download."""
+    import transformers
+
+    from keras_clip.models.hf_text import HF_TEXT_SHAPES
+
+    shape = dict(HF_TEXT_SHAPES[name])
+    transformers.AutoConfig.for_model(shape.pop("model_type"), **shape).save_pretrained(directory)
+    return directory
+
+
+def writes_back_bit_for_bit(model, directory):
+    """Whether `save_pretrained(format="open_clip")` writes open_clip's own
+    tensors again: the same names, dtypes and bits."""
+    import numpy as np
+    import safetensors.numpy
+
+    written = os.path.join(directory, "written")
+    model.save_pretrained(written, format="open_clip")
+    name = "open_clip_model.safetensors"
+    expected = safetensors.numpy.load_file(os.path.join(directory, name))
+    found = safetensors.numpy.load_file(os.path.join(written, name))
+    return sorted(found) == sorted(expected) and all(
+        found[k].dtype == v.dtype and np.array_equal(found[k], v) for k, v in expected.items()
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("architecture", help="an open_clip name, e.g. PE-Core-L-14-336")
     parser.add_argument("--workdir", default=None, help="where the directory is written")
+    parser.add_argument(
+        "--write-back",
+        action="store_true",
+        help="also save_pretrained(format='open_clip') and compare every tensor's bits",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as directory:
         start = time.perf_counter()
@@ -85,6 +133,7 @@ def main():
         model = keras_clip.CLIP.from_pretrained(directory)
         load_s = time.perf_counter() - start
         found = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
+        written_back = writes_back_bit_for_bit(model, directory) if args.write_back else None
     logits = scale * found["image_embeddings"] @ found["text_embeddings"].T
     print(
         json.dumps(
@@ -96,6 +145,7 @@ def main():
                 "image_max_abs_diff": float(abs(found["image_embeddings"] - image).max()),
                 "text_max_abs_diff": float(abs(found["text_embeddings"] - text).max()),
                 "logit_max_abs_diff": float(abs(logits - scale * image @ text.T).max()),
+                "written_back_bit_for_bit": written_back,
                 "reference_s": round(reference_s, 1),
                 "load_s": round(load_s, 1),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),

@@ -63,7 +63,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 141
+    assert len(names) == 4 + 143
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -78,18 +78,18 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         assert direct == loaded, name
         compared += 1
     # keras-clip's, open_clip's own (CLIPA too), EVA / PE / timm ViTs, MobileCLIP,
-    # ConvNeXt, HF text towers, Swin, CoCa.
-    assert compared == 4 + 55 + 32 + 11 + 6 + 7 + 1 + 3
+    # ConvNeXt, HF text towers (NLLB-SigLIP too), Swin, CoCa.
+    assert compared == 4 + 55 + 32 + 11 + 6 + 9 + 1 + 3
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """141 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
+    """143 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
     options in tests/test_open_clip_options.py), 26 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core, 3 MobileCLIP ViTs, ViT-M/16 GAP and RelPos, 15 ViTamin
     (tests/test_open_clip_eva.py),
     11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
-    (tests/test_open_clip_fastvit.py), 7 with RoBERTa, XLM-RoBERTa, mT5 or NLLB text towers
-    (tests/test_open_clip_hf_text.py), 1 Swin (tests/test_open_clip_swin.py), 3 CoCa
+    (tests/test_open_clip_fastvit.py), 9 with RoBERTa, XLM-RoBERTa, mT5 or NLLB text towers
+    (NLLB-SigLIP's 2 with timm's SigLIP ViT; tests/test_open_clip_hf_text.py), 1 Swin (tests/test_open_clip_swin.py), 3 CoCa
     (tests/test_open_clip_coca.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
@@ -99,7 +99,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 141
+    assert len(supported) == 143
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -133,7 +133,7 @@ def test_open_clip_names_mean_what_open_clip_builds():
         expected = "quick_gelu" if quick else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 55 + 32 + 11 + 6 + 7 + 1 + 3
+    assert compared == 55 + 32 + 11 + 6 + 9 + 1 + 3
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
     # open_clip feeds ViTamin-XL-384's position-free timm tower 256-pixel images.

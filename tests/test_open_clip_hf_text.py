@@ -19,6 +19,8 @@ from tests.helpers import import_open_clip
 from tests.helpers import random_open_clip_model
 from tests.test_open_clip_eva import _assert_open_clip_reloads_bit_for_bit
 from tests.test_open_clip_eva import _assert_same_outputs
+from tests.test_open_clip_siglip import CONFIG as TINY_SIGLIP_CONFIG
+from tests.test_open_clip_siglip import _register_tiny_timm_siglip as register_tiny_timm_siglip
 
 CONTEXT = 12
 
@@ -57,11 +59,21 @@ def _hf_directory(directory, vocabulary=120, kind="xlm-roberta"):
     return str(directory)
 
 
-def _config(hf_directory, projection="mlp", pooler="mean_pooler"):
+def _config(hf_directory, projection="mlp", pooler="mean_pooler", siglip=False):
+    """With `siglip`, NLLB-SigLIP's form: timm's SigLIP ViT (tiny, of base's
+    head count: tests.test_open_clip_siglip) and a sigmoid logit bias."""
     text = {"hf_model_name": hf_directory, "hf_tokenizer_name": hf_directory}
     text.update(hf_pooler_type=pooler, hf_model_pretrained=False, context_length=CONTEXT)
     if projection != "mlp":
         text["hf_proj_type"] = projection
+    if siglip:
+        register_tiny_timm_siglip()
+        return {
+            "embed_dim": 48,  # the ViT's width: timm_proj "none"
+            "init_logit_bias": -10,
+            "vision_cfg": dict(TINY_SIGLIP_CONFIG["vision_cfg"]),
+            "text_cfg": text,
+        }
     vision = {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16}
     return {"embed_dim": 24, "vision_cfg": vision, "text_cfg": text}
 
@@ -94,19 +106,20 @@ def _batch(vocabulary=120, kind="xlm-roberta"):
 
 @pytest.mark.backend("tensorflow", "jax", "torch")
 @pytest.mark.parametrize(
-    "kind, projection, pooler",
+    "kind, projection, pooler, siglip",
     [
-        ("xlm-roberta", "mlp", "mean_pooler"),
-        ("xlm-roberta", "linear", "mean_pooler"),
-        ("mt5", "mlp", "mean_pooler"),
-        ("m2m_100", "linear", "cls_pooler"),  # NLLB-CLIP's text tower
-        ("roberta", "mlp", "mean_pooler"),
+        ("xlm-roberta", "mlp", "mean_pooler", False),
+        ("xlm-roberta", "linear", "mean_pooler", False),
+        ("mt5", "mlp", "mean_pooler", False),
+        ("m2m_100", "linear", "cls_pooler", False),  # NLLB-CLIP's text tower
+        ("m2m_100", "linear", "cls_pooler", True),  # NLLB-SigLIP
+        ("roberta", "mlp", "mean_pooler", False),
     ],
 )
 def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
-    kind, projection, pooler, tmp_path
+    kind, projection, pooler, siglip, tmp_path
 ):
-    config = _config(_hf_directory(tmp_path / kind, kind=kind), projection, pooler)
+    config = _config(_hf_directory(tmp_path / kind, kind=kind), projection, pooler, siglip)
     reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
     encoder = {"mt5": "T5TextEncoder", "m2m_100": "M2M100TextEncoder"}.get(
@@ -114,6 +127,8 @@ def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
     )
     assert type(model.text_encoder).__name__ == encoder
     _assert_same_outputs(model, reference, *_batch(kind=kind))
+    if siglip:
+        _assert_same_sigmoid_loss(model, reference, *_batch(kind=kind))
     # Padding never changes a caption's embedding (masked keys; RoBERTa's
     # positions count the real tokens, T5's are relative).
     images, token_ids = _batch(kind=kind)
@@ -126,10 +141,34 @@ def test_hf_text_clip_loads_with_open_clips_outputs_and_writes_back(
     _assert_open_clip_reloads_bit_for_bit(model, reference, tmp_path / "written")
     written = json.loads((tmp_path / "written" / "open_clip_config.json").read_text())
     assert written["model_cfg"]["text_cfg"]["hf_model_name"] == config["text_cfg"]["hf_model_name"]
+    if siglip:
+        assert written["model_cfg"]["vision_cfg"] == config["vision_cfg"]
+
+
+def _assert_same_sigmoid_loss(model, reference, images, token_ids):
+    """NLLB-SigLIP: the logit bias, open_clip's SigLIP preprocessing, and
+    the loss equal open_clip's `SigLipLoss` on open_clip's embeddings."""
+    import torch
+
+    open_clip = import_open_clip()
+    assert isinstance(model.objective, keras_clip.objectives.SigLIPLoss)
+    bias = float(keras.ops.convert_to_numpy(model.logit_bias))
+    assert bias == float(reference.logit_bias.detach())
+    assert model.image_preprocessing.mean == (0.5, 0.5, 0.5)
+    assert model.image_preprocessing.resize_mode == "squash"
+    with torch.no_grad():
+        image, text, scale, reference_bias = reference(
+            torch.from_numpy(images.transpose(0, 3, 1, 2)),
+            torch.from_numpy(token_ids.astype("int64")),
+        )
+        expected = open_clip.loss.SigLipLoss()(image, text, scale, reference_bias)
+    found = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
+    loss, _ = model.objective.compute(found["image_embeddings"], found["text_embeddings"])
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(loss)), float(expected), rtol=1e-5)
 
 
 @pytest.mark.backend("tensorflow")
-@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5", "m2m_100", "roberta"])
+@pytest.mark.parametrize("kind", ["xlm-roberta", "mt5", "m2m_100", "nllb-siglip", "roberta"])
 def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, tmp_path):
     """Each tower's SentencePiece tokenizer from the open_clip directory
     (ids as open_clip's HFTokenizer gives them: tests/test_unigram_tokenizers.py),
@@ -145,7 +184,7 @@ def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, t
     files.mkdir()
     if kind == "mt5":
         train_t5_model(str(files))
-    elif kind == "m2m_100":  # NLLB's tokenizer.json, as its checkpoint ships it
+    elif kind in ("m2m_100", "nllb-siglip"):  # NLLB's tokenizer.json, as its checkpoint ships it
         from tests.test_nllb_tokenizer import nllb_checkpoint
 
         nllb_checkpoint(tmp_path / "nllb", str(files))
@@ -156,8 +195,10 @@ def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, t
     else:
         train_fairseq_model(str(files))
     size = keras_clip.Tokenizer.from_pretrained(str(files)).vocabulary_size
+    siglip = kind == "nllb-siglip"
+    kind = "m2m_100" if siglip else kind
     projection, pooler = ("linear", "cls_pooler") if kind == "m2m_100" else ("mlp", "mean_pooler")
-    config = _config(_hf_directory(tmp_path / kind, size, kind), projection, pooler)
+    config = _config(_hf_directory(tmp_path / kind, size, kind), projection, pooler, siglip)
     _open_clip_directory(config, tmp_path / "open_clip")
     for name in os.listdir(files):
         shutil.copy(files / name, tmp_path / "open_clip")
@@ -180,7 +221,11 @@ def test_an_hf_text_clip_trains_classifies_with_its_tokenizer_and_serves(kind, t
 
     classifier = keras_clip.ZeroShotClassifier(model, tokenizer, ["circle", "square"])
     probabilities = classifier.predict(images)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    if siglip:  # each class's own sigmoid, as SigLIP scores
+        assert np.all((probabilities > 0) & (probabilities < 1))
+        assert probabilities.sum(axis=1).max() < 0.5  # a bias of -10 after a few steps
+    else:
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     export_saved_model(model, tokenizer, str(tmp_path / "served"))
     served = tf.saved_model.load(str(tmp_path / "served"))
     text = served.signatures["encode_text"](texts=tf.constant(data["captions"]))
@@ -239,3 +284,43 @@ def test_the_built_in_names_build_and_what_is_not_built_is_refused_by_name(tmp_p
     config["text_cfg"]["hf_pooler_type"] = "max_pooler"
     with pytest.raises(ValueError, match="hf_pooler_type='max_pooler'"):
         hf_text.from_open_clip_hf_text_config(config)
+
+
+@pytest.mark.backend("torch")
+def test_timm_siglip_sizes_are_timms_and_the_nllb_siglip_names_build_them():
+    """NLLB-SigLIP's image towers as timm builds them, and the options that
+    would compute something else refused by name."""
+    import_open_clip()
+    import timm
+    import torch
+
+    from keras_clip.models.architectures import open_clip_architectures
+    from keras_clip.models.timm_siglip import TIMM_SIGLIP_SHAPES
+
+    for size, expected in TIMM_SIGLIP_SHAPES.items():
+        patch = 14 if size == "so400m" else 16
+        with torch.device("meta"):
+            tower = timm.create_model(f"vit_{size}_patch{patch}_siglip_384", num_classes=0)
+        block = tower.blocks[0]
+        found = (
+            tower.embed_dim,
+            len(tower.blocks),
+            block.attn.num_heads,
+            block.mlp.fc1.out_features,
+        )
+        assert found == expected, size
+    shape = keras_clip.models.architecture_config("nllb-clip-large-siglip")
+    tower = ("vision", "vision_width", "vision_layers", "vision_heads", "patch_size", "image_size")
+    assert tuple(shape[k] for k in tower) == ("siglip", 1152, 27, 16, 14, 384)
+    assert shape["m2m100"]["num_layers"] == 24 and shape["logit_bias"] == -10
+    base = open_clip_architectures()["nllb-clip-base-siglip"]
+    for section, key, value in [
+        ("vision_cfg", "image_size", 224),  # timm keeps its 384 px positions
+        ("vision_cfg", "timm_pool", "avg"),
+        ("vision_cfg", "timm_proj", "linear"),
+        (None, "embed_dim", 512),  # no projection after the attention pool
+    ]:
+        config = json.loads(json.dumps(base))
+        (config[section] if section else config)[key] = value
+        with pytest.raises(ValueError, match=key):
+            hf_text.from_open_clip_hf_text_config(config)

@@ -31,6 +31,9 @@ class SigLIPVisionTransformer(keras.Model):
             (intermediate_size / hidden_size).
         activation: str. "gelu_tanh" (SigLIP) or another activation name.
         layer_norm_epsilon: float (SigLIP: 1e-6).
+        timm_model_name: str or None. timm's name of the tower, kept for
+            open_clip's config when a model with it is written back (the
+            NLLB-SigLIP CLIPs, `keras_clip.models.timm_siglip`).
 
     Call arguments:
         images: float (batch, image_size, image_size, 3), normalised.
@@ -56,6 +59,7 @@ class SigLIPVisionTransformer(keras.Model):
         "mlp_ratio",
         "activation",
         "layer_norm_epsilon",
+        "timm_model_name",
     )
 
     def __init__(
@@ -68,6 +72,7 @@ class SigLIPVisionTransformer(keras.Model):
         mlp_ratio=4.0,
         activation="gelu_tanh",
         layer_norm_epsilon=1e-6,
+        timm_model_name=None,
         **kwargs,
     ):
         super().__init__(**kwargs)

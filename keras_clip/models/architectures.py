@@ -31,14 +31,17 @@ from keras_clip.encoders.eva_vision import EVAVisionTransformer
 from keras_clip.encoders.fastvit import FastViT
 from keras_clip.encoders.m2m100_text import M2M100TextEncoder
 from keras_clip.encoders.modified_resnet import ModifiedResNet
-from keras_clip.encoders.multimodal_decoder import MultimodalDecoder
 from keras_clip.encoders.roberta_text import RobertaTextEncoder
+from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.encoders.swin import SwinTransformer
 from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
 from keras_clip.models.hf_text import is_open_clip_hf_text
+from keras_clip.models.open_clip_coca import build_coca
+from keras_clip.models.open_clip_coca import coca_text_options
+from keras_clip.models.open_clip_coca import coca_vision_options
 from keras_clip.models.open_clip_coca import from_open_clip_coca_config
 from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import from_open_clip_config
@@ -252,7 +255,7 @@ def _build(model_class, config, model_kwargs):
             norm_after_pool=config.get("vision_norm_after_pool", False),
             layer_scale_init=config.get("vision_layer_scale"),
             name="image_encoder",
-            **_coca_vision_options(config),
+            **coca_vision_options(config),
         )
     elif config["vision"] == "eva":
         # timm's EVA towers project to embed_dim in their head.
@@ -291,6 +294,17 @@ def _build(model_class, config, model_kwargs):
             timm_model_name=config.get("timm_model_name"),
             name="image_encoder",
             **config["swin"],
+        )
+        model_kwargs.setdefault("project_image", False)
+    elif config["vision"] == "siglip":
+        # timm's SigLIP ViT: its attention-pool output is the image embedding.
+        image_encoder = SigLIPVisionTransformer(
+            *(config[k] for k in ("image_size", "patch_size", "vision_width", "vision_layers")),
+            config["vision_heads"],
+            mlp_ratio=config["vision_mlp_ratio"],
+            activation="gelu",
+            timm_model_name=config["timm_model_name"],
+            name="image_encoder",
         )
         model_kwargs.setdefault("project_image", False)
     elif config["vision"] == "convnext":
@@ -340,52 +354,8 @@ def _build(model_class, config, model_kwargs):
         pooling=config.get("text_pooling", "end_token"),
         layer_scale_init=config.get("text_layer_scale"),
         name="text_encoder",
-        **_coca_text_options(config),
+        **coca_text_options(config),
     )
     if config.get("coca"):
-        return _build_coca(model_class, config, image_encoder, text_encoder, model_kwargs)
+        return build_coca(model_class, config, image_encoder, text_encoder, model_kwargs)
     return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)
-
-
-def _coca_vision_options(config):
-    coca = config.get("coca")
-    if not coca:
-        return {}
-    return dict(
-        attention_pool_queries=coca["attention_pool_queries"],
-        attention_pool_width=config["embed_dim"],
-        attention_pool_heads=coca["attention_pool_heads"],
-        output_tokens=True,
-    )
-
-
-def _coca_text_options(config):
-    coca = config.get("coca")
-    if not coca:
-        return {}
-    return dict(
-        class_token=coca["text_class_token"], output_tokens=True, pad_token_id=coca["pad_token_id"]
-    )
-
-
-def _build_coca(model_class, config, image_encoder, text_encoder, model_kwargs):
-    """A CoCa of the shape (`CLIP` as the class asked for builds a `CoCa`)."""
-    from keras_clip.models.clip import CLIP
-    from keras_clip.models.coca import CoCa
-
-    if model_class is CLIP:
-        model_class = CoCa
-    if not issubclass(model_class, CoCa):
-        raise ValueError(f"A CoCa shape builds a CoCa model, not {model_class.__name__}.")
-    coca = config["coca"]
-    decoder = MultimodalDecoder(
-        config["vocabulary_size"],
-        coca["decoder_width"],
-        coca["decoder_layers"],
-        coca["decoder_heads"],
-        activation=config["activation"],
-        layer_scale_init=coca["decoder_layer_scale"],
-        name="text_decoder",
-    )
-    model_kwargs.setdefault("pad_token_id", coca["pad_token_id"])
-    return model_class(image_encoder, text_encoder, decoder, config["embed_dim"], **model_kwargs)

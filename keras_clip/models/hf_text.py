@@ -25,6 +25,8 @@ import json
 import os
 
 from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.timm_siglip import is_timm_siglip_vision
+from keras_clip.models.timm_siglip import timm_siglip_vision_shape
 
 # The fields of Hugging Face's config.json that the towers use, as published.
 _ROBERTA = dict(
@@ -152,15 +154,21 @@ def check_hf_text_options(text):
     return hf
 
 
-def from_open_clip_hf_text_config(config):
+def from_open_clip_hf_text_config(config, tensors=None):
     """Shape fields of an open_clip config with a Hugging Face text tower:
-    the image tower's as `from_open_clip_config` reads them, and "text":
-    "roberta" or "t5" with the encoder's arguments under that key."""
+    the image tower's as `from_open_clip_config` reads them (a timm SigLIP
+    ViT's as `timm_siglip.timm_siglip_vision_shape` does, from `tensors`
+    when given), and "text": "roberta", "t5" or "m2m100" with the encoder's
+    arguments under that key."""
     text = config["text_cfg"]
     hf = check_hf_text_options(text)
-    # The top-level and vision keys are checked there, with CLIP's text tower at its defaults.
-    image = from_open_clip_config({**config, "text_cfg": {}})
-    shape = {k: v for k, v in image.items() if not _is_text_field(k)}
+    if is_timm_siglip_vision(config):  # NLLB-SigLIP
+        shape = timm_siglip_vision_shape(config, tensors)
+        shape["activation"] = "gelu"  # quick_gelu is inert: no open_clip tower here
+    else:
+        # The top-level and vision keys are checked there, with CLIP's text tower at its defaults.
+        image = from_open_clip_config({**config, "text_cfg": {}})
+        shape = {k: v for k, v in image.items() if not _is_text_field(k)}
     context_length = text.get("context_length", 77)
     projection = text.get("hf_proj_type", "mlp")
     name = text["hf_model_name"]

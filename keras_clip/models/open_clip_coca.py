@@ -22,6 +22,7 @@ shape["coca"]["attention_pool_queries"], shape["coca"]["decoder_layers"]  # 256,
 ```
 """
 
+from keras_clip.encoders.multimodal_decoder import MultimodalDecoder
 from keras_clip.models.open_clip_options import from_open_clip_config
 
 # multimodal_cfg keys open_clip's decoder reads, and those it ignores.
@@ -81,3 +82,49 @@ def from_open_clip_coca_config(config):
         "decoder_layer_scale": decoder.get("ls_init_value"),
     }
     return shape
+
+
+def coca_vision_options(config):
+    """The `VisionTransformer` arguments of a CoCa shape ({} for any other)."""
+    coca = config.get("coca")
+    if not coca:
+        return {}
+    return dict(
+        attention_pool_queries=coca["attention_pool_queries"],
+        attention_pool_width=config["embed_dim"],
+        attention_pool_heads=coca["attention_pool_heads"],
+        output_tokens=True,
+    )
+
+
+def coca_text_options(config):
+    """The `TextTransformer` arguments of a CoCa shape ({} for any other)."""
+    coca = config.get("coca")
+    if not coca:
+        return {}
+    return dict(
+        class_token=coca["text_class_token"], output_tokens=True, pad_token_id=coca["pad_token_id"]
+    )
+
+
+def build_coca(model_class, config, image_encoder, text_encoder, model_kwargs):
+    """A CoCa of the shape (`CLIP` as the class asked for builds a `CoCa`)."""
+    from keras_clip.models.clip import CLIP
+    from keras_clip.models.coca import CoCa
+
+    if model_class is CLIP:
+        model_class = CoCa
+    if not issubclass(model_class, CoCa):
+        raise ValueError(f"A CoCa shape builds a CoCa model, not {model_class.__name__}.")
+    coca = config["coca"]
+    decoder = MultimodalDecoder(
+        config["vocabulary_size"],
+        coca["decoder_width"],
+        coca["decoder_layers"],
+        coca["decoder_heads"],
+        activation=config["activation"],
+        layer_scale_init=coca["decoder_layer_scale"],
+        name="text_decoder",
+    )
+    model_kwargs.setdefault("pad_token_id", coca["pad_token_id"])
+    return model_class(image_encoder, text_encoder, decoder, config["embed_dim"], **model_kwargs)

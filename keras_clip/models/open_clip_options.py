@@ -177,7 +177,9 @@ def is_open_clip_siglip(config):
     (read by `keras_clip.pretrained.open_clip_siglip`, not by
     `from_open_clip_config`)."""
     name = (config.get("vision_cfg") or {}).get("timm_model_name") or ""
-    return bool(config.get("custom_text")) and "_siglip_" in name
+    # With a Hugging Face text tower (NLLB-SigLIP): `keras_clip.models.timm_siglip`.
+    hf_text = bool((config.get("text_cfg") or {}).get("hf_model_name"))
+    return bool(config.get("custom_text")) and "_siglip_" in name and not hf_text
 
 
 def from_open_clip_config(config):

@@ -144,8 +144,10 @@ def _open_clip_checkpoint(architecture, tensors, preprocess):
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         shape, layout = open_clip_swin.swin_shape(config, tensors), "open_clip_swin"
     elif config is not None and is_open_clip_hf_text(config):
+        shape, layout = from_open_clip_hf_text_config(config, tensors), "open_clip_hf_text"
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
-        shape, layout = from_open_clip_hf_text_config(config), "open_clip_hf_text"
+        if shape["vision"] == "siglip":  # NLLB-SigLIP: open_clip's SigLIP defaults
+            mean, std, resize_mode = siglip.SIGLIP_MEAN, siglip.SIGLIP_STD, "squash"
     else:
         mean, std, resize_mode = OPENAI_MEAN, OPENAI_STD, "shortest"
         if config is None:

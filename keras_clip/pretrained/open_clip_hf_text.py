@@ -21,12 +21,17 @@ model.save_pretrained("out/", format="open_clip")    # the same tensors and text
 ```
 """
 
+from keras import ops
+
 from keras_clip.encoders.hf_text_tower import HFTextTower
 from keras_clip.encoders.m2m100_text import M2M100TextEncoder
+from keras_clip.encoders.siglip_vision import SigLIPVisionTransformer
 from keras_clip.encoders.t5_text import T5TextEncoder
+from keras_clip.models.timm_siglip import to_open_clip_siglip_vision_cfg
 from keras_clip.pretrained.configs import open_clip_vision_cfg
 from keras_clip.pretrained.configs import vision_shape
 from keras_clip.pretrained.layouts import openai_vision_entries
+from keras_clip.pretrained.open_clip_siglip import timm_siglip_vision_entries
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import split_dense
@@ -108,7 +113,10 @@ def hf_text_weight_map(model):
     """Entries for open_clip's names of a CustomTextCLIP with a Hugging Face
     text tower (XLM-RoBERTa or mT5)."""
     text = model.text_encoder
-    entries = openai_vision_entries(model)
+    if isinstance(model.image_encoder, SigLIPVisionTransformer):  # NLLB-SigLIP
+        entries = timm_siglip_vision_entries(model.image_encoder)
+    else:
+        entries = openai_vision_entries(model)
     if isinstance(text, T5TextEncoder):
         entries += _t5_entries(text)
     elif isinstance(text, M2M100TextEncoder):
@@ -119,6 +127,8 @@ def hf_text_weight_map(model):
         name = _HEAD_NAMES.get(layer.name, "text.proj.weight")
         entries += dense(layer, name)
     entries.append(tensor(model.objective.log_logit_scale, "logit_scale"))
+    if model.logit_bias is not None:  # a sigmoid model's (NLLB-SigLIP)
+        entries.append(tensor(model.logit_bias, "logit_bias"))
     return entries
 
 
@@ -126,10 +136,19 @@ def to_open_clip_hf_text_config(model):
     """open_clip's model config of a keras-clip CLIP with a Hugging Face text tower."""
     text = model.text_encoder
     name = text.hf_model_name or "xlm-roberta-base"
+    if isinstance(model.image_encoder, SigLIPVisionTransformer):
+        image = {"vision_cfg": to_open_clip_siglip_vision_cfg(model.image_encoder)}
+    else:
+        image = {
+            "quick_gelu": model.image_encoder.activation == "quick_gelu",
+            "vision_cfg": open_clip_vision_cfg(vision_shape(model)),
+        }
+    if model.logit_bias is not None:
+        image["init_logit_bias"] = float(ops.convert_to_numpy(model.logit_bias))
     return {
         "embed_dim": model.embed_dim,
-        "quick_gelu": model.image_encoder.activation == "quick_gelu",
-        "vision_cfg": open_clip_vision_cfg(vision_shape(model)),
+        "custom_text": True,
+        **image,
         "text_cfg": {
             "hf_model_name": name,
             "hf_tokenizer_name": name,

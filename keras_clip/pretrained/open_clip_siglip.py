@@ -36,15 +36,19 @@ is_open_clip_siglip(config)  # True
 ```
 """
 
-import re
-
 import numpy as np
 
+from keras_clip.models.timm_siglip import TIMM_SIGLIP_SHAPES
+from keras_clip.models.timm_siglip import TRUNK
+from keras_clip.models.timm_siglip import parse_timm_siglip_name
 from keras_clip.pretrained.siglip import TEXT_PROJECTION
+from keras_clip.pretrained.weight_map import conv
+from keras_clip.pretrained.weight_map import dense
+from keras_clip.pretrained.weight_map import layer_norm
+from keras_clip.pretrained.weight_map import reshaped
+from keras_clip.pretrained.weight_map import split_dense
+from keras_clip.pretrained.weight_map import tensor
 
-# timm's SigLIP towers: the width's name -> attention heads.
-TIMM_SIGLIP_HEADS = {"base": 12, "large": 16, "so400m": 16, "giantopt": 16}
-_TIMM_NAME = re.compile(r"vit_(\w+?)_patch(\d+)_siglip_(\d+)$")
 _TOP_INERT = {"embed_dim", "init_logit_scale", "init_logit_bias", "cast_dtype"}
 _TOP_INERT |= {"vision_cfg", "text_cfg"}
 _VISION_INERT = {"image_size", "timm_model_name", "timm_model_pretrained", "timm_drop"}
@@ -100,14 +104,14 @@ def check_open_clip_siglip_options(config):
         _refuse("text_cfg.norm_kwargs", text["norm_kwargs"], "LayerNorm with eps only")
     if (text.get("act_kwargs") or {}) not in ({}, {"approximate": "tanh"}):
         _refuse("text_cfg.act_kwargs", text["act_kwargs"], "GELU, exact or tanh")
-    match = _TIMM_NAME.match(vision["timm_model_name"])
-    if not match or match.group(1) not in TIMM_SIGLIP_HEADS:
+    parsed = parse_timm_siglip_name(vision["timm_model_name"])
+    if parsed is None:
         _refuse(
             "vision_cfg.timm_model_name",
             vision["timm_model_name"],
-            f"timm's vit_{{{'|'.join(TIMM_SIGLIP_HEADS)}}}_patchN_siglip_SIZE towers",
+            f"timm's vit_{{{'|'.join(TIMM_SIGLIP_SHAPES)}}}_patchN_siglip_SIZE towers",
         )
-    return match.group(1), int(match.group(2))
+    return parsed[:2]
 
 
 def huggingface_siglip_config(config, tensors):
@@ -132,7 +136,7 @@ def huggingface_siglip_config(config, tensors):
             "patch_size": patch_weight[-1],
             "hidden_size": patch_weight[0],
             "num_hidden_layers": len(blocks),
-            "num_attention_heads": TIMM_SIGLIP_HEADS[size],
+            "num_attention_heads": TIMM_SIGLIP_SHAPES[size][2],
             "intermediate_size": np.shape(tensors["visual.trunk.blocks.0.mlp.fc1.weight"])[0],
             "layer_norm_eps": 1e-6,  # timm's ViT
             "hidden_act": "gelu",
@@ -229,3 +233,36 @@ def huggingface_siglip_tensors(tensors):
         if name in tensors:
             renamed[name] = np.reshape(tensors.pop(name), (1,))
     return {**renamed, **tensors}
+
+
+def timm_siglip_vision_entries(encoder):
+    """A `SigLIPVisionTransformer` under open_clip's names of timm's tower
+    (`visual.trunk.*`), both ways: the NLLB-SigLIP CLIPs, written back as
+    open_clip directories (SiglipModel cannot hold their text tower)."""
+    width = encoder.width
+    entries = conv(encoder.patch_embedding, f"{TRUNK}patch_embed.proj.weight") + [
+        tensor(encoder.patch_embedding.bias, f"{TRUNK}patch_embed.proj.bias"),
+        reshaped(
+            encoder.positional_embedding, f"{TRUNK}pos_embed", (1, encoder.grid_size**2, width)
+        ),
+    ]
+    for i, block in enumerate(encoder.blocks):
+        prefix = f"{TRUNK}blocks.{i}"
+        entries += layer_norm(block.attention_norm, f"{prefix}.norm1")
+        entries += dense(block.attention.qkv_dense, f"{prefix}.attn.qkv")
+        entries += dense(block.attention.output_dense, f"{prefix}.attn.proj")
+        entries += layer_norm(block.mlp_norm, f"{prefix}.norm2")
+        entries += dense(block.mlp_hidden, f"{prefix}.mlp.fc1")
+        entries += dense(block.mlp_output, f"{prefix}.mlp.fc2")
+    head, pool = encoder.head, f"{TRUNK}attn_pool"
+    return (
+        entries
+        + layer_norm(encoder.post_norm, f"{TRUNK}norm")
+        + [tensor(head.probe, f"{pool}.latent")]
+        # timm's query Linear and key-value Linear are the head's one in-projection.
+        + split_dense(head.in_projection, [f"{pool}.q", f"{pool}.kv"], sizes=(width, 2 * width))
+        + dense(head.out_projection, f"{pool}.proj")
+        + layer_norm(head.norm, f"{pool}.norm")
+        + dense(head.mlp_hidden, f"{pool}.mlp.fc1")
+        + dense(head.mlp_output, f"{pool}.mlp.fc2")
+    )

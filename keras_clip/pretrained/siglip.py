@@ -154,9 +154,11 @@ def build_siglip(model_class, config, **model_kwargs):
 
 
 def is_siglip_model(model):
+    """Whether both towers are SigLIP's (a `SiglipModel` holds the model;
+    NLLB-SigLIP's NLLB text tower is written as open_clip's)."""
     return isinstance(
         getattr(model, "image_encoder", None), (SigLIPVisionTransformer, NaFlexVisionTransformer)
-    )
+    ) and isinstance(getattr(model, "text_encoder", None), SigLIPTextTransformer)
 
 
 def is_naflex_model(model):
