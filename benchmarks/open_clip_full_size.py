@@ -49,11 +49,18 @@ def reference_outputs(name, directory, seed=0):
         text_cfg.update(hf_model_name=local, hf_tokenizer_name=local, hf_model_pretrained=False)
         towers = ("embed_dim", "vision_cfg", "text_cfg", "custom_text")
         options = {k: v for k, v in config.items() if k not in towers}
-        model = open_clip.model.CustomTextCLIP(
-            config["embed_dim"], config["vision_cfg"], text_cfg, **options
-        ).eval()
+        model_class = open_clip.model.CustomTextCLIP
+        if "multimodal_cfg" in config:  # coca_roberta-ViT-B-32
+            model_class = open_clip.coca_model.CoCa
+        model = model_class(
+            embed_dim=config["embed_dim"], vision_cfg=config["vision_cfg"], text_cfg=text_cfg,
+            **options,
+        ).eval()  # fmt: skip
     else:
         model = open_clip.create_model(name).eval()
+    if "multimodal_cfg" in config:  # open_clip never initialises the decoder's projection
+        projection = model.text_decoder.text_projection
+        torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))
@@ -64,10 +71,13 @@ def reference_outputs(name, directory, seed=0):
     token_ids = rng.integers(1, 49000, size=(2, context)).astype("int32")
     token_ids[:, 6], token_ids[:, 7:] = 49407, 0
     with torch.no_grad():
-        image, text, scale = model(
+        outputs = model(
             torch.from_numpy(images.transpose(0, 3, 1, 2)),
             torch.from_numpy(token_ids.astype("int64")),
-        )[:3]
+        )
+    if isinstance(outputs, dict):  # a CoCa
+        outputs = [outputs[k] for k in ("image_features", "text_features", "logit_scale")]
+    image, text, scale = outputs[:3]
     parameters = sum(p.numel() for p in model.parameters())
     safetensors.torch.save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()},

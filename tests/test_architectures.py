@@ -63,7 +63,7 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
     state_dict = str(tmp_path / "weights.safetensors")
     safetensors.numpy.save_file({"unused": np.zeros(1, "float32")}, state_dict)
     names = architectures.architecture_names()
-    assert len(names) == 4 + 143
+    assert len(names) == 4 + 144
     compared = 0
     for name in names:
         config = architectures.open_clip_architectures().get(name)
@@ -79,17 +79,17 @@ def test_both_entry_points_resolve_every_name_alike(monkeypatch, tmp_path):
         compared += 1
     # keras-clip's, open_clip's own (CLIPA too), EVA / PE / timm ViTs, MobileCLIP,
     # ConvNeXt, HF text towers (NLLB-SigLIP too), Swin, CoCa.
-    assert compared == 4 + 55 + 32 + 11 + 6 + 9 + 1 + 3
+    assert compared == 4 + 55 + 32 + 11 + 6 + 9 + 1 + 4
 
 
 def test_the_table_holds_every_open_clip_config_that_loads_exactly():
-    """143 in open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
+    """All 144 of open_clip 3.3: 55 with open_clip's own towers (CLIPA's and ViT-M-16-alt's
     options in tests/test_open_clip_options.py), 26 SigLIP (tests/test_open_clip_siglip.py), 12
     EVA-01 / EVA-02 / PE-Core, 3 MobileCLIP ViTs, ViT-M/16 GAP and RelPos, 15 ViTamin
     (tests/test_open_clip_eva.py),
     11 ConvNeXt (tests/test_open_clip_convnext.py), 6 MobileCLIP FastViTs
     (tests/test_open_clip_fastvit.py), 9 with RoBERTa, XLM-RoBERTa, mT5 or NLLB text towers
-    (NLLB-SigLIP's 2 with timm's SigLIP ViT; tests/test_open_clip_hf_text.py), 1 Swin (tests/test_open_clip_swin.py), 3 CoCa
+    (NLLB-SigLIP's 2 with timm's SigLIP ViT; tests/test_open_clip_hf_text.py), 1 Swin (tests/test_open_clip_swin.py), 4 CoCa
     (tests/test_open_clip_coca.py)."""
     from keras_clip.pretrained.configs import is_supported_open_clip_config
 
@@ -99,7 +99,7 @@ def test_the_table_holds_every_open_clip_config_that_loads_exactly():
         if is_supported_open_clip_config(config)
     }
     assert architectures.open_clip_architectures() == supported
-    assert len(supported) == 143
+    assert len(supported) == 144
 
 
 def test_open_clip_names_mean_what_open_clip_builds():
@@ -114,7 +114,9 @@ def test_open_clip_names_mean_what_open_clip_builds():
             continue
         shape = architectures.architecture_config(name)
         read = from_open_clip_config
-        if is_open_clip_eva(config):
+        if open_clip_coca.is_open_clip_coca(config):  # coca_roberta has an HF text tower too
+            read = open_clip_coca.from_open_clip_coca_config
+        elif is_open_clip_eva(config):
             read = from_open_clip_eva_config
         elif is_open_clip_convnext(config):
             read = from_open_clip_convnext_config
@@ -124,8 +126,6 @@ def test_open_clip_names_mean_what_open_clip_builds():
             read = from_open_clip_hf_text_config
         elif timm_swin.is_open_clip_swin(config):
             read = timm_swin.from_open_clip_swin_config
-        elif open_clip_coca.is_open_clip_coca(config):
-            read = open_clip_coca.from_open_clip_coca_config
         assert shape == read(config), name
         # open_clip's naming: "-quickgelu" is OpenAI's activation, else GELU
         # (roberta-ViT-B-32's config asks for QuickGELU without the suffix).
@@ -133,7 +133,7 @@ def test_open_clip_names_mean_what_open_clip_builds():
         expected = "quick_gelu" if quick else "gelu"
         assert shape["activation"] == expected, name
         compared += 1
-    assert compared == 55 + 32 + 11 + 6 + 9 + 1 + 3
+    assert compared == 55 + 32 + 11 + 6 + 9 + 1 + 4
     assert architectures.architecture_config("ViT-bigG-14")["vision_width"] == 1664
     assert architectures.architecture_config("ViT-B-16-plus-240")["image_size"] == 240
     # open_clip feeds ViTamin-XL-384's position-free timm tower 256-pixel images.

@@ -19,6 +19,8 @@ from tests.helpers import import_open_clip
 from tests.helpers import random_open_clip_model
 from tests.test_open_clip_eva import _assert_open_clip_reloads_bit_for_bit
 from tests.test_open_clip_eva import _batch
+from tests.test_open_clip_hf_text import _batch as roberta_batch
+from tests.test_open_clip_hf_text import _hf_directory
 
 
 def _config(attentional_pool=True):
@@ -40,6 +42,24 @@ def _config(attentional_pool=True):
     }
 
 
+def _roberta_config(hf_directory):
+    """A shrunken coca_roberta-ViT-B-32: a RoBERTa text tower (transformers'
+    own config, mean-pooled, its every token's features to the decoder)
+    beside coca_base's ViT form; the decoder's vocabulary is text_cfg's."""
+    config = _config(attentional_pool=False)
+    config["text_cfg"] = {
+        "hf_model_name": hf_directory,
+        "hf_tokenizer_name": hf_directory,
+        "hf_proj_type": "linear",
+        "hf_model_pretrained": False,
+        "context_length": 12,
+        "vocab_size": 120,
+        "width": 32,
+        "output_tokens": True,
+    }
+    return config
+
+
 def _open_clip_directory(config, directory):
     import_open_clip()
     directory.mkdir()
@@ -59,12 +79,19 @@ def _reference_outputs(reference, images, token_ids):
 
 
 @pytest.mark.backend("tensorflow", "jax", "torch")
-@pytest.mark.parametrize("attentional_pool", [True, False], ids=["attn_pool", "patch_tokens"])
-def test_coca_loads_with_open_clips_outputs_and_writes_back(attentional_pool, tmp_path):
-    reference = _open_clip_directory(_config(attentional_pool), tmp_path / "open_clip")
+@pytest.mark.parametrize("form", ["attn_pool", "patch_tokens", "roberta"])
+def test_coca_loads_with_open_clips_outputs_and_writes_back(form, tmp_path):
+    images, token_ids = _batch()
+    if form == "roberta":
+        token_ids = roberta_batch(kind="roberta")[1]  # <s> ... </s>, then <pad> (1)
+        config = _roberta_config(_hf_directory(tmp_path / "roberta", kind="roberta"))
+    else:
+        config = _config(attentional_pool=form == "attn_pool")
+    reference = _open_clip_directory(config, tmp_path / "open_clip")
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
     assert isinstance(model, keras_clip.CoCa)
-    images, token_ids = _batch()
+    if form == "roberta":
+        assert type(model.text_encoder).__name__ == "RobertaTextEncoder"
     expected = _reference_outputs(reference, images, token_ids)
     found = model.predict({"images": images, "token_ids": token_ids}, verbose=0)
     for ours, theirs in (
@@ -153,9 +180,32 @@ def test_greedy_captions_are_open_clips(tmp_path):
         model.generate(images, max_length=10)  # OpenAI's ids; a 100-token vocabulary
 
 
+@pytest.mark.backend("jax", "torch")
+def test_greedy_captions_from_a_roberta_tower_are_open_clips(tmp_path):
+    """RoBERTa attends both ways: the caption buffer's unwritten positions
+    hold its padding, so each step sees what open_clip's growing caption
+    shows it, and ended rows are padded with RoBERTa's <pad> (1). open_clip
+    needs pad_token_id=1 said: at its pad_id (0) RoBERTa's <s> reads as
+    padding and every caption ends at once."""
+    config = _roberta_config(_hf_directory(tmp_path / "roberta", kind="roberta"))
+    reference = _open_clip_directory(config, tmp_path / "open_clip")
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "open_clip"))
+    images = _batch()[0]
+    ids = dict(sot_token_id=0, eos_token_id=115, pad_token_id=1)  # an end it picks early
+    expected = _open_clip_generate(reference, images, top_k=1, seq_len=10, min_seq_len=3, **ids)
+    found = model.generate(images, max_length=10, min_length=3, start_token_id=0, end_token_id=115)
+    np.testing.assert_array_equal(found, expected)
+    assert (found[:, -1] == 1).any()  # a caption ended early and was padded
+    token_ids = roberta_batch(kind="roberta")[1]
+    token_ids[0, 3] = 120  # the decoder (and here the tower) has 120 ids
+    with pytest.raises(ValueError, match="id 120 is beyond the decoder's vocabulary of 120"):
+        model.fit({"images": images, "token_ids": token_ids}, verbose=0)
+
+
 def test_coca_options_keras_clip_cannot_build_are_refused_by_name():
     shape = keras_clip.models.architecture_config("coca_ViT-B-32")
     assert shape["coca"] == {
+        "decoder_vocabulary_size": 49408,
         "attention_pool_queries": 256,
         "attention_pool_heads": 8,
         "text_class_token": True,
@@ -171,7 +221,6 @@ def test_coca_options_keras_clip_cannot_build_are_refused_by_name():
     for section, key, value in [
         ("vision_cfg", "attentional_pool", "parallel"),
         ("text_cfg", "correct_cls_mask", True),
-        ("text_cfg", "hf_model_name", "roberta-base"),
         ("multimodal_cfg", "cross_attn_ratio", 2),
         ("vision_cfg", "pos_embed_type", "sin_cos_2d"),
     ]:
@@ -179,6 +228,16 @@ def test_coca_options_keras_clip_cannot_build_are_refused_by_name():
         config[section][key] = value
         with pytest.raises(ValueError, match=key):
             open_clip_coca.from_open_clip_coca_config(config)
+    # coca_roberta-ViT-B-32: RoBERTa's 50,265 ids, the decoder's 49,408 (open_clip's).
+    roberta = keras_clip.models.architecture_config("coca_roberta-ViT-B-32")
+    assert roberta["roberta"]["vocabulary_size"] == 50265 and roberta["roberta"]["output_tokens"]
+    assert roberta["coca"]["decoder_vocabulary_size"] == 49408
+    assert roberta["coca"]["attention_pool_queries"] is None
+    with pytest.raises(ValueError, match="mean-pooled RoBERTa"):
+        config = keras_clip.models.architectures.open_clip_architectures()["coca_roberta-ViT-B-32"]
+        config = json.loads(json.dumps(config))
+        config["text_cfg"]["hf_model_name"] = "google/mt5-base"
+        open_clip_coca.from_open_clip_coca_config(config)
     with pytest.raises(ValueError, match="CoCa model, not CLIPLite"):
         keras_clip.CLIPLite.from_architecture("coca_ViT-B-32")
     encoders = keras_clip.encoders

@@ -25,6 +25,9 @@ class HFTextTower(ExplicitSignatures, keras.Model):
     `encode(token_ids, real)`: int32 ids and their bool mask to the
     features (batch, length, width). It may override `pool(features,
     real)`: the mean of the real tokens here (open_clip's "mean_pooler").
+    A subclass with an `output_tokens` attribute set also returns every
+    token's features, as open_clip's mean-pooled towers hand them to a
+    CoCa decoder.
 
     Example:
 
@@ -53,13 +56,19 @@ class HFTextTower(ExplicitSignatures, keras.Model):
         check_token_ids(token_ids, self.context_length)
         token_ids = ops.cast(token_ids, "int32")
         real = ops.not_equal(token_ids, self.pad_token_id)
-        pooled = self.pool(self.encode(token_ids, real), real)
+        features = self.encode(token_ids, real)
+        pooled = self.pool(features, real)
         for layer in self.head:
             pooled = layer(pooled)
+        if getattr(self, "output_tokens", False):  # a CoCa's: open_clip's token features
+            return {"pooled_output": pooled, "sequence_output": features}
         return pooled
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.embed_dim)
+        pooled = (input_shape[0], self.embed_dim)
+        if getattr(self, "output_tokens", False):
+            return {"pooled_output": pooled, "sequence_output": (*input_shape, self.width)}
+        return pooled
 
     def get_config(self):
         return base_model_config(self)

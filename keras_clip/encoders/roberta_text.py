@@ -43,12 +43,16 @@ class RobertaTextEncoder(HFTextTower):
         layer_norm_epsilon: float.
         hf_model_name: str or None. The Hugging Face model it came from
             (written back to open_clip's config).
+        output_tokens: bool. Also return every token's features (a CoCa's
+            text tower, `coca_roberta-ViT-B-32`).
 
     Call arguments:
         token_ids: int (batch, length), length <= context_length.
 
     Returns:
-        float (batch, embed_dim), before normalisation.
+        float (batch, embed_dim), before normalisation; with
+        `output_tokens`, a dict of it ("pooled_output") and the features
+        (batch, length, width) ("sequence_output").
 
     Example:
 
@@ -72,6 +76,7 @@ class RobertaTextEncoder(HFTextTower):
         "projection",
         "layer_norm_epsilon",
         "hf_model_name",
+        "output_tokens",
     )
 
     def __init__(
@@ -89,6 +94,7 @@ class RobertaTextEncoder(HFTextTower):
         projection="mlp",
         layer_norm_epsilon=1e-5,
         hf_model_name=None,
+        output_tokens=False,
         **kwargs,
     ):
         super().__init__(**kwargs)

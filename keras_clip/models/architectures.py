@@ -339,6 +339,8 @@ def _build(model_class, config, model_kwargs):
             embed_dim=config["embed_dim"], name="text_encoder", **config[config["text"]]
         )
         model_kwargs.setdefault("project_text", False)
+        if config.get("coca"):  # coca_roberta-ViT-B-32
+            return build_coca(model_class, config, image_encoder, text_encoder, model_kwargs)
         return model_class(image_encoder, text_encoder, config["embed_dim"], **model_kwargs)
     text_encoder = TextTransformer(
         config["vocabulary_size"],

@@ -6,12 +6,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_clip.encoders.hf_text_tower import HFTextTower
 from keras_clip.models import towers
 from keras_clip.models.caption_generation import METHODS
 from keras_clip.models.caption_generation import generate_captions
 from keras_clip.models.clip import CLIP
 from keras_clip.models.clip import INPUT_KEYS
 from keras_clip.objectives.captioning import caption_loss
+from keras_clip.utils.checks import call_inputs
 from keras_clip.utils.checks import check_images
 from keras_clip.utils.checks import check_model_inputs
 from keras_clip.utils.checks import check_token_ids
@@ -56,7 +58,8 @@ class CoCa(CLIP):
     Args:
         image_encoder: a `VisionTransformer` with `output_tokens=True`.
         text_encoder: a `TextTransformer` with `class_token=True` and
-            `output_tokens=True`.
+            `output_tokens=True`, or a `RobertaTextEncoder` with
+            `output_tokens=True` (open_clip's `coca_roberta-ViT-B-32`).
         text_decoder: a `MultimodalDecoder`.
         embed_dim: int.
         caption_loss_weight: float.
@@ -157,6 +160,29 @@ class CoCa(CLIP):
             outputs["caption_logits"] = self.text_decoder(text_tokens[:, :-1], image_tokens)
         return outputs
 
+    def fit(self, *args, **kwargs):
+        self._check_caption_ids(call_inputs(args, kwargs))
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self._check_caption_ids(call_inputs(args, kwargs))
+        return super().evaluate(*args, **kwargs)
+
+    def _check_caption_ids(self, x):
+        """Token ids as arrays must be ids the decoder predicts: the caption
+        loss would score any other as nothing (coca_roberta-ViT-B-32: RoBERTa
+        has 50,265 ids, open_clip's decoder 49,408)."""
+        token_ids = x.get("token_ids") if isinstance(x, dict) else None
+        if not isinstance(token_ids, np.ndarray) or not token_ids.size:
+            return
+        vocabulary = self.text_decoder.vocabulary_size
+        if int(token_ids.max()) >= vocabulary:
+            raise ValueError(
+                f"Caption token id {int(token_ids.max())} is beyond the decoder's vocabulary "
+                f"of {vocabulary} (open_clip's text_cfg.vocab_size): the caption loss cannot "
+                "score it."
+            )
+
     def _objective_loss(self, x, y_pred, training):
         contrastive = super()._objective_loss(x, y_pred, training)
         captions = caption_loss(y_pred["caption_logits"], x["token_ids"], self.pad_token_id)
@@ -190,7 +216,8 @@ class CoCa(CLIP):
         Each caption starts with `start_token_id` and ends at
         `end_token_id` (forced at `max_length`); the end token cannot come
         before `min_length` tokens; rows that ended early are padded with
-        `pad_token_id` (`keras_clip.models.caption_generation`: open_clip's
+        `pad_token_id` (a RoBERTa text tower's own padding id;
+        `keras_clip.models.caption_generation`: open_clip's
         `CoCa.generate` in its "top_k" and "top_p" modes; greedy is its
         top_k=1). Beam search is not offered.
 
@@ -252,8 +279,16 @@ class CoCa(CLIP):
             rng=np.random.default_rng(seed),
             start_token_id=start_token_id,
             end_token_id=end_token_id,
-            pad_token_id=self.pad_token_id,
+            pad_token_id=self._generation_pad_token_id(),
         )
+
+    def _generation_pad_token_id(self):
+        """What fills a caption's unwritten positions: a bidirectional
+        (Hugging Face) text tower would see them, so they hold the padding
+        it masks; CLIP's causal tower never looks ahead."""
+        if isinstance(self.text_encoder, HFTextTower):
+            return self.text_encoder.pad_token_id
+        return self.pad_token_id
 
     # === Config ===
 

@@ -23,6 +23,7 @@ shape["coca"]["attention_pool_queries"], shape["coca"]["decoder_layers"]  # 256,
 """
 
 from keras_clip.encoders.multimodal_decoder import MultimodalDecoder
+from keras_clip.models.hf_text import from_open_clip_hf_text_config
 from keras_clip.models.open_clip_options import from_open_clip_config
 
 # multimodal_cfg keys open_clip's decoder reads, and those it ignores.
@@ -44,11 +45,6 @@ def from_open_clip_coca_config(config):
     vision = dict(config.get("vision_cfg") or {})
     text = dict(config.get("text_cfg") or {})
     decoder = config["multimodal_cfg"]
-    if text.get("hf_model_name"):
-        raise ValueError(
-            "open_clip option text_cfg.hf_model_name with a multimodal_cfg (CoCa with a "
-            "Hugging Face text tower, coca_roberta-ViT-B-32) is not supported."
-        )
     unknown = sorted(set(decoder) - _DECODER_KEYS - _IGNORED_KEYS)
     if unknown:
         raise ValueError(f"Unknown open_clip option multimodal_cfg.{unknown[0]}.")
@@ -68,10 +64,16 @@ def from_open_clip_coca_config(config):
     class_token = bool(text.pop("embed_cls", False))
     # CoCa keeps its text tower under text.* whatever custom_text says.
     top = {k: v for k, v in config.items() if k not in ("multimodal_cfg", "custom_text")}
-    shape = from_open_clip_config({**top, "vision_cfg": vision, "text_cfg": text})
+    if text.get("hf_model_name"):
+        shape = _hf_text_shape(top, vision, text)
+    else:
+        shape = from_open_clip_config({**top, "vision_cfg": vision, "text_cfg": text})
     if shape["vision"] != "vit":
         raise ValueError("A CoCa with a ResNet image tower is not supported.")
     shape["coca"] = {
+        # open_clip sizes the decoder's vocabulary from text_cfg.vocab_size,
+        # CLIP's 49408 unless given, whatever tokenizer the text tower has.
+        "decoder_vocabulary_size": text.get("vocab_size", 49408),
         "attention_pool_queries": queries if pool else None,
         "attention_pool_heads": pool_heads,
         "text_class_token": class_token,
@@ -81,6 +83,26 @@ def from_open_clip_coca_config(config):
         "decoder_layers": decoder.get("layers", 12),
         "decoder_layer_scale": decoder.get("ls_init_value"),
     }
+    return shape
+
+
+def _hf_text_shape(top, vision, text):
+    """A CoCa's shape with a Hugging Face text tower (coca_roberta-ViT-B-32):
+    a RoBERTa tower, mean-pooled, whose every token's features go to the
+    decoder (open_clip's `HFTextEncoder(output_tokens=True)`)."""
+    text.pop("output_tokens", None)  # CoCa's towers always return their tokens
+    text.pop("width", None)  # open_clip's HFTextEncoder reads its width from its config
+    decoder_vocabulary = text.pop("vocab_size", None)  # the decoder's, not the tower's
+    shape = from_open_clip_hf_text_config({**top, "vision_cfg": vision, "text_cfg": text})
+    if shape["text"] != "roberta" or text.get("hf_pooler_type", "mean_pooler") != "mean_pooler":
+        raise ValueError(
+            f"A CoCa with the Hugging Face text tower {text['hf_model_name']!r} (pooler "
+            f"{text.get('hf_pooler_type')!r}) is not supported: keras-clip builds CoCa's "
+            "decoder over a mean-pooled RoBERTa or XLM-RoBERTa tower."
+        )
+    if decoder_vocabulary is not None:
+        text["vocab_size"] = decoder_vocabulary
+    shape["roberta"]["output_tokens"] = True
     return shape
 
 
@@ -118,7 +140,7 @@ def build_coca(model_class, config, image_encoder, text_encoder, model_kwargs):
         raise ValueError(f"A CoCa shape builds a CoCa model, not {model_class.__name__}.")
     coca = config["coca"]
     decoder = MultimodalDecoder(
-        config["vocabulary_size"],
+        coca["decoder_vocabulary_size"],
         coca["decoder_width"],
         coca["decoder_layers"],
         coca["decoder_heads"],

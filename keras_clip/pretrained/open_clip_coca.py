@@ -27,6 +27,9 @@ from keras_clip.pretrained.configs import to_open_clip_config
 from keras_clip.pretrained.layouts import openai_block
 from keras_clip.pretrained.layouts import openai_text_entries
 from keras_clip.pretrained.layouts import openai_vision_entries
+from keras_clip.pretrained.open_clip_hf_text import hf_text_entries
+from keras_clip.pretrained.open_clip_hf_text import is_hf_text_model
+from keras_clip.pretrained.open_clip_hf_text import to_open_clip_hf_text_config
 from keras_clip.pretrained.weight_map import dense
 from keras_clip.pretrained.weight_map import layer_norm
 from keras_clip.pretrained.weight_map import tensor
@@ -90,9 +93,12 @@ def coca_weight_map(model):
         entries += _cross_attention(pool.attention, "visual.attn_pool.attn")
         entries += layer_norm(pool.query_norm, "visual.attn_pool.ln_q")
         entries += layer_norm(pool.token_norm, "visual.attn_pool.ln_k")
-    entries += openai_text_entries(model, prefix="text.")
-    if model.text_encoder.class_token:
-        entries.append(tensor(model.text_encoder.class_embedding, "text.cls_emb"))
+    if is_hf_text_model(model):  # coca_roberta-ViT-B-32
+        entries += hf_text_entries(model)
+    else:
+        entries += openai_text_entries(model, prefix="text.")
+        if model.text_encoder.class_token:
+            entries.append(tensor(model.text_encoder.class_embedding, "text.cls_emb"))
     decoder = model.text_decoder
     for i, (block, cross) in enumerate(
         zip(decoder.self_attention_blocks, decoder.cross_attention_blocks)
@@ -115,8 +121,13 @@ def coca_weight_map(model):
 
 def to_open_clip_coca_config(model):
     """open_clip's model config of a keras-clip `CoCa`."""
-    config = to_open_clip_config(model_shape(model))
     vision, text, decoder = model.image_encoder, model.text_encoder, model.text_decoder
+    if is_hf_text_model(model):  # coca_roberta-ViT-B-32
+        config = to_open_clip_hf_text_config(model)
+        config["text_cfg"]["vocab_size"] = decoder.vocabulary_size  # the decoder's, in open_clip
+    else:
+        config = to_open_clip_config(model_shape(model))
+        config["text_cfg"].update(embed_cls=text.class_token, pad_id=text.pad_token_id)
     config["vision_cfg"]["output_tokens"] = True
     if vision.attention_pool is not None:
         config["vision_cfg"].update(
@@ -124,9 +135,7 @@ def to_open_clip_coca_config(model):
             attn_pooler_queries=vision.attention_pool.num_queries,
             attn_pooler_heads=vision.attention_pool.num_heads,
         )
-    config["text_cfg"].update(
-        embed_cls=text.class_token, output_tokens=True, pad_id=text.pad_token_id
-    )
+    config["text_cfg"]["output_tokens"] = True
     config["multimodal_cfg"] = {
         "context_length": text.context_length,
         "vocab_size": decoder.vocabulary_size,

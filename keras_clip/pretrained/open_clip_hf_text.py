@@ -111,18 +111,25 @@ def _roberta_entries(text):
 
 def hf_text_weight_map(model):
     """Entries for open_clip's names of a CustomTextCLIP with a Hugging Face
-    text tower (XLM-RoBERTa or mT5)."""
-    text = model.text_encoder
+    text tower (XLM-RoBERTa, mT5, NLLB)."""
     if isinstance(model.image_encoder, SigLIPVisionTransformer):  # NLLB-SigLIP
         entries = timm_siglip_vision_entries(model.image_encoder)
     else:
         entries = openai_vision_entries(model)
+    return entries + hf_text_entries(model)
+
+
+def hf_text_entries(model):
+    """The Hugging Face text tower and its projection under open_clip's
+    `text.*` names, and the logit scale (and bias) at the top level; a
+    CoCa's too (coca_roberta-ViT-B-32)."""
+    text = model.text_encoder
     if isinstance(text, T5TextEncoder):
-        entries += _t5_entries(text)
+        entries = _t5_entries(text)
     elif isinstance(text, M2M100TextEncoder):
-        entries += _m2m100_entries(text)
+        entries = _m2m100_entries(text)
     else:
-        entries += _roberta_entries(text)
+        entries = _roberta_entries(text)
     for layer in text.head:
         name = _HEAD_NAMES.get(layer.name, "text.proj.weight")
         entries += dense(layer, name)
