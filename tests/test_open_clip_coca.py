@@ -115,10 +115,16 @@ def test_coca_loads_with_open_clips_outputs_and_writes_back(form, tmp_path):
 
 
 @pytest.mark.backend("torch")
-def test_a_coca_trains_on_both_losses_and_round_trips(tmp_path):
-    _open_clip_directory(_config(), tmp_path / "coca")
-    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "coca"))
+@pytest.mark.parametrize("form", ["attn_pool", "roberta"])
+def test_a_coca_trains_on_both_losses_and_round_trips(form, tmp_path):
     images, token_ids = _batch()
+    if form == "roberta":
+        config = _roberta_config(_hf_directory(tmp_path / "roberta", kind="roberta"))
+        token_ids = roberta_batch(kind="roberta")[1]
+    else:
+        config = _config()
+    _open_clip_directory(config, tmp_path / "coca")
+    model = keras_clip.CLIP.from_pretrained(str(tmp_path / "coca"))
     data = {"images": np.tile(images, (4, 1, 1, 1)), "token_ids": np.tile(token_ids, (4, 1))}
     data["token_ids"][3:6, 1] += 1
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
