@@ -68,10 +68,11 @@ def test_a_sharded_state_restores_bit_for_bit_and_names_a_mismatch(tmp_path):
         restore_sharded_state(unbuilt, str(tmp_path / "state"))
 
 
-# JAX in processes of their own (8 simulated devices, then 4): in the JAX
-# lane, whose compilation cache they share (tests/run.sh); the TensorFlow
-# lane is the longer one.
-@pytest.mark.backend("jax")
+# JAX in processes of their own (8 simulated devices, then 4), whatever the
+# lane's backend (they share the run's JAX compilation cache, tests/run.sh):
+# in the TensorFlow lane, the shorter one at stop 35 (TensorFlow 1999 s
+# against 1318 s + 822 s for JAX then PyTorch).
+@pytest.mark.backend("tensorflow")
 def test_a_sharded_checkpoint_killed_mid_save_resumes_on_4_devices_from_8(tmp_path):
     """Each process writes its own shards (no gathering); a kill while
     step 3's shards are written leaves step 2, which restores bit for bit
