@@ -19,7 +19,7 @@ CONTEXT = 16
 VOCABULARY = 100
 
 
-def _random_siglip(directory, seed=0):
+def _random_siglip(directory, seed=0, image_size=32):
     """A tiny random transformers SiglipModel, every tensor perturbed (so
     that a swapped or untransposed tensor shows), saved to `directory`."""
     torch.manual_seed(seed)
@@ -33,7 +33,7 @@ def _random_siglip(directory, seed=0):
             max_position_embeddings=CONTEXT,
         ),
         vision_config=dict(
-            image_size=32,
+            image_size=image_size,
             patch_size=8,
             hidden_size=32,
             intermediate_size=40,
@@ -118,9 +118,9 @@ def test_sentencepiece_ids_equal_transformers_siglip_tokenizer(tmp_path):
     np.testing.assert_array_equal(again(TRICKY), ids.numpy())
 
 
-def _inputs(seed=1):
+def _inputs(seed=1, image_size=32):
     rng = np.random.default_rng(seed)
-    images = rng.normal(size=(3, 32, 32, 3)).astype("float32")
+    images = rng.normal(size=(3, image_size, image_size, 3)).astype("float32")
     token_ids = rng.integers(2, VOCABULARY, size=(4, CONTEXT)).astype("int32")
     token_ids[0, 5:] = 1  # padding, as SigLIP's tokenizer pads
     return images, token_ids
@@ -150,15 +150,21 @@ def _ours(model, images, token_ids):
     return {"image": out["image_embeddings"], "text": out["text_embeddings"], "logits": logits}
 
 
-def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(tmp_path):
-    reference = _random_siglip(str(tmp_path / "hf"))
+# 36 px in 8 px patches: 4 x 4 patches, the last 4 pixels of each side
+# unseen, as so400m-patch14 at 384 px (27 x 27 patches of 378 pixels).
+@pytest.mark.parametrize("image_size", [32, 36])
+def test_huggingface_siglip_loads_with_equal_outputs_and_writes_back_bit_exact(
+    image_size, tmp_path
+):
+    reference = _random_siglip(str(tmp_path / "hf"), image_size=image_size)
     model = keras_clip.CLIP.from_pretrained(str(tmp_path / "hf"))
+    assert model.image_encoder.image_size == image_size
     assert isinstance(model.image_encoder, SigLIPVisionTransformer)
     assert isinstance(model.text_encoder, SigLIPTextTransformer)
     preprocessing = model.image_preprocessing
     assert preprocessing.mean == (0.5, 0.5, 0.5)
     assert preprocessing.fitting == {"resize_mode": "squash", "interpolation": "bilinear"}
-    images, token_ids = _inputs()
+    images, token_ids = _inputs(image_size=image_size)
     expected, found = _reference(reference, images, token_ids), _ours(model, images, token_ids)
     for key in expected:
         np.testing.assert_allclose(found[key], expected[key], atol=1e-4, rtol=0, err_msg=key)

@@ -23,7 +23,9 @@ class SigLIPVisionTransformer(keras.Model):
 
     Args:
         image_size: int. Height and width of the (square) input images.
-        patch_size: int. Side of each square patch; divides image_size.
+        patch_size: int. Side of each square patch: image_size // patch_size
+            patches a side (a remainder of pixels is not seen, as in
+            SigLIP's so400m-patch14-384).
         width: int. Transformer width.
         num_layers: int. Number of residual attention blocks.
         num_heads: int. Attention heads per block; divides width.
@@ -79,11 +81,12 @@ class SigLIPVisionTransformer(keras.Model):
         check_transformer_shape(
             width, num_layers, num_heads, image_size=image_size, patch_size=patch_size
         )
-        if image_size % patch_size:
-            raise ValueError(
-                f"image_size={image_size} is not a multiple of patch_size={patch_size}."
-            )
+        if image_size < patch_size:
+            raise ValueError(f"image_size={image_size} is smaller than patch_size={patch_size}.")
         keep_config(self, locals())
+        # As SigLIP's own towers: image_size // patch_size patches a side; the
+        # last image_size % patch_size pixels are not seen (so400m-patch14 at
+        # 384 px: 27 x 27 patches of the first 378 pixels).
         self.grid_size = image_size // patch_size
 
         # === Layers ===

@@ -54,14 +54,14 @@ def is_timm_siglip_vision(config):
 
 
 def _tensor_shape(tensors, size):
-    """(width, depth, heads, MLP hidden width, resolution) read off open_clip's
+    """(width, depth, heads, MLP hidden width, patch, grid) read off open_clip's
     tensors; heads are not stored, so they come from the size name."""
     width = np.shape(tensors[f"{TRUNK}patch_embed.proj.weight"])[0]
     patch = np.shape(tensors[f"{TRUNK}patch_embed.proj.weight"])[-1]
     blocks = {name.split(".")[3] for name in tensors if name.startswith(f"{TRUNK}blocks.")}
     hidden = np.shape(tensors[f"{TRUNK}blocks.0.mlp.fc1.weight"])[0]
     grid = round(np.shape(tensors[f"{TRUNK}pos_embed"])[1] ** 0.5)
-    return width, len(blocks), TIMM_SIGLIP_SHAPES[size][2], hidden, grid * patch
+    return width, len(blocks), TIMM_SIGLIP_SHAPES[size][2], hidden, patch, grid
 
 
 def timm_siglip_vision_shape(config, tensors=None):
@@ -90,16 +90,18 @@ def timm_siglip_vision_shape(config, tensors=None):
         )
     size, patch, resolution = parsed
     width, depth, heads, hidden = TIMM_SIGLIP_SHAPES[size]
+    grid = resolution // patch  # (so400m-patch14 at 384 px: 27, the last 6 px unseen)
     if tensors is not None and f"{TRUNK}patch_embed.proj.weight" in tensors:
         # (without it, the strict loader names what is missing)
-        width, depth, heads, hidden, resolution = _tensor_shape(tensors, size)
+        width, depth, heads, hidden, patch, grid = _tensor_shape(tensors, size)
     image_size = vision.get("image_size", 224)
-    if image_size != resolution:
+    if image_size // patch != grid:
         refuse_timm_option(
             "SigLIP",
             "vision_cfg.image_size",
             image_size,
-            f"the tower's own {resolution} px (timm does not resize its position embeddings)",
+            f"{grid} x {grid} patches of {patch} px, the tower's own (timm does not resize "
+            "its position embeddings)",
         )
     if config["embed_dim"] != width:
         refuse_timm_option(

@@ -121,11 +121,12 @@ def huggingface_siglip_config(config, tensors):
     vision, text = config["vision_cfg"], config["text_cfg"]
     patch_weight = np.shape(tensors["visual.trunk.patch_embed.proj.weight"])
     # timm builds the tower at its name's resolution; the config's is the input's.
-    image_size = round(np.shape(tensors["visual.trunk.pos_embed"])[1] ** 0.5) * patch_weight[-1]
-    if image_size != vision["image_size"]:
+    grid = round(np.shape(tensors["visual.trunk.pos_embed"])[1] ** 0.5)
+    image_size = vision["image_size"]
+    if image_size // patch_weight[-1] != grid:
         raise ValueError(
-            f"vision_cfg.image_size={vision['image_size']} but the timm tower's position "
-            f"embeddings are for {image_size} px images."
+            f"vision_cfg.image_size={image_size} but the timm tower's position "
+            f"embeddings are for a {grid} x {grid} grid of {patch_weight[-1]} px patches."
         )
     blocks = {name.split(".")[3] for name in tensors if name.startswith("visual.trunk.blocks.")}
     tanh = (text.get("act_kwargs") or {}).get("approximate") == "tanh"
