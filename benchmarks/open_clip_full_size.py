@@ -68,8 +68,10 @@ def reference_outputs(name, directory, seed=0):
     context = config["text_cfg"].get("context_length", 77)
     rng = np.random.default_rng(seed)
     images = rng.normal(size=(2, size, size, 3)).astype("float32")
-    token_ids = rng.integers(1, 49000, size=(2, context)).astype("int32")
-    token_ids[:, 6], token_ids[:, 7:] = 49407, 0
+    # Ids inside the text tower's vocabulary (SigLIP's: 32,000); CLIP's end id 49407.
+    vocabulary = min(text_cfg.get("vocab_size", 49408), 49408)
+    token_ids = rng.integers(1, vocabulary - 1, size=(2, context)).astype("int32")
+    token_ids[:, 6], token_ids[:, 7:] = vocabulary - 1, 0
     with torch.no_grad():
         outputs = model(
             torch.from_numpy(images.transpose(0, 3, 1, 2)),
