@@ -39,6 +39,7 @@ def reference_outputs(name, directory, seed=0):
     import torch
 
     from tests.helpers import import_open_clip
+    from tests.helpers import initialise_coca_decoder_projection
 
     open_clip = import_open_clip()
     config = open_clip.get_model_config(name)
@@ -58,9 +59,8 @@ def reference_outputs(name, directory, seed=0):
         ).eval()  # fmt: skip
     else:
         model = open_clip.create_model(name).eval()
-    if "multimodal_cfg" in config:  # open_clip never initialises the decoder's projection
-        projection = model.text_decoder.text_projection
-        torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
+    if "multimodal_cfg" in config:
+        initialise_coca_decoder_projection(model)
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))

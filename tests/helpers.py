@@ -129,10 +129,7 @@ def random_open_clip_model(config, path, seed=0, scale=0.05, batch_norms=False):
     )
     with torch.no_grad():
         if config.get("multimodal_cfg"):
-            # open_clip 3.3 leaves the decoder's projection as torch.empty
-            # (MultimodalTransformer.init_parameters is never called).
-            projection = model.text_decoder.text_projection
-            torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
+            initialise_coca_decoder_projection(model)
         for parameter in model.parameters():
             parameter.add_(scale * torch.randn_like(parameter))
     model.eval()
@@ -142,6 +139,16 @@ def random_open_clip_model(config, path, seed=0, scale=0.05, batch_norms=False):
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(path)
     )
     return model
+
+
+def initialise_coca_decoder_projection(model):
+    """open_clip 3.3 leaves a CoCa decoder's projection as `torch.empty`
+    (`MultimodalTransformer.init_parameters` is never called): values up to
+    1e31 were seen. Normal, std width ** -0.5, as open_clip means it."""
+    import torch
+
+    projection = model.text_decoder.text_projection
+    torch.nn.init.normal_(projection, std=projection.shape[0] ** -0.5)
 
 
 _LIBRARIES = []  # keeps the declared torchvision schemas alive

@@ -14,8 +14,8 @@ from keras_clip.models import architectures
 from keras_clip.models import open_clip_coca
 from keras_clip.models import timm_swin
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
-from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.open_clip_options import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.models.timm_convnext import is_open_clip_convnext

@@ -38,13 +38,13 @@ from keras_clip.encoders.t5_text import T5TextEncoder
 from keras_clip.encoders.text_transformer import TextTransformer
 from keras_clip.encoders.vision_transformer import VisionTransformer
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
-from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_coca import build_coca
 from keras_clip.models.open_clip_coca import coca_text_options
 from keras_clip.models.open_clip_coca import coca_vision_options
 from keras_clip.models.open_clip_coca import from_open_clip_coca_config
 from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.open_clip_options import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.models.timm_convnext import is_open_clip_convnext

@@ -90,11 +90,6 @@ _TEXT_KEYS = {
 }
 
 
-def is_open_clip_hf_text(config):
-    """Whether an open_clip model config has a Hugging Face text tower."""
-    return bool((config.get("text_cfg") or {}).get("hf_model_name"))
-
-
 def hf_model_config(name):
     """Hugging Face's config of `name`: a directory's config.json, or the
     published one of a name in `HF_TEXT_SHAPES`."""

@@ -90,18 +90,16 @@ def _hf_text_shape(top, vision, text):
     """A CoCa's shape with a Hugging Face text tower (coca_roberta-ViT-B-32):
     a RoBERTa tower, mean-pooled, whose every token's features go to the
     decoder (open_clip's `HFTextEncoder(output_tokens=True)`)."""
-    text.pop("output_tokens", None)  # CoCa's towers always return their tokens
-    text.pop("width", None)  # open_clip's HFTextEncoder reads its width from its config
-    decoder_vocabulary = text.pop("vocab_size", None)  # the decoder's, not the tower's
-    shape = from_open_clip_hf_text_config({**top, "vision_cfg": vision, "text_cfg": text})
+    # Not the tower's: CoCa's towers always return their tokens, open_clip's
+    # HFTextEncoder reads its width from its own config, and vocab_size is the decoder's.
+    tower = {k: v for k, v in text.items() if k not in ("output_tokens", "width", "vocab_size")}
+    shape = from_open_clip_hf_text_config({**top, "vision_cfg": vision, "text_cfg": tower})
     if shape["text"] != "roberta" or text.get("hf_pooler_type", "mean_pooler") != "mean_pooler":
         raise ValueError(
             f"A CoCa with the Hugging Face text tower {text['hf_model_name']!r} (pooler "
             f"{text.get('hf_pooler_type')!r}) is not supported: keras-clip builds CoCa's "
             "decoder over a mean-pooled RoBERTa or XLM-RoBERTa tower."
         )
-    if decoder_vocabulary is not None:
-        text["vocab_size"] = decoder_vocabulary
     shape["roberta"]["output_tokens"] = True
     return shape
 

@@ -178,8 +178,15 @@ def is_open_clip_siglip(config):
     `from_open_clip_config`)."""
     name = (config.get("vision_cfg") or {}).get("timm_model_name") or ""
     # With a Hugging Face text tower (NLLB-SigLIP): `keras_clip.models.timm_siglip`.
-    hf_text = bool((config.get("text_cfg") or {}).get("hf_model_name"))
-    return bool(config.get("custom_text")) and "_siglip_" in name and not hf_text
+    return (
+        bool(config.get("custom_text")) and "_siglip_" in name and not is_open_clip_hf_text(config)
+    )
+
+
+def is_open_clip_hf_text(config):
+    """Whether an open_clip model config has a Hugging Face text tower
+    (`keras_clip.models.hf_text`)."""
+    return bool((config.get("text_cfg") or {}).get("hf_model_name"))
 
 
 def from_open_clip_config(config):

@@ -53,15 +53,19 @@ def is_timm_siglip_vision(config):
     return parse_timm_siglip_name(name) is not None
 
 
-def _tensor_shape(tensors, size):
-    """(width, depth, heads, MLP hidden width, patch, grid) read off open_clip's
-    tensors; heads are not stored, so they come from the size name."""
-    width = np.shape(tensors[f"{TRUNK}patch_embed.proj.weight"])[0]
-    patch = np.shape(tensors[f"{TRUNK}patch_embed.proj.weight"])[-1]
+def timm_siglip_tensor_shape(tensors):
+    """A timm SigLIP ViT's shape read off open_clip's tensors (`visual.trunk.*`):
+    dict of "width", "depth", "mlp_hidden", "patch" and "grid" (patches a
+    side). Heads are not stored: they come from the timm name's size."""
+    width, _, _, patch = np.shape(tensors[f"{TRUNK}patch_embed.proj.weight"])
     blocks = {name.split(".")[3] for name in tensors if name.startswith(f"{TRUNK}blocks.")}
-    hidden = np.shape(tensors[f"{TRUNK}blocks.0.mlp.fc1.weight"])[0]
-    grid = round(np.shape(tensors[f"{TRUNK}pos_embed"])[1] ** 0.5)
-    return width, len(blocks), TIMM_SIGLIP_SHAPES[size][2], hidden, patch, grid
+    return dict(
+        width=width,
+        depth=len(blocks),
+        mlp_hidden=np.shape(tensors[f"{TRUNK}blocks.0.mlp.fc1.weight"])[0],
+        patch=patch,
+        grid=round(np.shape(tensors[f"{TRUNK}pos_embed"])[1] ** 0.5),
+    )
 
 
 def timm_siglip_vision_shape(config, tensors=None):
@@ -93,7 +97,10 @@ def timm_siglip_vision_shape(config, tensors=None):
     grid = resolution // patch  # (so400m-patch14 at 384 px: 27, the last 6 px unseen)
     if tensors is not None and f"{TRUNK}patch_embed.proj.weight" in tensors:
         # (without it, the strict loader names what is missing)
-        width, depth, heads, hidden, patch, grid = _tensor_shape(tensors, size)
+        read = timm_siglip_tensor_shape(tensors)
+        width, depth, hidden, patch, grid = (
+            read[k] for k in ("width", "depth", "mlp_hidden", "patch", "grid")
+        )
     image_size = vision.get("image_size", 224)
     if image_size // patch != grid:
         refuse_timm_option(

@@ -8,10 +8,10 @@ Every function returns (or reads) the shape fields of
 from keras import ops
 
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
-from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_coca import from_open_clip_coca_config
 from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import check_open_clip_options
+from keras_clip.models.open_clip_options import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.timm_convnext import from_open_clip_convnext_config
 from keras_clip.models.timm_convnext import is_open_clip_convnext

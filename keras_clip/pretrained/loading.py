@@ -29,10 +29,10 @@ from keras_clip.models.architectures import build_from_shape
 from keras_clip.models.architectures import dtype_policy_scope
 from keras_clip.models.architectures import open_clip_architectures
 from keras_clip.models.hf_text import from_open_clip_hf_text_config
-from keras_clip.models.hf_text import is_open_clip_hf_text
 from keras_clip.models.open_clip_coca import from_open_clip_coca_config
 from keras_clip.models.open_clip_coca import is_open_clip_coca
 from keras_clip.models.open_clip_options import from_open_clip_config
+from keras_clip.models.open_clip_options import is_open_clip_hf_text
 from keras_clip.models.open_clip_options import is_open_clip_siglip
 from keras_clip.models.preprocessing import OPENAI_MEAN
 from keras_clip.models.preprocessing import OPENAI_STD

@@ -41,6 +41,7 @@ import numpy as np
 from keras_clip.models.timm_siglip import TIMM_SIGLIP_SHAPES
 from keras_clip.models.timm_siglip import TRUNK
 from keras_clip.models.timm_siglip import parse_timm_siglip_name
+from keras_clip.models.timm_siglip import timm_siglip_tensor_shape
 from keras_clip.pretrained.siglip import TEXT_PROJECTION
 from keras_clip.pretrained.weight_map import conv
 from keras_clip.pretrained.weight_map import dense
@@ -117,28 +118,26 @@ def check_open_clip_siglip_options(config):
 def huggingface_siglip_config(config, tensors):
     """The `SiglipConfig` dict of an open_clip SigLIP config; shapes the
     config leaves to timm are read from the tensors."""
-    size, patch = check_open_clip_siglip_options(config)
+    size, _ = check_open_clip_siglip_options(config)
     vision, text = config["vision_cfg"], config["text_cfg"]
-    patch_weight = np.shape(tensors["visual.trunk.patch_embed.proj.weight"])
+    tower = timm_siglip_tensor_shape(tensors)
     # timm builds the tower at its name's resolution; the config's is the input's.
-    grid = round(np.shape(tensors["visual.trunk.pos_embed"])[1] ** 0.5)
-    image_size = vision["image_size"]
-    if image_size // patch_weight[-1] != grid:
+    image_size, grid, patch = vision["image_size"], tower["grid"], tower["patch"]
+    if image_size // patch != grid:
         raise ValueError(
             f"vision_cfg.image_size={image_size} but the timm tower's position "
-            f"embeddings are for a {grid} x {grid} grid of {patch_weight[-1]} px patches."
+            f"embeddings are for a {grid} x {grid} grid of {patch} px patches."
         )
-    blocks = {name.split(".")[3] for name in tensors if name.startswith("visual.trunk.blocks.")}
     tanh = (text.get("act_kwargs") or {}).get("approximate") == "tanh"
     return {
         "model_type": "siglip",
         "vision_config": {
             "image_size": image_size,
-            "patch_size": patch_weight[-1],
-            "hidden_size": patch_weight[0],
-            "num_hidden_layers": len(blocks),
+            "patch_size": patch,
+            "hidden_size": tower["width"],
+            "num_hidden_layers": tower["depth"],
             "num_attention_heads": TIMM_SIGLIP_SHAPES[size][2],
-            "intermediate_size": np.shape(tensors["visual.trunk.blocks.0.mlp.fc1.weight"])[0],
+            "intermediate_size": tower["mlp_hidden"],
             "layer_norm_eps": 1e-6,  # timm's ViT
             "hidden_act": "gelu",
         },
